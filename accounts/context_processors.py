@@ -1,0 +1,27 @@
+from .roles import Role, user_roles
+
+
+def navigation(request):
+    """Role-aware navigation for the top bar: each role sees only the places it can use."""
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated:
+        return {}
+    roles = user_roles(user)
+    items = [("home", "Home")]
+    if roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}:
+        items.append(("patients:search", "Patients"))
+    if roles & {Role.FRONT_DESK, Role.CLINICIAN, Role.NURSE, Role.PRACTICE_ADMIN}:
+        items.append(("encounters:day_list", "Schedule"))
+    if Role.CLINICIAN in roles:
+        items.append(("prescriptions:inbox", "Rx inbox"))
+    if roles & {Role.FRONT_DESK, Role.PRACTICE_ADMIN}:
+        items.append(("prescriptions:attention", "Needs attention"))
+    if Role.PRIVACY_OFFICER in roles:
+        items.append(("audit:reports", "Audit"))
+    if Role.PRACTICE_ADMIN in roles or user.is_superuser:
+        items.append(("admin:index", "Admin"))
+    return {
+        "nav_items": items,
+        "user_roles": roles,
+        "can_search_patients": bool(roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
+    }

@@ -1,0 +1,50 @@
+from django.conf import settings
+from django.db import models
+
+from .validators import dea_is_valid, validate_dea, validate_npi
+
+
+class Practitioner(models.Model):
+    """A clinician's professional identity, needed to sign notes and prescriptions."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="practitioner")
+    npi = models.CharField("NPI", max_length=10, unique=True, validators=[validate_npi])
+    dea_number = models.CharField("DEA number", max_length=9, blank=True, validators=[validate_dea])
+    dea_expires = models.DateField("DEA registration expires", null=True, blank=True)
+    specialty = models.CharField(max_length=100, blank=True)
+    credentials = models.CharField(max_length=40, blank=True, help_text="e.g. MD, DO, NP, PA")
+    phone = models.CharField(max_length=30, blank=True)
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(npi__regex=r"^\d{10}$"), name="practitioner_npi_10_digits"),
+            models.CheckConstraint(
+                condition=models.Q(dea_number="") | models.Q(dea_number__regex=r"^[A-Z][A-Z9]\d{7}$"),
+                name="practitioner_dea_shape",
+            ),
+        ]
+
+    def __str__(self):
+        name = self.user.get_full_name() or self.user.get_username()
+        return f"{name}, {self.credentials}" if self.credentials else name
+
+    @property
+    def display_name(self) -> str:
+        return str(self)
+
+    def can_prescribe_controlled(self, on_date) -> bool:
+        if not self.dea_number or not dea_is_valid(self.dea_number):
+            return False
+        return self.dea_expires is None or self.dea_expires >= on_date
+
+
+class UserSession(models.Model):
+    """Which sessions belong to whom, so deactivating a user can end all of their sessions at once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
+    session_key = models.CharField(max_length=40, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.user_id}:{self.session_key[:6]}"

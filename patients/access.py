@@ -1,0 +1,120 @@
+"""The one door's lock: which object permissions a user holds on a patient, and the queryset of visible patients.
+
+Effective permissions on a patient =
+    (care-team grants [guardian direct-FK rows, user and group] | department grants | active break-the-glass)
+    & the permissions of the user's roles (accounts/roles.py).
+The intersection is the safety net: a front-desk user put on a care team by mistake still never sees clinical
+content, and a privacy officer never opens a chart.
+
+Only selectors and services call this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from accounts import roles
+
+from .models import BreakGlassGrant, Department, Patient, PatientGroupObjectPermission, PatientUserObjectPermission
+
+# What membership of a patient's department gives (still intersected with the user's roles).
+DEPARTMENT_PERMISSIONS = frozenset({roles.VIEW_DEMOGRAPHICS, roles.CHANGE_DEMOGRAPHICS, roles.VIEW_SCHEDULE,
+                                    roles.MANAGE_SCHEDULE})
+
+_PERMS_SQL = """
+SELECT
+  ARRAY(
+    SELECT p.codename FROM patients_patientuserobjectpermission u
+      JOIN auth_permission p ON p.id = u.permission_id
+     WHERE u.user_id = %(user)s AND u.content_object_id = %(patient)s
+    UNION
+    SELECT p.codename FROM patients_patientgroupobjectpermission g
+      JOIN auth_permission p ON p.id = g.permission_id
+      JOIN auth_user_groups ug ON ug.group_id = g.group_id
+     WHERE ug.user_id = %(user)s AND g.content_object_id = %(patient)s
+  ),
+  EXISTS (SELECT 1 FROM patients_department_members m JOIN patients_patient pt ON pt.department_id = m.department_id
+           WHERE pt.id = %(patient)s AND m.user_id = %(user)s),
+  EXISTS (SELECT 1 FROM patients_breakglassgrant b
+           WHERE b.user_id = %(user)s AND b.patient_id = %(patient)s AND b.expires_at > %(now)s)
+"""
+
+
+@dataclass(frozen=True)
+class PatientAccess:
+    perms: frozenset[str] = field(default_factory=frozenset)
+    break_glass: bool = False
+
+    def has(self, perm: str) -> bool:
+        return perm in self.perms
+
+    # Template-friendly flags
+    @property
+    def clinical(self) -> bool:
+        return roles.VIEW_CLINICAL in self.perms
+
+    @property
+    def can_document(self) -> bool:
+        return roles.CHANGE_CLINICAL in self.perms
+
+    @property
+    def can_prescribe(self) -> bool:
+        return roles.PRESCRIBE in self.perms
+
+    @property
+    def can_edit_demographics(self) -> bool:
+        return roles.CHANGE_DEMOGRAPHICS in self.perms
+
+    @property
+    def schedule(self) -> bool:
+        return roles.VIEW_SCHEDULE in self.perms
+
+    @property
+    def can_schedule(self) -> bool:
+        return roles.MANAGE_SCHEDULE in self.perms
+
+
+NO_ACCESS = PatientAccess()
+
+
+def patient_access_for(user, patient_id) -> PatientAccess:
+    """One round trip: grants, department membership and break-the-glass for (user, patient)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return NO_ACCESS
+    role_perms = roles.patient_permissions_for_roles(roles.user_roles(user))
+    if not role_perms:
+        return NO_ACCESS
+    with connection.cursor() as cur:
+        cur.execute(_PERMS_SQL, {"user": user.pk, "patient": str(patient_id), "now": timezone.now()})
+        granted_list, in_department, glass = cur.fetchone()
+    granted = set(granted_list or ())
+    if in_department:
+        granted |= DEPARTMENT_PERMISSIONS
+    if glass:
+        granted |= role_perms
+    effective = frozenset(granted & role_perms)
+    # break_glass is reported only when the emergency grant is what opens the chart.
+    normal = frozenset((set(granted_list or ()) | (DEPARTMENT_PERMISSIONS if in_department else set())) & role_perms)
+    return PatientAccess(perms=effective, break_glass=bool(glass) and effective != normal)
+
+
+def visible_patients(user, perm: str = roles.VIEW_DEMOGRAPHICS) -> QuerySet[Patient]:
+    """Patients on which `user` holds `perm`: for lists and search. Merged aliases are left out."""
+    qs = Patient.objects.filter(merged_into__isnull=True)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return qs.none()
+    if perm not in roles.patient_permissions_for_roles(roles.user_roles(user)):
+        return qs.none()
+    user_grant = PatientUserObjectPermission.objects.filter(
+        content_object_id=OuterRef("pk"), user_id=user.pk, permission__codename=perm)
+    group_grant = PatientGroupObjectPermission.objects.filter(
+        content_object_id=OuterRef("pk"), group__user=user.pk, permission__codename=perm)
+    glass = BreakGlassGrant.objects.filter(patient_id=OuterRef("pk"), user_id=user.pk, expires_at__gt=timezone.now())
+    cond = Exists(user_grant) | Exists(group_grant) | Exists(glass)
+    if perm in DEPARTMENT_PERMISSIONS:
+        cond |= Q(department__in=Department.objects.filter(members=user.pk))
+    return qs.filter(cond)

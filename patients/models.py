@@ -1,0 +1,250 @@
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.urls import reverse
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from accounts import roles
+
+from .crypto import EncryptedJSONField, EncryptedTextField
+
+
+class Department(models.Model):
+    """Groups patients and staff. Members see demographics and schedules of the department's patients."""
+
+    name = models.CharField(max_length=100, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="departments")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class SexAtBirth(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+    UNKNOWN = "UNK", "Unknown"
+    ASKED_DECLINED = "ASKU", "Asked but declined"
+
+
+class GenderIdentity(models.TextChoices):
+    # USCDI v3 gender identity, SNOMED CT concepts
+    FEMALE = "446141000124107", "Identifies as female"
+    MALE = "446151000124109", "Identifies as male"
+    NON_BINARY = "33791000087105", "Identifies as non-conforming / non-binary"
+    OTHER = "OTH", "Other"
+    ASKED_DECLINED = "ASKU", "Asked but declined"
+    UNKNOWN = "UNK", "Unknown"
+
+
+class Race(models.TextChoices):
+    # OMB categories (CDC Race & Ethnicity code system)
+    AMERICAN_INDIAN = "1002-5", "American Indian or Alaska Native"
+    ASIAN = "2028-9", "Asian"
+    BLACK = "2054-5", "Black or African American"
+    PACIFIC_ISLANDER = "2076-8", "Native Hawaiian or Other Pacific Islander"
+    WHITE = "2106-3", "White"
+    OTHER = "2131-1", "Other race"
+    ASKED_DECLINED = "ASKU", "Asked but declined"
+    UNKNOWN = "UNK", "Unknown"
+
+
+class Ethnicity(models.TextChoices):
+    HISPANIC = "2135-2", "Hispanic or Latino"
+    NOT_HISPANIC = "2186-5", "Not Hispanic or Latino"
+    ASKED_DECLINED = "ASKU", "Asked but declined"
+    UNKNOWN = "UNK", "Unknown"
+
+
+class AllergyStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Allergies not recorded"
+    NKA = "nka", "No known allergies"
+    HAS = "has", "Has allergies"
+
+
+class Patient(models.Model):
+    """USCDI v3 demographics. Identifiers and contact details are encrypted (patients/crypto.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    mrn = models.CharField("MRN", max_length=12, unique=True, editable=False)
+    given_name = models.CharField(max_length=100)
+    middle_name = models.CharField(max_length=100, blank=True)
+    family_name = models.CharField(max_length=100)
+    preferred_name = models.CharField(max_length=100, blank=True)
+    suffix = models.CharField(max_length=20, blank=True)
+    previous_names = models.JSONField(default=list, blank=True, help_text='[{"given": ..., "family": ...}]')
+    birth_date = models.DateField()
+    sex_at_birth = models.CharField(max_length=4, choices=SexAtBirth.choices)
+    gender_identity = models.CharField(max_length=20, choices=GenderIdentity.choices, blank=True)
+    pronouns = models.CharField(max_length=40, blank=True)
+    race = ArrayField(models.CharField(max_length=8, choices=Race.choices), default=list, blank=True)
+    ethnicity = models.CharField(max_length=8, choices=Ethnicity.choices, blank=True)
+    preferred_language = models.CharField(max_length=20, default="en", help_text="BCP 47 code, e.g. en, es, zh")
+    deceased_date = models.DateField(null=True, blank=True)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="patients")
+    allergy_status = models.CharField(max_length=8, choices=AllergyStatus.choices, default=AllergyStatus.UNKNOWN)
+    allergy_summary = models.CharField(max_length=200, blank=True, help_text="Banner text, kept by the allergy service")
+
+    # Encrypted identifiers and contacts, with blind indexes for exact search.
+    ssn = EncryptedTextField("SSN or national ID", blank=True, null=True)
+    ssn_bidx = models.CharField(max_length=40, blank=True, db_index=True)
+    drivers_license = EncryptedTextField(blank=True, null=True)
+    phones = EncryptedJSONField(blank=True, null=True, help_text='[{"use": "mobile", "value": "+1 555 ..."}]')
+    phone_bidx = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    email = EncryptedTextField(blank=True, null=True)
+    addresses = EncryptedJSONField(blank=True, null=True)
+    emergency_contacts = EncryptedJSONField(blank=True, null=True)
+    key_version = models.PositiveSmallIntegerField(default=1)
+
+    # Search: accent-free lower-case names (current, preferred, previous), trigram-indexed.
+    name_search = models.TextField(blank=True, editable=False)
+
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        permissions = [(code, label) for code, label in roles.PATIENT_PERMISSION_LABELS.items()] + [
+            ("register_patient", "Can register patients"),
+            ("merge_patient", "Can merge duplicate patients"),
+        ]
+        indexes = [
+            GinIndex(name="patient_name_trgm", fields=["name_search"], opclasses=["gin_trgm_ops"]),
+            models.Index(fields=["birth_date"], name="patient_birth_date"),
+            GinIndex(name="patient_phone_bidx", fields=["phone_bidx"]),
+            models.Index(fields=["family_name", "given_name"], name="patient_family_given"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(mrn__regex=r"^\d{8}$"), name="patient_mrn_format"),
+            models.CheckConstraint(condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_self"),
+            models.CheckConstraint(
+                condition=models.Q(deceased_date__isnull=True) | models.Q(deceased_date__gte=models.F("birth_date")),
+                name="patient_deceased_after_birth",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    def get_absolute_url(self):
+        return reverse("patients:detail", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        given = self.given_name
+        if self.preferred_name and self.preferred_name != self.given_name:
+            given = f"{self.given_name} \u201c{self.preferred_name}\u201d"
+        return f"{self.family_name.upper()}, {given}"
+
+    def age_on(self, on: date) -> int:
+        b = self.birth_date
+        return on.year - b.year - ((on.month, on.day) < (b.month, b.day))
+
+    @property
+    def age(self) -> int:
+        return self.age_on(self.deceased_date or date.today())
+
+    @property
+    def primary_phone(self) -> str:
+        return (self.phones or [{}])[0].get("value", "") if self.phones else ""
+
+
+class PatientUserObjectPermission(UserObjectPermissionBase):
+    """guardian direct foreign-key permissions: an indexed FK instead of a generic (text) object id."""
+
+    content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
+
+
+class PatientGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
+
+
+class CareTeamMember(models.Model):
+    """A user or a group on a patient's care team. Membership is what grants access (patients/services.py)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="care_teams")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="care_teams")
+    care_role = models.CharField(max_length=80, help_text="e.g. Primary care physician, Care coordinator")
+    added_at = models.DateTimeField(auto_now_add=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, group__isnull=True)
+                           | models.Q(user__isnull=True, group__isnull=False)),
+                name="careteam_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["patient", "user"], name="careteam_unique_user",
+                                    condition=models.Q(user__isnull=False)),
+            models.UniqueConstraint(fields=["patient", "group"], name="careteam_unique_group",
+                                    condition=models.Q(group__isnull=False)),
+        ]
+
+    def __str__(self):
+        return f"{self.user or self.group} ({self.care_role})"
+
+
+class BreakGlassGrant(models.Model):
+    """Emergency access: time-limited, with a mandatory reason, reported to privacy officers."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="break_glass_grants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="break_glass_grants")
+    reason = models.TextField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient", "expires_at"], name="btg_user_patient_exp")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(expires_at__gt=models.F("granted_at")), name="btg_expires_later"),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="btg_reason_required"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} -> {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class DuplicateOverride(models.Model):
+    """Why a registration went ahead although possible duplicates were shown."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="duplicate_override")
+    reason = models.TextField()
+    candidates = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"override for {self.patient_id}"
+
+
+class PatientMerge(models.Model):
+    """One merge of a duplicate into a survivor: what moved, so it can be undone exactly."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    survivor = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_received")
+    merged = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_as_duplicate")
+    moved = models.JSONField(default=dict, help_text='{"app_label.model.field": [pk, ...]}')
+    reason = models.TextField()
+    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    merged_at = models.DateTimeField(auto_now_add=True)
+    unmerged_at = models.DateTimeField(null=True, blank=True)
+    unmerged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    def __str__(self):
+        return f"{self.merged_id} -> {self.survivor_id}"

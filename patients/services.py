@@ -1,0 +1,396 @@
+"""Every write of patient data: registration, demographics, care team, break-the-glass, merge.
+
+Each service checks the actor's permission (through the selector, with the write permission), validates, writes in
+one transaction, leaves the audit trail (django-auditlog on the models, explicit events for bulk moves), and queues
+background work with transaction.on_commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts import roles
+from audit import categories
+from audit.models import Action
+from audit.services import access_record
+
+from . import crypto
+from .models import BreakGlassGrant, CareTeamMember, DuplicateOverride, Patient, PatientMerge
+from .selectors import name_search_text, normalise_name, patient_get
+
+DEMOGRAPHIC_FIELDS = (
+    "given_name", "middle_name", "family_name", "preferred_name", "suffix", "previous_names", "birth_date",
+    "sex_at_birth", "gender_identity", "pronouns", "race", "ethnicity", "preferred_language", "deceased_date",
+    "ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts", "department",
+)
+
+
+def luhn_digit(number: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def mrn_is_valid(mrn: str) -> bool:
+    return len(mrn) == 8 and mrn.isdigit() and luhn_digit(mrn[:7]) == mrn[7]
+
+
+def mrn_next() -> str:
+    """Seven digits from a database sequence plus a Luhn check digit: unique, and typos are caught."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT nextval('patients_mrn_seq')")
+        n = cur.fetchone()[0]
+    body = f"{n:07d}"
+    return body + luhn_digit(body)
+
+
+def patient_derive(patient: Patient) -> None:
+    """Fill the columns derived from encrypted or free-text ones: search text and blind indexes."""
+    patient.name_search = name_search_text(
+        given=patient.given_name, middle=patient.middle_name, family=patient.family_name,
+        preferred=patient.preferred_name, previous=patient.previous_names,
+    )
+    patient.ssn_bidx = crypto.blind_index("ssn", crypto.digits(patient.ssn or ""))
+    patient.phone_bidx = sorted({crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
+                                 for p in (patient.phones or []) if crypto.digits(p.get("value", ""))})
+    patient.key_version = crypto.current_key_version()
+
+
+# ------------------------------------------------------------ duplicates
+@dataclass
+class Candidate:
+    patient: Patient
+    score: int
+    reasons: list[str]
+
+
+class DuplicatesFound(Exception):
+    def __init__(self, candidates: list[Candidate]):
+        super().__init__("possible duplicates")
+        self.candidates = candidates
+
+
+def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list[Candidate]:
+    """Score existing patients against a registration: name (fuzzy, accent-free), DOB, sex, phone, SSN.
+
+    Scoring (max 100): SSN match 50; DOB 25; phone 20; full-name similarity up to 30; sex 5. Shown from 45 up.
+    Searches every patient, whoever may see them: a duplicate must be caught even outside the user's department.
+    Only name, DOB and MRN of candidates are shown (registration rights imply demographic access at intake).
+    """
+    from django.contrib.postgres.search import TrigramSimilarity
+    from django.db.models import Q
+
+    name = normalise_name(f"{data.get('given_name', '')} {data.get('family_name', '')}")
+    ssn_bidx = crypto.blind_index("ssn", crypto.digits(data.get("ssn") or ""))
+    phone_b = {crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
+               for p in (data.get("phones") or []) if crypto.digits(p.get("value", ""))}
+    cond = Q(name_search__trigram_similar=name) & Q(birth_date=data.get("birth_date"))
+    cond |= Q(name_search__trigram_similar=name) & Q(sex_at_birth=data.get("sex_at_birth"))
+    if ssn_bidx:
+        cond |= Q(ssn_bidx=ssn_bidx)
+    if phone_b:
+        cond |= Q(phone_bidx__overlap=list(phone_b))
+    family = normalise_name(data.get("family_name", ""))
+    if family and data.get("birth_date"):
+        cond |= Q(birth_date=data["birth_date"], name_search__trigram_word_similar=family)
+    qs = (Patient.objects.filter(cond, merged_into__isnull=True)
+          .annotate(sim=TrigramSimilarity("name_search", name)).order_by("-sim")[:50])
+    if exclude_id:
+        qs = qs.exclude(pk=exclude_id)
+    out = []
+    for p in qs:
+        score, reasons = 0, []
+        if ssn_bidx and p.ssn_bidx == ssn_bidx:
+            score += 50
+            reasons.append("same SSN")
+        if data.get("birth_date") and p.birth_date == data["birth_date"]:
+            score += 25
+            reasons.append("same date of birth")
+        if phone_b and phone_b & set(p.phone_bidx):
+            score += 20
+            reasons.append("same phone")
+        if p.sim >= 0.3:
+            score += round(30 * min(1.0, p.sim / 0.8))
+            reasons.append(f"similar name ({p.sim:.0%})")
+        if data.get("sex_at_birth") and p.sex_at_birth == data["sex_at_birth"]:
+            score += 5
+        if score >= 45:
+            out.append(Candidate(p, min(score, 100), reasons))
+    out.sort(key=lambda c: -c.score)
+    return out[:limit]
+
+
+# ------------------------------------------------------------ registration and demographics
+def _require_model_perm(actor, perm: str) -> None:
+    if not (actor and actor.is_authenticated and actor.has_perm(perm)):
+        raise PermissionDenied
+
+
+@transaction.atomic
+def patient_register(*, actor, data: dict, duplicate_reason: str = "", request=None) -> Patient:
+    """Register a new patient. Who: users with patients.register_patient (front desk, nurse, clinician).
+
+    Raises DuplicatesFound unless `duplicate_reason` says why a new record is right after seeing the candidates.
+    The registering user's department becomes the patient's; a registering clinician joins the care team.
+    """
+    _require_model_perm(actor, "patients.register_patient")
+    candidates = duplicate_candidates(data=data)
+    if candidates and not duplicate_reason.strip():
+        raise DuplicatesFound(candidates)
+    patient = Patient(**{k: v for k, v in data.items() if k in DEMOGRAPHIC_FIELDS})
+    if patient.department_id is None:
+        patient.department = actor.departments.order_by("pk").first()
+    patient.mrn = mrn_next()
+    patient_derive(patient)
+    patient.full_clean(exclude=["mrn"])
+    patient.save(force_insert=True)
+    if candidates:
+        DuplicateOverride.objects.create(
+            patient=patient, reason=duplicate_reason.strip(), created_by=actor,
+            candidates=[{"patient": str(c.patient.pk), "score": c.score, "reasons": c.reasons} for c in candidates],
+        )
+    if roles.Role.CLINICIAN in roles.user_roles(actor):
+        care_team_grant(patient=patient, user=actor, care_role="Registering clinician", added_by=actor)
+    return patient
+
+
+def patient_update(*, actor, patient_id, data: dict, request=None) -> Patient:
+    """Change demographics. Who: users holding change_demographics on the patient."""
+    patient = patient_get(actor=actor, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                          category=categories.DEMOGRAPHICS, request=request, record=False)
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        for k, v in data.items():
+            if k in DEMOGRAPHIC_FIELDS:
+                setattr(patient, k, v)
+        patient_derive(patient)
+        patient.full_clean()
+        patient.save()
+        return patient
+
+
+# ------------------------------------------------------------ care team -> object permissions
+def _perms_for_user(user) -> set[str]:
+    return roles.patient_permissions_for_roles(roles.user_roles(user))
+
+
+def _all_clinical_perms() -> set[str]:
+    return set(roles.PATIENT_PERMISSION_LABELS)
+
+
+def care_team_grant(*, patient: Patient, user=None, group=None, care_role: str, added_by=None) -> CareTeamMember:
+    """Internal: put a member on the team and grant the object permissions (no access check here)."""
+    member, _ = CareTeamMember.objects.get_or_create(
+        patient=patient, user=user, group=group, defaults={"care_role": care_role, "added_by": added_by})
+    if user is not None:
+        for perm in _perms_for_user(user):
+            assign_perm(f"patients.{perm}", user, patient)
+    else:
+        # A group gets every patient permission; each member is still limited to their own roles' permissions.
+        for perm in _all_clinical_perms():
+            assign_perm(f"patients.{perm}", group, patient)
+    return member
+
+
+def care_team_add(*, actor, patient_id, user=None, group=None, care_role: str, request=None) -> CareTeamMember:
+    """Add a user or group to a patient's care team. Who: users who may change demographics of the patient."""
+    patient = patient_get(actor=actor, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                          category=categories.CARE_TEAM, request=request, record=False)
+    with transaction.atomic():
+        if (user is None) == (group is None):
+            raise ValidationError("Choose either a user or a group.")
+        if user is not None and not user.is_active:
+            raise ValidationError("That user is deactivated.")
+        member = care_team_grant(patient=patient, user=user, group=group, care_role=care_role.strip() or "Care team",
+                                 added_by=actor)
+        access_record(actor=actor, action=Action.UPDATE, category=categories.CARE_TEAM, patient_id=patient.pk,
+                      request=request, detail={"added": str(user or group), "care_role": care_role})
+        return member
+
+
+def care_team_remove(*, actor, patient_id, member_id: int, request=None) -> None:
+    """Remove a member and revoke the permissions the membership granted."""
+    patient = patient_get(actor=actor, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                          category=categories.CARE_TEAM, request=request, record=False)
+    with transaction.atomic():
+        member = CareTeamMember.objects.filter(patient=patient, pk=member_id).first()
+        if member is None:
+            raise ValidationError("That person is no longer on the care team.")
+        target = member.user or member.group
+        for perm in _all_clinical_perms():
+            remove_perm(f"patients.{perm}", target, patient)
+        member.delete()
+        access_record(actor=actor, action=Action.UPDATE, category=categories.CARE_TEAM, patient_id=patient.pk,
+                      request=request, detail={"removed": str(target)})
+
+
+# ------------------------------------------------------------ break the glass
+class BreakGlassRefused(Exception):
+    pass
+
+
+@transaction.atomic
+def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=None) -> BreakGlassGrant:
+    """Emergency access for a clinician or nurse outside the care team. Needs the MRN and date of birth (so it
+    cannot be used to browse) and a reason. Grants BREAK_GLASS_HOURS of access; privacy officers are notified.
+    """
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise ValidationError({"reason": "Say why you need emergency access (at least 10 characters)."})
+    role_perms = _perms_for_user(actor)
+    if roles.VIEW_CLINICAL not in role_perms:
+        raise PermissionDenied
+    patient = Patient.objects.filter(mrn=mrn.strip(), birth_date=birth_date, merged_into__isnull=True).first()
+    if patient is None:
+        access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY,
+                      outcome="failure", request=request, detail={"reason": reason, "matched": False})
+        raise BreakGlassRefused("No patient matches that MRN and date of birth.")
+    now = timezone.now()
+    grant = BreakGlassGrant.objects.create(patient=patient, user=actor, reason=reason, granted_at=now,
+                                           expires_at=now + timedelta(hours=settings.BREAK_GLASS_HOURS))
+    access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY, patient_id=patient.pk,
+                  request=request, break_glass=True,
+                  detail={"reason": reason, "grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()})
+    from .tasks import break_glass_notify
+
+    transaction.on_commit(lambda: break_glass_notify.delay(str(grant.pk)))
+    return grant
+
+
+def break_glass_notify_send(*, grant_id) -> bool:
+    """Email every privacy officer about one emergency access. Idempotent: sends once per grant."""
+    from django.contrib.auth import get_user_model
+    from django.core.mail import send_mail
+
+    with transaction.atomic():
+        grant = (BreakGlassGrant.objects.select_for_update().select_related("user", "patient")
+                 .filter(pk=grant_id, notified_at__isnull=True).first())
+        if grant is None:
+            return False
+        officers = list(get_user_model().objects.filter(groups__name=roles.Role.PRIVACY_OFFICER, is_active=True)
+                        .exclude(email="").values_list("email", flat=True))
+        to = sorted(set(officers) | set(settings.PRIVACY_OFFICER_EMAILS))
+        if to:
+            send_mail(
+                subject="Emergency access (break the glass) to a patient record",
+                message=(f"{grant.user.get_full_name() or grant.user.username} used emergency access to the record "
+                         f"with MRN {grant.patient.mrn} at {grant.granted_at:%Y-%m-%d %H:%M %Z}.\n"
+                         f"Reason given: {grant.reason}\nAccess expires at {grant.expires_at:%Y-%m-%d %H:%M %Z}.\n"
+                         "Review it in the audit reports."),
+                from_email=None, recipient_list=to,
+            )
+        grant.notified_at = timezone.now()
+        grant.save(update_fields=["notified_at"])
+    return True
+
+
+# ------------------------------------------------------------ merge / unmerge
+def _patient_links():
+    """Every (model, FK field) that points at Patient, except the merge bookkeeping and permission rows."""
+    skip = {"PatientMerge", "PatientUserObjectPermission", "PatientGroupObjectPermission", "Patient",
+            "DuplicateOverride"}
+    for rel in Patient._meta.related_objects:
+        if rel.many_to_one and rel.related_model.__name__ not in skip:
+            yield rel.related_model, rel.field
+
+
+def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None) -> PatientMerge:
+    """Move everything linked to `duplicate` onto `survivor`; the duplicate stays as an alias pointing at it.
+    Who: users with patients.merge_patient who may change demographics of both. Undone by patient_unmerge.
+    """
+    _require_model_perm(actor, "patients.merge_patient")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why these records are the same person."})
+    survivor = patient_get(actor=actor, patient_id=survivor_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
+                           record=False)
+    duplicate = patient_get(actor=actor, patient_id=duplicate_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
+                            record=False)
+    with transaction.atomic():
+        if survivor.pk == duplicate.pk or survivor.merged_into_id or duplicate.merged_into_id:
+            raise ValidationError("Choose two different records that are not already merged.")
+        moved: dict[str, list] = {}
+        for model, fk in _patient_links():
+            rows = model.objects.filter(**{fk.name: duplicate})
+            if model is CareTeamMember:
+                # Keep the survivor's unique team: move only members the survivor does not already have.
+                rows = rows.exclude(user__in=CareTeamMember.objects.filter(patient=survivor, user__isnull=False)
+                                    .values("user")).exclude(
+                    group__in=CareTeamMember.objects.filter(patient=survivor, group__isnull=False).values("group"))
+            pks = list(rows.values_list("pk", flat=True))
+            if pks:
+                model.objects.filter(pk__in=pks).update(**{fk.name: survivor})  # bulk: audited explicitly below
+                moved[f"{model._meta.label}.{fk.name}"] = [str(pk) for pk in pks]
+        for m in CareTeamMember.objects.filter(patient=survivor):
+            care_team_grant(patient=survivor, user=m.user, group=m.group, care_role=m.care_role)
+        Patient.objects.filter(pk=duplicate.pk).update(merged_into=survivor)
+        merge = PatientMerge.objects.create(survivor=survivor, merged=duplicate, moved=moved, reason=reason.strip(),
+                                            merged_by=actor)
+        for pid, role in ((survivor.pk, "survivor"), (duplicate.pk, "merged")):
+            access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
+                          patient_ids=[survivor.pk, duplicate.pk], request=request,
+                          detail={"merge": str(merge.pk), "role": role, "moved": {k: len(v) for k, v in moved.items()}})
+        return merge
+
+
+@transaction.atomic
+def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
+    """Put back exactly what a merge moved and make the alias a patient of its own again."""
+    _require_model_perm(actor, "patients.merge_patient")
+    merge = PatientMerge.objects.select_for_update().filter(pk=merge_id, unmerged_at__isnull=True).first()
+    if merge is None:
+        raise ValidationError("That merge does not exist or was already undone.")
+    patient_get(actor=actor, patient_id=merge.survivor_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
+                record=False)
+    from django.apps import apps
+
+    for key, pks in merge.moved.items():
+        label, field = key.rsplit(".", 1)
+        model = apps.get_model(label)
+        model.objects.filter(pk__in=pks).update(**{field: merge.merged_id})
+    Patient.objects.filter(pk=merge.merged_id).update(merged_into=None)
+    merge.unmerged_at = timezone.now()
+    merge.unmerged_by = actor
+    merge.save(update_fields=["unmerged_at", "unmerged_by"])
+    for pid in (merge.survivor_id, merge.merged_id):
+        access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
+                      patient_ids=[merge.survivor_id, merge.merged_id], request=request,
+                      detail={"unmerge": str(merge.pk), "moved_back": {k: len(v) for k, v in merge.moved.items()}})
+    return merge
+
+
+# ------------------------------------------------------------ key rotation
+def patients_rotate_keys(*, batch: int = 1000) -> int:
+    """Re-encrypt every patient row with the current key. Returns rows rewritten."""
+    version = crypto.current_key_version()
+    done = 0
+    last = None
+    enc_fields = ["ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts", "key_version"]
+    while True:
+        qs = Patient.objects.order_by("pk")
+        if last:
+            qs = qs.filter(pk__gt=last)
+        rows = list(qs[:batch])
+        if not rows:
+            break
+        for p in rows:
+            p.key_version = version
+        with transaction.atomic():
+            Patient.objects.bulk_update(rows, enc_fields)
+        done += len(rows)
+        last = rows[-1].pk
+    access_record(actor=None, action=Action.UPDATE, category=categories.DEMOGRAPHICS, channel="command",
+                  detail={"rotate_keys": True, "rows": done, "key_version": version})
+    return done

@@ -1,0 +1,180 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import roles
+from . import chart, selectors, services
+from .forms import BreakGlassForm, CareTeamAddForm, DuplicateReasonForm, MergeForm, PatientForm
+
+PAGE = 20
+
+
+@login_required
+@require_GET
+def patient_search(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()[:200]
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    rows, more = selectors.patient_search(actor=request.user, q=q, request=request, limit=PAGE,
+                                          offset=(page - 1) * PAGE) if q else ([], False)
+    ctx = {"q": q, "rows": rows, "page": page, "more": more,
+           "can_register": request.user.has_perm("patients.register_patient"),
+           "can_break_glass": roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(roles.user_roles(request.user))}
+    return render(request, "patients/patient_search.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_register(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("patients.register_patient"):
+        raise PermissionDenied
+    form = PatientForm(request.POST or None)
+    reason_form = DuplicateReasonForm(request.POST or None) if "duplicate_reason" in request.POST else None
+    candidates = []
+    if request.method == "POST" and form.is_valid():
+        reason = ""
+        if reason_form is not None:
+            if reason_form.is_valid():
+                reason = reason_form.cleaned_data["duplicate_reason"]
+        try:
+            patient = services.patient_register(actor=request.user, data=form.to_data(), duplicate_reason=reason,
+                                                request=request)
+        except services.DuplicatesFound as exc:
+            candidates = exc.candidates
+            reason_form = reason_form or DuplicateReasonForm()
+        except ValidationError as exc:
+            for field, errs in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errs)
+        else:
+            messages.success(request, f"Registered {patient.display_name}, MRN {patient.mrn}.")
+            return redirect(patient)
+    return render(request, "patients/patient_register.html",
+                  {"form": form, "candidates": candidates, "reason_form": reason_form})
+
+
+@login_required
+@require_GET
+def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
+    patient = selectors.patient_get(actor=request.user, patient_id=patient_id, request=request, category=None)
+    return render(request, "patients/patient_detail.html", {
+        "patient": patient,
+        "care_team": selectors.care_team_list(patient=patient),
+        "sections": chart.sections(actor=request.user, patient=patient, request=request),
+        "care_team_form": CareTeamAddForm(),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id) -> HttpResponse:
+    patient = selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                                    request=request)
+    form = PatientForm(request.POST or None, initial=PatientForm.initial_from(patient))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(actor=request.user, patient_id=patient.pk, data=form.to_data(), request=request)
+        except ValidationError as exc:
+            for field, errs in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errs)
+        else:
+            messages.success(request, "Demographics saved.")
+            return redirect(patient)
+    return render(request, "patients/patient_edit.html", {"form": form, "patient": patient})
+
+
+@login_required
+@require_POST
+def care_team_add(request: HttpRequest, patient_id) -> HttpResponse:
+    form = CareTeamAddForm(request.POST)
+    # Access first: an outsider gets 404 whatever the form says.
+    patient = selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                                    request=request, record=False)
+    if form.is_valid():
+        user = get_user_model().objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+        if user is None:
+            messages.error(request, "No active staff member has that username.")
+        else:
+            try:
+                services.care_team_add(actor=request.user, patient_id=patient.pk, user=user,
+                                       care_role=form.cleaned_data["care_role"], request=request)
+                messages.success(request, f"{user.get_full_name() or user.username} joined the care team.")
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, "Enter a username and a care-team role.")
+    return redirect(patient)
+
+
+@login_required
+@require_POST
+def care_team_remove(request: HttpRequest, patient_id, member_id: int) -> HttpResponse:
+    try:
+        services.care_team_remove(actor=request.user, patient_id=patient_id, member_id=member_id, request=request)
+        messages.success(request, "Removed from the care team; their access to this patient ended.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("patients:detail", patient_id=patient_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest) -> HttpResponse:
+    if roles.VIEW_CLINICAL not in roles.patient_permissions_for_roles(roles.user_roles(request.user)):
+        raise PermissionDenied
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = services.break_glass_request(actor=request.user, mrn=form.cleaned_data["mrn"],
+                                                 birth_date=form.cleaned_data["birth_date"],
+                                                 reason=form.cleaned_data["reason"], request=request)
+        except services.BreakGlassRefused as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            for field, errs in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errs)
+        else:
+            messages.warning(request, f"Emergency access granted until {grant.expires_at:%H:%M}. "
+                                      "Privacy officers have been notified.")
+            return redirect("patients:detail", patient_id=grant.patient_id)
+    return render(request, "patients/break_glass.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_merge(request: HttpRequest, patient_id) -> HttpResponse:
+    if not request.user.has_perm("patients.merge_patient"):
+        raise PermissionDenied
+    survivor = selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                                     request=request)
+    form = MergeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        dup = selectors.patient_search_queryset(actor=request.user, q=form.cleaned_data["duplicate_mrn"]).first()
+        if dup is None:
+            form.add_error("duplicate_mrn", "No patient you can see has that MRN.")
+        else:
+            try:
+                services.patient_merge(actor=request.user, survivor_id=survivor.pk, duplicate_id=dup.pk,
+                                       reason=form.cleaned_data["reason"], request=request)
+            except ValidationError as exc:
+                form.add_error(None, " ".join(exc.messages))
+            else:
+                messages.success(request, f"Merged MRN {dup.mrn} into this record. It can be undone from here.")
+                return redirect(survivor)
+    return render(request, "patients/patient_merge.html", {"form": form, "patient": survivor})
+
+
+@login_required
+@require_POST
+def patient_unmerge(request: HttpRequest, patient_id, merge_id) -> HttpResponse:
+    try:
+        services.patient_unmerge(actor=request.user, merge_id=merge_id, request=request)
+        messages.success(request, "The merge was undone; both records stand on their own again.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("patients:detail", patient_id=patient_id)
