@@ -1,4 +1,4 @@
-"""Every role's permissions, in one place. docs/roles.md is generated from this module's tables.
+"""Every role's permissions, in one place. docs/roles.md is generated from it (roles_markdown()).
 
 Two kinds of permission:
 - MODEL_PERMISSIONS: global Django permissions given to the role's group (create a patient, see the audit ...);
@@ -76,9 +76,15 @@ ROLES: dict[str, RoleSpec] = {
         ("auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group",
          "accounts.view_practitioner", "accounts.add_practitioner", "accounts.change_practitioner",
          "patients.view_department", "patients.add_department", "patients.change_department",
-         "encounters.manage_calendar", "encounters.view_provider_schedule"),
+         "encounters.manage_calendar", "encounters.view_provider_schedule",
+         # Unlock an account after repeated failed sign-ins (the lockout message sends people here) and
+         # reset a lost phone (the user enrols again at next sign-in).
+         "axes.view_accessattempt", "axes.delete_accessattempt",
+         "otp_totp.view_totpdevice", "otp_totp.delete_totpdevice",
+         "otp_static.view_staticdevice", "otp_static.delete_staticdevice"),
         (),
-        "Runs the practice through the Django admin: staff, roles, departments, templates, schedules.",
+        "Runs the practice through the Django admin: staff, roles, departments, templates, schedules; unlocks "
+        "accounts and resets lost authenticator apps.",
     ),
     Role.PRIVACY_OFFICER: RoleSpec(
         Role.PRIVACY_OFFICER,
@@ -112,3 +118,39 @@ def mfa_required(user) -> bool:
     from django.conf import settings
 
     return bool(user_roles(user) & set(settings.MFA_REQUIRED_ROLES)) or user.is_superuser
+
+
+def roles_markdown() -> str:
+    """docs/roles.md, written from the tables above (`manage.py roles_doc`); a test keeps the file in step."""
+    from django.conf import settings
+
+    lines = [
+        "# Roles and permissions",
+        "",
+        "<!-- Generated from accounts/roles.py by `python3 dev.py manage roles_doc`; do not edit by hand. -->",
+        "",
+        "Each role is a Django group created by the migration `accounts/0002_roles` and brought back in line",
+        "with `accounts/roles.py` after every `migrate` (`accounts.services.roles_sync`). A user may hold",
+        "several roles. Two kinds of permission:",
+        "",
+        "- **Model permissions** are global Django permissions held by the role's group.",
+        "- **Patient permissions** are object permissions on one patient. The role only says which ones a member",
+        "  *can* receive; they are granted when the user is put on the patient's care team or in the patient's",
+        "  department, and every use is recorded in the audit trail.",
+        "",
+        "A second factor (TOTP authenticator app) is required by default for: "
+        + ", ".join(f"`{r}`" for r in settings.MFA_REQUIRED_ROLES)
+        + " (setting `MFA_REQUIRED_ROLES`). Other roles may enrol voluntarily; staff need it to open the admin.",
+        "",
+        "## Patient permissions",
+        "",
+        "| Codename | Allows |",
+        "|---|---|",
+    ]
+    lines += [f"| `{code}` | {label} |" for code, label in PATIENT_PERMISSION_LABELS.items()]
+    for spec in ROLES.values():
+        lines += ["", f"## {spec.label} (`{spec.name}`)", "", spec.description, "", "Model permissions:", ""]
+        lines += [f"- `{p}`" for p in spec.model_permissions] or ["- none"]
+        lines += ["", "Patient permissions (on patients whose care team or department includes the user):", ""]
+        lines += [f"- `{p}`: {PATIENT_PERMISSION_LABELS[p]}" for p in spec.patient_permissions] or ["- none"]
+    return "\n".join(lines) + "\n"

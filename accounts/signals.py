@@ -1,3 +1,5 @@
+import time
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
@@ -11,6 +13,8 @@ User = get_user_model()
 
 @receiver(user_logged_in)
 def remember_session(sender, request, user, **kwargs):
+    # The absolute session lifetime counts from here (accounts/middleware.py SessionLifetimeMiddleware).
+    request.session["auth_started"] = request.session["last_activity"] = time.time()
     if request.session.session_key:
         UserSession.objects.get_or_create(user=user, session_key=request.session.session_key)
 

@@ -1,4 +1,5 @@
 import base64
+import math
 
 import qrcode
 import qrcode.image.svg
@@ -7,6 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
@@ -16,6 +18,8 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .forms import LoginForm, TokenForm
+from .roles import mfa_required
+from .services import recovery_codes_issue
 
 LOCKOUT_MESSAGE = (
     "Too many failed sign-in attempts. Sign-in is paused for this account; try again later or ask your practice "
@@ -36,10 +40,25 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def lockout(request, credentials=None, *args, **kwargs) -> HttpResponse:
-    """Shown by django-axes. The same words whether or not the username exists."""
+def lockout(request, original_response=None, credentials=None) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: the same page and status whether or not the username exists (no enumeration).
+
+    Axes counts failures per username, known or not, so an unknown name is "locked" after as many tries too.
+    """
     form = LoginForm(request)
     return render(request, "accounts/login.html", {"form": form, "lockout": LOCKOUT_MESSAGE}, status=429)
+
+
+def _throttled_message(device) -> str | None:
+    """django-otp backs off after wrong codes (1, 2, 4 ... seconds); say so instead of a bare "not valid"."""
+    allowed, info = device.verify_is_allowed()
+    if allowed or not info or "locked_until" not in info:
+        return None
+    wait = max(1, math.ceil((info["locked_until"] - timezone.now()).total_seconds()))
+    return (
+        f"Too many wrong codes in a row. Wait {wait} second{'s' if wait != 1 else ''}, "
+        "then enter the newest code from your app."
+    )
 
 
 @login_required
@@ -50,15 +69,20 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     if not user_has_device(request.user, confirmed=True):
         return redirect("accounts:mfa_enroll")
     form = TokenForm(request.POST or None)
+    totp = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     if request.method == "POST" and form.is_valid():
-        device = match_token(request.user, form.cleaned_data["token"])
+        # While the app's codes are throttled, refuse without trying: a guess must not reach match_token.
+        throttled = _throttled_message(totp) if totp else None
+        device = None if throttled else match_token(request.user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
             if isinstance(device, StaticDevice):
                 left = device.token_set.count()
                 messages.warning(request, f"You signed in with a recovery code; {left} remain.")
             return redirect(_safe_next(request))
-        form.add_error("token", "That code is not valid. Codes change every 30 seconds; try the current one.")
+        form.add_error(
+            "token", throttled or "That code is not valid. Codes change every 30 seconds; try the current one."
+        )
     return render(request, "accounts/mfa_verify.html", {"form": form, "next": _safe_next(request)})
 
 
@@ -79,31 +103,26 @@ def mfa_enroll(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
+        throttled = _throttled_message(device)
+        if throttled:
+            form.add_error("token", throttled)
+        elif device.verify_token(form.cleaned_data["token"]):
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
             otp_login(request, device)
             codes = recovery_codes_issue(user=user)
             return render(request, "accounts/recovery_codes.html", {"codes": codes})
-        form.add_error("token", "That code did not match. Check the time on your phone and try the newest code.")
+        else:
+            form.add_error("token", "That code did not match. Check the time on your phone and try the newest code.")
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
     uri = device.config_url  # carries OTP_TOTP_ISSUER
     return render(
         request,
         "accounts/mfa_enroll.html",
         # The SVG is generated here from our own data, not from user input.
-        {"form": form, "qr_svg": mark_safe(_qr_svg(uri)), "secret": secret},  # noqa: S308
+        {"form": form, "qr_svg": mark_safe(_qr_svg(uri)), "secret": secret, "required": mfa_required(user)},  # noqa: S308
     )
-
-
-def recovery_codes_issue(*, user) -> list[str]:
-    """Replace the user's recovery codes with ten new single-use ones and return them (shown once)."""
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(10)]
-    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
-    return codes
 
 
 @login_required

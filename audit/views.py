@@ -1,7 +1,168 @@
-from django.contrib.auth.decorators import permission_required
+"""The privacy officer's reports. Parse the request -> audit selector -> render (or stream CSV)."""
+
+from __future__ import annotations
+
+import csv
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from . import selectors
+from .forms import BreakGlassReportForm, PatientReportForm, ReportFilterForm, UserReportForm
+
+CSV_HEADER = ["event_id", "occurred_at", "user", "action", "category", "outcome", "patient_mrn", "patient_name",
+              "other_patients", "break_glass", "reason", "source_ip", "channel", "request_id"]
 
 
-@permission_required("audit.view_reports", raise_exception=True)
-def reports(request):
-    return render(request, "placeholder.html", {"title": "Audit reports"})
+def _query(request: HttpRequest, **changes) -> str:
+    params = request.GET.copy()
+    for k, v in changes.items():
+        if v is None:
+            params.pop(k, None)
+        else:
+            params[k] = v
+    return "?" + urlencode(sorted((k, v) for k, vs in params.lists() for v in vs))
+
+
+def _columns(request: HttpRequest, report: selectors.AuditReport, keys: list[tuple[str, str]]) -> list[dict]:
+    """Header cells: each links to sorting by it (ascending, or descending when already ascending)."""
+    cols = []
+    for key, label in keys:
+        current = report.sort.lstrip("-") == key
+        desc = report.sort.startswith("-")
+        nxt = f"-{key}" if current and not desc else key
+        cols.append({"key": key, "label": label, "url": _query(request, sort=nxt, page=None),
+                     "aria": ("descending" if desc else "ascending") if current else None})
+    return cols
+
+
+def _safe_cell(value) -> str:
+    """Spreadsheet formula injection guard (OWASP CSV injection): free text never starts a formula."""
+    s = "" if value is None else str(value)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(CSV_HEADER)
+        for r in rows:
+            ev = r.event
+            yield writer.writerow([_safe_cell(x) for x in (
+                ev.id, timezone.localtime(ev.occurred_at).isoformat(timespec="seconds"), ev.actor_username,
+                ev.action, ev.category, ev.outcome, r.patient_mrn, r.patient_name, r.others,
+                "yes" if ev.break_glass else "", r.reason, ev.source_ip or "", ev.channel, ev.request_id)])
+
+    resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+def _filters(form: ReportFilterForm) -> dict:
+    c = form.cleaned_data
+    return {"start": c.get("start"), "end": c.get("end"), "sort": c.get("sort") or None}
+
+
+PATIENT_COLUMNS = [("time", "When"), ("user", "User"), ("action", "Action"), ("category", "Data"),
+                   ("outcome", "Outcome"), ("break_glass", "Emergency"), ("reason", "Reason"), ("ip", "Address"),
+                   ("channel", "Channel")]
+USER_COLUMNS = [("time", "When"), ("patient", "Patient"), ("action", "Action"), ("category", "Data"),
+                ("outcome", "Outcome"), ("break_glass", "Emergency"), ("reason", "Reason"), ("ip", "Address"),
+                ("channel", "Channel")]
+BTG_COLUMNS = [("time", "When"), ("user", "User"), ("patient", "Patient"), ("action", "Action"),
+               ("category", "Data"), ("outcome", "Outcome"), ("reason", "Reason"), ("ip", "Address")]
+
+
+@login_required
+@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@require_GET
+def reports(request: HttpRequest) -> HttpResponse:
+    return render(request, "audit/reports.html", {
+        "patient_form": PatientReportForm(), "user_form": UserReportForm(), "btg_form": BreakGlassReportForm(),
+    })
+
+
+@login_required
+@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@require_GET
+def patient_report(request: HttpRequest) -> HttpResponse:
+    form = PatientReportForm(request.GET or None)
+    ctx: dict = {"form": form, "title": "Who opened this chart", "columns_spec": PATIENT_COLUMNS}
+    if form.is_valid():
+        subject = selectors.audit_patient_find(actor=request.user, mrn=form.cleaned_data["mrn"])
+        if subject is None:
+            form.add_error("mrn", "No patient has that MRN.")
+        else:
+            ctx["subject"] = f"{subject['family_name'].upper()}, {subject['given_name']} · MRN {subject['mrn']}"
+            if request.GET.get("export") == "csv":
+                rows = selectors.audit_export_rows(actor=request.user, report="patient", patient_id=subject["id"],
+                                                   request=request, **_filters(form))
+                return _csv_response(rows, f"audit-patient-{subject['mrn']}.csv")
+            report = selectors.audit_events_for_patient(actor=request.user, patient_id=subject["id"],
+                                                        page=form.cleaned_data.get("page") or 1, request=request,
+                                                        **_filters(form))
+            ctx.update(_report_ctx(request, report, PATIENT_COLUMNS))
+    return render(request, "audit/report.html", ctx, status=200)
+
+
+@login_required
+@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@require_GET
+def user_report(request: HttpRequest) -> HttpResponse:
+    form = UserReportForm(request.GET or None)
+    ctx: dict = {"form": form, "title": "What did this user open"}
+    if form.is_valid():
+        user = selectors.audit_user_find(actor=request.user, username=form.cleaned_data["username"])
+        if user is None:
+            form.add_error("username", "No user has that username.")
+        else:
+            ctx["subject"] = f"{user.get_full_name() or user.username} ({user.username})"
+            if request.GET.get("export") == "csv":
+                rows = selectors.audit_export_rows(actor=request.user, report="user", user_id=user.pk,
+                                                   request=request, **_filters(form))
+                return _csv_response(rows, f"audit-user-{user.pk}.csv")
+            report = selectors.audit_events_for_user(actor=request.user, user_id=user.pk,
+                                                     page=form.cleaned_data.get("page") or 1, request=request,
+                                                     **_filters(form))
+            ctx.update(_report_ctx(request, report, USER_COLUMNS))
+    return render(request, "audit/report.html", ctx)
+
+
+@login_required
+@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@require_GET
+def break_glass_report(request: HttpRequest) -> HttpResponse:
+    # Unlike the other two, this report has no subject: it opens straight away on the last 30 days.
+    form = BreakGlassReportForm(request.GET)
+    ctx: dict = {"form": form, "title": "Emergency access (break the glass)", "break_glass": True}
+    if form.is_valid():
+        grants_only = form.cleaned_data["grants_only"]
+        if request.GET.get("export") == "csv":
+            rows = selectors.audit_export_rows(actor=request.user, report="break_glass", grants_only=grants_only,
+                                               request=request, **_filters(form))
+            return _csv_response(rows, "audit-emergency-access.csv")
+        report = selectors.break_glass_events(actor=request.user, page=form.cleaned_data.get("page") or 1,
+                                              grants_only=grants_only, request=request, **_filters(form))
+        ctx.update(_report_ctx(request, report, BTG_COLUMNS))
+    return render(request, "audit/report.html", ctx)
+
+
+def _report_ctx(request: HttpRequest, report: selectors.AuditReport, spec) -> dict:
+    return {
+        "report": report,
+        "columns": _columns(request, report, spec),
+        "keys": [k for k, _ in spec],
+        "prev_url": _query(request, page=report.page - 1) if report.page > 1 else None,
+        "next_url": _query(request, page=report.page + 1) if report.more else None,
+        "csv_url": _query(request, export="csv", page=None),
+    }

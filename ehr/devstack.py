@@ -77,6 +77,7 @@ class EmbeddedPostgres:
         self.bin = POSTGRES_BIN_PATH
         self.datadir = datadir
         self.port = 0
+        self.owner = False
         self.user = None
         if os.geteuid() == 0:
             # PostgreSQL refuses to run as root; the wheel's helper makes an unprivileged user.
@@ -106,17 +107,17 @@ class EmbeddedPostgres:
                 os.chown(self.datadir, pw.pw_uid, pw.pw_gid)
             self._run("initdb", "-D", str(self.datadir), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
                       "--locale=C", stdout=subprocess.DEVNULL)
-        self.port = free_port(54329)
-        # A server left running by a killed session would hold the data folder: stop it first.
-        if (self.datadir / "postmaster.pid").exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "stop",
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        opts = (f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c max_connections=200 -c shared_buffers=256MB "
-                "-c fsync=off -c synchronous_commit=off" if os.environ.get("EHR_TEST_MODE") else
-                f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c max_connections=200 -c shared_buffers=256MB")
-        self._run("pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.datadir / "server.log"),
-                  "-o", opts, "start", stdout=subprocess.DEVNULL)
+        running = self._running_port()
+        if running:
+            # Another run (a second terminal, a parallel test run) already serves this data folder: share it.
+            self.port, self.owner = running, False
+        else:
+            self.port, self.owner = free_port(54329), True
+            opts = f"-p {self.port} -h 127.0.0.1 -k {self.datadir} -c max_connections=300 -c shared_buffers=256MB"
+            if os.environ.get("EHR_TEST_MODE"):
+                opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            self._run("pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.datadir / "server.log"),
+                      "-o", opts, "start", stdout=subprocess.DEVNULL)
         url = f"postgres://postgres@127.0.0.1:{self.port}/ehr"
         out = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                               "-d", "postgres", "-qtAc", "SELECT 1 FROM pg_database WHERE datname='ehr'"],
@@ -127,7 +128,25 @@ class EmbeddedPostgres:
         log(f"PostgreSQL 18 (embedded) on 127.0.0.1:{self.port}")
         return url
 
+    def _running_port(self) -> int | None:
+        pidfile = self.datadir / "postmaster.pid"
+        if not pidfile.exists():
+            return None
+        lines = pidfile.read_text().splitlines()
+        try:
+            os.kill(int(lines[0]), 0)
+            port = int(lines[3])
+        except (ProcessLookupError, PermissionError, ValueError, IndexError):
+            return None
+        try:
+            wait_for_port(port, 2)
+        except RuntimeError:
+            return None
+        return port
+
     def stop(self) -> None:
+        if not self.owner:
+            return  # someone else started it and will stop it
         with contextlib.suppress(Exception):
             self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop",
                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -160,6 +179,8 @@ class EmbeddedRedis:
             self.proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
+        if os.environ.get("EHR_TEST_MODE"):
+            shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 class Services:
@@ -177,7 +198,8 @@ class Services:
         else:
             log("using DATABASE_URL from the environment")
         if not os.environ.get("REDIS_URL"):
-            self.redis = EmbeddedRedis(VAR / "redis")
+            rdir = VAR / (f"redis-test-{os.getpid()}" if os.environ.get("EHR_TEST_MODE") else "redis")
+            self.redis = EmbeddedRedis(rdir)
             os.environ["REDIS_URL"] = self.redis.start()
         else:
             log("using REDIS_URL from the environment")
@@ -230,7 +252,8 @@ def cmd_run(argv: list[str]) -> int:
                           ("nurse.joy", "nurse"), ("front.desk", "front desk"),
                           ("admin", "practice admin (Django admin at /admin/)"), ("privacy", "privacy officer")]:
             print(f"    {who:<12} {what}")
-        print("  Clinicians, the admin and the privacy officer enrol a TOTP app at first login.")
+        print("  Clinicians, the admin and the privacy officer also need a TOTP code. The demo accounts have one")
+        print("  ready: in another terminal run  python3 dev.py manage demo_totp dr.house  for the current code.")
         print("  Ctrl-C stops everything; data stays in var/.")
         print("=" * 72 + "\n", flush=True)
         try:
@@ -281,6 +304,9 @@ def cmd_test(argv: list[str]) -> int:
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     os.environ.setdefault("BLIND_INDEX_KEY", secrets.token_urlsafe(32))
+    # Parallel runs (two terminals, CI and a developer) get their own test database and Celery queue.
+    os.environ.setdefault("EHR_TEST_DB_NAME", f"test_ehr_{os.getpid()}")
+    os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
     with Services(pgdir="pgdata-test"):
         cmd = [PY, "-m", "pytest", "--create-db", *argv]
         return subprocess.call(cmd, cwd=ROOT)

@@ -24,7 +24,7 @@ import json
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - only parses files shipped in this repository
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -46,7 +46,9 @@ PDDI_WARFARIN_VALUESET_XML = PDDI_CDS_DIR / "valueset-warfarin.xml"
 
 VALUESETS_DIR = DATA_DIR / "valuesets"
 OPIOID_CDS_VALUESET_DIR = VALUESETS_DIR / "opioid-cds"
-OPIOID_ANALGESICS_VALUESET_JSON = OPIOID_CDS_VALUESET_DIR / "opioid-analgesics-with-ambulatory-misuse-potential.json"
+OPIOID_ANALGESICS_VALUESET_JSON = (
+    OPIOID_CDS_VALUESET_DIR / "opioid-analgesics-with-ambulatory-misuse-potential.json"
+)
 BENZODIAZEPINE_VALUESET_JSON = OPIOID_CDS_VALUESET_DIR / "benzodiazepine-medications.json"
 
 TERMINOLOGY_DIR = DATA_DIR / "terminology"
@@ -109,16 +111,61 @@ def _split(value: str | None, sep: str) -> list[str]:
 # Salt / ester / formulation words that RxNorm precise-ingredient names append to the base ingredient
 # ("oxycodone hydrochloride", "warfarin sodium", "dabigatran etexilate", "morphine sulfate liposomal").
 _SALT_WORDS = frozenset(
-    """
-    acetate anhydrous aspartate besylate bitartrate bromide calcium citrate dihydrate dimesylate dipotassium
-    etexilate fumarate furoate hcl hydrobromide hydrochloride liposomal magnesium maleate medoxomil mesylate
-    monohydrate napsylate phosphate polistirex potassium propionate resin saccharate sodium succinate
-    sulfate sulphate tartrate terephthalate
-    """.split()
+    [
+        "acetate",
+        "anhydrous",
+        "aspartate",
+        "besylate",
+        "bitartrate",
+        "bromide",
+        "calcium",
+        "citrate",
+        "dihydrate",
+        "dimesylate",
+        "dipotassium",
+        "etexilate",
+        "fumarate",
+        "furoate",
+        "hcl",
+        "hydrobromide",
+        "hydrochloride",
+        "liposomal",
+        "magnesium",
+        "maleate",
+        "medoxomil",
+        "mesylate",
+        "monohydrate",
+        "napsylate",
+        "phosphate",
+        "polistirex",
+        "potassium",
+        "propionate",
+        "resin",
+        "saccharate",
+        "sodium",
+        "succinate",
+        "sulfate",
+        "sulphate",
+        "tartrate",
+        "terephthalate",
+    ]
 )
 # Never reduce "calcium acetate", "zinc sulfate", "ferrous sulfate" ... to the bare cation.
 _CATION_WORDS = frozenset(
-    "aluminum calcium dipotassium ferric ferrous iron lithium magnesium potassium sodium tricalcium zinc".split()
+    [
+        "aluminum",
+        "calcium",
+        "dipotassium",
+        "ferric",
+        "ferrous",
+        "iron",
+        "lithium",
+        "magnesium",
+        "potassium",
+        "sodium",
+        "tricalcium",
+        "zinc",
+    ]
 )
 # Leading formulation words in some RxNorm names ("abuse-deterrent 12 hr oxycodone hydrochloride",
 # "matrix delivery 24 hr tramadol hydrochloride", "3-bead 24 hr amphetamine aspartate").
@@ -225,7 +272,7 @@ def iter_rxnorm_products() -> Iterator[dict[str, Any]]:
 # ------------------------------------------------------------------------------------ value sets
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_valueset_expansion(path: Path | str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """(url, title, ((rxcui, display), ...)) of a FHIR ValueSet JSON with an ``expansion``."""
     with open_text(path) as fh:
@@ -464,7 +511,9 @@ def iter_ddi_pairs(sources: Iterable[str] | None = None) -> Iterator[dict[str, A
     if unknown:
         raise ValueError(f"unknown DDI source(s): {sorted(unknown)}")
     if SOURCE_ONC_HIGH_PRIORITY in wanted:
-        yield from _onc_records(SOURCE_ONC_HIGH_PRIORITY, ONC_HIGH_PRIORITY_RULES_CSV, ONC_HIGH_PRIORITY_PAIRS_CSV)
+        yield from _onc_records(
+            SOURCE_ONC_HIGH_PRIORITY, ONC_HIGH_PRIORITY_RULES_CSV, ONC_HIGH_PRIORITY_PAIRS_CSV
+        )
     if SOURCE_ONC_NON_INTERRUPTIVE in wanted:
         yield from _onc_records(
             SOURCE_ONC_NON_INTERRUPTIVE, ONC_NON_INTERRUPTIVE_RULES_CSV, ONC_NON_INTERRUPTIVE_PAIRS_CSV

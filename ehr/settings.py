@@ -16,7 +16,8 @@ env = environ.Env()
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 TEST_MODE = env.bool("EHR_TEST_MODE", default=False)
 SECRET_KEY = env("SECRET_KEY", default="insecure-only-for-makemigrations-and-checks" if not DEBUG else "dev")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+# Loopback is always allowed so that container health checks can reach /healthz.
+ALLOWED_HOSTS = [*env.list("DJANGO_ALLOWED_HOSTS", default=[]), "localhost", "127.0.0.1"]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -87,6 +88,7 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ehr")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["TEST"] = {"NAME": env("EHR_TEST_DB_NAME", default="test_ehr")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and Celery on Redis -----------------------------------------------------------------------
@@ -94,6 +96,7 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -104,6 +107,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "audit-link-chain": {"task": "audit.tasks.audit_link_chain", "schedule": 2.0},
     "audit-ensure-partitions": {"task": "audit.tasks.audit_ensure_partitions", "schedule": crontab(minute=7)},
+    "prescriptions-requeue-stuck": {"task": "prescriptions.tasks.requeue_stuck", "schedule": 30.0},
 }
 
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
@@ -141,6 +145,7 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"  # deactivation ends sess
 
 # --- security headers -----------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TEST_MODE)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and not TEST_MODE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
@@ -168,6 +173,23 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
         "base-uri": [NONE],
     }
+}
+
+# --- OAuth 2.0 for the FHIR API (django-oauth-toolkit): the RFC 9700 security BCP, so check --deploy is clean -----
+OAUTH2_PROVIDER = {
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "PKCE_REQUIRED": True,
+    # https callbacks only in production; development and tests may use loopback http ones (RFC 8252).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG or TEST_MODE else ["https"],
 }
 
 # --- static files ---------------------------------------------------------------------------------

@@ -372,25 +372,55 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
 
 
 # ------------------------------------------------------------ key rotation
-def patients_rotate_keys(*, batch: int = 1000) -> int:
-    """Re-encrypt every patient row with the current key. Returns rows rewritten."""
+def encrypted_models() -> list[tuple[type, list[str]]]:
+    """Every installed model with encrypted columns, and those columns: found by field type, so a new app's
+    EncryptedTextField / EncryptedJSONField is rotated without anyone remembering to list it here."""
+    from django.apps import apps
+
+    out = []
+    for model in apps.get_models():
+        if model._meta.proxy or not model._meta.managed:
+            continue
+        names = [f.name for f in model._meta.concrete_fields
+                 if isinstance(f, crypto.EncryptedTextField | crypto.EncryptedJSONField)]
+        if names:
+            out.append((model, names))
+    return sorted(out, key=lambda mf: mf[0]._meta.label)
+
+
+def patients_rotate_keys(*, batch: int = 1000, on_model=None) -> int:
+    """Re-encrypt every row of every model with encrypted fields under the current (first) key.
+    Returns rows rewritten; `on_model(label, rows)` is told each model's count (for the command's output).
+
+    Who: operators, through `manage.py rotate_keys`. Rows are locked batch by batch (SELECT ... FOR UPDATE), so
+    an edit made meanwhile is neither lost nor overwritten with the stale copy read here.
+    """
     version = crypto.current_key_version()
-    done = 0
-    last = None
-    enc_fields = ["ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts", "key_version"]
-    while True:
-        qs = Patient.objects.order_by("pk")
-        if last:
-            qs = qs.filter(pk__gt=last)
-        rows = list(qs[:batch])
-        if not rows:
-            break
-        for p in rows:
-            p.key_version = version
-        with transaction.atomic():
-            Patient.objects.bulk_update(rows, enc_fields)
-        done += len(rows)
-        last = rows[-1].pk
-    access_record(actor=None, action=Action.UPDATE, category=categories.DEMOGRAPHICS, channel="command",
-                  detail={"rotate_keys": True, "rows": done, "key_version": version})
-    return done
+    total = 0
+    for model, names in encrypted_models():
+        fields = names + (["key_version"] if any(f.name == "key_version" for f in model._meta.concrete_fields)
+                          else [])
+        done = 0
+        last = None
+        while True:
+            with transaction.atomic():
+                qs = model._base_manager.order_by("pk")
+                if last is not None:
+                    qs = qs.filter(pk__gt=last)
+                rows = list(qs.select_for_update()[:batch])
+                if not rows:
+                    break
+                if "key_version" in fields:
+                    for row in rows:
+                        row.key_version = version
+                # Values were decrypted on read (any configured key); saving encrypts them with the current one.
+                model._base_manager.bulk_update(rows, fields)
+            done += len(rows)
+            last = rows[-1].pk
+        if on_model is not None:
+            on_model(model._meta.label, done)
+        total += done
+        # bulk_update bypasses django-auditlog: record the rewrite explicitly (no PHI; counts only).
+        access_record(actor=None, action=Action.UPDATE, category=categories.DEMOGRAPHICS, channel="command",
+                      detail={"rotate_keys": model._meta.label, "rows": done, "key_version": version})
+    return total

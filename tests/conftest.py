@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,13 +104,20 @@ def login(client):
 
 
 # ------------------------------------------------------------------ real Celery worker on the real broker
+# Extra environment for the worker process (one worker per session: add here, not per test).
+WORKER_EXTRA_ENV: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session")
 def celery_worker_proc(django_db_setup, django_db_blocker):
     """A real `celery worker` subprocess on the real Redis broker and the test database."""
     db = settings.DATABASES["default"]
+    # The worker is another process: mail it sends goes to files in `proc.mail_dir` (tests read them there).
+    mail_dir = Path(tempfile.mkdtemp(prefix="ehr-test-mail-"))
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "EHR_TEST_MODE": "1"}
-    log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").exists() else subprocess.DEVNULL
+           "EHR_TEST_MODE": "1", "EMAIL_BACKEND": "tests.patients.mail_backend.EmailBackend",
+           "EMAIL_FILE_PATH": str(mail_dir), **WORKER_EXTRA_ENV}
+    log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ehr", "worker", "-l", "info", "--concurrency", "2",
          "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
@@ -129,6 +137,7 @@ def celery_worker_proc(django_db_setup, django_db_blocker):
     else:
         proc.kill()
         raise RuntimeError("the Celery worker did not answer a ping within 60 s")
+    proc.mail_dir = mail_dir
     yield proc
     os.killpg(proc.pid, signal.SIGTERM)
     try:

@@ -100,7 +100,9 @@ def test_rxnorm_product_fields():
     assert "opioid-cds:OXYCODONE_MEDICATIONS" in combo["valuesets"]
     # ingredient-level rows are resolved to ingredient RxCUIs where the list holds them
     assert by_rxcui["5640"]["name"].lower() == "ibuprofen"
-    warfarin_tablet = next(p for p in rxnorm_products() if p["name"].lower().startswith("warfarin sodium 5 mg"))
+    warfarin_tablet = next(
+        p for p in rxnorm_products() if p["name"].lower().startswith("warfarin sodium 5 mg")
+    )
     assert warfarin_tablet["ingredients"][0]["rxcui"] == "114194"
     assert refdata.lookup_ingredient_rxcui("IBUPROFEN") == "5640"
     assert refdata.lookup_ingredient_rxcui("no such drug") is None
@@ -185,7 +187,11 @@ def test_warfarin_nsaid_pair_is_high():
 
 
 def test_benzodiazepine_opioid_pairs_present():
-    for opioid, benzo in [("oxycodone", "alprazolam"), ("hydrocodone", "lorazepam"), ("tramadol", "diazepam")]:
+    for opioid, benzo in [
+        ("oxycodone", "alprazolam"),
+        ("hydrocodone", "lorazepam"),
+        ("tramadol", "diazepam"),
+    ]:
         (pair,) = find_pairs(opioid, benzo, "cdc-opioid-cds")
         assert pair["severity"] == "high"
         assert pair["drug_a"]["key"] == opioid
@@ -231,10 +237,13 @@ def test_controlled_substance_schedules():
     by_name = {p["name"].lower(): p["rxcui"] for p in products}
     assert schedules[by_name["acetaminophen 300 mg / codeine phosphate 30 mg oral tablet"]] == "III"
     assert (
-        schedules[by_name["codeine phosphate 2 mg/ml / promethazine hydrochloride 1.25 mg/ml oral solution"]] == "V"
+        schedules[by_name["codeine phosphate 2 mg/ml / promethazine hydrochloride 1.25 mg/ml oral solution"]]
+        == "V"
     )
     # naloxone alone is not controlled
-    naloxone = [p["rxcui"] for p in products if [i["name"] for i in p["ingredients"]] == ["naloxone hydrochloride"]]
+    naloxone = [
+        p["rxcui"] for p in products if [i["name"] for i in p["ingredients"]] == ["naloxone hydrochloride"]
+    ]
     assert naloxone
     assert not set(naloxone) & set(schedules)
 

@@ -1,0 +1,35 @@
+"""Input checking for the audit reports: dates, sort key, page and the subject (MRN or username)."""
+
+from django import forms
+
+from .selectors import SORT_KEYS
+
+
+def _sort_choices():
+    keys = list(SORT_KEYS)
+    return [(k, k) for k in keys] + [(f"-{k}", f"-{k}") for k in keys]
+
+
+class ReportFilterForm(forms.Form):
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            error_messages={"invalid": "Enter the start date as YYYY-MM-DD."})
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                          error_messages={"invalid": "Enter the end date as YYYY-MM-DD."})
+    sort = forms.ChoiceField(choices=_sort_choices, required=False, widget=forms.HiddenInput)
+    page = forms.IntegerField(min_value=1, max_value=100_000, required=False, widget=forms.HiddenInput)
+
+
+class PatientReportForm(ReportFilterForm):
+    mrn = forms.RegexField(label="Patient MRN", regex=r"^\d{8}$", error_messages={"invalid": "An MRN is 8 digits."})
+
+    field_order = ["mrn", "start", "end"]
+
+
+class UserReportForm(ReportFilterForm):
+    username = forms.CharField(label="Username", max_length=150)
+
+    field_order = ["username", "start", "end"]
+
+
+class BreakGlassReportForm(ReportFilterForm):
+    grants_only = forms.BooleanField(label="Emergency-access requests only", required=False)
