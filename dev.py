@@ -20,7 +20,7 @@ STAMP = VENV / ".installed-from"
 
 
 def ensure_env() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py may be started by an older python3)
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}.")
     if not PY.exists():
         print("Creating the virtual environment in .venv ...", flush=True)
@@ -39,7 +39,7 @@ def main() -> None:
     if args[0] == "setup":
         return
     os.chdir(ROOT)
-    os.execv(str(PY), [str(PY), "-m", "ehr.devstack", *args])
+    os.execv(str(PY), [str(PY), "-m", "ehr.devstack", *args])  # noqa: S606
 
 
 if __name__ == "__main__":

@@ -46,9 +46,23 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    list_display = ["username", "first_name", "last_name", "email", "role_list", "is_active", "is_staff", "last_login"]
+    list_display = [
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "role_list",
+        "is_active",
+        "is_staff",
+        "last_login",
+    ]
     list_filter = ["groups", "is_active", "is_staff"]
-    search_fields = ["username", "first_name", "last_name", "email"]  # PractitionerAdmin autocompletes on these
+    search_fields = [
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+    ]  # PractitionerAdmin autocompletes on these
     ordering = ["username"]
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
@@ -69,8 +83,22 @@ class UserAdmin(DjangoUserAdmin):
         fieldsets[3],
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["username", "first_name", "last_name", "email", "groups",
-                                                 "usable_password", "password1", "password2"]}),
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": [
+                    "username",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "groups",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ],
+            },
+        ),
     ]
     readonly_fields = ["last_login", "date_joined"]
 

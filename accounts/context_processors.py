@@ -1,4 +1,13 @@
-from .roles import Role, user_roles
+from django_otp import user_has_device
+
+from .roles import Role, mfa_required, user_roles
+
+
+def _second_factor_pending(user) -> bool:
+    is_verified = getattr(user, "is_verified", None)
+    if is_verified is None or is_verified():
+        return False
+    return mfa_required(user) or user_has_device(user, confirmed=True)
 
 
 def navigation(request):
@@ -6,6 +15,8 @@ def navigation(request):
     user = getattr(request, "user", None)
     if not user or not user.is_authenticated:
         return {}
+    if _second_factor_pending(user):
+        return {}  # the enrolment and verification pages show no way around them
     roles = user_roles(user)
     items = [("home", "Home")]
     if roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}:

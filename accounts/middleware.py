@@ -74,7 +74,9 @@ class MFARequiredMiddleware:
             from django_otp import user_has_device
 
             if user_has_device(user, confirmed=True):
-                return redirect(f"{reverse('accounts:mfa_verify')}?{urlencode({'next': request.get_full_path()})}")
+                return redirect(
+                    f"{reverse('accounts:mfa_verify')}?{urlencode({'next': request.get_full_path()})}"
+                )
             if mfa_required(user) or (user.is_staff and request.path.startswith(_ADMIN_PREFIX)):
                 return redirect("accounts:mfa_enroll")
         return self.get_response(request)

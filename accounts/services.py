@@ -17,7 +17,9 @@ def roles_sync(*, group_model=Group, permission_model=Permission) -> None:
         perms = []
         for dotted in spec.model_permissions:
             app_label, codename = dotted.split(".")
-            perm = permission_model.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            perm = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
             if perm is not None:
                 perms.append(perm)
         group.permissions.set(perms)

@@ -1,5 +1,6 @@
 import time
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
@@ -32,8 +33,13 @@ def end_sessions_of_deactivated_user(sender, instance, **kwargs):
 
 @receiver(post_migrate)
 def sync_roles_after_migrate(sender, **kwargs):
-    # Permissions of apps migrated after the roles migration are attached here; sync_roles is idempotent.
-    if sender.name == "ehr":
+    """Attach permissions of apps migrated after the roles migration (axes, otp ...); roles_sync is idempotent.
+
+    post_migrate is sent once per app that has models, in INSTALLED_APPS order; the last one comes after
+    every app's permissions were created (auth's receiver is connected before ours), so run then.
+    """
+    with_models = [c for c in apps.get_app_configs() if c.models_module is not None]
+    if with_models and sender is with_models[-1]:
         from .services import roles_sync
 
         roles_sync()

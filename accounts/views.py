@@ -29,7 +29,9 @@ LOCKOUT_MESSAGE = (
 
 def _safe_next(request: HttpRequest, default: str = "/") -> str:
     nxt = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return nxt
     return default
 
@@ -81,7 +83,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
                 messages.warning(request, f"You signed in with a recovery code; {left} remain.")
             return redirect(_safe_next(request))
         form.add_error(
-            "token", throttled or "That code is not valid. Codes change every 30 seconds; try the current one."
+            "token",
+            throttled or "That code is not valid. Codes change every 30 seconds; try the current one.",
         )
     return render(request, "accounts/mfa_verify.html", {"form": form, "next": _safe_next(request)})
 
@@ -114,7 +117,9 @@ def mfa_enroll(request: HttpRequest) -> HttpResponse:
             codes = recovery_codes_issue(user=user)
             return render(request, "accounts/recovery_codes.html", {"codes": codes})
         else:
-            form.add_error("token", "That code did not match. Check the time on your phone and try the newest code.")
+            form.add_error(
+                "token", "That code did not match. Check the time on your phone and try the newest code."
+            )
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
     uri = device.config_url  # carries OTP_TOTP_ISSUER
     return render(

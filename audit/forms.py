@@ -2,21 +2,16 @@
 
 from django import forms
 
-from .selectors import SORT_KEYS
-
-
-def _sort_choices():
-    keys = list(SORT_KEYS)
-    return [(k, k) for k in keys] + [(f"-{k}", f"-{k}") for k in keys]
-
 
 class ReportFilterForm(forms.Form):
     start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}),
                             error_messages={"invalid": "Enter the start date as YYYY-MM-DD."})
     end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}),
                           error_messages={"invalid": "Enter the end date as YYYY-MM-DD."})
-    sort = forms.ChoiceField(choices=_sort_choices, required=False, widget=forms.HiddenInput)
+    # Any text: the selector keeps only whitelisted keys (an unknown one falls back to newest first).
+    sort = forms.CharField(max_length=20, required=False, widget=forms.HiddenInput)
     page = forms.IntegerField(min_value=1, max_value=100_000, required=False, widget=forms.HiddenInput)
+    asof = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
 
 
 class PatientReportForm(ReportFilterForm):

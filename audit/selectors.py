@@ -77,6 +77,7 @@ class AuditReport:
     start: date
     end: date
     subject: dict = field(default_factory=dict)
+    asof: int = 0  # newest event id when page 1 was read: later pages do not shift as new events arrive
 
 
 def _require_reports(actor) -> None:
@@ -160,9 +161,15 @@ def _rows(events: list[AccessEvent]) -> list[EventRow]:
     return out
 
 
-def _page(qs: QuerySet, *, page: int, per_page: int) -> tuple[list[AccessEvent], bool]:
+def _asof(asof: int | None) -> int:
+    if asof:
+        return asof
+    return AccessEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def _page(qs: QuerySet, *, page: int, per_page: int, asof: int) -> tuple[list[AccessEvent], bool]:
     page = max(1, page)
-    events = list(qs[(page - 1) * per_page:page * per_page + 1])
+    events = list(qs.filter(id__lte=asof)[(page - 1) * per_page:page * per_page + 1])
     return events[:per_page], len(events) > per_page
 
 
@@ -208,41 +215,43 @@ def _patient_events(patient_id, lo: datetime, hi: datetime) -> QuerySet:
 
 def audit_events_for_patient(
     *, actor, patient_id, start: date | None = None, end: date | None = None, sort: str | None = None,
-    page: int = 1, per_page: int = PER_PAGE, request=None,
+    page: int = 1, per_page: int = PER_PAGE, asof: int | None = None, request=None,
 ) -> AuditReport:
     """Who opened this chart: every event naming the patient (alone or in a list) between start and end.
     Who: privacy officers (audit.view_reports). Records one AUDIT_REPORT event naming the patient."""
     _require_reports(actor)
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
+    asof = _asof(asof)
     events, more = _page(_ordered(_patient_events(patient_id, *_bounds(start, end)), sort), page=page,
-                         per_page=per_page)
+                         per_page=per_page, asof=asof)
     rows = _rows(events)
     access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT, patient_id=patient_id,
                   request=request, detail={"report": "patient", "start": start.isoformat(), "end": end.isoformat(),
                                            "page": page})
-    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end,
+    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end, asof=asof,
                        subject={"patient_id": patient_id})
 
 
 def audit_events_for_user(
     *, actor, user_id: int, start: date | None = None, end: date | None = None, sort: str | None = None,
-    page: int = 1, per_page: int = PER_PAGE, request=None,
+    page: int = 1, per_page: int = PER_PAGE, asof: int | None = None, request=None,
 ) -> AuditReport:
     """What did this user open: every event by the user between start and end.
     Who: privacy officers. Records one AUDIT_REPORT event naming the patients shown."""
     _require_reports(actor)
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
+    asof = _asof(asof)
     lo, hi = _bounds(start, end)
     qs = AccessEvent.objects.filter(actor_id=user_id, occurred_at__gte=lo, occurred_at__lt=hi)
-    events, more = _page(_ordered(qs, sort), page=page, per_page=per_page)
+    events, more = _page(_ordered(qs, sort), page=page, per_page=per_page, asof=asof)
     rows = _rows(events)
     access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT,
                   patient_ids=_shown_patients(rows), request=request,
                   detail={"report": "user", "user_id": user_id, "start": start.isoformat(), "end": end.isoformat(),
                           "page": page})
-    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end,
+    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end, asof=asof,
                        subject={"user_id": user_id})
 
 
@@ -253,20 +262,21 @@ def _break_glass_qs(lo: datetime, hi: datetime, *, grants_only: bool) -> QuerySe
 
 def break_glass_events(
     *, actor, start: date | None = None, end: date | None = None, sort: str | None = None, page: int = 1,
-    per_page: int = PER_PAGE, grants_only: bool = False, request=None,
+    per_page: int = PER_PAGE, grants_only: bool = False, asof: int | None = None, request=None,
 ) -> AuditReport:
     """Emergency access: the requests (with the reason given) and, unless grants_only, every read made under it.
     Who: privacy officers. Records one AUDIT_REPORT event naming the patients shown."""
     _require_reports(actor)
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
+    asof = _asof(asof)
     events, more = _page(_ordered(_break_glass_qs(*_bounds(start, end), grants_only=grants_only), sort),
-                         page=page, per_page=per_page)
+                         page=page, per_page=per_page, asof=asof)
     rows = _rows(events)
     access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT,
                   patient_ids=_shown_patients(rows), request=request,
                   detail={"report": "break_glass", "start": start.isoformat(), "end": end.isoformat(), "page": page})
-    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end,
+    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end, asof=asof,
                        subject={"grants_only": grants_only})
 
 

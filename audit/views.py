@@ -35,7 +35,7 @@ def _columns(request: HttpRequest, report: selectors.AuditReport, keys: list[tup
         current = report.sort.lstrip("-") == key
         desc = report.sort.startswith("-")
         nxt = f"-{key}" if current and not desc else key
-        cols.append({"key": key, "label": label, "url": _query(request, sort=nxt, page=None),
+        cols.append({"key": key, "label": label, "url": _query(request, sort=nxt, page=None, asof=None),
                      "aria": ("descending" if desc else "ascending") if current else None})
     return cols
 
@@ -68,6 +68,17 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
     return resp
 
 
+def _with_default_range(query):
+    """The query with the default date range filled in, so the form shows the period the report covers."""
+    if not query:
+        return None
+    data = query.copy()
+    start, end = selectors.date_range(None, None)
+    if not data.get("start") and not data.get("end"):
+        data["start"], data["end"] = start.isoformat(), end.isoformat()
+    return data
+
+
 def _filters(form: ReportFilterForm) -> dict:
     c = form.cleaned_data
     return {"start": c.get("start"), "end": c.get("end"), "sort": c.get("sort") or None}
@@ -96,7 +107,7 @@ def reports(request: HttpRequest) -> HttpResponse:
 @permission_required(selectors.REPORT_PERM, raise_exception=True)
 @require_GET
 def patient_report(request: HttpRequest) -> HttpResponse:
-    form = PatientReportForm(request.GET or None)
+    form = PatientReportForm(_with_default_range(request.GET))
     ctx: dict = {"form": form, "title": "Who opened this chart", "columns_spec": PATIENT_COLUMNS}
     if form.is_valid():
         subject = selectors.audit_patient_find(actor=request.user, mrn=form.cleaned_data["mrn"])
@@ -110,6 +121,7 @@ def patient_report(request: HttpRequest) -> HttpResponse:
                 return _csv_response(rows, f"audit-patient-{subject['mrn']}.csv")
             report = selectors.audit_events_for_patient(actor=request.user, patient_id=subject["id"],
                                                         page=form.cleaned_data.get("page") or 1, request=request,
+                                                        asof=form.cleaned_data.get("asof"),
                                                         **_filters(form))
             ctx.update(_report_ctx(request, report, PATIENT_COLUMNS))
     return render(request, "audit/report.html", ctx, status=200)
@@ -119,7 +131,7 @@ def patient_report(request: HttpRequest) -> HttpResponse:
 @permission_required(selectors.REPORT_PERM, raise_exception=True)
 @require_GET
 def user_report(request: HttpRequest) -> HttpResponse:
-    form = UserReportForm(request.GET or None)
+    form = UserReportForm(_with_default_range(request.GET))
     ctx: dict = {"form": form, "title": "What did this user open"}
     if form.is_valid():
         user = selectors.audit_user_find(actor=request.user, username=form.cleaned_data["username"])
@@ -133,7 +145,7 @@ def user_report(request: HttpRequest) -> HttpResponse:
                 return _csv_response(rows, f"audit-user-{user.pk}.csv")
             report = selectors.audit_events_for_user(actor=request.user, user_id=user.pk,
                                                      page=form.cleaned_data.get("page") or 1, request=request,
-                                                     **_filters(form))
+                                                     asof=form.cleaned_data.get("asof"), **_filters(form))
             ctx.update(_report_ctx(request, report, USER_COLUMNS))
     return render(request, "audit/report.html", ctx)
 
@@ -143,7 +155,7 @@ def user_report(request: HttpRequest) -> HttpResponse:
 @require_GET
 def break_glass_report(request: HttpRequest) -> HttpResponse:
     # Unlike the other two, this report has no subject: it opens straight away on the last 30 days.
-    form = BreakGlassReportForm(request.GET)
+    form = BreakGlassReportForm(_with_default_range(request.GET) or _with_default_range({"grants_only": ""}))
     ctx: dict = {"form": form, "title": "Emergency access (break the glass)", "break_glass": True}
     if form.is_valid():
         grants_only = form.cleaned_data["grants_only"]
@@ -152,7 +164,8 @@ def break_glass_report(request: HttpRequest) -> HttpResponse:
                                                request=request, **_filters(form))
             return _csv_response(rows, "audit-emergency-access.csv")
         report = selectors.break_glass_events(actor=request.user, page=form.cleaned_data.get("page") or 1,
-                                              grants_only=grants_only, request=request, **_filters(form))
+                                              grants_only=grants_only, request=request,
+                                              asof=form.cleaned_data.get("asof"), **_filters(form))
         ctx.update(_report_ctx(request, report, BTG_COLUMNS))
     return render(request, "audit/report.html", ctx)
 
@@ -162,7 +175,7 @@ def _report_ctx(request: HttpRequest, report: selectors.AuditReport, spec) -> di
         "report": report,
         "columns": _columns(request, report, spec),
         "keys": [k for k, _ in spec],
-        "prev_url": _query(request, page=report.page - 1) if report.page > 1 else None,
-        "next_url": _query(request, page=report.page + 1) if report.more else None,
-        "csv_url": _query(request, export="csv", page=None),
+        "prev_url": _query(request, page=report.page - 1, asof=report.asof) if report.page > 1 else None,
+        "next_url": _query(request, page=report.page + 1, asof=report.asof) if report.more else None,
+        "csv_url": _query(request, export="csv", page=None, asof=None),
     }

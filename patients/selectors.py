@@ -12,8 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
-from django.db.models import Q, QuerySet, Value
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet, Value
 from django.http import Http404
 
 from accounts import roles
@@ -148,7 +150,11 @@ def parse_query(q: str) -> ParsedQuery:
 
 
 def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
-    """Ranked candidates among the patients `actor` may see. Name fragments in any order, typos tolerated."""
+    """Ranked candidates among the patients `actor` may see. Name fragments in any order, typos tolerated.
+
+    The trigram operators are used as lookup expressions (TrigramWordSimilar(...)) rather than the
+    `__trigram_word_similar` shorthand, which exists only when django.contrib.postgres is in INSTALLED_APPS.
+    """
     parsed = parse_query(q)
     qs = visible_patients(actor, roles.VIEW_DEMOGRAPHICS)
     if parsed.mrn:
@@ -163,7 +169,7 @@ def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
             # Prefix/substring hits (fast, trigram GIN) or a close word (typo): `word <% name_search`.
             cond = Q(name_search__contains=t)
             if len(t) >= 3:
-                cond |= Q(name_search__trigram_word_similar=t)
+                cond |= Q(TrigramWordSimilar(F("name_search"), Value(t)))
             qs = qs.filter(cond)
             scores.append(TrigramWordSimilarity(Value(t), "name_search"))
         rank = scores[0] if len(scores) == 1 else sum(scores[1:], scores[0])
@@ -175,12 +181,20 @@ def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
     return qs
 
 
+TYPO_THRESHOLD = "0.5"
+
+
 def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int = 0) -> tuple[list[Patient], bool]:
     """One page of results and whether there are more. Records one list event naming the patients shown."""
-    rows = list(patient_search_queryset(actor=actor, q=q).only(
+    qs = patient_search_queryset(actor=actor, q=q).only(
         "id", "mrn", "given_name", "middle_name", "family_name", "preferred_name", "birth_date", "sex_at_birth",
         "deceased_date", "allergy_status",
-    )[offset:offset + limit + 1])
+    )[offset:offset + limit + 1]
+    with transaction.atomic(), connection.cursor() as cur:
+        # pg_trgm's default word-similarity threshold (0.6) misses one transposition in a short name
+        # ("garcai" ~ "garcia" scores 0.57); 0.5 catches it and still excludes "garza". Local to this transaction.
+        cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
+        rows = list(qs)
     more = len(rows) > limit
     rows = rows[:limit]
     if rows or q:

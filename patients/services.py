@@ -90,22 +90,26 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list
     Searches every patient, whoever may see them: a duplicate must be caught even outside the user's department.
     Only name, DOB and MRN of candidates are shown (registration rights imply demographic access at intake).
     """
+    from django.contrib.postgres.lookups import TrigramSimilar, TrigramWordSimilar
     from django.contrib.postgres.search import TrigramSimilarity
-    from django.db.models import Q
+    from django.db.models import F, Q, Value
+
+    # Lookup expressions, not the `__trigram_similar` shorthand (that needs django.contrib.postgres installed).
 
     name = normalise_name(f"{data.get('given_name', '')} {data.get('family_name', '')}")
     ssn_bidx = crypto.blind_index("ssn", crypto.digits(data.get("ssn") or ""))
     phone_b = {crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
                for p in (data.get("phones") or []) if crypto.digits(p.get("value", ""))}
-    cond = Q(name_search__trigram_similar=name) & Q(birth_date=data.get("birth_date"))
-    cond |= Q(name_search__trigram_similar=name) & Q(sex_at_birth=data.get("sex_at_birth"))
+    similar = Q(TrigramSimilar(F("name_search"), Value(name)))
+    cond = similar & Q(birth_date=data.get("birth_date"))
+    cond |= similar & Q(sex_at_birth=data.get("sex_at_birth"))
     if ssn_bidx:
         cond |= Q(ssn_bidx=ssn_bidx)
     if phone_b:
         cond |= Q(phone_bidx__overlap=list(phone_b))
     family = normalise_name(data.get("family_name", ""))
     if family and data.get("birth_date"):
-        cond |= Q(birth_date=data["birth_date"], name_search__trigram_word_similar=family)
+        cond |= Q(birth_date=data["birth_date"]) & Q(TrigramWordSimilar(F("name_search"), Value(family)))
     qs = (Patient.objects.filter(cond, merged_into__isnull=True)
           .annotate(sim=TrigramSimilarity("name_search", name)).order_by("-sim")[:50])
     if exclude_id:
@@ -242,10 +246,10 @@ class BreakGlassRefused(Exception):
     pass
 
 
-@transaction.atomic
 def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=None) -> BreakGlassGrant:
     """Emergency access for a clinician or nurse outside the care team. Needs the MRN and date of birth (so it
     cannot be used to browse) and a reason. Grants BREAK_GLASS_HOURS of access; privacy officers are notified.
+    A refused attempt (no match) is recorded outside the transaction, so the evidence is kept.
     """
     reason = (reason or "").strip()
     if len(reason) < 10:
@@ -253,20 +257,22 @@ def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=Non
     role_perms = _perms_for_user(actor)
     if roles.VIEW_CLINICAL not in role_perms:
         raise PermissionDenied
-    patient = Patient.objects.filter(mrn=mrn.strip(), birth_date=birth_date, merged_into__isnull=True).first()
+    patient = Patient.objects.filter(mrn=(mrn or "").strip(), birth_date=birth_date,
+                                     merged_into__isnull=True).first()
     if patient is None:
         access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY,
                       outcome="failure", request=request, detail={"reason": reason, "matched": False})
         raise BreakGlassRefused("No patient matches that MRN and date of birth.")
-    now = timezone.now()
-    grant = BreakGlassGrant.objects.create(patient=patient, user=actor, reason=reason, granted_at=now,
-                                           expires_at=now + timedelta(hours=settings.BREAK_GLASS_HOURS))
-    access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY, patient_id=patient.pk,
-                  request=request, break_glass=True,
-                  detail={"reason": reason, "grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()})
     from .tasks import break_glass_notify
 
-    transaction.on_commit(lambda: break_glass_notify.delay(str(grant.pk)))
+    with transaction.atomic():
+        now = timezone.now()
+        grant = BreakGlassGrant.objects.create(patient=patient, user=actor, reason=reason, granted_at=now,
+                                               expires_at=now + timedelta(hours=settings.BREAK_GLASS_HOURS))
+        access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY,
+                      patient_id=patient.pk, request=request, break_glass=True,
+                      detail={"reason": reason, "grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()})
+        transaction.on_commit(lambda: break_glass_notify.delay(str(grant.pk)))
     return grant
 
 
@@ -303,8 +309,13 @@ def _patient_links():
     skip = {"PatientMerge", "PatientUserObjectPermission", "PatientGroupObjectPermission", "Patient",
             "DuplicateOverride"}
     for rel in Patient._meta.related_objects:
-        if rel.many_to_one and rel.related_model.__name__ not in skip:
+        # The reverse side of a ForeignKey is one_to_many (and of a OneToOneField one_to_one).
+        if (rel.one_to_many or rel.one_to_one) and rel.related_model.__name__ not in skip:
             yield rel.related_model, rel.field
+
+
+def rel_is_one_to_one(fk) -> bool:
+    return bool(getattr(fk, "one_to_one", False))
 
 
 def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None) -> PatientMerge:
@@ -324,6 +335,8 @@ def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None
         moved: dict[str, list] = {}
         for model, fk in _patient_links():
             rows = model.objects.filter(**{fk.name: duplicate})
+            if rel_is_one_to_one(fk) and model.objects.filter(**{fk.name: survivor}).exists():
+                continue  # the survivor's own one-to-one row (e.g. preferred pharmacy) wins; the duplicate's stays
             if model is CareTeamMember:
                 # Keep the survivor's unique team: move only members the survivor does not already have.
                 rows = rows.exclude(user__in=CareTeamMember.objects.filter(patient=survivor, user__isnull=False)
@@ -345,30 +358,46 @@ def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None
         return merge
 
 
-@transaction.atomic
 def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
-    """Put back exactly what a merge moved and make the alias a patient of its own again."""
+    """Put back exactly what a merge moved and make the alias a patient of its own again.
+    Care-team members that came over with the duplicate lose the access the merge gave them on the survivor
+    and get back their access to the duplicate."""
     _require_model_perm(actor, "patients.merge_patient")
-    merge = PatientMerge.objects.select_for_update().filter(pk=merge_id, unmerged_at__isnull=True).first()
-    if merge is None:
+    found = PatientMerge.objects.filter(pk=merge_id, unmerged_at__isnull=True).values("survivor_id").first()
+    if found is None:
         raise ValidationError("That merge does not exist or was already undone.")
-    patient_get(actor=actor, patient_id=merge.survivor_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
+    # Access first, outside the transaction, so a refused attempt's event is kept.
+    patient_get(actor=actor, patient_id=found["survivor_id"], perm=roles.CHANGE_DEMOGRAPHICS, request=request,
                 record=False)
     from django.apps import apps
 
-    for key, pks in merge.moved.items():
-        label, field = key.rsplit(".", 1)
-        model = apps.get_model(label)
-        model.objects.filter(pk__in=pks).update(**{field: merge.merged_id})
-    Patient.objects.filter(pk=merge.merged_id).update(merged_into=None)
-    merge.unmerged_at = timezone.now()
-    merge.unmerged_by = actor
-    merge.save(update_fields=["unmerged_at", "unmerged_by"])
-    for pid in (merge.survivor_id, merge.merged_id):
-        access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
-                      patient_ids=[merge.survivor_id, merge.merged_id], request=request,
-                      detail={"unmerge": str(merge.pk), "moved_back": {k: len(v) for k, v in merge.moved.items()}})
-    return merge
+    with transaction.atomic():
+        merge = PatientMerge.objects.select_for_update().filter(pk=merge_id, unmerged_at__isnull=True).first()
+        if merge is None:
+            raise ValidationError("That merge does not exist or was already undone.")
+        for key, pks in merge.moved.items():
+            label, field = key.rsplit(".", 1)
+            model = apps.get_model(label)
+            model.objects.filter(pk__in=pks).update(**{field: merge.merged_id})
+        Patient.objects.filter(pk=merge.merged_id).update(merged_into=None)
+        moved_members = merge.moved.get(f"{CareTeamMember._meta.label}.patient", [])
+        survivor, merged = merge.survivor, Patient.objects.get(pk=merge.merged_id)
+        for m in CareTeamMember.objects.filter(pk__in=moved_members).select_related("user", "group"):
+            target = m.user or m.group
+            still_on_survivor = CareTeamMember.objects.filter(patient=survivor, user=m.user, group=m.group).exists()
+            if not still_on_survivor:
+                for perm in _all_clinical_perms():
+                    remove_perm(f"patients.{perm}", target, survivor)
+            care_team_grant(patient=merged, user=m.user, group=m.group, care_role=m.care_role)
+        merge.unmerged_at = timezone.now()
+        merge.unmerged_by = actor
+        merge.save(update_fields=["unmerged_at", "unmerged_by"])
+        for pid in (merge.survivor_id, merge.merged_id):
+            access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
+                          patient_ids=[merge.survivor_id, merge.merged_id], request=request,
+                          detail={"unmerge": str(merge.pk),
+                                  "moved_back": {k: len(v) for k, v in merge.moved.items()}})
+        return merge
 
 
 # ------------------------------------------------------------ key rotation

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles
+
 from . import chart, selectors, services
 from .forms import BreakGlassForm, CareTeamAddForm, DuplicateReasonForm, MergeForm, PatientForm
 
@@ -26,7 +27,10 @@ def patient_search(request: HttpRequest) -> HttpResponse:
     ctx = {"q": q, "rows": rows, "page": page, "more": more,
            "can_register": request.user.has_perm("patients.register_patient"),
            "can_break_glass": roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(roles.user_roles(request.user))}
-    return render(request, "patients/patient_search.html", ctx)
+    # htmx asks for the results only (the page's search box and the top bar's both select #search-results).
+    partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
+    template = "patients/_search_results.html" if partial else "patients/patient_search.html"
+    return render(request, template, ctx)
 
 
 @login_required
@@ -39,9 +43,8 @@ def patient_register(request: HttpRequest) -> HttpResponse:
     candidates = []
     if request.method == "POST" and form.is_valid():
         reason = ""
-        if reason_form is not None:
-            if reason_form.is_valid():
-                reason = reason_form.cleaned_data["duplicate_reason"]
+        if reason_form is not None and reason_form.is_valid():
+            reason = reason_form.cleaned_data["duplicate_reason"]
         try:
             patient = services.patient_register(actor=request.user, data=form.to_data(), duplicate_reason=reason,
                                                 request=request)
@@ -172,6 +175,11 @@ def patient_merge(request: HttpRequest, patient_id) -> HttpResponse:
 @login_required
 @require_POST
 def patient_unmerge(request: HttpRequest, patient_id, merge_id) -> HttpResponse:
+    if not request.user.has_perm("patients.merge_patient"):
+        raise PermissionDenied
+    # The record in the URL must be one the user may change (outsiders: 404, like every patient URL).
+    selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
+                          request=request, record=False)
     try:
         services.patient_unmerge(actor=request.user, merge_id=merge_id, request=request)
         messages.success(request, "The merge was undone; both records stand on their own again.")

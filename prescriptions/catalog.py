@@ -36,18 +36,26 @@ def catalog_import_products(*, products: Iterable[Mapping[str, Any]], schedules:
     for batch in _batches(products):
         meds = [
             Medication(
-                rxcui=p["rxcui"], name=p["name"][:500], strength=(p.get("strength") or "")[:200],
-                dose_form=(p.get("dose_form") or "")[:100], tty=(p.get("tty") or "")[:20],
-                dea_schedule=schedules.get(p["rxcui"], ""), is_active=p.get("tty") in PRESCRIBABLE_TTYS,
+                rxcui=p["rxcui"],
+                name=p["name"][:500],
+                strength=(p.get("strength") or "")[:200],
+                dose_form=(p.get("dose_form") or "")[:100],
+                tty=(p.get("tty") or "")[:20],
+                dea_schedule=schedules.get(p["rxcui"], ""),
+                is_active=p.get("tty") in PRESCRIBABLE_TTYS,
             )
             for p in batch
         ]
         with transaction.atomic():
             Medication.objects.bulk_create(
-                meds, update_conflicts=True, unique_fields=["rxcui"],
+                meds,
+                update_conflicts=True,
+                unique_fields=["rxcui"],
                 update_fields=["name", "strength", "dose_form", "tty", "dea_schedule", "is_active"],
             )
-            ids = dict(Medication.objects.filter(rxcui__in=[m.rxcui for m in meds]).values_list("rxcui", "id"))
+            ids = dict(
+                Medication.objects.filter(rxcui__in=[m.rxcui for m in meds]).values_list("rxcui", "id")
+            )
             MedicationIngredient.objects.filter(medication_id__in=ids.values()).delete()
             ingredients = []
             for p in batch:
@@ -59,9 +67,14 @@ def catalog_import_products(*, products: Iterable[Mapping[str, Any]], schedules:
                     key = ingredient_key(part["name"])
                     if key and key not in seen:
                         seen.add(key)
-                        ingredients.append(MedicationIngredient(
-                            medication_id=ids[p["rxcui"]], ingredient_key=key[:200],
-                            ingredient_rxcui=part.get("rxcui") or "", name=part["name"][:200]))
+                        ingredients.append(
+                            MedicationIngredient(
+                                medication_id=ids[p["rxcui"]],
+                                ingredient_key=key[:200],
+                                ingredient_rxcui=part.get("rxcui") or "",
+                                name=part["name"][:200],
+                            )
+                        )
             MedicationIngredient.objects.bulk_create(ingredients)
         count += len(meds)
     return count
@@ -76,11 +89,19 @@ def catalog_import_interactions(*, pairs: Iterable[Mapping[str, Any]]) -> int:
             a, b = sorted((r["drug_a"]["key"], r["drug_b"]["key"]))
             if not a or a == b:
                 continue
-            rows[(a, b, r["source"])] = Interaction(key_a=a[:200], key_b=b[:200], severity=r["severity"],
-                                                    source=r["source"][:40], description=r.get("description") or "")
-        Interaction.objects.bulk_create(list(rows.values()), update_conflicts=True,
-                                        unique_fields=["key_a", "key_b", "source"],
-                                        update_fields=["severity", "description"])
+            rows[(a, b, r["source"])] = Interaction(
+                key_a=a[:200],
+                key_b=b[:200],
+                severity=r["severity"],
+                source=r["source"][:40],
+                description=r.get("description") or "",
+            )
+        Interaction.objects.bulk_create(
+            list(rows.values()),
+            update_conflicts=True,
+            unique_fields=["key_a", "key_b", "source"],
+            update_fields=["severity", "description"],
+        )
         count += len(rows)
     return count
 
@@ -89,7 +110,8 @@ def catalog_load_reference() -> tuple[int, int]:
     """Load the shipped public lists (ehr.refdata). Used by `load_catalog` and the demo."""
     from ehr import refdata
 
-    products = catalog_import_products(products=refdata.iter_rxnorm_products(),
-                                       schedules=refdata.controlled_substance_schedules())
+    products = catalog_import_products(
+        products=refdata.iter_rxnorm_products(), schedules=refdata.controlled_substance_schedules()
+    )
     pairs = catalog_import_interactions(pairs=refdata.iter_ddi_pairs())
     return products, pairs

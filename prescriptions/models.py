@@ -25,7 +25,13 @@ class DeaSchedule(models.TextChoices):
 
 
 # NCI DEASchedule codes (reference §5) for each schedule.
-DEA_SCHEDULE_CODES = {"": ncpdp.DEA_SCHEDULE_NONE, "II": "C48675", "III": "C48676", "IV": "C48677", "V": "C48679"}
+DEA_SCHEDULE_CODES = {
+    "": ncpdp.DEA_SCHEDULE_NONE,
+    "II": "C48675",
+    "III": "C48676",
+    "IV": "C48677",
+    "V": "C48679",
+}
 
 
 # ------------------------------------------------------------------ catalog and knowledge
@@ -54,12 +60,16 @@ class Medication(models.Model):
 
 class MedicationIngredient(models.Model):
     medication = models.ForeignKey(Medication, on_delete=models.CASCADE, related_name="ingredients")
-    ingredient_key = models.CharField(max_length=200, db_index=True, help_text="ehr.refdata.ingredient_key(name)")
+    ingredient_key = models.CharField(
+        max_length=200, db_index=True, help_text="ehr.refdata.ingredient_key(name)"
+    )
     ingredient_rxcui = models.CharField(max_length=20, blank=True)
     name = models.CharField(max_length=200)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["medication", "ingredient_key"], name="medingr_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["medication", "ingredient_key"], name="medingr_unique")
+        ]
 
     def __str__(self):
         return self.name
@@ -81,8 +91,12 @@ class Interaction(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["key_a", "key_b", "source"], name="interaction_unique_pair_source"),
-            models.CheckConstraint(condition=models.Q(key_a__lt=models.F("key_b")), name="interaction_ordered_pair"),
+            models.UniqueConstraint(
+                fields=["key_a", "key_b", "source"], name="interaction_unique_pair_source"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(key_a__lt=models.F("key_b")), name="interaction_ordered_pair"
+            ),
         ]
         indexes = [models.Index(fields=["key_a", "key_b"], name="interaction_pair")]
 
@@ -100,18 +114,25 @@ class Pharmacy(models.Model):
     postal_code = models.CharField(max_length=10, blank=True)
     phone = models.CharField(max_length=20, blank=True)
     fax = models.CharField(max_length=20, blank=True)
-    accepts = ArrayField(models.CharField(max_length=30), default=list, blank=True,
-                         help_text="SCRIPT message types this pharmacy receives electronically")
+    accepts = ArrayField(
+        models.CharField(max_length=30),
+        default=list,
+        blank=True,
+        help_text="SCRIPT message types this pharmacy receives electronically",
+    )
     endpoint = models.URLField(max_length=300, blank=True)
-    inbound_secret = EncryptedTextField(blank=True, null=True,
-                                        help_text="Shared HMAC secret for messages this pharmacy sends us")
+    inbound_secret = EncryptedTextField(
+        blank=True, null=True, help_text="Shared HMAC secret for messages this pharmacy sends us"
+    )
     is_electronic = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "pharmacies"
         constraints = [
-            models.CheckConstraint(condition=models.Q(ncpdp_id__regex=r"^\d{7}$"), name="pharmacy_ncpdp_7_digits"),
+            models.CheckConstraint(
+                condition=models.Q(ncpdp_id__regex=r"^\d{7}$"), name="pharmacy_ncpdp_7_digits"
+            ),
         ]
 
     def __str__(self):
@@ -121,7 +142,9 @@ class Pharmacy(models.Model):
 class PatientPharmacy(models.Model):
     """The patient's preferred pharmacy (one per patient)."""
 
-    patient = models.OneToOneField("patients.Patient", on_delete=models.CASCADE, related_name="preferred_pharmacy")
+    patient = models.OneToOneField(
+        "patients.Patient", on_delete=models.CASCADE, related_name="preferred_pharmacy"
+    )
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,7 +210,9 @@ class RxStatus(models.TextChoices):
 class Prescription(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="prescriptions")
-    prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prescriptions")
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="prescriptions"
+    )
     medication = models.ForeignKey(Medication, on_delete=models.PROTECT, related_name="+")
     # Denormalized from the medication at writing time so the database can forbid CII refills by itself.
     dea_schedule = models.CharField(max_length=3, choices=DeaSchedule.choices, blank=True, default="")
@@ -200,7 +225,9 @@ class Prescription(models.Model):
     as_needed_reason = models.CharField(max_length=100, blank=True)
     sig_text = models.CharField(max_length=1000)
     quantity = models.DecimalField(max_digits=10, decimal_places=3)
-    quantity_unit = models.CharField(max_length=8, choices=sorted(ncpdp.QUANTITY_UNITS.items(), key=lambda i: i[1]))
+    quantity_unit = models.CharField(
+        max_length=8, choices=sorted(ncpdp.QUANTITY_UNITS.items(), key=lambda i: i[1])
+    )
     days_supply = models.PositiveSmallIntegerField(null=True, blank=True)
     refills = models.PositiveSmallIntegerField(default=0)
     substitution_allowed = models.BooleanField(default=True)
@@ -210,23 +237,29 @@ class Prescription(models.Model):
     status = models.CharField(max_length=20, choices=RxStatus.choices, default=RxStatus.DRAFT)
     status_reason = models.CharField(max_length=500, blank=True)
     prescriber_order_number = models.CharField(max_length=35, unique=True)
-    override_reasons = models.JSONField(default=list, blank=True,
-                                        help_text='[{"source", "message", "reason"}] for high-severity alerts')
+    override_reasons = models.JSONField(
+        default=list, blank=True, help_text='[{"source", "message", "reason"}] for high-severity alerts'
+    )
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     signed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["patient", "-created_at"], name="rx_patient_created"),
-                   models.Index(fields=["status"], name="rx_status")]
+        indexes = [
+            models.Index(fields=["patient", "-created_at"], name="rx_patient_created"),
+            models.Index(fields=["status"], name="rx_status"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="rx_quantity_positive"),
             models.CheckConstraint(condition=models.Q(dose__gt=0), name="rx_dose_positive"),
-            models.CheckConstraint(condition=models.Q(refills__gte=0, refills__lte=99), name="rx_refills_0_99"),
+            models.CheckConstraint(
+                condition=models.Q(refills__gte=0, refills__lte=99), name="rx_refills_0_99"
+            ),
             # 21 CFR 1306.12: a Schedule II prescription may not be refilled.
-            models.CheckConstraint(condition=~models.Q(dea_schedule="II") | models.Q(refills=0),
-                                   name="rx_schedule_ii_no_refills"),
+            models.CheckConstraint(
+                condition=~models.Q(dea_schedule="II") | models.Q(refills=0), name="rx_schedule_ii_no_refills"
+            ),
         ]
 
     def __str__(self):
@@ -265,9 +298,12 @@ class OutboundMessage(models.Model):
     """One SCRIPT message to send. The XML is built once, at signing, so every retry sends the same MessageID."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="outbound")
-    inbox_item = models.ForeignKey("InboxItem", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, null=True, blank=True, related_name="outbound"
+    )
+    inbox_item = models.ForeignKey(
+        "InboxItem", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     message_type = models.CharField(max_length=30)
     message_id = models.CharField(max_length=35, unique=True)
     payload = models.BinaryField()
@@ -307,11 +343,15 @@ class InboxItem(models.Model):
     kind = models.CharField(max_length=16, choices=InboxKind.choices)
     message_id = models.CharField(max_length=35, unique=True)
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="+")
-    prescriber = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rx_inbox")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="+")
-    prescription = models.ForeignKey(Prescription, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="inbox_items")
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rx_inbox"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, null=True, blank=True, related_name="inbox_items"
+    )
     payload = models.BinaryField()
     summary = models.CharField(max_length=500)
     fields = models.JSONField(default=dict)

@@ -9,13 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
 from django.http import Http404
 
 from accounts import roles
 from audit import categories
+from audit.models import Action
+from audit.services import access_record
 from ehr.refdata import ingredient_key
+from encounters import selectors as enc_selectors
 from patients.selectors import _as_uuid, patient_get
 
 from .models import (
@@ -44,7 +48,7 @@ def medication_search(*, q: str, limit: int = 15) -> list[Medication]:
     for w in words:
         cond = Q(name__icontains=w)
         if len(w) >= 4:
-            cond |= Q(name__trigram_word_similar=w)
+            cond |= Q(TrigramWordSimilar(F("name"), Value(w)))
         qs = qs.filter(cond)
     return list(qs.annotate(rank=TrigramWordSimilarity(words[0], "name")).order_by("-rank", "name")[:limit])
 
@@ -74,22 +78,86 @@ def pharmacy_by_ncpdp(*, ncpdp_id: str) -> Pharmacy | None:
 # Drug classes for allergy cross-sensitivity. A short hand-written list (not a compendium): an allergy recorded
 # as the class name, or as any member, alerts on every member. Members are ingredient_key() values.
 ALLERGY_CLASSES: dict[str, frozenset[str]] = {
-    "penicillins": frozenset({"penicillin", "penicillin g", "penicillin v", "amoxicillin", "ampicillin",
-                              "dicloxacillin", "nafcillin", "oxacillin", "piperacillin", "ticarcillin"}),
-    "nsaids": frozenset({"ibuprofen", "naproxen", "diclofenac", "celecoxib", "meloxicam", "ketorolac",
-                         "indomethacin", "aspirin", "etodolac", "nabumetone", "piroxicam", "sulindac",
-                         "ketoprofen", "flurbiprofen", "oxaprozin", "diflunisal", "tolmetin", "mefenamic acid"}),
+    "penicillins": frozenset(
+        {
+            "penicillin",
+            "penicillin g",
+            "penicillin v",
+            "amoxicillin",
+            "ampicillin",
+            "dicloxacillin",
+            "nafcillin",
+            "oxacillin",
+            "piperacillin",
+            "ticarcillin",
+        }
+    ),
+    "nsaids": frozenset(
+        {
+            "ibuprofen",
+            "naproxen",
+            "diclofenac",
+            "celecoxib",
+            "meloxicam",
+            "ketorolac",
+            "indomethacin",
+            "aspirin",
+            "etodolac",
+            "nabumetone",
+            "piroxicam",
+            "sulindac",
+            "ketoprofen",
+            "flurbiprofen",
+            "oxaprozin",
+            "diflunisal",
+            "tolmetin",
+            "mefenamic acid",
+        }
+    ),
     "sulfonamides": frozenset({"sulfamethoxazole", "sulfadiazine", "sulfasalazine", "sulfisoxazole"}),
-    "cephalosporins": frozenset({"cephalexin", "cefuroxime", "cefdinir", "ceftriaxone", "cefazolin",
-                                 "cefpodoxime", "cefadroxil", "cefprozil"}),
-    "opioids": frozenset({"morphine", "codeine", "oxycodone", "hydrocodone", "hydromorphone", "fentanyl",
-                          "tramadol", "methadone", "oxymorphone", "tapentadol"}),
+    "cephalosporins": frozenset(
+        {
+            "cephalexin",
+            "cefuroxime",
+            "cefdinir",
+            "ceftriaxone",
+            "cefazolin",
+            "cefpodoxime",
+            "cefadroxil",
+            "cefprozil",
+        }
+    ),
+    "opioids": frozenset(
+        {
+            "morphine",
+            "codeine",
+            "oxycodone",
+            "hydrocodone",
+            "hydromorphone",
+            "fentanyl",
+            "tramadol",
+            "methadone",
+            "oxymorphone",
+            "tapentadol",
+        }
+    ),
 }
 # What clinicians type for a class.
-CLASS_ALIASES = {"penicillin": "penicillins", "penicillins": "penicillins", "pcn": "penicillins",
-                 "nsaid": "nsaids", "nsaids": "nsaids", "sulfa": "sulfonamides", "sulfa drugs": "sulfonamides",
-                 "sulfonamide": "sulfonamides", "sulfonamides": "sulfonamides", "cephalosporin": "cephalosporins",
-                 "cephalosporins": "cephalosporins", "opioid": "opioids", "opioids": "opioids"}
+CLASS_ALIASES = {
+    "penicillin": "penicillins",
+    "penicillins": "penicillins",
+    "pcn": "penicillins",
+    "nsaid": "nsaids",
+    "nsaids": "nsaids",
+    "sulfa": "sulfonamides",
+    "sulfa drugs": "sulfonamides",
+    "sulfonamide": "sulfonamides",
+    "sulfonamides": "sulfonamides",
+    "cephalosporin": "cephalosporins",
+    "cephalosporins": "cephalosporins",
+    "opioid": "opioids",
+    "opioids": "opioids",
+}
 
 
 @dataclass(frozen=True)
@@ -108,44 +176,31 @@ def _allergy_classes(key: str) -> set[str]:
     return found | {name for name, members in ALLERGY_CLASSES.items() if key in members}
 
 
-def _active_allergies(patient):
-    from encounters import selectors as enc
-
-    fn = getattr(enc, "allergies_active", None)
-    if fn is not None:
-        return list(fn(patient=patient))
-    from encounters.models import Allergy  # until encounters.selectors.allergies_active lands
-
-    return list(Allergy.objects.filter(patient=patient, status="active"))
-
-
-def _active_medications(patient):
-    from encounters import selectors as enc
-
-    fn = getattr(enc, "medications_active", None)
-    if fn is not None:
-        return list(fn(patient=patient))
-    from encounters.models import MedicationStatement  # until encounters.selectors.medications_active lands
-
-    return list(MedicationStatement.objects.filter(patient=patient, status="active"))
-
-
 def statement_ingredient_keys(statements) -> dict[str, set[str]]:
     """{statement name: ingredient keys}: by RxCUI through the catalog, else by words of the name."""
     by_rxcui: dict[str, set[str]] = {}
     rxcuis = [s.rxcui for s in statements if s.rxcui]
     for rxcui, key in MedicationIngredient.objects.filter(medication__rxcui__in=rxcuis).values_list(
-            "medication__rxcui", "ingredient_key"):
+        "medication__rxcui", "ingredient_key"
+    ):
         by_rxcui.setdefault(rxcui, set()).add(key)
     unresolved = [s for s in statements if not by_rxcui.get(s.rxcui)]
     candidates: dict[str, set[str]] = {}
     for s in unresolved:
         words = re.findall(r"[a-z]+", s.name.lower())
-        grams = set(words) | {" ".join(words[i:i + 2]) for i in range(len(words) - 1)} | {ingredient_key(s.name)}
+        grams = (
+            set(words)
+            | {" ".join(words[i : i + 2]) for i in range(len(words) - 1)}
+            | {ingredient_key(s.name)}
+        )
         candidates[s.name] = grams
-    known = set(MedicationIngredient.objects.filter(
-        ingredient_key__in=set().union(*candidates.values()) if candidates else []).values_list(
-        "ingredient_key", flat=True).distinct())
+    known = set(
+        MedicationIngredient.objects.filter(
+            ingredient_key__in=set().union(*candidates.values()) if candidates else []
+        )
+        .values_list("ingredient_key", flat=True)
+        .distinct()
+    )
     out: dict[str, set[str]] = {}
     for s in statements:
         out[s.name] = by_rxcui.get(s.rxcui) or (candidates.get(s.name, set()) & known)
@@ -162,16 +217,18 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
     rxcuis = {i.ingredient_rxcui for i in ingredients if i.ingredient_rxcui}
     alerts: list[Alert] = []
 
-    statements = _active_medications(patient)
+    statements = enc_selectors.medications_active(patient=patient)
     taken = statement_ingredient_keys(statements)
     for name, their in taken.items():
         for k in sorted(keys & their):
-            alerts.append(Alert("low", "duplicate-therapy", f"Duplicate therapy: {k} is already active ({name})."))
+            alerts.append(
+                Alert("low", "duplicate-therapy", f"Duplicate therapy: {k} is already active ({name}).")
+            )
     all_taken = set().union(*taken.values()) if taken else set()
     if keys and all_taken:
         pairs = Interaction.objects.filter(
-            Q(key_a__in=keys, key_b__in=all_taken) | Q(key_b__in=keys, key_a__in=all_taken)).order_by(
-            "-severity", "key_a", "key_b")
+            Q(key_a__in=keys, key_b__in=all_taken) | Q(key_b__in=keys, key_a__in=all_taken)
+        ).order_by("-severity", "key_a", "key_b")
         seen = set()
         for ix in pairs:
             other = ix.key_b if ix.key_a in keys else ix.key_a
@@ -181,22 +238,37 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
             seen.add(mark)
             names = ", ".join(n for n, ks in taken.items() if other in ks)
             mine = ix.key_a if other == ix.key_b else ix.key_b
-            alerts.append(Alert(ix.severity, f"drug-drug:{ix.source}",
-                                f"Interaction: {mine} + {other} (active: {names}). {ix.description}".strip()))
+            alerts.append(
+                Alert(
+                    ix.severity,
+                    f"drug-drug:{ix.source}",
+                    f"Interaction: {mine} + {other} (active: {names}). {ix.description}".strip(),
+                )
+            )
 
-    for allergy in _active_allergies(patient):
+    for allergy in enc_selectors.allergies_active(patient=patient):
         akey = ingredient_key(allergy.substance_text)
         if (allergy.substance_rxcui and allergy.substance_rxcui in rxcuis) or akey in keys:
-            alerts.append(Alert("high", "drug-allergy",
-                                f"Allergy: the patient is allergic to {allergy.substance_text}"
-                                f"{' (' + allergy.reaction + ')' if allergy.reaction else ''}."))
+            alerts.append(
+                Alert(
+                    "high",
+                    "drug-allergy",
+                    f"Allergy: the patient is allergic to {allergy.substance_text}"
+                    f"{' (' + allergy.reaction + ')' if allergy.reaction else ''}.",
+                )
+            )
             continue
         for cls in _allergy_classes(akey):
             hit = keys & ALLERGY_CLASSES[cls]
             if hit:
-                alerts.append(Alert("high", "drug-allergy",
-                                    f"Class allergy: {allergy.substance_text} ({cls}); {', '.join(sorted(hit))} "
-                                    "is in the same class."))
+                alerts.append(
+                    Alert(
+                        "high",
+                        "drug-allergy",
+                        f"Class allergy: {allergy.substance_text} ({cls}); {', '.join(sorted(hit))} "
+                        "is in the same class.",
+                    )
+                )
                 break
     severity_order = {InteractionSeverity.HIGH: 0, InteractionSeverity.LOW: 1}
     return sorted(alerts, key=lambda a: severity_order.get(a.severity, 2))
@@ -205,19 +277,29 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
 # ------------------------------------------------------------------ prescriptions
 def prescription_list_for_patient(*, patient, limit: int = 50) -> list[Prescription]:
     """A patient's prescriptions; `patient` was fetched through patient_get (which recorded the access)."""
-    return list(Prescription.objects.filter(patient=patient).select_related("medication", "pharmacy", "prescriber")
-                .order_by("-created_at")[:limit])
+    return list(
+        Prescription.objects.filter(patient=patient)
+        .select_related("medication", "pharmacy", "prescriber")
+        .order_by("-created_at")[:limit]
+    )
 
 
-def prescription_get(*, actor, prescription_id, perm: str = roles.VIEW_CLINICAL, request=None,
-                     record: bool = True) -> Prescription:
+def prescription_get(
+    *, actor, prescription_id, perm: str = roles.VIEW_CLINICAL, request=None, record: bool = True
+) -> Prescription:
     """A prescription, if `actor` holds `perm` on its patient (the access is recorded); else Http404."""
     pk = _as_uuid(prescription_id)
     row = Prescription.objects.filter(pk=pk).values_list("patient_id", flat=True).first() if pk else None
     if row is None:
         raise Http404("No prescription found")
-    patient = patient_get(actor=actor, patient_id=row, perm=perm, category=categories.PRESCRIPTION,
-                          request=request, record=record)
+    patient = patient_get(
+        actor=actor,
+        patient_id=row,
+        perm=perm,
+        category=categories.PRESCRIPTION,
+        request=request,
+        record=record,
+    )
     rx = Prescription.objects.select_related("medication", "pharmacy", "prescriber__practitioner").get(pk=pk)
     rx.patient = patient
     return rx
@@ -229,18 +311,26 @@ def prescription_events(*, prescription: Prescription):
 
 def attention_list(*, limit: int = 100) -> list[OutboundMessage]:
     """Messages a human must look at (staff only; the view checks is_staff). Names no clinical content."""
-    return list(OutboundMessage.objects.filter(status=OutboundStatus.NEEDS_ATTENTION)
-                .select_related("prescription__medication", "prescription__patient").order_by("-updated_at")[:limit])
+    return list(
+        OutboundMessage.objects.filter(status=OutboundStatus.NEEDS_ATTENTION)
+        .select_related("prescription__medication", "prescription__patient")
+        .order_by("-updated_at")[:limit]
+    )
 
 
 def attention_prescriptions(*, limit: int = 100) -> list[Prescription]:
-    return list(Prescription.objects.filter(status=RxStatus.NEEDS_ATTENTION)
-                .select_related("medication", "patient", "prescriber").order_by("-created_at")[:limit])
+    return list(
+        Prescription.objects.filter(status=RxStatus.NEEDS_ATTENTION)
+        .select_related("medication", "patient", "prescriber")
+        .order_by("-created_at")[:limit]
+    )
 
 
 def inbox_list(*, actor, include_closed: bool = False) -> list[InboxItem]:
     """The prescriber's own inbox: requests addressed to them."""
-    qs = InboxItem.objects.filter(prescriber=actor).select_related("pharmacy", "patient", "prescription__medication")
+    qs = InboxItem.objects.filter(prescriber=actor).select_related(
+        "pharmacy", "patient", "prescription__medication"
+    )
     if not include_closed:
         qs = qs.filter(status=InboxStatus.OPEN)
     return list(qs[:200])
@@ -248,8 +338,38 @@ def inbox_list(*, actor, include_closed: bool = False) -> list[InboxItem]:
 
 def inbox_item_get(*, actor, item_id) -> InboxItem:
     pk = _as_uuid(item_id)
-    item = InboxItem.objects.filter(pk=pk, prescriber=actor).select_related(
-        "pharmacy", "patient", "prescription__medication").first() if pk else None
+    item = (
+        InboxItem.objects.filter(pk=pk, prescriber=actor)
+        .select_related("pharmacy", "patient", "prescription__medication")
+        .first()
+        if pk
+        else None
+    )
     if item is None:
         raise Http404("No such request")
     return item
+
+
+def chart_section(*, actor, patient, request) -> dict | None:
+    """The chart's prescriptions card (two queries). Shown to users with clinical access."""
+    access = getattr(patient, "access", None)
+    if access is None or not access.has(roles.VIEW_CLINICAL):
+        return None
+    from django.urls import reverse
+
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=categories.PRESCRIPTION,
+        patient_id=patient.pk,
+        request=request,
+    )
+    return {
+        "template": "prescriptions/_chart_prescriptions.html",
+        "title": "Prescriptions",
+        "main": True,
+        "nav_url": "#sec-prescriptions",
+        "prescriptions": prescription_list_for_patient(patient=patient, limit=20),
+        "can_prescribe": access.has(roles.PRESCRIBE),
+        "prescribe_url": reverse("prescriptions:new", args=[patient.pk]),
+    }

@@ -9,8 +9,16 @@ class RetryableSend(Exception):
     """A transient failure; Celery retries with exponential backoff and jitter."""
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(RetryableSend,),
-             retry_backoff=1, retry_backoff_max=15, retry_jitter=True, max_retries=8)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(RetryableSend,),
+    retry_backoff=1,
+    retry_backoff_max=15,
+    retry_jitter=True,
+    max_retries=8,
+)
 def transmit_message(self, message_id: str) -> str:
     result = services.outbound_send(message_id)
     if result == "retry":

@@ -212,12 +212,12 @@ def browser_login(page, user, *, password: str = PASSWORD):
     page.goto("/accounts/login/")
     page.fill("#id_username", user.username)
     page.fill("#id_password", password)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_load_state()
     if "/accounts/mfa/enroll/" in page.url:
         secret = page.inner_text("[data-testid=totp-secret]").strip()
         page.fill("#id_token", totp_now(secret))
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
         page.wait_for_selector("[data-testid=recovery-codes]")
         page.click("text=I have saved them, continue")
         return secret
@@ -227,7 +227,7 @@ def browser_login(page, user, *, password: str = PASSWORD):
 
         secret = base64.b32encode(device.bin_key).decode().rstrip("=")
         page.fill("#id_token", totp_now(secret))
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
         page.wait_for_load_state()
         return secret
     return None

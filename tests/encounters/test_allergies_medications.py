@@ -12,8 +12,14 @@ def test_allergy_banner_sync(clinician, patient):
     services.allergy_none_known(actor=clinician, patient_id=patient.pk)
     patient.refresh_from_db()
     assert patient.allergy_status == "nka"
-    a = services.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Penicillin",
-                                category="medication", criticality="high", reaction="Hives")
+    a = services.allergy_record(
+        actor=clinician,
+        patient_id=patient.pk,
+        substance_text="Penicillin",
+        category="medication",
+        criticality="high",
+        reaction="Hives",
+    )
     services.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Peanut", category="food")
     patient.refresh_from_db()
     assert patient.allergy_status == "has"
@@ -30,7 +36,9 @@ def test_allergy_banner_sync(clinician, patient):
 def test_allergy_refused_to_outsiders_and_front_desk(colleague, front_desk, patient):
     for user in (colleague, front_desk):
         with pytest.raises(Http404):
-            services.allergy_record(actor=user, patient_id=patient.pk, substance_text="Latex", category="environment")
+            services.allergy_record(
+                actor=user, patient_id=patient.pk, substance_text="Latex", category="environment"
+            )
     patient.refresh_from_db()
     assert patient.allergy_status == "unknown"
 
@@ -38,9 +46,13 @@ def test_allergy_refused_to_outsiders_and_front_desk(colleague, front_desk, pati
 @pytest.mark.django_db
 def test_allergy_bad_input_saves_nothing(clinician, patient):
     with pytest.raises(ValidationError):
-        services.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="", category="medication")
+        services.allergy_record(
+            actor=clinician, patient_id=patient.pk, substance_text="", category="medication"
+        )
     with pytest.raises(ValidationError):
-        services.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="X", category="nonsense")
+        services.allergy_record(
+            actor=clinician, patient_id=patient.pk, substance_text="X", category="nonsense"
+        )
     assert selectors.allergies_active(patient=patient) == []
 
 
@@ -48,14 +60,30 @@ def test_allergy_bad_input_saves_nothing(clinician, patient):
 def test_medications(clinician, patient):
     import uuid
 
-    services.medication_record(actor=clinician, patient_id=patient.pk, name="Ibuprofen 200 mg", dose_text="prn")
+    services.medication_record(
+        actor=clinician, patient_id=patient.pk, name="Ibuprofen 200 mg", dose_text="prn"
+    )
     rx = uuid.uuid4()
-    m = services.medication_record_prescribed(patient=patient, rxcui="197361", name="Amlodipine 5 mg tablet",
-                                              dose_text="1 daily", prescription_id=rx, actor=clinician)
-    again = services.medication_record_prescribed(patient=patient, rxcui="197361", name="Amlodipine 5 mg tablet",
-                                                  dose_text="1 daily", prescription_id=rx, actor=clinician)
+    m = services.medication_record_prescribed(
+        patient=patient,
+        rxcui="197361",
+        name="Amlodipine 5 mg tablet",
+        dose_text="1 daily",
+        prescription_id=rx,
+        actor=clinician,
+    )
+    again = services.medication_record_prescribed(
+        patient=patient,
+        rxcui="197361",
+        name="Amlodipine 5 mg tablet",
+        dose_text="1 daily",
+        prescription_id=rx,
+        actor=clinician,
+    )
     assert m.pk == again.pk and m.source == MedicationSource.PRESCRIBED
-    assert [x.name for x in selectors.medications_active(patient=patient)] == ["Amlodipine 5 mg tablet",
-                                                                             "Ibuprofen 200 mg"]
+    assert [x.name for x in selectors.medications_active(patient=patient)] == [
+        "Amlodipine 5 mg tablet",
+        "Ibuprofen 200 mg",
+    ]
     services.medication_stop(actor=clinician, medication_id=m.pk)
     assert len(selectors.medications_active(patient=patient)) == 1

@@ -1,0 +1,230 @@
+"""HTTP throughput under gunicorn, driven by wrk with a signed-in, second-factor-verified session cookie."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+from .measure import spread
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Counts answers other than 200 (wrk itself counts only >= 400 as errors: a 302 to the login page is not).
+WRK_LUA = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) non200 = 0 end
+function response(status, headers, body) if status ~= 200 then non200 = non200 + 1 end end
+function done(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("non200") end
+  io.write(string.format("NON200 %d\\n", n))
+end
+wrk.headers["Cookie"] = "%s"
+"""
+
+
+def session_cookie(user) -> str:
+    """A session as the login view and the TOTP verify step leave it (django auth keys + django-otp's key)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench", defaults={"confirmed": True})
+    s = SessionStore()
+    now = time.time()
+    s[SESSION_KEY] = str(user.pk)
+    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    s["otp_device_id"] = device.persistent_id
+    s["auth_started"] = s["last_activity"] = now
+    s.create()
+    return f"{settings.SESSION_COOKIE_NAME}={s.session_key}"
+
+
+def _database_url() -> str:
+    d = connection.settings_dict
+    auth = d["USER"] + (f":{d['PASSWORD']}" if d.get("PASSWORD") else "")
+    return f"postgres://{auth}@{d['HOST']}:{d['PORT']}/{d['NAME']}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(*, workers: int):
+    port = _free_port()
+    # EHR_TEST_MODE: DEBUG stays off, but plain http is served (no TLS redirect, no secure-only cookie) and static
+    # files come from the finders, so no collectstatic is needed. Everything else is production settings.
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "EHR_TEST_MODE": "1",
+        "DJANGO_DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+    }
+    log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "ehr.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)  # noqa: S310
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {log.name}")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}", log.name
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **kw):
+        return None
+
+
+def _status(url: str, cookie: str) -> int:
+    req = urllib.request.Request(url, headers={"Cookie": cookie})  # noqa: S310
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        return opener.open(req, timeout=30).status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def wrk_run(url: str, cookie: str, *, concurrency: int, duration: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_LUA.replace("%s", cookie))
+        script = f.name
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(min(2, concurrency)),
+                "-c",
+                str(concurrency),
+                "-d",
+                f"{duration}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
+    finally:
+        os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non200 = int(m.group(1)) if (m := re.search(r"NON200 (\d+)", out)) else 0
+    sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    total = int(m.group(1)) if (m := re.search(r"(\d+) requests in", out)) else 0
+    return {"rps": rps, "errors": non200 + sock, "requests": total}
+
+
+def fig_http(b, *, duration: int, workers: int, rounds: int) -> None:
+    from django.urls import reverse
+
+    from .figures import chart_patients, granted_sample
+
+    keys = [f"http_{what}_c{c}" for what in ("chart", "search") for c in (8, 32)]
+    if not shutil.which("wrk"):
+        for k in keys:
+            b.row(k, k.replace("_", " "), None, "req/s", skipped="wrk not installed (apt-get install wrk)")
+        return
+    pats, _ = chart_patients()
+    pid = pats.get("e100") or next(iter(pats.values()), None)
+    sample = granted_sample(b, 1)
+    if not pid or not sample:
+        for k in keys:
+            b.row(k, k.replace("_", " "), None, "req/s", skipped="no benchmark patients seeded")
+        return
+    cookie = session_cookie(b.clinician)
+    paths = {
+        "chart": reverse("patients:detail", args=[pid]),
+        "search": reverse("patients:search") + f"?q={sample[0][3][:4].lower()}",
+    }
+    with gunicorn(workers=workers) as (base, log):
+        for what, path in paths.items():
+            status = _status(base + path, cookie)
+            if status != 200:
+                for c in (8, 32):
+                    b.row(
+                        f"http_{what}_c{c}",
+                        f"http {what} c{c}",
+                        None,
+                        "req/s",
+                        skipped=f"GET {path} answered {status} under gunicorn (see {log})",
+                    )
+                continue
+            for c in (8, 32):
+                runs = [wrk_run(base + path, cookie, concurrency=c, duration=duration) for _ in range(rounds)]
+                errors = sum(r["errors"] for r in runs)
+                target = 150.0 if (what, c) == ("chart", 8) else None
+                b.row(
+                    f"http_{what}_c{c}",
+                    f"http {what} concurrency {c}",
+                    spread([r["rps"] for r in runs], 1),
+                    "req/s",
+                    target=target,
+                    op=">=",
+                    met=None
+                    if target is None
+                    else (sorted(r["rps"] for r in runs)[len(runs) // 2] >= target and errors == 0),
+                    detail={
+                        "errors": errors,
+                        "requests": sum(r["requests"] for r in runs),
+                        "path": path,
+                        "workers": workers,
+                        "duration_s": duration,
+                    },
+                )

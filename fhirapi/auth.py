@@ -1,0 +1,132 @@
+"""Bearer-token authorization for the FHIR API: OAuth 2.0 access tokens (django-oauth-toolkit) and SMART scopes.
+
+Scopes (SMART App Launch v1 syntax, read only in this slice):
+    patient/<Type|*>.read   the token's user, limited to the one patient of the token's launch context
+    user/<Type|*>.read      the token's user, with exactly the object permissions they have in the UI
+    system/<Type|*>.read    a backend service (client credentials): the application's user (a service account)
+The scope never widens what a user may see: every read still goes through the one door (patients.selectors).
+Session cookies are never accepted here; a browser signed in to the UI gets 401 like anyone without a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model
+
+CONTEXT_PATIENT = "patient"
+CONTEXT_USER = "user"
+CONTEXT_SYSTEM = "system"
+
+# The scope names the API understands; the authorization server may grant only these (docs/fhir.md).
+SCOPE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|\*)$")
+SCOPES = {
+    "patient/*.read": "Read the data of the patient in the launch context",
+    "user/*.read": "Read the data the signed-in user may see",
+    "system/*.read": "Read as the application's service account (backend services)",
+}
+
+
+class AuthError(Exception):
+    """Raised by token_authenticate / grant_for; views turn it into an OperationOutcome."""
+
+    def __init__(self, status: int, code: str, diagnostics: str, www_authenticate: str | None = None):
+        super().__init__(diagnostics)
+        self.status = status
+        self.code = code
+        self.diagnostics = diagnostics
+        self.www_authenticate = www_authenticate
+
+
+@dataclass(frozen=True)
+class TokenContext:
+    actor: object  # the user the one door checks: the token's user, or the application's service account
+    scopes: frozenset[str]
+    launch_patient_id: uuid.UUID | None
+    token_id: int
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a token may do for one resource type: as whom, and whether it is held to one patient."""
+
+    actor: object
+    context: str
+    patient_id: uuid.UUID | None  # set only for patient/ scopes
+
+
+def _bearer(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    kind, _, value = header.partition(" ")
+    if kind.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def token_authenticate(request) -> TokenContext:
+    """The caller behind the request's bearer token, or AuthError(401). Never looks at the session."""
+    raw = _bearer(request)
+    if raw is None:
+        raise AuthError(
+            401,
+            "login",
+            "A bearer access token is required (Authorization: Bearer <token>).",
+            'Bearer realm="fhir"',
+        )
+    invalid = AuthError(
+        401,
+        "login",
+        "The access token is invalid or has expired.",
+        'Bearer realm="fhir", error="invalid_token"',
+    )
+    # Tokens are stored as SHA-256 checksums (RFC 9700 token storage), the way the toolkit looks them up.
+    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    token = (
+        get_access_token_model()
+        .objects.select_related("application__user", "user", "fhir_launch")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    if token is None or token.expires is None or token.expires <= timezone.now():
+        raise invalid
+    if token.application is not None and not token.application.is_usable(request):
+        raise invalid
+    actor = token.user or (token.application.user if token.application else None)
+    if actor is None or not actor.is_active:
+        raise invalid
+    launch = getattr(token, "fhir_launch", None)
+    return TokenContext(
+        actor=actor,
+        scopes=frozenset(token.scope.split()),
+        launch_patient_id=launch.patient_id if launch else None,
+        token_id=token.pk,
+    )
+
+
+def grant_for(ctx: TokenContext, resource_type: str) -> Grant:
+    """The broadest grant among the token's scopes that allows reading `resource_type`, or AuthError(403)."""
+    contexts = set()
+    for scope in ctx.scopes:
+        m = SCOPE_RE.match(scope)
+        if m and m.group(2) in ("*", resource_type):
+            contexts.add(m.group(1))
+    # system/ and user/ both act as a user with that user's own permissions; patient/ narrows to one patient.
+    for context in (CONTEXT_SYSTEM, CONTEXT_USER):
+        if context in contexts:
+            return Grant(actor=ctx.actor, context=context, patient_id=None)
+    if CONTEXT_PATIENT in contexts:
+        if ctx.launch_patient_id is None:
+            raise AuthError(
+                403, "forbidden", "A patient/ scope needs a patient launch context; this token has none."
+            )
+        return Grant(actor=ctx.actor, context=CONTEXT_PATIENT, patient_id=ctx.launch_patient_id)
+    raise AuthError(
+        403,
+        "forbidden",
+        f"The token's scopes do not allow reading {resource_type} "
+        f"(needs patient/, user/ or system/ {resource_type}.read or *.read).",
+    )

@@ -1,0 +1,197 @@
+"""FHIR R4 REST endpoints: parse the request -> authorize the bearer token -> registry -> JSON.
+
+Every answer is application/fhir+json; every error is an OperationOutcome (never an HTML page).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from .auth import AuthError, grant_for, token_authenticate
+from .resources import REGISTRY, resource_type_get
+from .search import SearchError, paging
+
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_response(data: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    resp = HttpResponse(json.dumps(data), content_type=f"{FHIR_JSON}; charset=utf-8", status=status)
+    for k, v in (headers or {}).items():
+        resp[k] = v
+    return resp
+
+
+def operation_outcome(status: int, code: str, diagnostics: str, headers: dict | None = None) -> HttpResponse:
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
+    }
+    return fhir_response(body, status=status, headers=headers)
+
+
+def fhir_endpoint(view):
+    """GET only, errors as OperationOutcome, and access events marked as coming by the API.
+
+    CSRF-exempt because a request is authorized only by its bearer token, which a browser never attaches on its
+    own; session cookies are ignored here (auth.token_authenticate never reads them), so there is nothing for a
+    cross-site request to ride on.
+    """
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.audit_channel = "api"
+        if request.method not in ("GET", "HEAD"):
+            return operation_outcome(
+                405,
+                "not-supported",
+                f"{request.method} is not supported: this API is read-only.",
+                headers={"Allow": "GET"},
+            )
+        try:
+            return view(request, *args, **kwargs)
+        except AuthError as e:
+            headers = {"WWW-Authenticate": e.www_authenticate} if e.www_authenticate else None
+            return operation_outcome(e.status, e.code, e.diagnostics, headers=headers)
+        except SearchError as e:
+            return operation_outcome(400, "invalid", str(e))
+        except Http404:
+            return operation_outcome(404, "not-found", "Resource not found.")
+
+    return wrapper
+
+
+@fhir_endpoint
+def metadata(request) -> HttpResponse:
+    """The CapabilityStatement (no token needed: SMART clients read it to find the authorization endpoints)."""
+    base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
+    resources = []
+    for rt in REGISTRY.values():
+        resources.append(
+            {
+                "type": rt.name,
+                "profile": rt.profile,
+                "interaction": [{"code": "read"}, {"code": "search-type"}],
+                "searchParam": [
+                    {"name": p.name, "type": p.type, "documentation": p.documentation}
+                    for p in rt.search_params
+                ]
+                + [
+                    {"name": "_count", "type": "number", "documentation": "Page size, 1-100 (default 20)"},
+                    {"name": "_offset", "type": "number", "documentation": "Skip this many matches"},
+                ],
+            }
+        )
+    body = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": timezone.now().date().isoformat(),
+        "kind": "instance",
+        "software": {"name": "openehr-clinic"},
+        "implementation": {"description": "openehr-clinic FHIR R4 API (read-only)", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [
+                                {
+                                    "url": "authorize",
+                                    "valueUri": request.build_absolute_uri(
+                                        reverse("oauth2_provider:authorize")
+                                    ),
+                                },
+                                {
+                                    "url": "token",
+                                    "valueUri": request.build_absolute_uri(reverse("oauth2_provider:token")),
+                                },
+                            ],
+                        }
+                    ],
+                    "description": "OAuth 2.0 bearer tokens with SMART scopes patient/*.read, user/*.read, "
+                    "system/*.read (or per resource type, e.g. user/Patient.read).",
+                },
+                "resource": resources,
+            }
+        ],
+    }
+    return fhir_response(body)
+
+
+def _resource_type_or_404(name: str):
+    rt = resource_type_get(name)
+    if rt is None:
+        raise Http404
+    return rt
+
+
+@fhir_endpoint
+def resource_read(request, resource_type: str, resource_id: str) -> HttpResponse:
+    rt = _resource_type_or_404(resource_type)
+    grant = grant_for(token_authenticate(request), rt.name)
+    return fhir_response(rt.read(grant=grant, resource_id=resource_id, request=request))
+
+
+@fhir_endpoint
+def resource_search(request, resource_type: str) -> HttpResponse:
+    rt = _resource_type_or_404(resource_type)
+    grant = grant_for(token_authenticate(request), rt.name)
+    count, offset = paging(request.GET)
+    page = rt.search(grant=grant, params=request.GET, count=count, offset=offset, request=request)
+
+    base = request.build_absolute_uri(reverse("fhirapi:search", kwargs={"resource_type": rt.name}))
+    kept = [(k, v) for k in request.GET if k not in ("_count", "_offset") for v in request.GET.getlist(k)]
+
+    def link(relation: str, at: int) -> dict:
+        return {
+            "relation": relation,
+            "url": f"{base}?{urlencode([*kept, ('_count', count), ('_offset', at)])}",
+        }
+
+    links = [link("self", offset)]
+    if offset + count < page.total:
+        links.append(link("next", offset + count))
+    if offset > 0:
+        links.append(link("previous", max(0, offset - count)))
+    root = base.rsplit("/", 1)[0]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": page.total,
+        "link": links,
+        "entry": [
+            {"fullUrl": f"{root}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in page.resources
+        ],
+    }
+    if not bundle["entry"]:
+        del bundle["entry"]  # FHIR forbids empty arrays
+    return fhir_response(bundle)
+
+
+@fhir_endpoint
+def not_found(request, rest: str = "") -> HttpResponse:
+    """Any other path under /fhir/: operations and interactions this slice does not implement."""
+    return operation_outcome(404, "not-found", f"Unknown or unsupported FHIR path: /fhir/{rest}")

@@ -1,0 +1,137 @@
+"""Sign in, sign out, and the lockout after repeated failures (django-axes with our AXES_LOCKOUT_CALLABLE)."""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.views import LOCKOUT_MESSAGE
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+LOGIN = "/accounts/login/"
+WRONG = "not-the-password"
+GENERIC = "That username and password did not match."
+
+
+def post_login(client, username, password):
+    return client.post(LOGIN, {"username": username, "password": password})
+
+
+def normalized(response, username: str) -> str:
+    """The page with what legitimately differs between two requests (CSRF tokens, the name typed) blanked."""
+    html = response.content.decode()
+    html = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', 'name="csrfmiddlewaretoken" value=""', html)
+    html = re.sub(r'"X-CSRFToken": "[^"]+"', '"X-CSRFToken": ""', html)
+    return html.replace(username, "USERNAME")
+
+
+def test_login_page_labels_every_field(client):
+    html = client.get(LOGIN).content.decode()
+
+    assert '<label for="id_username">' in html
+    assert '<label for="id_password">' in html
+    assert 'autocomplete="current-password"' in html
+
+
+def test_a_nurse_signs_in_and_lands_home(client, nurse):
+    response = post_login(client, "nurse.nina", PASSWORD)
+
+    assert response.status_code == 302
+    assert response.url == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_next_is_followed_only_on_this_site(client, nurse):
+    ok = client.post(LOGIN + "?next=/patients/", {"username": "nurse.nina", "password": PASSWORD})
+    client.logout()
+    evil = client.post(
+        LOGIN + "?next=https://evil.example/", {"username": "nurse.nina", "password": PASSWORD}
+    )
+
+    assert ok.url == "/patients/"
+    assert evil.url == "/"
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_page(client, nurse):
+    known = post_login(client, "nurse.nina", WRONG)
+    unknown = post_login(client, "nurse.nino", WRONG)
+
+    assert known.status_code == unknown.status_code == 200
+    assert GENERIC in known.content.decode()
+    assert normalized(known, "nurse.nina") == normalized(unknown, "nurse.nino")
+
+
+def test_an_inactive_user_gets_the_same_message(client, nurse):
+    nurse.is_active = False
+    nurse.save()
+
+    response = post_login(client, "nurse.nina", PASSWORD)
+
+    assert response.status_code == 200
+    assert GENERIC in response.content.decode()
+
+
+def test_logout_needs_post_and_ends_the_session(login, client, nurse):
+    login(nurse)
+
+    assert client.get(reverse("accounts:logout")).status_code == 405
+    response = client.post(reverse("accounts:logout"))
+
+    assert response.status_code == 302
+    assert response.url == reverse("accounts:login")
+    assert client.get("/").status_code == 302
+
+
+class TestLockout:
+    def test_fifth_failure_locks_and_then_the_right_password_is_refused(self, client, nurse):
+        assert settings.AXES_FAILURE_LIMIT == 5
+        for _ in range(4):
+            assert post_login(client, "nurse.nina", WRONG).status_code == 200
+
+        fifth = post_login(client, "nurse.nina", WRONG)
+        right = post_login(client, "nurse.nina", PASSWORD)
+
+        for response in (fifth, right):
+            assert response.status_code == 429
+            assert LOCKOUT_MESSAGE in response.content.decode()
+            assert "_auth_user_id" not in client.session
+        assert [t.name for t in right.templates][0] == "accounts/login.html"
+
+    def test_unknown_and_known_usernames_look_identical_before_and_after_lockout(self, client, nurse):
+        pages = []
+        for attempt in range(6):
+            known = post_login(client, "nurse.nina", WRONG)
+            unknown = post_login(client, "ghost.gus", WRONG)
+            assert known.status_code == unknown.status_code == (200 if attempt < 4 else 429), attempt
+            assert normalized(known, "nurse.nina") == normalized(unknown, "ghost.gus"), attempt
+            pages.append(known)
+        assert LOCKOUT_MESSAGE not in pages[3].content.decode()
+        assert LOCKOUT_MESSAGE in pages[4].content.decode()
+
+    def test_lockout_is_per_account_not_per_address(self, client, nurse, front_desk):
+        for _ in range(5):
+            post_login(client, "nurse.nina", WRONG)
+
+        assert post_login(client, "desk.dan", PASSWORD).status_code == 302
+
+    def test_unlocking_by_deleting_the_attempts_lets_the_user_in(self, client, nurse):
+        from axes.models import AccessAttempt
+
+        for _ in range(5):
+            post_login(client, "nurse.nina", WRONG)
+        AccessAttempt.objects.filter(
+            username="nurse.nina"
+        ).delete()  # what a practice admin does in the admin
+
+        assert post_login(client, "nurse.nina", PASSWORD).status_code == 302
+
+    def test_success_resets_the_count(self, client, nurse):
+        for _ in range(4):
+            post_login(client, "nurse.nina", WRONG)
+        assert post_login(client, "nurse.nina", PASSWORD).status_code == 302
+        client.post(reverse("accounts:logout"))
+
+        for _ in range(4):
+            assert post_login(client, "nurse.nina", WRONG).status_code == 200

@@ -1,0 +1,192 @@
+"""The front desk's day in a real browser, with a real Celery worker: a weekly series booked, one occurrence moved,
+a conflicting booking refused with a clear message, a cancellation offered to the waitlist by the worker, and
+check-in opening the encounter."""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from encounters import services
+from encounters.models import Appointment, AppointmentStatus, Colour, Encounter, WaitlistStatus
+from encounters.recurrence import aware
+from tests.conftest import browser_login, screenshot, wait_until
+from tests.encounters.factories import AppointmentTypeFactory, RoomFactory, working_week
+from tests.factories import make_patient
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker]
+
+
+def _next_monday():
+    today = timezone.localdate()
+    return today + timedelta(days=7 - today.weekday())  # 1 to 7 days ahead: always in the future
+
+
+def _at(day, hh, mm=0):
+    return aware(datetime.combine(day, time(hh, mm)))
+
+
+def _local(dt_day, hh, mm=0) -> str:
+    """The value a datetime-local input takes (clinic wall-clock time)."""
+    return f"{dt_day:%Y-%m-%d}T{hh:02d}:{mm:02d}"
+
+
+@pytest.fixture
+def clinic(db, clinician, colleague):
+    room = RoomFactory(name="Room 1")
+    RoomFactory(location=room.location, name="Room 2")
+    follow_up = AppointmentTypeFactory(name="Follow-up", duration_minutes=20, colour=Colour.BLUE)
+    new = AppointmentTypeFactory(name="New patient", duration_minutes=40, colour=Colour.GREEN)
+    video = AppointmentTypeFactory(
+        name="Video visit", duration_minutes=20, colour=Colour.PURPLE, modality="video"
+    )
+    for provider in (clinician, colleague):
+        working_week(provider, room.location)
+    return {"room": room, "follow_up": follow_up, "new": new, "video": video}
+
+
+def _busy_day(*, front_desk, clinician, colleague, department, clinic, monday):
+    """Other patients on the same days, in different flow states, so the lists look like a real clinic."""
+    people = [
+        make_patient(given_name=g, family_name=f, ssn=f"111-22-{3000 + i}", department=department)
+        for i, (g, f) in enumerate(
+            [("John", "Smith"), ("Aiko", "Tanaka"), ("Peter", "Olsen"), ("Rosa", "Diaz")]
+        )
+    ]
+    plan = [
+        (people[0], clinician, clinic["new"], _at(monday, 10), [AppointmentStatus.ARRIVED]),
+        (people[1], clinician, clinic["follow_up"], _at(monday, 11), []),
+        (
+            people[2],
+            colleague,
+            clinic["video"],
+            _at(monday, 9),
+            [AppointmentStatus.CHECKED_IN, AppointmentStatus.IN_ROOM],
+        ),
+        (people[3], colleague, clinic["new"], _at(monday, 14), [AppointmentStatus.NO_SHOW]),
+        (people[1], colleague, clinic["follow_up"], _at(monday + timedelta(days=2), 15), []),
+        (people[0], clinician, clinic["follow_up"], _at(monday + timedelta(days=3), 8, 40), []),
+    ]
+    for patient, provider, atype, start, steps in plan:
+        a = services.appointment_book(
+            actor=front_desk,
+            patient_id=patient.pk,
+            provider=provider,
+            appointment_type=atype,
+            start=start,
+            reason="",
+        )
+        for status in steps:
+            services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=status)
+
+
+def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
+    transactional_db, page, front_desk, clinician, colleague, department, patient, clinic, celery_worker_proc
+):
+    monday = _next_monday()
+    waiting = make_patient(given_name="Wendy", family_name="Wait", ssn="222-33-4444", department=department)
+    _busy_day(
+        front_desk=front_desk,
+        clinician=clinician,
+        colleague=colleague,
+        department=department,
+        clinic=clinic,
+        monday=monday,
+    )
+    browser_login(page, front_desk)
+
+    # 1. A weekly series of four Monday 09:00 follow-ups.
+    page.goto(reverse("encounters:appointment_book", args=[patient.pk]))
+    expect(page.locator("[data-testid=patient-banner]")).to_contain_text(patient.mrn)
+    page.select_option("#id_provider", label="Alice Able")
+    page.select_option("#id_appointment_type", label="Follow-up (20 min)")
+    page.fill("#id_start", _local(monday, 9))
+    page.select_option("#id_room", label="Main clinic \u2013 Room 1")
+    page.fill("#id_reason", "Blood pressure follow-up")
+    page.fill("#id_rrule", "FREQ=WEEKLY;COUNT=4")
+    page.click("main button:has-text('Book')")
+    page.wait_for_url(reverse("encounters:patient_schedule", args=[patient.pk]))
+    expect(page.locator(".messages")).to_contain_text("Booked a series of 4 appointments.")
+    rows = page.locator("[data-testid=patient-appointments] tbody tr")
+    expect(rows).to_have_count(4)
+    series = list(Appointment.objects.filter(patient=patient).order_by("start"))
+    assert [a.start for a in series] == [_at(monday + timedelta(weeks=w), 9) for w in range(4)]
+
+    # 2. The second occurrence moves to Tuesday 10:00 ("this one only"); the others stay.
+    page.click(f"a[href='{reverse('encounters:appointment_detail', args=[series[1].pk])}']")
+    tuesday = monday + timedelta(days=8)
+    page.fill("#move_start", _local(tuesday, 10))
+    page.select_option("#move_scope", "this")
+    page.click("main button:has-text('Move')")
+    expect(page.locator(".messages")).to_contain_text("Appointment moved.")
+    expect(page.locator("main")).to_contain_text("moved from")
+    series[1].refresh_from_db()
+    assert series[1].start == _at(tuesday, 10) and series[1].occurrence_start == _at(
+        monday + timedelta(weeks=1), 9
+    )
+    assert Appointment.objects.get(pk=series[2].pk).start == _at(monday + timedelta(weeks=2), 9)
+
+    # 3. Another patient at 09:10 on the first Monday: Dr Able is busy, the form says so and offers free slots.
+    page.goto(reverse("encounters:appointment_book", args=[waiting.pk]))
+    page.select_option("#id_provider", label="Alice Able")
+    page.select_option("#id_appointment_type", label="Follow-up (20 min)")
+    page.fill("#id_start", _local(monday, 9, 10))
+    page.click("main button:has-text('Book')")
+    error = page.locator("[data-testid=form-error]")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("already has an appointment at that time")
+    expect(page.locator("#slots li").first).to_be_visible()
+    screenshot(page, "booking_conflict")
+    assert not Appointment.objects.filter(patient=waiting).exists()
+
+    # 4. Wendy waits for a Monday slot; the first occurrence is cancelled; the worker offers her the slot.
+    services.waitlist_add(
+        actor=front_desk,
+        patient_id=waiting.pk,
+        provider=clinician,
+        appointment_type=clinic["follow_up"],
+        earliest=monday,
+        latest=monday + timedelta(days=4),
+        note="Any morning",
+    )
+    page.goto(reverse("encounters:appointment_detail", args=[series[0].pk]))
+    page.fill("#cancel_reason", "Patient travelling")
+    page.select_option("#cancel_scope", "this")
+    page.click("main button:has-text('Cancel appointment')")
+    expect(page.locator(".messages")).to_contain_text("Appointment cancelled.")
+    expect(page.locator("[data-testid=appt-status]")).to_have_text("Cancelled")
+
+    def offer_shown():
+        page.goto(reverse("encounters:waitlist"))
+        return page.locator("[data-testid=offer]").count() > 0
+
+    wait_until(offer_shown, timeout=30, interval=1)
+    expect(page.locator("[data-testid=offer]")).to_contain_text(f"{monday:%a} {monday.day} {monday:%b} 09:00")
+    page.click("main button:has-text('Accept and book')")
+    expect(page.locator(".messages")).to_contain_text("Offer accepted: appointment booked.")
+    booked = Appointment.objects.get(patient=waiting)
+    assert booked.start == _at(monday, 9) and booked.status == AppointmentStatus.SCHEDULED
+    assert waiting.waitlist_entries.get().status == WaitlistStatus.BOOKED
+
+    # 5. On the day list, Wendy arrives and is checked in: the encounter opens.
+    page.goto(reverse("encounters:day_list") + f"?date={monday:%Y-%m-%d}")
+    row = page.locator("[data-testid=day-list] tbody tr", has_text=waiting.display_name)
+    row.locator("button:has-text('Arrived')").click()
+    expect(page.locator(".messages")).to_contain_text("Arrived.")
+    assert f"date={monday:%Y-%m-%d}" in page.url  # back to the same day, not today's list
+    row = page.locator("[data-testid=day-list] tbody tr", has_text=waiting.display_name)
+    row.locator("button:has-text('Checked in')").click()
+    expect(page.locator(".messages")).to_contain_text("Checked in.")
+    expect(row.locator(".status")).to_have_text("Checked in")
+    screenshot(page, "front_desk_day_list")
+    enc = Encounter.objects.get(appointment=booked)
+    assert enc.patient_id == waiting.pk and enc.provider_id == clinician.pk
+    row.locator("a").first.click()
+    expect(page.locator("[data-testid=encounter-opened]")).to_have_text("Opened")
+
+    # 6. The week: both providers, colours per appointment type.
+    page.goto(reverse("encounters:week") + f"?date={monday:%Y-%m-%d}")
+    expect(page.locator(".cal-week")).to_contain_text(waiting.display_name)
+    screenshot(page, "week_calendar")

@@ -1,0 +1,159 @@
+"""Expected answers of the encounters URLs per persona (see tests/test_authorization_matrix.py).
+
+POST-only views are listed with a GET: signed-in users get 405 (wrong method), anonymous users the login redirect.
+"""
+
+
+def setup(ctx):
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from encounters.models import (
+        AmendmentRequest,
+        Appointment,
+        AppointmentType,
+        Encounter,
+        Note,
+        WaitlistEntry,
+    )
+
+    clinician = getattr(ctx, "clinician", None) or get_user_model().objects.get(username="dr.alice")
+    ctx.enc_provider = clinician
+    atype, _ = AppointmentType.objects.get_or_create(name="Matrix visit", defaults={"duration_minutes": 20})
+    start = timezone.now() + timedelta(days=2)
+    ctx.appointment = Appointment.objects.create(
+        patient=ctx.patient,
+        provider=clinician,
+        appointment_type=atype,
+        start=start,
+        end=start + timedelta(minutes=20),
+    )
+    ctx.encounter = Encounter.objects.create(patient=ctx.patient, provider=clinician, start=timezone.now())
+    ctx.note = Note.objects.create(
+        encounter=ctx.encounter, patient=ctx.patient, author=clinician, subjective="S"
+    )
+    ctx.amendment = AmendmentRequest.objects.create(patient=ctx.patient, note=ctx.note, requested_text="x")
+    ctx.waitlist_entry = WaitlistEntry.objects.create(
+        patient=ctx.patient,
+        provider=clinician,
+        appointment_type=atype,
+        earliest=start.date(),
+        latest=start.date(),
+    )
+
+
+_LOGIN = 302
+_SCHEDULE_STAFF = {
+    "clinician": 200,
+    "colleague": 200,
+    "nurse": 200,
+    "front_desk": 200,
+    "admin_user": 200,
+    "privacy": 403,
+    "anonymous": _LOGIN,
+}
+_FEED = {**_SCHEDULE_STAFF, "privacy": 404}
+_PATIENT_SCHEDULE = {
+    "clinician": 200,
+    "colleague": 404,
+    "nurse": 200,
+    "front_desk": 200,
+    "admin_user": 404,
+    "privacy": 404,
+    "anonymous": _LOGIN,
+}
+_CLINICAL_READ = {
+    "clinician": 200,
+    "colleague": 404,
+    "nurse": 200,
+    "front_desk": 404,
+    "admin_user": 404,
+    "privacy": 404,
+    "anonymous": _LOGIN,
+}
+_CLINICAL_ROLE = {
+    "clinician": 200,
+    "colleague": 200,
+    "nurse": 200,
+    "front_desk": 403,
+    "admin_user": 403,
+    "privacy": 403,
+    "anonymous": _LOGIN,
+}
+_POST_ONLY = {
+    "clinician": 405,
+    "colleague": 405,
+    "nurse": 405,
+    "front_desk": 405,
+    "admin_user": 405,
+    "privacy": 405,
+    "anonymous": _LOGIN,
+}
+
+
+def _none(ctx):
+    return {}
+
+
+def _patient(ctx):
+    return {"patient_id": ctx.patient.pk}
+
+
+def _appt(ctx):
+    return {"appointment_id": ctx.appointment.pk}
+
+
+def _enc(ctx):
+    return {"encounter_id": ctx.encounter.pk}
+
+
+def _note(ctx):
+    return {"note_id": ctx.note.pk}
+
+
+ENTRIES = [
+    {"name": "encounters:day_list", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "encounters:week", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "encounters:slots", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "encounters:waitlist", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {
+        "name": "encounters:provider_ical",
+        "kwargs": lambda ctx: {"provider_id": ctx.enc_provider.pk},
+        "method": "get",
+        "expect": _FEED,
+    },
+    {"name": "encounters:patient_schedule", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "encounters:appointment_book", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "encounters:waitlist_add", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "encounters:appointment_detail", "kwargs": _appt, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "encounters:timeline", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:vitals_trend", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:problems", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:allergies", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:medications", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:encounter_detail", "kwargs": _enc, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:icd10_search", "kwargs": _none, "method": "get", "expect": _CLINICAL_ROLE},
+    {"name": "encounters:appointment_move", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:appointment_cancel", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:appointment_advance", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
+    {
+        "name": "encounters:waitlist_accept",
+        "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+    {"name": "encounters:encounter_start", "kwargs": _patient, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:note_create", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:vitals_add", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:note_save", "kwargs": _note, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:addendum_add", "kwargs": _note, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:amendment_add", "kwargs": _note, "method": "get", "expect": _POST_ONLY},
+    {
+        "name": "encounters:amendment_decide",
+        "kwargs": lambda ctx: {"amendment_id": ctx.amendment.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+]

@@ -1,0 +1,41 @@
+"""Two people book the same slot at the same moment, each on their own database connection: exactly one wins."""
+
+import threading
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from encounters import services
+from encounters.models import Appointment
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_bookings_one_wins(front_desk, nurse, clinician, patient, appt_type, tomorrow_9):
+    barrier = threading.Barrier(2)
+    results = []
+
+    def book(user):
+        try:
+            barrier.wait(5)
+            services.appointment_book(
+                actor=user,
+                patient_id=patient.pk,
+                provider=clinician,
+                appointment_type=appt_type,
+                start=tomorrow_9,
+            )
+            results.append("ok")
+        except ValidationError as exc:
+            results.append(" ".join(exc.messages))
+        finally:
+            connection.close()  # each thread had its own connection
+
+    threads = [threading.Thread(target=book, args=(u,)) for u in (front_desk, nurse)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(results)[-1] == "ok" and results.count("ok") == 1, results
+    assert any("already has an appointment" in r or "just taken" in r for r in results)
+    assert Appointment.objects.count() == 1

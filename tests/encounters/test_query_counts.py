@@ -1,0 +1,57 @@
+"""The chart and the encounter pages cost the same number of queries for 10 and for 1,000 encounters."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from encounters import services
+from encounters.models import Encounter
+
+
+def _bulk_encounters(patient, provider, n):
+    now = timezone.now()
+    Encounter.objects.bulk_create(
+        [
+            Encounter(
+                patient=patient, provider=provider, reason=f"visit {i}", start=now - timedelta(days=i + 1)
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def _count(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        resp = client.get(url)
+    assert resp.status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db
+def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
+    client = login(clinician)
+    services.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Penicillin", category="medication"
+    )
+    services.vitals_record(actor=clinician, patient_id=patient.pk, values={"systolic": 120, "diastolic": 80})
+    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
+    note = services.note_create(actor=clinician, encounter_id=enc.pk)
+    services.note_save_draft(
+        actor=clinician, note_id=note.pk, version=note.version, data={"subjective": "Cough"}
+    )
+    urls = [
+        reverse("patients:detail", args=[patient.pk]),
+        reverse("encounters:timeline", args=[patient.pk]),
+        reverse("encounters:encounter_detail", args=[enc.pk]),
+    ]
+    _bulk_encounters(patient, clinician, 9)
+    for u in urls:
+        _count(client, u)  # warm caches (session, content types)
+    small = [_count(client, u) for u in urls]
+    _bulk_encounters(patient, clinician, 991)
+    large = [_count(client, u) for u in urls]
+    assert small == large

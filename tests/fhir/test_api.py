@@ -1,0 +1,278 @@
+"""The FHIR API: bearer tokens and SMART scopes, Patient/Practitioner read and search, paging, audit."""
+
+from datetime import date
+
+import pytest
+
+from audit.models import AccessEvent
+from fhirapi.mapping import MRN_SYSTEM, NPI_SYSTEM
+from tests.factories import make_patient
+
+
+@pytest.fixture
+def user_token(make_token, clinician):
+    return make_token(clinician, "openid user/*.read")
+
+
+@pytest.fixture
+def more_patients(patient, clinician):
+    from patients.services import care_team_grant
+
+    ps = [
+        make_patient(given_name="José", family_name="Garcia", birth_date=date(1980, 6, 15), sex_at_birth="M"),
+        make_patient(
+            given_name="Anna",
+            family_name="Smith",
+            birth_date=date(1970, 12, 31),
+            sex_at_birth="UNK",
+            preferred_name="Annie",
+        ),
+    ]
+    for p in ps:
+        care_team_grant(patient=p, user=clinician, care_role="Primary care physician")
+    return ps
+
+
+def ids(resp):
+    return [e["resource"]["id"] for e in resp.json().get("entry", [])]
+
+
+# ------------------------------------------------------------------ authorization
+def test_metadata_needs_no_token(client):
+    resp = client.get("/fhir/metadata")
+    assert resp.status_code == 200
+    assert resp["Content-Type"].startswith("application/fhir+json")
+    body = resp.json()
+    assert body["fhirVersion"] == "4.0.1"
+    assert [r["type"] for r in body["rest"][0]["resource"]] == ["Patient", "Practitioner"]
+
+
+def test_no_token_is_401_with_bearer_challenge(api, patient):
+    resp = api(None, f"Patient/{patient.pk}")
+    assert resp.status_code == 401
+    assert resp["WWW-Authenticate"].startswith("Bearer")
+    assert resp.json()["resourceType"] == "OperationOutcome"
+
+
+def test_session_is_not_a_credential(login, clinician, patient):
+    resp = login(clinician).get(f"/fhir/Patient/{patient.pk}")
+    assert resp.status_code == 401
+
+
+def test_unknown_and_expired_tokens_are_401(api, make_token, clinician, patient):
+    assert api("not-a-token", f"Patient/{patient.pk}").status_code == 401
+    expired = make_token(clinician, "user/*.read", expires_in=-10)
+    resp = api(expired, f"Patient/{patient.pk}")
+    assert resp.status_code == 401
+    assert "invalid_token" in resp["WWW-Authenticate"]
+
+
+def test_wrong_scope_is_403(api, make_token, clinician, patient):
+    token = make_token(clinician, "openid user/Observation.read")
+    resp = api(token, f"Patient/{patient.pk}")
+    assert resp.status_code == 403
+    assert resp.json()["issue"][0]["code"] == "forbidden"
+    assert api(token, "Patient", name="garcia").status_code == 403
+
+
+def test_per_resource_scope_is_enough(api, make_token, clinician, patient):
+    token = make_token(clinician, "user/Patient.read")
+    assert api(token, f"Patient/{patient.pk}").status_code == 200
+    assert api(token, "Practitioner").status_code == 403
+
+
+def test_post_is_405(client, user_token):
+    resp = client.post("/fhir/Patient", {}, headers={"Authorization": f"Bearer {user_token}"})
+    assert resp.status_code == 405
+    assert resp.json()["resourceType"] == "OperationOutcome"
+
+
+# ------------------------------------------------------------------ read
+def test_read_patient(api, user_token, patient):
+    resp = api(user_token, f"Patient/{patient.pk}")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["id"] == str(patient.pk)
+    assert body["identifier"][0] == {
+        "use": "usual",
+        "system": MRN_SYSTEM,
+        "value": patient.mrn,
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                    "code": "MR",
+                    "display": "Medical record number",
+                }
+            ],
+            "text": "MRN",
+        },
+    }
+    assert body["gender"] == "female"
+    assert body["birthDate"] == "1970-03-02"
+    assert "123-45-6789" not in resp.content.decode()  # the SSN is never output
+
+
+def test_outsider_patient_is_404_and_denied_event(api, user_token, other_patient):
+    resp = api(user_token, f"Patient/{other_patient.pk}")
+    assert resp.status_code == 404
+    assert resp.json()["resourceType"] == "OperationOutcome"
+    ev = AccessEvent.objects.filter(patient_id=other_patient.pk).latest("id")
+    assert (ev.outcome, ev.channel) == ("denied", "api")
+
+
+def test_nonexistent_and_malformed_ids_are_404(api, user_token):
+    assert api(user_token, "Patient/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert api(user_token, "Patient/nope").status_code == 404
+
+
+def test_unknown_resource_type_and_path_are_404(api, user_token):
+    for path in ("Encounter", "Encounter/1", "Patient/x/_history", ""):
+        resp = api(user_token, path)
+        assert resp.status_code == 404, path
+        assert resp.json()["resourceType"] == "OperationOutcome"
+
+
+def test_read_is_audited_with_api_channel(api, user_token, patient, clinician):
+    api(user_token, f"Patient/{patient.pk}")
+    ev = AccessEvent.objects.filter(patient_id=patient.pk, actor=clinician).latest("id")
+    assert (ev.action, ev.outcome, ev.channel) == ("view", "success", "api")
+
+
+# ------------------------------------------------------------------ patient-context and system tokens
+def test_patient_context_token_sees_only_its_patient(api, make_token, clinician, patient, more_patients):
+    token = make_token(clinician, "launch/patient patient/*.read", patient=patient)
+    assert api(token, f"Patient/{patient.pk}").status_code == 200
+    # The clinician may see this patient in the UI, but the token is bound to `patient`.
+    resp = api(token, f"Patient/{more_patients[0].pk}")
+    assert resp.status_code == 404
+    ev = AccessEvent.objects.filter(patient_id=more_patients[0].pk).latest("id")
+    assert (ev.outcome, ev.channel) == ("denied", "api")
+    assert ids(api(token, "Patient", family="garcia")) == [str(patient.pk)]
+
+
+def test_patient_scope_without_launch_context_is_403(api, make_token, clinician, patient):
+    token = make_token(clinician, "patient/*.read")
+    assert api(token, f"Patient/{patient.pk}").status_code == 403
+
+
+def test_system_token_acts_as_application_user(api, make_token, front_desk, patient, other_patient):
+    token = make_token(None, "system/*.read", app_user=front_desk)
+    assert api(token, f"Patient/{patient.pk}").status_code == 200
+    assert api(token, f"Patient/{other_patient.pk}").status_code == 404
+    ev = AccessEvent.objects.filter(patient_id=patient.pk, actor=front_desk).latest("id")
+    assert ev.channel == "api"
+
+
+# ------------------------------------------------------------------ search
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"name": "gar"}, ["José", "Maria"]),
+        ({"name": "jose gar"}, ["José"]),
+        ({"name": "annie"}, ["Anna"]),
+        ({"family": "smi"}, ["Anna"]),
+        ({"given": "mar"}, ["Maria"]),
+        ({"given": "annie"}, ["Anna"]),
+        ({"birthdate": "1970-03-02"}, ["Maria"]),
+        ({"birthdate": "1970"}, ["Maria", "Anna"]),
+        ({"birthdate": "ge1975"}, ["José"]),
+        ({"birthdate": "le1970-03-02"}, ["Maria"]),
+        ({"birthdate": "gt1970-03"}, ["José", "Anna"]),
+        ({"birthdate": "lt1980-06-15"}, ["Maria", "Anna"]),
+        ({"gender": "male"}, ["José"]),
+        ({"gender": "unknown"}, ["Anna"]),
+        ({"gender": "female,male"}, ["José", "Maria"]),
+        ({"name": "garcia", "gender": "female"}, ["Maria"]),
+    ],
+)
+def test_patient_search(api, user_token, patient, more_patients, params, expected):
+    resp = api(user_token, "Patient", **params)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["type"] == "searchset"
+    given = [e["resource"]["name"][0]["given"][0] for e in body.get("entry", [])]
+    assert sorted(given) == sorted(expected)
+    assert body["total"] == len(expected)
+
+
+def test_search_by_identifier(api, user_token, patient, more_patients):
+    assert ids(api(user_token, "Patient", identifier=patient.mrn)) == [str(patient.pk)]
+    assert ids(api(user_token, "Patient", identifier=f"{MRN_SYSTEM}|{patient.mrn}")) == [str(patient.pk)]
+    assert ids(api(user_token, "Patient", identifier=f"urn:oid:1.2.3|{patient.mrn}")) == []
+
+
+def test_search_only_among_visible_patients(api, user_token, patient, other_patient):
+    assert ids(api(user_token, "Patient", family="other")) == []
+    assert ids(api(user_token, "Patient", identifier=other_patient.mrn)) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"birthdate": "yesterday"},
+        {"birthdate": "1970-13-01"},
+        {"birthdate": "xx1970"},
+        {"gender": "f"},
+        {"_count": "many"},
+        {"_count": "0"},
+        {"_offset": "-1"},
+        {"colour": "blue"},
+        {"name:exact": "Maria"},
+        {"name": ""},
+        {"name": "!!!"},
+    ],
+)
+def test_bad_search_parameters_are_400(api, user_token, patient, params):
+    resp = api(user_token, "Patient", **params)
+    assert resp.status_code == 400
+    issue = resp.json()["issue"][0]
+    assert issue["code"] == "invalid"
+    assert issue["diagnostics"]
+
+
+def test_paging_links(api, user_token, client, patient, more_patients):
+    resp = api(user_token, "Patient", name="garcia", _count=1)
+    body = resp.json()
+    assert body["total"] == 2 and len(body["entry"]) == 1
+    links = {lk["relation"]: lk["url"] for lk in body["link"]}
+    assert "previous" not in links and "next" in links
+    second = client.get(links["next"], headers={"Authorization": f"Bearer {user_token}"}).json()
+    assert len(second["entry"]) == 1
+    assert second["entry"][0]["resource"]["id"] != body["entry"][0]["resource"]["id"]
+    links2 = {lk["relation"]: lk["url"] for lk in second["link"]}
+    assert "next" not in links2 and "previous" in links2
+
+
+def test_search_writes_one_list_event_naming_the_patients(api, user_token, clinician, patient, more_patients):
+    before = AccessEvent.objects.count()
+    resp = api(user_token, "Patient", name="garcia")
+    assert AccessEvent.objects.count() == before + 1
+    ev = AccessEvent.objects.latest("id")
+    assert (ev.action, ev.channel, ev.actor_id) == ("list", "api", clinician.pk)
+    assert sorted(str(p) for p in ev.patient_ids) == sorted(ids(resp))
+    assert "garcia" not in str(ev.detail).lower()  # parameter names are kept, not the values
+
+
+def test_search_query_count_does_not_grow(
+    api, user_token, patient, more_patients, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(8):
+        api(user_token, "Patient", birthdate="ge1900")
+
+
+# ------------------------------------------------------------------ Practitioner
+def test_practitioner_read_and_search(api, user_token, clinician, colleague):
+    pr = clinician.practitioner
+    body = api(user_token, f"Practitioner/{pr.pk}").json()
+    assert body["identifier"] == [{"system": NPI_SYSTEM, "value": pr.npi}]
+    assert body["name"][0]["family"] == "Able"
+    assert ids(api(user_token, "Practitioner", name="bak")) == [str(colleague.practitioner.pk)]
+    assert ids(api(user_token, "Practitioner", identifier=f"{NPI_SYSTEM}|{pr.npi}")) == [str(pr.pk)]
+    assert ids(api(user_token, "Practitioner", identifier=pr.npi)) == [str(pr.pk)]
+    assert api(user_token, "Practitioner/999999").status_code == 404
+
+
+def test_practitioner_readable_with_patient_scope(api, make_token, clinician, patient):
+    token = make_token(clinician, "patient/*.read", patient=patient)
+    assert api(token, f"Practitioner/{clinician.practitioner.pk}").status_code == 200

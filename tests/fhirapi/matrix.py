@@ -1,0 +1,33 @@
+"""FHIR API URLs in the authorization matrix. The API takes bearer tokens only: a signed-in session is no
+credential here, so every persona gets 401 (metadata is public; unknown paths are 404 for everyone)."""
+
+ALL_401 = dict.fromkeys(
+    ("clinician", "colleague", "nurse", "front_desk", "admin_user", "privacy", "anonymous"), 401
+)
+ALL_200 = dict.fromkeys(ALL_401, 200)
+ALL_404 = dict.fromkeys(ALL_401, 404)
+
+ENTRIES = [
+    {"name": "fhirapi:metadata", "kwargs": lambda ctx: {}, "method": "get", "expect": ALL_200},
+    {
+        "name": "fhirapi:read",
+        "kwargs": lambda ctx: {
+            "resource_type": "Patient",
+            "resource_id": "00000000-0000-0000-0000-000000000000",
+        },
+        "method": "get",
+        "expect": ALL_401,
+    },
+    {
+        "name": "fhirapi:search",
+        "kwargs": lambda ctx: {"resource_type": "Patient"},
+        "method": "get",
+        "expect": ALL_401,
+    },
+    {
+        "name": "fhirapi:not_found",
+        "kwargs": lambda ctx: {"rest": "Patient/x/_history"},
+        "method": "get",
+        "expect": ALL_404,
+    },
+]

@@ -1,0 +1,75 @@
+"""Expected answers of every patients: URL for every persona (see tests/test_authorization_matrix.py).
+
+`patient` is on clinician's and nurse's care team and in front_desk's and admin_user's department;
+`other_patient` is nobody's. An outsider gets 404 (never 403): "missing" and "forbidden" look the same.
+"""
+
+import uuid
+
+PERSONAS = ["clinician", "colleague", "nurse", "front_desk", "admin_user", "privacy", "anonymous"]
+
+
+def everyone(status, anonymous=302):
+    return {p: status for p in PERSONAS if p != "anonymous"} | {"anonymous": anonymous}
+
+
+def setup(ctx):
+    from patients.models import CareTeamMember
+    from patients.services import patient_merge
+    from tests.factories import make_patient
+
+    ctx.member = CareTeamMember.objects.get(patient=ctx.patient, user=ctx.users["nurse"]).pk
+    dup = make_patient(given_name="Maria", family_name="Garcia", department=ctx.patient.department, ssn=None)
+    ctx.merge = patient_merge(actor=ctx.users["front_desk"], survivor_id=ctx.patient.pk, duplicate_id=dup.pk,
+                              reason="setup").pk
+
+
+OWN_READ = {"clinician": 200, "colleague": 404, "nurse": 200, "front_desk": 200, "admin_user": 404,
+            "privacy": 404, "anonymous": 302}
+OWN_WRITE = {"clinician": 302, "colleague": 404, "nurse": 302, "front_desk": 302, "admin_user": 404,
+             "privacy": 404, "anonymous": 302}
+MERGERS = {"clinician": 403, "colleague": 403, "nurse": 403, "admin_user": 403, "privacy": 403, "anonymous": 302}
+
+ENTRIES = [
+    {"name": "patients:search", "kwargs": lambda ctx: {}, "expect": everyone(200)},
+    {"name": "patients:search", "kwargs": lambda ctx: {}, "data": lambda ctx: {"q": ctx.other_patient.mrn},
+     "expect": everyone(200), "hides_other": True},
+    {"name": "patients:register", "kwargs": lambda ctx: {},
+     "expect": {"clinician": 200, "colleague": 200, "nurse": 200, "front_desk": 200, "admin_user": 403,
+                "privacy": 403, "anonymous": 302}},
+    {"name": "patients:register", "method": "post", "kwargs": lambda ctx: {},
+     "data": lambda ctx: {"given_name": "New", "family_name": "Person", "birth_date": "2000-01-01",
+                          "sex_at_birth": "F", "preferred_language": "en"},
+     "expect": {"clinician": 302, "colleague": 302, "nurse": 302, "front_desk": 302, "admin_user": 403,
+                "privacy": 403, "anonymous": 302}},
+    {"name": "patients:break_glass", "kwargs": lambda ctx: {},
+     "expect": {"clinician": 200, "colleague": 200, "nurse": 200, "front_desk": 403, "admin_user": 403,
+                "privacy": 403, "anonymous": 302}},
+    {"name": "patients:detail", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk}, "expect": OWN_READ},
+    {"name": "patients:detail", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk}, "expect": everyone(404)},
+    {"name": "patients:detail", "kwargs": lambda ctx: {"patient_id": uuid.uuid4()}, "expect": everyone(404)},
+    {"name": "patients:edit", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk}, "expect": OWN_READ},
+    {"name": "patients:edit", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk}, "expect": everyone(404)},
+    {"name": "patients:edit", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+     "data": lambda ctx: {"given_name": "Hacked"}, "expect": everyone(404)},
+    {"name": "patients:care_team_add", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+     "data": lambda ctx: {"username": "dr.bob", "care_role": "Covering"}, "expect": OWN_WRITE},
+    {"name": "patients:care_team_add", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+     "data": lambda ctx: {"username": "dr.bob", "care_role": "Covering"}, "expect": everyone(404)},
+    {"name": "patients:care_team_add", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+     "expect": everyone(405)},
+    {"name": "patients:care_team_remove", "method": "post",
+     "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "member_id": ctx.member}, "expect": OWN_WRITE},
+    {"name": "patients:care_team_remove", "method": "post",
+     "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk, "member_id": ctx.member}, "expect": everyone(404)},
+    {"name": "patients:merge", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+     "expect": MERGERS | {"front_desk": 200}},
+    {"name": "patients:merge", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+     "expect": MERGERS | {"front_desk": 404}},
+    {"name": "patients:unmerge", "method": "post",
+     "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "merge_id": ctx.merge},
+     "expect": MERGERS | {"front_desk": 302}},
+    {"name": "patients:unmerge", "method": "post",
+     "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk, "merge_id": ctx.merge},
+     "expect": MERGERS | {"front_desk": 404}},
+]

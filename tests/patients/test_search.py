@@ -1,0 +1,122 @@
+"""Finding a patient: name fragments in any order, accents, typos, DOB formats, MRN, phone; visible ones only."""
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AccessEvent
+from patients.selectors import patient_search
+from patients.services import care_team_grant
+from tests.factories import make_patient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def people(clinician, patient):
+    """`patient` is Maria Garcia (1970-03-02, 555-010-2000); a few more on dr.alice's team, one hidden twin."""
+    jose = make_patient(given_name="José", family_name="García", birth_date="1982-07-14", sex_at_birth="M",
+                        phones=[{"use": "mobile", "value": "555-777-8888"}], ssn=None)
+    mario = make_patient(given_name="Mario", family_name="Garcia Lopez", birth_date="1990-01-20", sex_at_birth="M",
+                         phones=None, ssn=None)
+    ann = make_patient(given_name="Ann", family_name="Marsh", birth_date="1970-03-02", phones=None, ssn=None)
+    for p in (jose, mario, ann):
+        care_team_grant(patient=p, user=clinician, care_role="PCP")
+    hidden = make_patient(given_name="Maria", family_name="Garcia", birth_date="1970-03-02", ssn=None,
+                          phones=[{"use": "mobile", "value": "555-010-2000"}])  # nobody's patient
+    return {"maria": patient, "jose": jose, "mario": mario, "ann": ann, "hidden": hidden}
+
+
+def names(rows):
+    return [f"{p.given_name} {p.family_name}" for p in rows]
+
+
+@pytest.mark.parametrize("q", ["maria garcia", "garcia maria", "Garc Mar", "MARIA", "gar mari"])
+def test_name_fragments_in_any_order(clinician, people, q):
+    rows, _ = patient_search(actor=clinician, q=q)
+    assert names(rows)[0] == "Maria Garcia"
+
+
+@pytest.mark.parametrize("q", ["jose", "José", "JOSE GARCIA", "garcía josé"])
+def test_accents_do_not_matter(clinician, people, q):
+    rows, _ = patient_search(actor=clinician, q=q)
+    assert "José García" in names(rows)
+
+
+def test_a_typo_still_finds(clinician, people):
+    rows, _ = patient_search(actor=clinician, q="Garcai")
+    assert "Maria Garcia" in names(rows)
+
+
+@pytest.mark.parametrize("q", ["1970-03-02", "03/02/1970", "3/2/1970"])
+def test_date_of_birth_in_several_formats(clinician, people, q):
+    rows, _ = patient_search(actor=clinician, q=q)
+    assert sorted(names(rows)) == ["Ann Marsh", "Maria Garcia"]
+
+
+def test_name_and_dob_together(clinician, people):
+    rows, _ = patient_search(actor=clinician, q="garcia 3/2/1970")
+    assert names(rows) == ["Maria Garcia"]
+
+
+def test_mrn_and_phone(clinician, people):
+    rows, _ = patient_search(actor=clinician, q=people["jose"].mrn)
+    assert names(rows) == ["José García"]
+    rows, _ = patient_search(actor=clinician, q="(555) 777-8888")
+    assert names(rows) == ["José García"]
+
+
+def test_ranked_best_match_first(clinician, people):
+    rows, _ = patient_search(actor=clinician, q="garcia")
+    assert set(names(rows)) == {"Maria Garcia", "José García", "Mario Garcia Lopez"}
+    rows, _ = patient_search(actor=clinician, q="mario garcia")
+    assert names(rows)[0] == "Mario Garcia Lopez"
+
+
+def test_only_visible_patients(clinician, colleague, people):
+    rows, _ = patient_search(actor=clinician, q="maria garcia")
+    assert people["hidden"].pk not in [p.pk for p in rows]
+    rows, _ = patient_search(actor=clinician, q=people["hidden"].mrn)
+    assert rows == []
+    rows, _ = patient_search(actor=colleague, q="garcia")
+    assert rows == []  # a clinician outside every team sees nobody
+
+
+def test_one_list_event_naming_the_patients_shown(login, clinician, people):
+    before = AccessEvent.objects.count()
+    resp = login(clinician).get(reverse("patients:search"), {"q": "garcia"})
+    assert resp.status_code == 200
+    assert AccessEvent.objects.count() == before + 1
+    ev = AccessEvent.objects.latest("id")
+    assert ev.action == "list" and ev.category == "patient list"
+    assert set(ev.patient_ids) == {people["maria"].pk, people["jose"].pk, people["mario"].pk}
+    assert ev.detail["query_kind"] == "name" and "garcia" not in str(ev.detail)  # the query text is not stored
+
+
+def test_htmx_partial(login, clinician, people):
+    client = login(clinician)
+    resp = client.get(reverse("patients:search"), {"q": "jose"}, headers={"HX-Request": "true"})
+    assert resp.status_code == 200
+    body = resp.content.decode()
+    assert 'id="search-results"' in body and "GARCÍA, José" in body
+    assert "<html" not in body  # just the fragment
+    full = client.get(reverse("patients:search"), {"q": "jose"})
+    assert "<html" in full.content.decode() and "GARCÍA, José" in full.content.decode()
+
+
+def test_search_query_count_does_not_grow(login, clinician, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(clinician)
+    client.get(reverse("patients:search"), {"q": "garcia"})  # warm the session and role caches
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(reverse("patients:search"), {"q": "garcia"})
+        return len(ctx.captured_queries)
+
+    few = queries()
+    for i in range(6):
+        care_team_grant(patient=make_patient(given_name=f"Ana{chr(97 + i)}", family_name="Garcia", ssn=None,
+                                             phones=None), user=clinician, care_role="PCP")
+    assert queries() == few

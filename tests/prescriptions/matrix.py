@@ -1,0 +1,166 @@
+"""Expected answers of the prescriptions URLs per persona (see tests/test_authorization_matrix.py)."""
+
+from decimal import Decimal
+
+
+def setup(ctx):
+    from prescriptions import services
+    from prescriptions.catalog import catalog_import_products
+    from prescriptions.models import Medication
+
+    catalog_import_products(
+        products=[
+            {
+                "rxcui": "314076",
+                "name": "Lisinopril 10 MG Oral Tablet",
+                "tty": "SCD",
+                "ingredients": [{"name": "Lisinopril", "rxcui": "29046"}],
+            }
+        ],
+        schedules={},
+    )
+    from django.contrib.auth import get_user_model
+
+    med = Medication.objects.get(rxcui="314076")
+    clinician = getattr(ctx, "clinician", None) or get_user_model().objects.get(username="dr.alice")
+    data = {"medication_id": med.pk, "dose": Decimal(1), "quantity": Decimal(30), "quantity_unit": "C48542"}
+    ctx.rx = services.prescription_create(actor=clinician, patient_id=ctx.patient.pk, data=data)
+    ctx.rx_to_cancel = services.prescription_create(actor=clinician, patient_id=ctx.patient.pk, data=data)
+    from prescriptions.models import OutboundMessage
+
+    ctx.message = OutboundMessage.objects.create(
+        prescription=ctx.rx,
+        message_type="NewRx",
+        message_id="0" * 32,
+        payload=b"<x/>",
+        endpoint="http://127.0.0.1:9/ncpdp",
+        status="needs_attention",
+    )
+
+
+_LOGIN = 302
+_CLINICAL_READ = {
+    "clinician": 200,
+    "colleague": 404,
+    "nurse": 200,
+    "front_desk": 404,
+    "admin_user": 404,
+    "privacy": 404,
+    "anonymous": _LOGIN,
+}
+_PRESCRIBE = {
+    "clinician": 200,
+    "colleague": 404,
+    "nurse": 404,
+    "front_desk": 404,
+    "admin_user": 404,
+    "privacy": 404,
+    "anonymous": _LOGIN,
+}
+_ANY_USER = {
+    "clinician": 200,
+    "colleague": 200,
+    "nurse": 200,
+    "front_desk": 200,
+    "admin_user": 200,
+    "privacy": 200,
+    "anonymous": _LOGIN,
+}
+_STAFF = {
+    "clinician": 403,
+    "colleague": 403,
+    "nurse": 403,
+    "front_desk": 403,
+    "admin_user": 200,
+    "privacy": 403,
+    "anonymous": _LOGIN,
+}
+_STAFF_POST = {**_STAFF, "admin_user": 302}
+
+ENTRIES = [
+    {"name": "prescriptions:inbox", "kwargs": lambda ctx: {}, "method": "get", "expect": _ANY_USER},
+    {
+        "name": "prescriptions:inbox_respond",
+        "kwargs": lambda ctx: {"item_id": "00000000-0000-0000-0000-000000000000"},
+        "method": "post",
+        "data": {"decision": "approve"},
+        "expect": {**{k: 404 for k in _ANY_USER}, "anonymous": _LOGIN},
+    },
+    {"name": "prescriptions:attention", "kwargs": lambda ctx: {}, "method": "get", "expect": _STAFF},
+    {
+        "name": "prescriptions:attention_retry",
+        "kwargs": lambda ctx: {"message_id": ctx.message.pk},
+        "method": "post",
+        "expect": _STAFF_POST,
+    },
+    {
+        "name": "prescriptions:attention_resolve",
+        "kwargs": lambda ctx: {"message_id": ctx.message.pk},
+        "method": "post",
+        "data": {"note": "phoned in"},
+        "expect": _STAFF_POST,
+    },
+    # HMAC-authenticated, no session: everyone without a valid signature gets 401.
+    {
+        "name": "prescriptions:inbound",
+        "kwargs": lambda ctx: {},
+        "method": "post",
+        "data": {},
+        "expect": {k: 401 for k in _ANY_USER},
+    },
+    {
+        "name": "prescriptions:medication_search",
+        "kwargs": lambda ctx: {},
+        "method": "get",
+        "expect": _ANY_USER,
+    },
+    {
+        "name": "prescriptions:new",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+        "method": "get",
+        "expect": _PRESCRIBE,
+    },
+    {
+        "name": "prescriptions:new",
+        "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+        "method": "get",
+        "expect": {**_PRESCRIBE, "clinician": 404},
+    },
+    {
+        "name": "prescriptions:detail",
+        "kwargs": lambda ctx: {"prescription_id": ctx.rx.pk},
+        "method": "get",
+        "expect": _CLINICAL_READ,
+    },
+    {
+        "name": "prescriptions:status",
+        "kwargs": lambda ctx: {"prescription_id": ctx.rx.pk},
+        "method": "get",
+        "expect": _CLINICAL_READ,
+    },
+    {
+        "name": "prescriptions:sign",
+        "kwargs": lambda ctx: {"prescription_id": ctx.rx.pk},
+        "method": "get",
+        "expect": _PRESCRIBE,
+    },
+    {
+        "name": "prescriptions:cancel",
+        "kwargs": lambda ctx: {"prescription_id": ctx.rx_to_cancel.pk},
+        "method": "post",
+        "expect": {**_PRESCRIBE, "clinician": 302},
+    },
+    {
+        "name": "prescriptions:print",
+        "kwargs": lambda ctx: {"prescription_id": ctx.rx.pk},
+        "method": "get",
+        "expect": _CLINICAL_READ,
+    },
+    # A draft cannot be printed: 403 for those who may see it.
+    {
+        "name": "prescriptions:pdf",
+        "kwargs": lambda ctx: {"prescription_id": ctx.rx.pk},
+        "method": "get",
+        "expect": {**_CLINICAL_READ, "clinician": 403, "nurse": 403},
+    },
+]
