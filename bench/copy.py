@@ -32,7 +32,10 @@ def _column_list(columns: Sequence[str]) -> str:
 
 class _Writer:
     """Runs COPY in a background thread, so Python builds the next chunk while PostgreSQL loads this one
-    (psycopg2 releases the GIL while it waits for the server). At most two chunks wait in memory."""
+    (psycopg2 releases the GIL while it waits for the server). At most two chunks wait in memory.
+
+    The connection is the writer's while it runs: the row generator must not query the database (psycopg2
+    does not serialise a query against a COPY in progress on the same connection)."""
 
     def __init__(self, raw, sql: str):
         self.queue: queue.Queue = queue.Queue(maxsize=2)

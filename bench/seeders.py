@@ -284,13 +284,21 @@ def seed_patients(ctx: SeedContext) -> int:
         existing = {r[0] for r in cur.fetchall()}
     named = [g for g in BENCH_PATIENTS if g not in existing]
 
+    # MRNs first: the generator below must not touch the connection while the COPY thread uses it.
+    mrn_seqs: list[int] = []
+    with connection.cursor() as cur:
+        while len(mrn_seqs) < n:
+            cur.execute(
+                "SELECT nextval('patients_mrn_seq') FROM generate_series(1, %s)",
+                [min(100_000, n - len(mrn_seqs))],
+            )
+            mrn_seqs += [r[0] for r in cur.fetchall()]
+
     def rows():
         nonlocal written
         while written < n:
             k = min(chunk, n - written)
-            with connection.cursor() as cur:
-                cur.execute("SELECT nextval('patients_mrn_seq') FROM generate_series(1, %s)", [k])
-                seqs = [r[0] for r in cur.fetchall()]
+            seqs = mrn_seqs[written : written + k]
             sexes = ["F" if rng.random() < 0.51 else "M" for _ in range(k)]
             names = pools.draw(rng, sexes)
             for i in range(k):

@@ -7,7 +7,10 @@ patient, and the MRN does that job), emergency contacts (Patient.contact is not 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
+from django.utils import timezone
 
 from patients.models import Ethnicity, GenderIdentity, Race
 
@@ -165,3 +168,296 @@ def practitioner_to_fhir(pr) -> dict:
         "telecom": [{"system": "phone", "value": pr.phone, "use": "work"}] if pr.phone else [],
     }
     return {k: v for k, v in out.items() if v not in ([], {}, None)}
+
+
+# ====================================================================== clinical resources (US Core 6.1)
+ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC_SYSTEM = "http://loinc.org"
+UCUM_SYSTEM = "http://unitsofmeasure.org"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VER = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+# Our own encounter types are not SNOMED CT concepts; they travel in a product code system (docs/fhir.md).
+ENCOUNTER_TYPE_SYSTEM = getattr(
+    settings, "FHIR_ENCOUNTER_TYPE_SYSTEM", "urn:oid:2.999.1.2"
+)
+
+ENCOUNTER_STATUS = {"planned": "planned", "in_progress": "in-progress", "finished": "finished",
+                    "cancelled": "cancelled"}
+# v3 ActCode: telehealth and telephone visits are virtual (VR); everything else here is ambulatory.
+ENCOUNTER_CLASS = {"telehealth": "VR", "phone": "VR"}
+ACT_CODE_DISPLAY = {"AMB": "ambulatory", "VR": "virtual", "EMER": "emergency", "IMP": "inpatient encounter"}
+
+APPOINTMENT_STATUS = {
+    "scheduled": "booked", "arrived": "arrived", "checked_in": "checked-in", "in_room": "arrived",
+    "with_provider": "arrived", "done": "fulfilled", "cancelled": "cancelled", "no_show": "noshow",
+}
+# A prescription's e-prescribing states collapse to the MedicationRequest status vocabulary.
+RX_STATUS = {
+    "draft": "draft", "cancelled": "cancelled", "renewed": "completed", "replaced": "completed",
+    "error": "active", "needs_attention": "active",
+}
+
+
+def _clean(d: dict) -> dict:
+    """FHIR forbids empty arrays, objects and strings."""
+    return {k: v for k, v in d.items() if v not in ([], {}, None, "")}
+
+
+def _ref(kind: str, pk) -> dict:
+    return {"reference": f"{kind}/{pk}"}
+
+
+def _dt(value) -> str | None:
+    """Dates as they are; instants in the clinic's time zone (with their offset), as staff saw them."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat()
+    return value.isoformat()
+
+
+def _practitioner_of(user):
+    try:
+        return user.practitioner if user is not None else None
+    except Exception:  # noqa: BLE001 (RelatedObjectDoesNotExist: the user is no practitioner)
+        return None
+
+
+def _user_ref_safe(user) -> dict | None:
+    if user is None:
+        return None
+    pr = _practitioner_of(user)
+    display = user.get_full_name() or user.get_username()
+    return {"reference": f"Practitioner/{pr.pk}", "display": display} if pr else {"display": display}
+
+
+def encounter_to_fhir(e) -> dict:
+    klass = ENCOUNTER_CLASS.get(e.encounter_type, "AMB")
+    participant = _user_ref_safe(e.provider)
+    out = {
+        "resourceType": "Encounter",
+        "id": str(e.pk),
+        "meta": {"profile": [US_CORE + "us-core-encounter"]},
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{e.pk}"}],
+        "status": ENCOUNTER_STATUS.get(e.status, "unknown"),
+        "class": {"system": ACT_CODE, "code": klass, "display": ACT_CODE_DISPLAY[klass]},
+        "type": [
+            {
+                "coding": [_coding(ENCOUNTER_TYPE_SYSTEM, e.encounter_type, e.get_encounter_type_display())],
+                "text": e.get_encounter_type_display(),
+            }
+        ],
+        "subject": _ref("Patient", e.patient_id),
+        "participant": [{"individual": participant}] if participant else [],
+        "period": _clean({"start": _dt(e.start), "end": _dt(e.end)}),
+        "reasonCode": [{"text": e.reason}] if e.reason else [],
+        "location": [{"location": {"display": e.location.name}}] if e.location_id else [],
+    }
+    if e.appointment_id:
+        out["appointment"] = [_ref("Appointment", e.appointment_id)]
+    return _clean(out)
+
+
+def condition_to_fhir(p) -> dict:
+    error = p.status == "entered-in-error"
+    out = {
+        "resourceType": "Condition",
+        "id": str(p.pk),
+        "meta": {"profile": [US_CORE + "us-core-condition-problems-health-concerns"]},
+        # con-5: an entered-in-error condition carries no clinical status.
+        "clinicalStatus": None if error else {"coding": [{"system": CONDITION_CLINICAL, "code": p.status}]},
+        "verificationStatus": {
+            "coding": [{"system": CONDITION_VER, "code": "entered-in-error" if error else "confirmed"}]
+        },
+        "category": [
+            {"coding": [_coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")]}
+        ],
+        "code": {"coding": [_coding(ICD10CM_SYSTEM, p.code_id, p.code.description)], "text": p.description},
+        "subject": _ref("Patient", p.patient_id),
+        "onsetDateTime": _dt(p.onset_date),
+        "abatementDateTime": _dt(p.resolved_date),
+        "recordedDate": _dt(p.recorded_at),
+    }
+    return _clean(out)
+
+
+def allergy_to_fhir(a) -> dict:
+    error = a.status == "entered-in-error"
+    code = {"text": a.substance_text}
+    if a.substance_rxcui:
+        code["coding"] = [_coding(RXNORM_SYSTEM, a.substance_rxcui, a.substance_text)]
+    reaction = []
+    if a.reaction:
+        r = {"manifestation": [{"text": a.reaction}]}
+        if a.severity:
+            r["severity"] = a.severity
+        reaction.append(r)
+    out = {
+        "resourceType": "AllergyIntolerance",
+        "id": str(a.pk),
+        "meta": {"profile": [US_CORE + "us-core-allergyintolerance"]},
+        "clinicalStatus": None if error else {"coding": [{"system": ALLERGY_CLINICAL, "code": a.status}]},
+        "verificationStatus": {
+            "coding": [{"system": ALLERGY_VER, "code": "entered-in-error" if error else "confirmed"}]
+        },
+        "category": [a.category] if a.category else [],
+        "criticality": a.criticality or None,
+        "code": code,
+        "patient": _ref("Patient", a.patient_id),
+        "onsetDateTime": _dt(a.onset_date),
+        "recordedDate": _dt(a.recorded_at),
+        "reaction": reaction,
+    }
+    return _clean(out)
+
+
+# ---------------------------------------------------------------- vital signs -> Observation
+# Observation ids are "<vital signs row id>-<suffix>": one VitalSigns row holds a whole set of measurements.
+# (suffix, field, LOINC, display, UCUM unit, US Core profile); blood pressure is the 85354-9 panel below.
+VITAL_OBSERVATIONS = (
+    ("hr", "heart_rate", "8867-4", "Heart rate", "/min", "us-core-heart-rate"),
+    ("rr", "resp_rate", "9279-1", "Respiratory rate", "/min", "us-core-respiratory-rate"),
+    ("temp", "temperature", "8310-5", "Body temperature", "Cel", "us-core-body-temperature"),
+    ("wt", "weight", "29463-7", "Body weight", "kg", "us-core-body-weight"),
+    ("ht", "height", "8302-2", "Body height", "cm", "us-core-body-height"),
+    ("spo2", "spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%",
+     "us-core-pulse-oximetry"),
+    ("bmi", "bmi", "39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", "us-core-bmi"),
+)
+BP_PANEL = ("bp", "85354-9", "Blood pressure panel with all children optional", "us-core-blood-pressure")
+BP_COMPONENTS = (("systolic", "8480-6", "Systolic blood pressure"), ("diastolic", "8462-4", "Diastolic blood pressure"))
+VITAL_SUFFIXES = ("bp", *(v[0] for v in VITAL_OBSERVATIONS))
+# LOINC code -> suffix, for the `code` search parameter (the oximetry profile also carries 2708-6).
+VITAL_CODE_SUFFIX = {BP_PANEL[1]: "bp", "2708-6": "spo2", **{v[2]: v[0] for v in VITAL_OBSERVATIONS}}
+VITAL_FIELDS_BY_SUFFIX = {"bp": ("systolic", "diastolic"), **{v[0]: (v[1],) for v in VITAL_OBSERVATIONS}}
+
+
+def _quantity(value, unit: str) -> dict:
+    num = float(value)
+    return {"value": int(num) if num.is_integer() else num, "unit": unit, "system": UCUM_SYSTEM, "code": unit}
+
+
+def _observation_base(vs, suffix: str, profile: str, code: dict) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": f"{vs.pk}-{suffix}",
+        "meta": {"profile": [US_CORE + profile]},
+        "status": "final",
+        "category": [{"coding": [_coding(OBSERVATION_CATEGORY, "vital-signs", "Vital Signs")]}],
+        "code": code,
+        "subject": _ref("Patient", vs.patient_id),
+        "encounter": _ref("Encounter", vs.encounter_id) if vs.encounter_id else None,
+        "effectiveDateTime": _dt(vs.taken_at),
+    }
+
+
+def vitals_to_fhir(vs) -> list[dict]:
+    """One US Core vital-signs Observation per measurement present in the row (BP as one panel)."""
+    out = []
+    if vs.systolic is not None or vs.diastolic is not None:
+        suffix, loinc, display, profile = BP_PANEL
+        obs = _observation_base(vs, suffix, profile, {"coding": [_coding(LOINC_SYSTEM, loinc, display)],
+                                                      "text": "Blood pressure"})
+        components = []
+        for field, code, label in BP_COMPONENTS:
+            comp = {"code": {"coding": [_coding(LOINC_SYSTEM, code, label)], "text": label}}
+            value = getattr(vs, field)
+            if value is None:
+                comp["dataAbsentReason"] = {"coding": [_coding(DATA_ABSENT, "unknown", "Unknown")]}
+            else:
+                comp["valueQuantity"] = _quantity(value, "mm[Hg]")
+            components.append(comp)
+        obs["component"] = components
+        out.append(_clean(obs))
+    for suffix, field, loinc, display, unit, profile in VITAL_OBSERVATIONS:
+        value = getattr(vs, field)
+        if value is None:
+            continue
+        codings = [_coding(LOINC_SYSTEM, loinc, display)]
+        if suffix == "spo2":
+            codings.append(_coding(LOINC_SYSTEM, "2708-6", "Oxygen saturation in Arterial blood"))
+        obs = _observation_base(vs, suffix, profile, {"coding": codings, "text": display})
+        obs["valueQuantity"] = _quantity(value, unit)
+        out.append(_clean(obs))
+    return out
+
+
+# ---------------------------------------------------------------- medications
+def medication_request_to_fhir(rx) -> dict:
+    """A prescription written here (US Core MedicationRequest)."""
+    med = rx.medication
+    dispense = {
+        "numberOfRepeatsAllowed": rx.refills,
+        "quantity": {"value": float(rx.quantity), "unit": rx.get_quantity_unit_display()},
+        "expectedSupplyDuration": (
+            {"value": rx.days_supply, "unit": "days", "system": UCUM_SYSTEM, "code": "d"} if rx.days_supply else None
+        ),
+    }
+    out = {
+        "resourceType": "MedicationRequest",
+        "id": str(rx.pk),
+        "meta": {"profile": [US_CORE + "us-core-medicationrequest"]},
+        "status": RX_STATUS.get(rx.status, "active"),
+        "intent": "order",
+        "reportedBoolean": False,
+        "medicationCodeableConcept": {"coding": [_coding(RXNORM_SYSTEM, med.rxcui, med.name)], "text": med.name},
+        "subject": _ref("Patient", rx.patient_id),
+        "authoredOn": _dt(rx.signed_at or rx.created_at),
+        "requester": _user_ref_safe(rx.prescriber),
+        "reasonCode": [{"coding": [{"system": ICD10CM_SYSTEM, "code": rx.diagnosis}]}] if rx.diagnosis else [],
+        "dosageInstruction": [{"text": rx.sig_text}],
+        "dispenseRequest": _clean(dispense),
+        "substitution": {"allowedBoolean": rx.substitution_allowed},
+    }
+    return _clean(out)
+
+
+def medication_statement_to_fhir(m) -> dict:
+    """A medication on the patient's list: prescribed here, reported by the patient, or imported."""
+    code = {"text": m.name}
+    if m.rxcui:
+        code["coding"] = [_coding(RXNORM_SYSTEM, m.rxcui, m.name)]
+    out = {
+        "resourceType": "MedicationStatement",
+        "id": str(m.pk),
+        "status": m.status,
+        "medicationCodeableConcept": code,
+        "subject": _ref("Patient", m.patient_id),
+        "effectivePeriod": _clean({"start": _dt(m.started_on), "end": _dt(m.stopped_on)}),
+        "dateAsserted": _dt(m.recorded_at),
+        "informationSource": _ref("Patient", m.patient_id) if m.source == "patient_reported" else None,
+        "derivedFrom": [_ref("MedicationRequest", m.prescription_id)] if m.prescription_id else [],
+        "dosage": [{"text": m.dose_text}] if m.dose_text else [],
+        "note": [{"text": f"Source: {m.get_source_display()}"}],
+    }
+    return _clean(out)
+
+
+# ---------------------------------------------------------------- scheduling
+def appointment_to_fhir(a) -> dict:
+    practitioner = _user_ref_safe(a.provider)
+    participants = [{"actor": {**_ref("Patient", a.patient_id)}, "status": "accepted"}]
+    if practitioner:
+        participants.append({"actor": practitioner, "status": "accepted"})
+    out = {
+        "resourceType": "Appointment",
+        "id": str(a.pk),
+        "status": APPOINTMENT_STATUS.get(a.status, "booked"),
+        "cancelationReason": {"text": a.cancel_reason} if a.cancel_reason else None,
+        "serviceType": [{"text": a.appointment_type.name}],
+        "appointmentType": {"text": a.appointment_type.name},
+        "description": a.reason or None,
+        "start": _dt(a.start),
+        "end": _dt(a.end),
+        "minutesDuration": int((a.end - a.start).total_seconds() // 60),
+        "created": _dt(a.created_at),
+        "participant": participants,
+    }
+    return _clean(out)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.db.models import Q
+
 from . import mapping, search, selectors
 from .auth import Grant
 
@@ -121,4 +123,184 @@ register(
             SearchParam("given", "string", "Start of the given name"),
         ),
     )
+)
+
+
+# ====================================================================== clinical resources
+# Clinical data is read per patient: US Core requires `patient` on these searches, except with a patient-context
+# token, whose launch patient is implied. A patient out of reach gives an empty searchset (the same answer as a
+# patient with no such data), a resource out of reach 404.
+def _clinical_read(resource_type: str, to_fhir: Callable):
+    def read(*, grant: Grant, resource_id: str, request) -> dict:
+        row = selectors.clinical_fhir_get(
+            resource_type=resource_type,
+            actor=grant.actor,
+            row_id=resource_id,
+            launch_patient_id=grant.patient_id,
+            request=request,
+        )
+        return to_fhir(row)
+
+    return read
+
+
+def _clinical_search(resource_type: str, handlers: dict, expand: Callable | None = None, to_fhir=None):
+    """`to_fhir(row) -> dict` for one resource per row; `expand(row, params) -> list[dict]` when a row gives several
+    (vital signs), in which case paging happens after the expansion."""
+    handlers = {"patient": lambda v: Q(), **handlers}
+
+    def run(*, grant: Grant, params, count: int, offset: int, request) -> Page:
+        filters = search.filters_from(params, handlers)
+        named = search.patient_refs(params)
+        if named is None and grant.patient_id is None:
+            raise search.SearchError(f"{resource_type} searches need the patient parameter.")
+        patient_ids = selectors.clinical_patients_in_reach(
+            resource_type=resource_type, actor=grant.actor, patient_ids=named, launch_patient_id=grant.patient_id
+        )
+        if expand is None:
+            rows, total = selectors.clinical_fhir_rows(
+                resource_type=resource_type, patient_ids=patient_ids, filters=filters, offset=offset, count=count
+            )
+            resources = [to_fhir(r) for r in rows]
+        else:
+            rows, _ = selectors.clinical_fhir_rows(
+                resource_type=resource_type, patient_ids=patient_ids, filters=filters
+            )
+            everything = [res for r in rows for res in expand(r, params)]
+            total = len(everything)
+            resources = everything[offset : offset + count]
+        selectors.clinical_search_record(
+            resource_type=resource_type,
+            actor=grant.actor,
+            patient_ids=patient_ids,
+            request=request,
+            param_names=[k for k in params if k not in search.PAGING_PARAMS],
+        )
+        return Page(resources, total)
+
+    return run
+
+
+PATIENT_PARAM = SearchParam("patient", "reference", "The patient: <id> or Patient/<id> (required unless the "
+                            "token has a patient launch context)")
+ID_PARAM = SearchParam("_id", "token", "The resource id")
+DATE_DOC = "YYYY[-MM[-DD]] with optional prefix eq, ne, gt, lt, ge, le"
+
+
+def _register_clinical(name: str, profile: str, to_fhir, handlers: dict, params: tuple, expand=None, read=None):
+    register(
+        ResourceType(
+            name=name,
+            profile=profile,
+            read=read or _clinical_read(name, to_fhir),
+            search=_clinical_search(name, handlers, expand=expand, to_fhir=to_fhir),
+            search_params=(PATIENT_PARAM, ID_PARAM, *params),
+        )
+    )
+
+
+_register_clinical(
+    "Encounter",
+    mapping.US_CORE + "us-core-encounter",
+    mapping.encounter_to_fhir,
+    search.ENCOUNTER_PARAMS,
+    (
+        SearchParam("date", "date", f"Start of the encounter: {DATE_DOC}"),
+        SearchParam("status", "token", "planned | in-progress | finished | cancelled"),
+        SearchParam("class", "token", f"{mapping.ACT_CODE}|AMB or VR"),
+        SearchParam("type", "token", f"{mapping.ENCOUNTER_TYPE_SYSTEM}|office, telehealth, phone, urgent, wellness"),
+    ),
+)
+_register_clinical(
+    "Condition",
+    mapping.US_CORE + "us-core-condition-problems-health-concerns",
+    mapping.condition_to_fhir,
+    search.CONDITION_PARAMS,
+    (
+        SearchParam("clinical-status", "token", "active | inactive | resolved"),
+        SearchParam("category", "token", "problem-list-item"),
+        SearchParam("code", "token", f"ICD-10-CM: [{mapping.ICD10CM_SYSTEM}|]code"),
+        SearchParam("onset-date", "date", DATE_DOC),
+    ),
+)
+_register_clinical(
+    "AllergyIntolerance",
+    mapping.US_CORE + "us-core-allergyintolerance",
+    mapping.allergy_to_fhir,
+    search.ALLERGY_PARAMS,
+    (SearchParam("clinical-status", "token", "active | inactive | resolved"),),
+)
+
+
+def _observations(row, params) -> list[dict]:
+    """The vital-sign Observations of one row that the `code` and `_id` parameters ask for."""
+    found = mapping.vitals_to_fhir(row)
+    for value in params.getlist("code"):
+        either = set().union(*(search.observation_suffixes(v.strip()) for v in value.split(",")))
+        found = [o for o in found if o["id"].rpartition("-")[2] in either]
+    for value in params.getlist("_id"):
+        either = {v.strip() for v in value.split(",")}
+        found = [o for o in found if o["id"] in either]
+    return found
+
+
+def _observation_read(*, grant: Grant, resource_id: str, request) -> dict:
+    from django.http import Http404
+
+    row_id, _, suffix = resource_id.rpartition("-")
+    if suffix not in mapping.VITAL_SUFFIXES:
+        raise Http404
+    row = selectors.clinical_fhir_get(
+        resource_type="Observation",
+        actor=grant.actor,
+        row_id=row_id,
+        launch_patient_id=grant.patient_id,
+        request=request,
+    )
+    for obs in mapping.vitals_to_fhir(row):
+        if obs["id"] == resource_id:
+            return obs
+    raise Http404
+
+
+_register_clinical(
+    "Observation",
+    mapping.US_CORE + "us-core-vital-signs",
+    None,
+    search.OBSERVATION_PARAMS,
+    (
+        SearchParam("category", "token", "vital-signs (the only category the product records)"),
+        SearchParam("code", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]code, e.g. 85354-9 (blood pressure), 8867-4"),
+        SearchParam("date", "date", f"When taken: {DATE_DOC}"),
+    ),
+    expand=_observations,
+    read=_observation_read,
+)
+_register_clinical(
+    "MedicationRequest",
+    mapping.US_CORE + "us-core-medicationrequest",
+    mapping.medication_request_to_fhir,
+    search.MEDICATION_REQUEST_PARAMS,
+    (
+        SearchParam("status", "token", "active | completed | cancelled | draft ..."),
+        SearchParam("intent", "token", "order (the only intent: prescriptions written here)"),
+        SearchParam("authoredon", "date", DATE_DOC),
+    ),
+)
+_register_clinical(
+    "MedicationStatement",
+    "http://hl7.org/fhir/StructureDefinition/MedicationStatement",
+    mapping.medication_statement_to_fhir,
+    search.MEDICATION_STATEMENT_PARAMS,
+    (SearchParam("status", "token", "active | stopped | completed | entered-in-error"),),
+)
+_register_clinical(
+    "Appointment",
+    "http://hl7.org/fhir/StructureDefinition/Appointment",
+    mapping.appointment_to_fhir,
+    search.APPOINTMENT_PARAMS,
+    (
+        SearchParam("date", "date", f"Start: {DATE_DOC}"),
+        SearchParam("status", "token", "booked | arrived | checked-in | fulfilled | cancelled | noshow"),
+    ),
 )

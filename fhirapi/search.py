@@ -57,9 +57,13 @@ def _each(values: list[str], one) -> Q:
         alternatives = [v for v in value.split(",")]
         if not any(v.strip() for v in alternatives):
             raise SearchError("A search parameter was given without a value.")
-        either = NOTHING
-        for alt in alternatives:
-            either |= one(alt.strip())
+        # An empty Q() means "no restriction"; Django's Q | Q() keeps only the left side, so it is checked here.
+        parts = [one(alt.strip()) for alt in alternatives]
+        if any(not part for part in parts):
+            continue
+        either = parts[0]
+        for part in parts[1:]:
+            either |= part
         q &= either
     return q
 
@@ -219,4 +223,193 @@ PRACTITIONER_PARAMS = {
     "family": lambda v: Q(user__last_name__istartswith=v),
     "given": lambda v: Q(user__first_name__istartswith=v),
     "identifier": _practitioner_identifier,
+}
+
+
+# ====================================================================== clinical resources (US Core search)
+def datetime_query(field: str, value: str) -> Q:
+    """`date` parameters on a timestamp column: compared on the calendar day in the server's time zone."""
+    return date_query(f"{field}__date", value)
+
+
+def patient_refs(params) -> list[str] | None:
+    """The ids named by `patient` (`<id>` or `Patient/<id>`, comma = OR); None when the parameter is absent.
+    Repeating the parameter ANDs: only ids named by every occurrence remain."""
+    values = params.getlist("patient")
+    if not values:
+        return None
+    wanted = None
+    for value in values:
+        ids = {v.strip().removeprefix("Patient/") for v in value.split(",") if v.strip()}
+        if not ids:
+            raise SearchError("patient was given without a value.")
+        wanted = ids if wanted is None else wanted & ids
+    return sorted(wanted)
+
+
+def _uuid_id(value: str) -> Q:
+    return _uuid_or_nothing(value)
+
+
+def _reverse(mapping: dict, value: str, name: str, allowed: set[str] | None = None) -> Q:
+    """FHIR code -> our statuses that map to it (several of ours may share one FHIR code)."""
+    ours = [k for k, v in mapping.items() if v == value]
+    if not ours and (allowed is None or value not in allowed):
+        raise SearchError(f"{name} {value!r} is not a supported value.")
+    return Q(**{f"{name}__in": ours}) if ours else NOTHING
+
+
+def _system_code(value: str, system: str) -> str | None:
+    ours, code = _token(value, system)
+    return code if ours else None
+
+
+def _encounter_class(value: str) -> Q:
+    from .mapping import ACT_CODE, ENCOUNTER_CLASS
+
+    code = _system_code(value, ACT_CODE)
+    virtual = list(ENCOUNTER_CLASS)
+    if code == "VR":
+        return Q(encounter_type__in=virtual)
+    if code == "AMB":
+        return ~Q(encounter_type__in=virtual)
+    return NOTHING
+
+
+def _encounter_type(value: str) -> Q:
+    from .mapping import ENCOUNTER_TYPE_SYSTEM
+
+    code = _system_code(value, ENCOUNTER_TYPE_SYSTEM)
+    return Q(encounter_type=code) if code else NOTHING
+
+
+def _encounter_status(value: str) -> Q:
+    from .mapping import ENCOUNTER_STATUS
+
+    ours = [k for k, v in ENCOUNTER_STATUS.items() if v == value]
+    if not ours and value not in {"arrived", "triaged", "onleave", "entered-in-error", "unknown"}:
+        raise SearchError(f"status {value!r} is not an Encounter status.")
+    return Q(status__in=ours) if ours else NOTHING
+
+
+ENCOUNTER_PARAMS = {
+    "_id": _uuid_id,
+    "date": lambda v: datetime_query("start", v),
+    "status": _encounter_status,
+    "class": _encounter_class,
+    "type": _encounter_type,
+}
+
+CLINICAL_STATUSES = {"active", "inactive", "resolved", "recurrence", "relapse", "remission"}
+
+
+def _clinical_status(value: str) -> Q:
+    code = value.partition("|")[2] if "|" in value else value
+    if code not in CLINICAL_STATUSES:
+        raise SearchError(f"clinical-status {value!r} is not a clinical status code.")
+    return Q(status=code) if code in ("active", "inactive", "resolved") else NOTHING
+
+
+def _condition_category(value: str) -> Q:
+    from .mapping import CONDITION_CATEGORY
+
+    return Q() if _system_code(value, CONDITION_CATEGORY) == "problem-list-item" else NOTHING
+
+
+def _condition_code(value: str) -> Q:
+    from .mapping import ICD10CM_SYSTEM
+
+    code = _system_code(value, ICD10CM_SYSTEM)
+    return Q(code_id=code) if code else NOTHING
+
+
+CONDITION_PARAMS = {
+    "_id": _uuid_id,
+    "clinical-status": _clinical_status,
+    "category": _condition_category,
+    "code": _condition_code,
+    "onset-date": lambda v: date_query("onset_date", v),
+}
+
+ALLERGY_PARAMS = {"_id": _uuid_id, "clinical-status": _clinical_status}
+
+
+def observation_suffixes(value: str) -> set[str]:
+    """The vital-sign observations a `code` value names (LOINC)."""
+    from .mapping import LOINC_SYSTEM, VITAL_CODE_SUFFIX
+
+    code = _system_code(value, LOINC_SYSTEM)
+    return {VITAL_CODE_SUFFIX[code]} if code in VITAL_CODE_SUFFIX else set()
+
+
+def _observation_code(value: str) -> Q:
+    from .mapping import VITAL_FIELDS_BY_SUFFIX
+
+    q = NOTHING
+    for suffix in observation_suffixes(value):
+        for field in VITAL_FIELDS_BY_SUFFIX[suffix]:
+            q |= Q(**{f"{field}__isnull": False})
+    return q
+
+
+def _observation_category(value: str) -> Q:
+    from .mapping import OBSERVATION_CATEGORY
+
+    # Only vital signs are modelled: every other category is a valid question with no answer.
+    return Q() if _system_code(value, OBSERVATION_CATEGORY) == "vital-signs" else NOTHING
+
+
+def _observation_id(value: str) -> Q:
+    row, _, suffix = value.rpartition("-")
+    from .mapping import VITAL_SUFFIXES
+
+    return _uuid_or_nothing(row) if suffix in VITAL_SUFFIXES else NOTHING
+
+
+OBSERVATION_PARAMS = {
+    "_id": _observation_id,
+    "category": _observation_category,
+    "code": _observation_code,
+    "date": lambda v: datetime_query("taken_at", v),
+}
+
+
+def _rx_status(value: str) -> Q:
+    from .mapping import RX_STATUS
+
+    if value == "active":
+        return ~Q(status__in=list(RX_STATUS)) | Q(status__in=["error", "needs_attention"])
+    return _reverse(RX_STATUS, value, "status",
+                    {"on-hold", "entered-in-error", "stopped", "draft", "unknown", "completed", "cancelled"})
+
+
+MEDICATION_REQUEST_PARAMS = {
+    "_id": _uuid_id,
+    "status": _rx_status,
+    "intent": lambda v: Q() if v == "order" else NOTHING,
+    "authoredon": lambda v: datetime_query("created_at", v),
+}
+
+
+def _statement_status(value: str) -> Q:
+    if value not in {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
+                     "not-taken"}:
+        raise SearchError(f"status {value!r} is not a MedicationStatement status.")
+    return Q(status=value)
+
+
+MEDICATION_STATEMENT_PARAMS = {"_id": _uuid_id, "status": _statement_status}
+
+
+def _appointment_status(value: str) -> Q:
+    from .mapping import APPOINTMENT_STATUS
+
+    return _reverse(APPOINTMENT_STATUS, value, "status",
+                    {"proposed", "pending", "entered-in-error", "waitlist"})
+
+
+APPOINTMENT_PARAMS = {
+    "_id": _uuid_id,
+    "date": lambda v: datetime_query("start", v),
+    "status": _appointment_status,
 }

@@ -119,7 +119,7 @@ def celery_worker_proc(django_db_setup, django_db_blocker):
            "EMAIL_FILE_PATH": str(mail_dir), **WORKER_EXTRA_ENV}
     log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ehr", "worker", "-l", "info", "--concurrency", "2",
+        [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-l", "info", "--concurrency", "2",
          "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

@@ -44,7 +44,17 @@ def test_metadata_needs_no_token(client):
     assert resp["Content-Type"].startswith("application/fhir+json")
     body = resp.json()
     assert body["fhirVersion"] == "4.0.1"
-    assert [r["type"] for r in body["rest"][0]["resource"]] == ["Patient", "Practitioner"]
+    assert [r["type"] for r in body["rest"][0]["resource"]] == [
+        "Patient",
+        "Practitioner",
+        "Encounter",
+        "Condition",
+        "AllergyIntolerance",
+        "Observation",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Appointment",
+    ]
 
 
 def test_no_token_is_401_with_bearer_challenge(api, patient):
@@ -127,7 +137,7 @@ def test_nonexistent_and_malformed_ids_are_404(api, user_token):
 
 
 def test_unknown_resource_type_and_path_are_404(api, user_token):
-    for path in ("Encounter", "Encounter/1", "Patient/x/_history", ""):
+    for path in ("Basic", "Basic/1", "Patient/x/_history", ""):
         resp = api(user_token, path)
         assert resp.status_code == 404, path
         assert resp.json()["resourceType"] == "OperationOutcome"
@@ -276,3 +286,134 @@ def test_practitioner_read_and_search(api, user_token, clinician, colleague):
 def test_practitioner_readable_with_patient_scope(api, make_token, clinician, patient):
     token = make_token(clinician, "patient/*.read", patient=patient)
     assert api(token, f"Practitioner/{clinician.practitioner.pk}").status_code == 200
+
+
+# ------------------------------------------------------------------ clinical resources
+def test_clinical_search_needs_patient(api, user_token, chart):
+    resp = api(user_token, "Encounter")
+    assert resp.status_code == 400
+    assert "patient" in resp.json()["issue"][0]["diagnostics"]
+
+
+def test_encounter_read_and_search(api, user_token, patient, chart, clinician):
+    body = api(user_token, f"Encounter/{chart.enc1.pk}").json()
+    assert body["status"] == "finished"
+    assert body["class"]["code"] == "AMB"
+    assert body["period"]["start"].startswith("2024-03-01T09:00")
+    assert body["participant"][0]["individual"]["reference"] == f"Practitioner/{clinician.practitioner.pk}"
+    assert body["reasonCode"] == [{"text": "Cough"}]
+    assert ids(api(user_token, "Encounter", patient=patient.pk)) == [str(chart.enc2.pk), str(chart.enc1.pk)]
+    assert ids(api(user_token, "Encounter", patient=f"Patient/{patient.pk}", date="ge2025")) == [str(chart.enc2.pk)]
+    assert ids(api(user_token, "Encounter", patient=patient.pk, date="2024-03")) == [str(chart.enc1.pk)]
+    vr = "http://terminology.hl7.org/CodeSystem/v3-ActCode|VR"
+    assert ids(api(user_token, "Encounter", patient=patient.pk, **{"class": vr})) == [str(chart.enc2.pk)]
+    assert ids(api(user_token, "Encounter", patient=patient.pk, status="planned")) == []
+    assert api(user_token, "Encounter", patient=patient.pk, status="bogus").status_code == 400
+
+
+def test_clinical_outside_reach_is_404_and_empty(api, user_token, chart, other_patient):
+    assert api(user_token, f"Encounter/{chart.other_enc.pk}").status_code == 404
+    ev = AccessEvent.objects.filter(patient_id=other_patient.pk).latest("id")
+    assert ev.outcome == "denied"
+    assert ids(api(user_token, "Encounter", patient=other_patient.pk)) == []
+    assert api(user_token, "Encounter/not-a-uuid").status_code == 404
+    assert api(user_token, "Observation/00000000-0000-0000-0000-000000000000-bp").status_code == 404
+
+
+def test_condition_search(api, user_token, patient, chart):
+    body = api(user_token, f"Condition/{chart.problem.pk}").json()
+    assert body["code"]["coding"][0] == {
+        "system": "http://hl7.org/fhir/sid/icd-10-cm",
+        "code": "J45.909",
+        "display": "Unspecified asthma",
+    }
+    assert body["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert body["onsetDateTime"] == "2010-05-01"
+    assert ids(api(user_token, "Condition", patient=patient.pk, **{"clinical-status": "resolved"})) == [
+        str(chart.resolved.pk)
+    ]
+    assert len(ids(api(user_token, "Condition", patient=patient.pk, category="problem-list-item"))) == 2
+    assert ids(api(user_token, "Condition", patient=patient.pk, category="health-concern")) == []
+    assert len(ids(api(user_token, "Condition", patient=patient.pk, code="http://hl7.org/fhir/sid/icd-10-cm|J45.909"))) == 2
+    assert ids(api(user_token, "Condition", patient=patient.pk, code="http://snomed.info/sct|J45.909")) == []
+    assert ids(api(user_token, "Condition", patient=patient.pk, **{"onset-date": "lt2005"})) == [str(chart.resolved.pk)]
+
+
+def test_allergy_read_and_search(api, user_token, patient, chart):
+    body = api(user_token, f"AllergyIntolerance/{chart.allergy.pk}").json()
+    assert body["criticality"] == "high"
+    assert body["code"]["coding"][0]["code"] == "7980"
+    assert body["reaction"][0] == {"manifestation": [{"text": "Hives"}], "severity": "severe"}
+    assert ids(api(user_token, "AllergyIntolerance", patient=patient.pk, **{"clinical-status": "active"})) == [
+        str(chart.allergy.pk)
+    ]
+
+
+def test_observation_vital_signs(api, user_token, patient, chart):
+    bp = api(user_token, f"Observation/{chart.vitals.pk}-bp").json()
+    assert bp["code"]["coding"][0]["code"] == "85354-9"
+    assert [c["code"]["coding"][0]["code"] for c in bp["component"]] == ["8480-6", "8462-4"]
+    assert bp["component"][0]["valueQuantity"] == {
+        "value": 128,
+        "unit": "mm[Hg]",
+        "system": "http://unitsofmeasure.org",
+        "code": "mm[Hg]",
+    }
+    assert bp["category"][0]["coding"][0]["code"] == "vital-signs"
+    all_obs = api(user_token, "Observation", patient=patient.pk, category="vital-signs").json()
+    assert all_obs["total"] == 9  # 8 from the full set (BP as one panel) + 1 heart rate
+    hr = api(user_token, "Observation", patient=patient.pk, code="http://loinc.org|8867-4")
+    assert [e["resource"]["valueQuantity"]["value"] for e in hr.json()["entry"]] == [80, 71]
+    assert ids(api(user_token, "Observation", patient=patient.pk, code="85354-9")) == [f"{chart.vitals.pk}-bp"]
+    assert ids(api(user_token, "Observation", patient=patient.pk, code="8867-4", date="2024")) == [
+        f"{chart.vitals.pk}-hr"
+    ]
+    assert ids(api(user_token, "Observation", patient=patient.pk, category="laboratory")) == []
+    page = api(user_token, "Observation", patient=patient.pk, _count=4, _offset=4).json()
+    assert len(page["entry"]) == 4 and page["total"] == 9
+    assert {link["relation"] for link in page["link"]} == {"self", "next", "previous"}
+
+
+def test_medication_request_and_statement(api, user_token, patient, chart):
+    body = api(user_token, f"MedicationRequest/{chart.rx.pk}").json()
+    assert body["status"] == "active" and body["intent"] == "order"
+    assert body["medicationCodeableConcept"]["coding"][0]["code"] == "197361"
+    assert body["authoredOn"].startswith("2025-01-10")
+    assert ids(api(user_token, "MedicationRequest", patient=patient.pk, status="active")) == [str(chart.rx.pk)]
+    assert ids(api(user_token, "MedicationRequest", patient=patient.pk, status="completed")) == []
+    assert ids(api(user_token, "MedicationRequest", patient=patient.pk, authoredon="lt2000")) == []
+    assert ids(api(user_token, "MedicationStatement", patient=patient.pk)) == [str(chart.statement.pk)]
+
+
+def test_appointment_needs_schedule_permission_only(api, make_token, front_desk, patient, chart):
+    token = make_token(front_desk, "user/*.read")
+    body = api(token, f"Appointment/{chart.appt.pk}").json()
+    assert body["status"] == "booked"
+    assert ids(api(token, "Appointment", patient=patient.pk, date="2026-06-01")) == [str(chart.appt.pk)]
+    # Front desk sees the schedule but not the clinical record.
+    assert api(token, f"Encounter/{chart.enc1.pk}").status_code == 404
+    assert ids(api(token, "Encounter", patient=patient.pk)) == []
+
+
+def test_patient_context_token_implies_patient(api, make_token, clinician, patient, other_patient, chart):
+    from patients.services import care_team_grant
+
+    care_team_grant(patient=other_patient, user=clinician, care_role="Primary care physician")
+    token = make_token(clinician, "patient/*.read", patient=patient)
+    assert len(ids(api(token, "Encounter"))) == 2
+    assert ids(api(token, "Encounter", patient=other_patient.pk)) == []
+    assert api(token, f"Encounter/{chart.other_enc.pk}").status_code == 404
+    # A per-type scope: Encounter yes, Condition no.
+    only_enc = make_token(clinician, "patient/Encounter.read", patient=patient)
+    assert api(only_enc, "Encounter").status_code == 200
+    assert api(only_enc, "Condition").status_code == 403
+
+
+def test_clinical_search_records_one_event(api, user_token, clinician, patient, chart):
+    before = AccessEvent.objects.count()
+    api(user_token, "Observation", patient=patient.pk, code="8867-4")
+    assert AccessEvent.objects.count() == before + 1
+    ev = AccessEvent.objects.latest("id")
+    assert ev.action == "list" and ev.category == "vital signs" and ev.channel == "api"
+    assert ev.patient_ids == [patient.pk]
+    assert ev.detail["params"] == ["code", "patient"]

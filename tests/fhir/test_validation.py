@@ -105,3 +105,30 @@ def test_operation_outcomes_validate(api, make_token, clinician, patient, other_
     ):
         assert resp.status_code >= 400
         OperationOutcome.model_validate(resp.json())
+
+
+def test_clinical_resources_validate(api, make_token, clinician, patient, chart):
+    from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
+    from fhir.resources.R4B.appointment import Appointment
+    from fhir.resources.R4B.condition import Condition
+    from fhir.resources.R4B.encounter import Encounter
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+    from fhir.resources.R4B.medicationstatement import MedicationStatement
+    from fhir.resources.R4B.observation import Observation
+
+    token = make_token(clinician, "user/*.read")
+    models = {
+        "Encounter": Encounter,
+        "Condition": Condition,
+        "AllergyIntolerance": AllergyIntolerance,
+        "Observation": Observation,
+        "MedicationRequest": MedicationRequest,
+        "MedicationStatement": MedicationStatement,
+        "Appointment": Appointment,
+    }
+    for name, model in models.items():
+        bundle = api(token, name, patient=patient.pk, _count=100).json()
+        Bundle.model_validate(bundle)
+        assert bundle["entry"], name
+        for entry in bundle["entry"]:
+            model.model_validate(entry["resource"])

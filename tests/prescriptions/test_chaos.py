@@ -58,7 +58,7 @@ class Workers:
                 "-m",
                 "celery",
                 "-A",
-                "ehr",
+                "tests.worker_app",
                 "worker",
                 "-l",
                 "warning",
