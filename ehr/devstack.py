@@ -168,21 +168,40 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         self.datadir.mkdir(parents=True, exist_ok=True)
+        running = self._running_port()
+        if running:
+            # `dev.py manage` beside a running `dev.py run`: one Redis per data folder, never two on one AOF file.
+            self.port = running
+            log(f"Redis (embedded) on 127.0.0.1:{self.port}, shared with the run already using {self.datadir.name}")
+            return f"redis://127.0.0.1:{self.port}/0"
         self.port = free_port(63799)
+        pidfile = self.datadir / "redis.pid"
         self.proc = subprocess.Popen(
             [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.datadir),
-             "--appendonly", "yes", "--save", "", "--logfile", str(self.datadir / "redis.log")],
+             "--appendonly", "yes", "--save", "", "--logfile", str(self.datadir / "redis.log"),
+             "--pidfile", str(pidfile)],
             start_new_session=True,
         )
         wait_for_port(self.port)
+        (self.datadir / "redis.port").write_text(f"{self.proc.pid} {self.port}\n")
         log(f"Redis (embedded) on 127.0.0.1:{self.port}")
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _running_port(self) -> int | None:
+        try:
+            pid, port = (int(x) for x in (self.datadir / "redis.port").read_text().split())
+            os.kill(pid, 0)
+            wait_for_port(port, 2)
+        except (OSError, ValueError, RuntimeError):
+            return None
+        return port
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
+            (self.datadir / "redis.port").unlink(missing_ok=True)
         if os.environ.get("EHR_TEST_MODE"):
             shutil.rmtree(self.datadir, ignore_errors=True)
 
@@ -323,6 +342,9 @@ def cmd_test(argv: list[str]) -> int:
 
 def cmd_manage(argv: list[str]) -> int:
     load_secrets()
+    # The same development settings as `run` (demo_totp, console email, readable errors).
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
     with Services():
         return subprocess.call([PY, "manage.py", *argv], cwd=ROOT)
 
