@@ -1,6 +1,6 @@
 from django_otp import user_has_device
 
-from .roles import Role, mfa_required, user_roles
+from .roles import Role, admin_site_allowed, mfa_required, user_roles
 
 
 def _second_factor_pending(user) -> bool:
@@ -29,7 +29,7 @@ def navigation(request):
         items.append(("prescriptions:attention", "Needs attention"))
     if Role.PRIVACY_OFFICER in roles:
         items.append(("audit:reports", "Audit"))
-    if Role.PRACTICE_ADMIN in roles or user.is_superuser:
+    if admin_site_allowed(user):  # the admin site's own test (accounts/admin.py PracticeAdminSite)
         items.append(("admin:index", "Admin"))
     return {
         "nav_items": items,

@@ -7,7 +7,7 @@ from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from .roles import mfa_required
+from .roles import admin_site_allowed, mfa_required
 
 # Paths a signed-in user who has not yet passed the second factor may reach: the sign-in and second-factor
 # pages, sign out, password reset, static files, health, and the APIs that carry their own credentials.
@@ -58,11 +58,32 @@ class SessionLifetimeMiddleware:
         return self.get_response(request)
 
 
+class SessionKeyRotationMiddleware:
+    """Keep accounts.UserSession in step when a view rotates a signed-in user's session key.
+
+    Django rotates the key on a password change (update_session_auth_hash), on our page and in the admin alike;
+    deactivating the user must still find and end the session under its new key (signals.py).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        before = request.session.session_key
+        response = self.get_response(request)
+        after = request.session.session_key
+        if after and after != before and request.user.is_authenticated:
+            from .services import user_session_remember
+
+            user_session_remember(user=request.user, session_key=after, previous_key=before)
+        return response
+
+
 class MFARequiredMiddleware:
     """A user with a second factor must enter it; a user whose role requires one must enrol first.
 
-    Staff opening the Django admin need a verified device too (the OTPAdminSite refuses unverified users;
-    sending them here instead of to the admin's own login form gives them a way through).
+    Whoever may open the Django admin needs a verified device there too, whatever their role's setting (the
+    admin site refuses unverified users; sending them here instead of to its own login form gives them a way in).
     """
 
     def __init__(self, get_response):
@@ -77,6 +98,6 @@ class MFARequiredMiddleware:
                 return redirect(
                     f"{reverse('accounts:mfa_verify')}?{urlencode({'next': request.get_full_path()})}"
                 )
-            if mfa_required(user) or (user.is_staff and request.path.startswith(_ADMIN_PREFIX)):
+            if mfa_required(user) or (request.path.startswith(_ADMIN_PREFIX) and admin_site_allowed(user)):
                 return redirect("accounts:mfa_enroll")
         return self.get_response(request)

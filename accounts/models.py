@@ -7,8 +7,19 @@ from .validators import dea_is_valid, validate_dea, validate_npi
 class Practitioner(models.Model):
     """A clinician's professional identity, needed to sign notes and prescriptions."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="practitioner")
-    npi = models.CharField("NPI", max_length=10, unique=True, validators=[validate_npi])
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="practitioner",
+        error_messages={"unique": "This clinician already has a practitioner profile."},
+    )
+    npi = models.CharField(
+        "NPI",
+        max_length=10,
+        unique=True,
+        validators=[validate_npi],
+        error_messages={"unique": "Another practitioner already has this NPI."},
+    )
     dea_number = models.CharField("DEA number", max_length=9, blank=True, validators=[validate_dea])
     dea_expires = models.DateField("DEA registration expires", null=True, blank=True)
     specialty = models.CharField(max_length=100, blank=True)
@@ -18,16 +29,27 @@ class Practitioner(models.Model):
     class Meta:
         ordering = ["user__last_name", "user__first_name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(npi__regex=r"^\d{10}$"), name="practitioner_npi_10_digits"),
+            # The database keeps the shape; the messages are what the admin shows if a value ever gets this far.
+            models.CheckConstraint(
+                condition=models.Q(npi__regex=r"^\d{10}$"),
+                name="practitioner_npi_10_digits",
+                violation_error_message="An NPI is exactly 10 digits.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(dea_number="") | models.Q(dea_number__regex=r"^[A-Z][A-Z9]\d{7}$"),
                 name="practitioner_dea_shape",
+                violation_error_message="A DEA number is two capital letters and seven digits, e.g. AB1234563.",
             ),
         ]
 
     def __str__(self):
         name = self.user.get_full_name() or self.user.get_username()
         return f"{name}, {self.credentials}" if self.credentials else name
+
+    def clean(self):
+        # DEA numbers are printed in capitals; "ab1234563" is the same registration. Stored upper case, as the
+        # database constraint requires (full_clean runs clean() before validate_constraints()).
+        self.dea_number = (self.dea_number or "").strip().upper()
 
     @property
     def display_name(self) -> str:

@@ -77,6 +77,10 @@ ROLES: dict[str, RoleSpec] = {
          "accounts.view_practitioner", "accounts.add_practitioner", "accounts.change_practitioner",
          "patients.view_department", "patients.add_department", "patients.change_department",
          "encounters.manage_calendar", "encounters.view_provider_schedule",
+         # The clinic's scheduling and documentation reference data, edited in the Django admin.
+         *(f"encounters.{verb}_{model}" for model in ("location", "room", "appointmenttype", "workinghours",
+                                                     "timeoff", "notetemplate")
+           for verb in ("view", "add", "change", "delete")),
          # Unlock an account after repeated failed sign-ins (the lockout message sends people here) and
          # reset a lost phone (the user enrols again at next sign-in).
          "axes.view_accessattempt", "axes.delete_accessattempt",
@@ -120,6 +124,18 @@ def mfa_required(user) -> bool:
     return bool(user_roles(user) & set(settings.MFA_REQUIRED_ROLES)) or user.is_superuser
 
 
+# Separation of duties: a practice admin staffs the clinic but cannot make anyone (themselves included) a practice
+# admin or a privacy officer, the role that audits them; only a superuser assigns those.
+ROLES_A_PRACTICE_ADMIN_ASSIGNS = (Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK)
+
+
+def admin_site_allowed(user) -> bool:
+    """Who may open the Django admin (still behind a verified second factor): the role decides, not is_staff."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or Role.PRACTICE_ADMIN in user_roles(user)
+
+
 def roles_markdown() -> str:
     """docs/roles.md, written from the tables above (`manage.py roles_doc`); a test keeps the file in step."""
     from django.conf import settings
@@ -140,7 +156,16 @@ def roles_markdown() -> str:
         "",
         "A second factor (TOTP authenticator app) is required by default for: "
         + ", ".join(f"`{r}`" for r in settings.MFA_REQUIRED_ROLES)
-        + " (setting `MFA_REQUIRED_ROLES`). Other roles may enrol voluntarily; staff need it to open the admin.",
+        + " (setting `MFA_REQUIRED_ROLES`). Other roles may enrol voluntarily.",
+        "",
+        "The Django admin (`/admin/`) opens for practice admins and superusers only, always with a verified second",
+        "factor; the *staff status* flag plays no part. In the admin a practice admin assigns the roles "
+        + ", ".join(f"`{r}`" for r in ROLES_A_PRACTICE_ADMIN_ASSIGNS)
+        + "; only a",
+        "superuser makes someone a practice admin or a privacy officer, and nobody but a superuser changes their own",
+        "roles. A practice admin never sets or sees another person's password or authenticator secret: they send a",
+        "password-reset email (the user chooses the password) and may delete a lost authenticator (the user enrols",
+        "again at next sign-in).",
         "",
         "## Patient permissions",
         "",

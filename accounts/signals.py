@@ -4,10 +4,11 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
-from django.db.models.signals import post_migrate, pre_save
+from django.db.models.signals import m2m_changed, post_migrate, pre_save
 from django.dispatch import receiver
 
 from .models import UserSession
+from .roles import Role
 
 User = get_user_model()
 
@@ -17,7 +18,9 @@ def remember_session(sender, request, user, **kwargs):
     # The absolute session lifetime counts from here (accounts/middleware.py SessionLifetimeMiddleware).
     request.session["auth_started"] = request.session["last_activity"] = time.time()
     if request.session.session_key:
-        UserSession.objects.get_or_create(user=user, session_key=request.session.session_key)
+        from .services import user_session_remember
+
+        user_session_remember(user=user, session_key=request.session.session_key)
 
 
 @receiver(pre_save, sender=User)
@@ -29,6 +32,29 @@ def end_sessions_of_deactivated_user(sender, instance, **kwargs):
             keys = list(UserSession.objects.filter(user_id=instance.pk).values_list("session_key", flat=True))
             Session.objects.filter(session_key__in=keys).delete()
             UserSession.objects.filter(user_id=instance.pk).delete()
+
+
+# Staff status is derived from the roles on every path (admin, shell, factories), like the sign-out above: a
+# receiver is the one place all of them pass through.
+@receiver(pre_save, sender=User)
+def derive_staff_status(sender, instance, update_fields=None, **kwargs):
+    if update_fields is not None and not {"is_staff", "is_superuser"} & set(update_fields):
+        return  # e.g. last_login at sign-in: nothing that decides staff status changed
+    is_admin = instance.pk is not None and instance.groups.filter(name=Role.PRACTICE_ADMIN).exists()
+    instance.is_staff = instance.is_superuser or is_admin
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def derive_staff_status_after_role_change(sender, instance, action, reverse, pk_set, **kwargs):
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    from .services import staff_status_sync
+
+    if reverse:  # group.user_set changed: the users named (all of them after a clear)
+        staff_status_sync(user_ids=None if action == "post_clear" else pk_set)
+    else:
+        staff_status_sync(user_ids=[instance.pk])
+        instance.is_staff = User.objects.filter(pk=instance.pk).values_list("is_staff", flat=True).first()
 
 
 @receiver(post_migrate)

@@ -45,3 +45,24 @@ def validate_dea(value: str) -> None:
         raise ValidationError(
             "Enter a valid DEA number: two letters and seven digits whose check digit matches.", code="invalid_dea"
         )
+
+
+# Longer than any passphrase a person or a password manager makes; bounds the work of hashing one attempt.
+PASSWORD_MAX_LENGTH = 1024
+
+
+class MaximumLengthValidator:
+    """AUTH_PASSWORD_VALIDATORS: nobody may choose a password the sign-in form would refuse (accounts/forms.py)."""
+
+    def __init__(self, max_length: int = PASSWORD_MAX_LENGTH):
+        self.max_length = max_length
+
+    def validate(self, password, user=None):
+        if len(password) > self.max_length:
+            raise ValidationError(
+                f"This password is too long. It may have at most {self.max_length} characters.",
+                code="password_too_long",
+            )
+
+    def get_help_text(self):
+        return f"Your password may have at most {self.max_length} characters."

@@ -38,3 +38,8 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     return render(request, "errors/500.html", status=500)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: usually a form left open across a sign-out or a restart. The reason is not shown."""
+    return render(request, "errors/csrf_failure.html", status=403)

@@ -73,6 +73,36 @@ def test_an_inactive_user_gets_the_same_message(client, nurse):
     assert GENERIC in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("n" * 300, WRONG, "usernames have at most 150 characters"),
+        ("n" * 151, WRONG, "usernames have at most 150 characters"),  # fits axes' column, not the user table
+        ("nurse.nina", "p" * 100_000, "passwords have at most 1024 characters"),
+        ("ghost.gus", "p" * 100_000, "passwords have at most 1024 characters"),
+    ],
+)
+def test_oversized_input_is_refused_with_a_plain_message(client, nurse, username, password, message):
+    from axes.models import AccessAttempt
+
+    response = post_login(client, username, password)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert message in html and 'role="alert"' in html
+    assert "_auth_user_id" not in client.session
+    assert not AccessAttempt.objects.exists()  # refused before authentication
+
+
+def test_the_length_message_is_the_same_for_known_and_unknown_users(client, nurse):
+    huge = "p" * 5000
+
+    known = post_login(client, "nurse.nina", huge)
+    unknown = post_login(client, "nurse.nino", huge)
+
+    assert normalized(known, "nurse.nina") == normalized(unknown, "nurse.nino")
+
+
 def test_logout_needs_post_and_ends_the_session(login, client, nurse):
     login(nurse)
 

@@ -29,6 +29,28 @@ def test_the_database_refuses_malformed_identifiers_even_without_full_clean():
 
 
 @pytest.mark.django_db
+def test_full_clean_stores_a_lower_case_dea_number_in_capitals():
+    p = Practitioner(user=UserFactory(), npi="1234567893", dea_number="ab1234563")
+
+    p.full_clean()
+    p.save()
+
+    p.refresh_from_db()
+    assert p.dea_number == "AB1234563"
+
+
+@pytest.mark.django_db
+def test_a_constraint_violation_reads_as_a_sentence_not_a_constraint_name():
+    p = Practitioner(user=UserFactory(), npi="1234567893", dea_number="ab1234563")  # clean() not run
+
+    with pytest.raises(ValidationError) as exc:
+        p.validate_constraints()
+
+    assert exc.value.messages == ["A DEA number is two capital letters and seven digits, e.g. AB1234563."]
+    assert "practitioner_dea_shape" not in str(exc.value)
+
+
+@pytest.mark.django_db
 def test_controlled_substances_need_a_valid_unexpired_dea(clinician):
     practitioner = clinician.practitioner
     practitioner.dea_expires = date(2030, 1, 31)

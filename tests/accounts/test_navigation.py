@@ -48,6 +48,24 @@ def test_practice_admin_sees_the_admin(login, admin_user):
     assert nav_labels(home_html(login, admin_user)) == ["Home", "Schedule", "Needs attention", "Admin"]
 
 
+def test_the_admin_link_shows_exactly_when_the_admin_opens(login, admin_user, nurse):
+    """The link and the admin site ask the same question: the role, not the is_staff flag."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from tests.conftest import verified_client
+    from tests.factories import UserFactory
+
+    User = get_user_model()
+    User.objects.filter(pk=admin_user.pk).update(is_staff=False)
+    User.objects.filter(pk=nurse.pk).update(is_staff=True)
+    root = UserFactory(username="root", is_superuser=True)
+    for user, shown in ((admin_user, True), (nurse, False), (root, True)):
+        client = verified_client(Client(), user)
+        assert ("Admin" in nav_labels(client.get("/").content.decode())) is shown, user
+        assert client.get("/admin/", follow=True).status_code == (200 if shown else 403), user
+
+
 def test_current_page_is_marked(login, clinician):
     html = home_html(login, clinician)
 

@@ -39,6 +39,42 @@ def test_password_change_applies_the_validators(login, client, nurse):
     assert "too short" in response.content.decode()
 
 
+def test_nobody_may_choose_a_password_the_sign_in_page_would_refuse(login, client, nurse):
+    login(nurse)
+    huge = "correct horse battery staple " * 40  # 1160 characters
+
+    response = client.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": huge, "new_password2": huge},
+    )
+
+    assert response.status_code == 200
+    assert "This password is too long" in response.content.decode()
+
+
+def test_password_change_records_the_new_session_key(client, nurse):
+    from django.contrib.sessions.models import Session
+
+    from accounts.models import UserSession
+
+    client.post("/accounts/login/", {"username": "nurse.nina", "password": PASSWORD})
+    old_key = client.session.session_key
+
+    client.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW},
+    )
+
+    new_key = client.session.session_key
+    assert new_key != old_key  # Django rotates the key on a password change
+    assert list(UserSession.objects.filter(user=nurse).values_list("session_key", flat=True)) == [new_key]
+    nurse.is_active = False
+    nurse.save()
+    assert not Session.objects.filter(session_key=new_key).exists()
+    assert not UserSession.objects.filter(user=nurse).exists()
+    assert client.get("/").status_code == 302
+
+
 def test_password_change_needs_the_second_factor_first(client, clinician):
     client.force_login(clinician)  # password only, no device yet
 

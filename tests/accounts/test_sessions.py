@@ -104,3 +104,20 @@ def test_saving_an_inactive_user_again_or_an_active_one_ends_nothing(login, clie
     nurse.save()
 
     assert client.get("/").status_code == 200
+
+
+def test_a_password_change_in_the_admin_records_the_new_session_key_too(login, client, admin_user):
+    login(admin_user)
+    UserSession.objects.create(user=admin_user, session_key=client.session.session_key)  # as sign-in does
+    old_key = client.session.session_key
+    new = "a-much-longer-new-passphrase-42"
+
+    response = client.post(
+        "/admin/password_change/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
+
+    assert response.status_code == 302
+    new_key = client.session.session_key
+    assert new_key != old_key
+    recorded = UserSession.objects.filter(user=admin_user).values_list("session_key", flat=True)
+    assert list(recorded) == [new_key]

@@ -119,3 +119,43 @@ def test_home_page_for_each_role(page, persona, request, patient):
     if persona in ("clinician", "admin_user", "privacy"):
         assert secret and base64.b32decode(secret + "=" * (-len(secret) % 8))
     screenshot(page, f"home_{persona}")
+
+
+def test_home_work_lists_use_the_width_of_a_wide_screen(page, clinician, patient):
+    page.set_viewport_size({"width": 1400, "height": 900})
+    browser_login(page, clinician)
+
+    grid = page.locator(".home-panels").bounding_box()
+    panels = [page.locator(".home-panels > .panel").nth(i).bounding_box() for i in range(2)]
+    screenshot(page, "home_wide_clinician")
+
+    assert sum(p["width"] for p in panels) > 0.95 * grid["width"]
+    assert panels[0]["width"] > panels[1]["width"]  # the day's patients get the room
+    assert panels[0]["y"] == panels[1]["y"]  # side by side
+
+
+def test_home_work_lists_stack_on_a_phone(page, clinician, patient):
+    page.set_viewport_size({"width": 390, "height": 800})
+    browser_login(page, clinician)
+
+    first, second = (page.locator(".home-panels > .panel").nth(i).bounding_box() for i in range(2))
+
+    assert second["y"] > first["y"] + first["height"] - 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+
+
+def test_the_patient_banner_stays_under_the_top_bar_while_the_chart_scrolls(page, front_desk, patient):
+    browser_login(page, front_desk)
+
+    for width in (901, 1000, 1366, 700):
+        page.set_viewport_size({"width": width, "height": 360})
+        page.goto(f"/patients/{patient.pk}/")
+        page.mouse.wheel(0, 2000)
+        page.wait_for_function("window.scrollY > 100")
+        bar = page.locator(".topbar").bounding_box()
+        banner = page.locator("[data-testid=patient-banner]").bounding_box()
+        if width == 901:
+            screenshot(page, "chart_scrolled_901")
+        # Below 900px the bar scrolls away and the banner sticks at the very top.
+        expected_top = bar["y"] + bar["height"] if width > 900 else 0
+        assert abs(banner["y"] - expected_top) <= 1, (width, bar, banner)

@@ -1,5 +1,6 @@
 """Patient data is never cached (NoStoreMiddleware), the CSP header is everywhere, and check --deploy is clean."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -69,15 +70,23 @@ def test_htmx_partials_and_redirects_are_never_stored_either(login, clinician, p
     assert_no_store(redirect)
 
 
-def test_check_deploy_is_clean_with_production_settings():
-    """Production defaults: DJANGO_DEBUG unset, a long random SECRET_KEY, SECURE_SSL_REDIRECT left alone."""
+def production_env(**overrides) -> dict[str, str]:
+    """What deploy/env.example asks for, with real random secrets: DJANGO_DEBUG unset, SSL redirect left alone."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "FIELD_ENCRYPTION_KEYS": "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "BLIND_INDEX_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ehr"),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
     }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    env = production_env()
 
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],

@@ -8,9 +8,10 @@ Demo accounts get a TOTP device with a fixed secret so that `manage.py demo_totp
 import random
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -47,8 +48,22 @@ class Command(BaseCommand):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing if the demo was loaded before.")
         parser.add_argument("--patients", type=int, default=200)
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Load even though DEBUG is off. The demo accounts share a published password: never on a real "
+            "clinic's server.",
+        )
 
-    def handle(self, *args, if_empty=False, patients=200, seed=2026, **opts):
+    def handle(self, *args, if_empty=False, patients=200, seed=2026, allow_production=False, **opts):
+        # Every demo account's password is in this file: refuse unless this is a development server (DEBUG, as
+        # `python3 dev.py run` sets) or someone asked for it by name.
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "Refusing to load demo data: DEBUG is off, so this looks like a production server, and the demo "
+                "accounts all share a password published in the source code. Use a development server "
+                "(python3 dev.py run), or pass --allow-production if you really mean it."
+            )
         User = get_user_model()
         if if_empty and User.objects.filter(username="dr.house").exists():
             return
