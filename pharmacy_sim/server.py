@@ -6,10 +6,13 @@ Endpoints:
   SCRIPT Status 010 (accepted by the pharmacy), a Verify when the message asked for a ReturnReceipt, or
   an Error. A repeated MessageID gets the first answer again and is counted only as a duplicate
   delivery (the network retries, reference §6).
-- ``GET /control/stats``, ``POST /control/reset``, ``POST /control/mode`` (fault injection),
+- ``GET /control/stats``, ``POST /control/reset``, ``POST /control/mode`` (fault injection: 503s, transient
+  Errors, permanent rejections, a delay for all or only the next N requests, answering Status 000 "accepted by
+  the network, final answer to come" instead of 010),
   ``POST /control/send-renewal``, ``/control/send-change``, ``/control/send-cancel-response`` (the pharmacy
   starts a conversation: builds the message, signs it with ``prescriptions.signing`` and POSTs it to the
-  EHR), ``GET /healthz``.
+  EHR), ``/control/send-status``, ``/control/send-verify``, ``/control/send-error`` (an asynchronous answer
+  about an earlier message: ``relates_to_message_id``), ``GET /healthz``.
 
 Counting: ``unique_received`` counts each MessageID answered for good (accepted or permanently
 rejected); ``prescriber_order_numbers`` lists the PrescriberOrderNumber of every accepted NewRx, one entry
@@ -59,6 +62,8 @@ class Mode:
     error_rate: float = 0.0  # share answered with a transient SCRIPT Error (602)
     permanent_error_for: list[str] = field(default_factory=list)  # order numbers or patient last names
     delay_ms: int = 0
+    delay_count: int | None = None  # delay only the next N requests (None: every request)
+    status_code: str = ncpdp.STATUS_DELIVERED  # "000": accepted by the network only, final answer to come
     seed: int | None = None
 
 
@@ -116,6 +121,16 @@ class SimState:
         """The current mode and whether this request fails (503) or gets a transient Error."""
         with self.lock:
             mode = self.mode
+            if mode.delay_ms and mode.delay_count is not None:
+                # A limited number of slow answers: this request uses one up.
+                remaining = mode.delay_count - 1
+                self.mode = Mode(
+                    **{
+                        **asdict(mode),
+                        "delay_count": remaining or None,
+                        "delay_ms": mode.delay_ms if remaining else 0,
+                    }
+                )
             fail = mode.fail_rate > 0 and self.rng.random() < mode.fail_rate
             transient = not fail and mode.error_rate > 0 and self.rng.random() < mode.error_rate
             if fail:
@@ -156,6 +171,12 @@ class SimState:
                     "received_at": datetime.now(UTC).isoformat(),
                     "accepted": accepted,
                     "answer": answer.summary,
+                    "from_id": parsed.from_id,
+                    "drug_description": parsed.fields.get("drug_description", ""),
+                    "outcome": parsed.fields.get("outcome", ""),
+                    "refills": parsed.fields.get("refills", ""),
+                    "diagnosis_code": parsed.fields.get("diagnosis_code", ""),
+                    "diagnosis_description": parsed.fields.get("diagnosis_description", ""),
                 }
             )
             return answer
@@ -184,8 +205,8 @@ def decide(parsed: ncpdp.ParsedMessage, body: bytes, mode: Mode) -> tuple[Answer
         return _error_answer(ncpdp.ERROR_REJECTED, description, header, ncpdp.DESC_CONTENT_INVALID), False
     if parsed.fields.get("return_receipt"):
         return Answer(200, ncpdp.build_verify(header=header), f"Verify {ncpdp.VERIFY_CODE}"), True
-    status = ncpdp.build_status(ncpdp.STATUS_DELIVERED, header=header)
-    return Answer(200, status, f"Status {ncpdp.STATUS_DELIVERED}"), True
+    status = ncpdp.build_status(mode.status_code, header=header)
+    return Answer(200, status, f"Status {mode.status_code}"), True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,6 +286,8 @@ def _parties(payload: dict[str, Any]) -> tuple[ncpdp.PatientData, ncpdp.Pharmacy
 
 def build_outbound(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
     """Build the message a ``/control/send-<kind>`` call asks for; returns (MessageID, XML)."""
+    if kind in ("status", "verify", "error"):
+        return build_answer(kind, payload)
     header = ncpdp.MessageHeader(
         to_id=_text(payload, "prescriber_id", "0000000000001"),
         to_qualifier=ncpdp.QUALIFIER_PRESCRIBER,
@@ -290,6 +313,12 @@ def build_outbound(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
         subcodes = payload.get("request_subcodes", [])
         if not isinstance(subcodes, list) or not all(isinstance(code, str) for code in subcodes):
             raise BadRequest("request_subcodes must be a list of strings")
+        options = payload.get("requested")
+        if options is not None and (
+            not isinstance(options, list) or not all(isinstance(o, dict) for o in options) or len(options) > 9
+        ):
+            raise BadRequest("requested must be a list of at most 9 objects")
+        requested = tuple(_medication(o) for o in options) if options else (medication,)
         xml = ncpdp.build_rx_change_request(
             ncpdp.RxChangeRequestData(
                 header=header,
@@ -298,7 +327,7 @@ def build_outbound(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
                 pharmacy=pharmacy,
                 prescriber=prescriber,
                 prescribed=prescribed or medication,
-                requested=(medication,),
+                requested=requested,
                 request_subcodes=tuple(subcodes),
             )
         )
@@ -318,6 +347,39 @@ def build_outbound(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
                 denial_reason=_text(payload, "denial_reason"),
                 note=_text(payload, "response_note"),
             )
+        )
+    return header.message_id, xml
+
+
+def build_answer(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
+    """An asynchronous Status, Verify or Error about an earlier message (reference §3, §6)."""
+    relates = _text(payload, "relates_to_message_id")
+    if not relates:
+        raise BadRequest("relates_to_message_id is required")
+    header = ncpdp.MessageHeader(
+        to_id=_text(payload, "prescriber_id", "0000000000001"),
+        to_qualifier=ncpdp.QUALIFIER_PRESCRIBER,
+        from_id=_text(payload, "pharmacy_ncpdp_id"),
+        from_qualifier=ncpdp.QUALIFIER_PHARMACY,
+        message_id=_text(payload, "message_id") or ncpdp.new_message_id(),
+        relates_to_message_id=relates,
+        prescriber_order_number=_text(payload, "prescriber_order_number"),
+        software=SIM_SOFTWARE,
+    )
+    description = _text(payload, "description")
+    if kind == "status":
+        xml = ncpdp.build_status(_text(payload, "code", ncpdp.STATUS_DELIVERED), description, header=header)
+    elif kind == "verify":
+        xml = ncpdp.build_verify(description, header=header)
+    else:
+        codes = payload.get("description_codes", [])
+        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+            raise BadRequest("description_codes must be a list of strings")
+        xml = ncpdp.build_error(
+            _text(payload, "code", ncpdp.ERROR_REJECTED),
+            description or "rejected by the pharmacy",
+            header=header,
+            description_codes=tuple(codes),
         )
     return header.message_id, xml
 
@@ -406,6 +468,9 @@ class Handler(BaseHTTPRequestHandler):
             "/control/send-renewal": lambda payload: self._send_outbound("renewal", payload),
             "/control/send-change": lambda payload: self._send_outbound("change", payload),
             "/control/send-cancel-response": lambda payload: self._send_outbound("cancel-response", payload),
+            "/control/send-status": lambda payload: self._send_outbound("status", payload),
+            "/control/send-verify": lambda payload: self._send_outbound("verify", payload),
+            "/control/send-error": lambda payload: self._send_outbound("error", payload),
         }
         handler = controls.get(path)
         if handler is None:
@@ -472,7 +537,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _mode(self, payload: dict[str, Any]) -> None:
         """Partial update: keys not given keep their value. A seed restarts the random sequence."""
-        unknown = set(payload) - {"fail_rate", "error_rate", "permanent_error_for", "delay_ms", "seed"}
+        unknown = set(payload) - {
+            "fail_rate",
+            "error_rate",
+            "permanent_error_for",
+            "delay_ms",
+            "delay_count",
+            "status_code",
+            "seed",
+        }
         if unknown:
             raise BadRequest(f"unknown mode keys: {sorted(unknown)}")
         state = self.server.state
@@ -494,6 +567,16 @@ class Handler(BaseHTTPRequestHandler):
             if delay is None or not 0 <= delay <= 60_000:
                 raise BadRequest("delay_ms must be 0-60000")
             current["delay_ms"] = delay
+        if "delay_count" in payload:
+            count = _int(payload, "delay_count", None)
+            if count is not None and count < 1:
+                raise BadRequest("delay_count must be a positive integer or null")
+            current["delay_count"] = count
+        if "status_code" in payload:
+            code = _text(payload, "status_code")
+            if code not in (ncpdp.STATUS_ACCEPTED, ncpdp.STATUS_DELIVERED):
+                raise BadRequest('status_code must be "000" or "010"')
+            current["status_code"] = code
         if "seed" in payload:
             current["seed"] = _int(payload, "seed", None)
         mode = Mode(**current)

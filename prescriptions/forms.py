@@ -24,11 +24,13 @@ class PrescriptionForm(forms.Form):
     days_supply = forms.IntegerField(min_value=1, max_value=999, required=False)
     refills = forms.IntegerField(min_value=0, initial=0)
     substitution_allowed = forms.BooleanField(required=False, initial=True, label="Substitution allowed")
+    # The shape only; the service checks the code against the shipped ICD-10-CM list.
     diagnosis = forms.RegexField(
-        regex=r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$",
+        regex=r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$",
         required=False,
         label="Diagnosis (ICD-10-CM)",
         max_length=10,
+        error_messages={"invalid": "Enter an ICD-10-CM code, e.g. I10 or E11.9."},
     )
     note_to_pharmacist = forms.CharField(
         max_length=210, required=False, widget=forms.Textarea(attrs={"rows": 2})
@@ -51,4 +53,30 @@ class SignForm(forms.Form):
 
 class DenyForm(forms.Form):
     reason_code = forms.ChoiceField(choices=sorted(ncpdp.CHANGE_DENIAL_CODES.items()))
+    note = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, kind: str = "change", **kwargs):
+        super().__init__(*args, **kwargs)
+        codes = ncpdp.RENEWAL_DENIAL_CODES if kind == "renewal" else ncpdp.CHANGE_DENIAL_CODES
+        self.fields["reason_code"].choices = sorted(codes.items())
+
+
+class InboxRespondForm(forms.Form):
+    """Approve (sign a new prescription) or deny a pharmacy's request; the service checks every rule."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")])
+    option = forms.IntegerField(required=False, min_value=0, max_value=8, widget=forms.HiddenInput)
+    refills = forms.IntegerField(required=False, min_value=0, max_value=ncpdp.MAX_REFILLS)
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        label="Your password (re-authentication)",
+    )
+    totp_code = forms.CharField(
+        max_length=8,
+        required=False,
+        label="Authenticator code (controlled substance)",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+    reason_code = forms.CharField(max_length=3, required=False)
     note = forms.CharField(max_length=200, required=False)

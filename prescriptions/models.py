@@ -8,9 +8,12 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 from django.urls import reverse
 
+from accounts.validators import validate_npi
 from patients.crypto import EncryptedTextField
 
 from . import ncpdp
@@ -32,6 +35,28 @@ DEA_SCHEDULE_CODES = {
     "IV": "C48677",
     "V": "C48679",
 }
+SCHEDULES_BY_CODE = {code: schedule for schedule, code in DEA_SCHEDULE_CODES.items() if schedule}
+
+# Federal refill limits: 21 CFR 1306.12 (Schedule II: no refills), 21 CFR 1306.22 (Schedules III-V: at most five).
+MAX_REFILLS_CONTROLLED = 5
+
+
+def refill_limit(schedule: str) -> int:
+    """The most refills a prescription of this DEA schedule may carry."""
+    if schedule == DeaSchedule.II:
+        return 0
+    if schedule in (DeaSchedule.III, DeaSchedule.IV, DeaSchedule.V):
+        return MAX_REFILLS_CONTROLLED
+    return ncpdp.MAX_REFILLS
+
+
+# What a pharmacy can receive from a prescriber (Pharmacy.accepts holds a subset of these).
+PHARMACY_MESSAGE_TYPES = (
+    ncpdp.NEW_RX,
+    ncpdp.CANCEL_RX,
+    ncpdp.RX_RENEWAL_RESPONSE,
+    ncpdp.RX_CHANGE_RESPONSE,
+)
 
 
 # ------------------------------------------------------------------ catalog and knowledge
@@ -104,9 +129,22 @@ class Interaction(models.Model):
         return f"{self.key_a} + {self.key_b} ({self.severity}, {self.source})"
 
 
+def validate_accepts(value) -> None:
+    unknown = sorted(set(value or ()) - set(PHARMACY_MESSAGE_TYPES))
+    if unknown:
+        raise ValidationError(f"Unknown message type(s): {', '.join(unknown)}.")
+
+
 class Pharmacy(models.Model):
-    ncpdp_id = models.CharField("NCPDP ID", max_length=7, unique=True)
-    npi = models.CharField("NPI", max_length=10, blank=True)
+    """A directory entry. Practice admins edit it in the Django admin; full_clean() checks every rule below."""
+
+    ncpdp_id = models.CharField(
+        "NCPDP ID",
+        max_length=7,
+        unique=True,
+        validators=[RegexValidator(r"^\d{7}$", "The NCPDP ID is exactly 7 digits.")],
+    )
+    npi = models.CharField("NPI", max_length=10, blank=True, validators=[validate_npi])
     name = models.CharField(max_length=70)
     address_line = models.CharField(max_length=40, blank=True)
     city = models.CharField(max_length=60, blank=True)
@@ -118,9 +156,12 @@ class Pharmacy(models.Model):
         models.CharField(max_length=30),
         default=list,
         blank=True,
+        validators=[validate_accepts],
         help_text="SCRIPT message types this pharmacy receives electronically",
     )
-    endpoint = models.URLField(max_length=300, blank=True)
+    endpoint = models.URLField(
+        max_length=300, blank=True, validators=[URLValidator(schemes=["http", "https"])]
+    )
     inbound_secret = EncryptedTextField(
         blank=True, null=True, help_text="Shared HMAC secret for messages this pharmacy sends us"
     )
@@ -133,10 +174,25 @@ class Pharmacy(models.Model):
             models.CheckConstraint(
                 condition=models.Q(ncpdp_id__regex=r"^\d{7}$"), name="pharmacy_ncpdp_7_digits"
             ),
+            models.CheckConstraint(
+                condition=models.Q(npi="") | models.Q(npi__regex=r"^\d{10}$"), name="pharmacy_npi_10_digits"
+            ),
         ]
 
     def __str__(self):
         return f"{self.name} ({self.city})" if self.city else self.name
+
+    def clean(self):
+        if self.is_electronic and not self.endpoint:
+            raise ValidationError({"endpoint": "An electronic pharmacy needs its endpoint URL."})
+        if self.is_electronic and not self.accepts:
+            raise ValidationError(
+                {"accepts": "Tick the message types this pharmacy receives electronically."}
+            )
+
+    def accepts_message(self, message_type: str) -> bool:
+        """Whether a message of this type may be sent to this pharmacy electronically."""
+        return bool(self.is_electronic and self.endpoint and message_type in (self.accepts or ()))
 
 
 class PatientPharmacy(models.Model):
@@ -150,6 +206,31 @@ class PatientPharmacy(models.Model):
 
     def __str__(self):
         return str(self.pharmacy)
+
+
+class PrescriberSpi(models.Model):
+    """The prescriber's SPI (Surescripts Prescriber ID), the routing ID in a message header's From (reference §1).
+
+    The network assigns it per prescriber and practice location (13 digits in the public samples). Practice admins
+    record it in the Django admin. Without one, ``spi_for`` derives a stand-in from the NPI (see there).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rx_spi")
+    spi = models.CharField(
+        "SPI",
+        max_length=13,
+        unique=True,
+        validators=[RegexValidator(r"^\d{13}$", "The SPI is 13 digits.")],
+    )
+
+    class Meta:
+        verbose_name = "prescriber SPI"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(spi__regex=r"^\d{13}$"), name="spi_13_digits")
+        ]
+
+    def __str__(self):
+        return self.spi
 
 
 # ------------------------------------------------------------------ prescriptions
@@ -233,13 +314,17 @@ class Prescription(models.Model):
     substitution_allowed = models.BooleanField(default=True)
     note_to_pharmacist = models.CharField(max_length=210, blank=True)
     diagnosis = models.CharField("diagnosis (ICD-10-CM)", max_length=10, blank=True)
+    diagnosis_description = models.CharField(max_length=300, blank=True)
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=20, choices=RxStatus.choices, default=RxStatus.DRAFT)
     status_reason = models.CharField(max_length=500, blank=True)
+    # What the prescription was when a CancelRx went out: a denied CancelRxResponse puts it back.
+    status_before_cancel = models.CharField(max_length=20, choices=RxStatus.choices, blank=True)
     prescriber_order_number = models.CharField(max_length=35, unique=True)
     override_reasons = models.JSONField(
         default=list, blank=True, help_text='[{"source", "message", "reason"}] for high-severity alerts'
     )
+    # The prescription this one renews or replaces (an approved RxRenewalRequest / RxChangeRequest).
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     signed_at = models.DateTimeField(null=True, blank=True)
@@ -260,6 +345,11 @@ class Prescription(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(dea_schedule="II") | models.Q(refills=0), name="rx_schedule_ii_no_refills"
             ),
+            # 21 CFR 1306.22: Schedules III-V at most five refills.
+            models.CheckConstraint(
+                condition=~models.Q(dea_schedule__in=["III", "IV", "V"]) | models.Q(refills__lte=5),
+                name="rx_schedule_iii_v_max_5_refills",
+            ),
         ]
 
     def __str__(self):
@@ -273,6 +363,10 @@ class PrescriptionEvent(models.Model):
     """The status timeline shown on the prescription page."""
 
     prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="events")
+    # Denormalized from the prescription so audit events name the patient (audit/signals.py reads patient_id).
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=20, choices=RxStatus.choices)
     at = models.DateTimeField(auto_now_add=True)
     detail = models.CharField(max_length=500, blank=True)
@@ -292,6 +386,7 @@ class OutboundStatus(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged by the pharmacy"
     FAILED = "failed", "Failed"
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
+    WITHDRAWN = "withdrawn", "Withdrawn (never to be sent)"
 
 
 class OutboundMessage(models.Model):
@@ -304,14 +399,22 @@ class OutboundMessage(models.Model):
     inbox_item = models.ForeignKey(
         "InboxItem", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Denormalized from the prescription, for the audit trail (see PrescriptionEvent.patient).
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The addressee: asynchronous answers are accepted only from it.
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     message_type = models.CharField(max_length=30)
     message_id = models.CharField(max_length=35, unique=True)
     payload = models.BinaryField()
     endpoint = models.URLField(max_length=300)
     status = models.CharField(max_length=16, choices=OutboundStatus.choices, default=OutboundStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
+    # Pending: when to try again. Sent (Status 000): when the final answer is due (then it needs attention).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    last_answer = models.CharField(max_length=40, blank=True, help_text='e.g. "Status 010", "Error 900"')
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -365,3 +468,48 @@ class InboxItem(models.Model):
 
     def __str__(self):
         return self.summary
+
+
+class InboundAnswer(models.Model):
+    """An asynchronous Status, Verify or Error a pharmacy sent about one of our messages (reference §3, §6).
+
+    The MessageID is unique: a re-delivery is answered again but applied once.
+    """
+
+    message_id = models.CharField(max_length=35, unique=True)
+    message_type = models.CharField(max_length=30)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="+")
+    outbound = models.ForeignKey(OutboundMessage, on_delete=models.PROTECT, related_name="answers")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    code = models.CharField(max_length=10, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at"]
+
+    def __str__(self):
+        return f"{self.message_type} {self.code} for {self.outbound_id}"
+
+
+class InboundNonce(models.Model):
+    """Replay protection for the inbound endpoint, in PostgreSQL (works while Redis is down).
+
+    A nonce is kept until ``expires_at`` (past the signature's accepted clock skew); the beat task
+    ``purge_inbound_nonces`` deletes expired rows.
+    """
+
+    pharmacy_ncpdp_id = models.CharField(max_length=7)
+    nonce = models.CharField(max_length=128)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pharmacy_ncpdp_id", "nonce"], name="inbound_nonce_unique")
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="inbound_nonce_expiry")]
+
+    def __str__(self):
+        return f"{self.pharmacy_ncpdp_id}:{self.nonce}"

@@ -878,6 +878,7 @@ def _medication_fields(med: etree._Element | None) -> dict[str, Any]:
         "substitutions": _text(med, "Substitutions"),
         "refills": _text(med, "NumberOfRefills"),
         "diagnosis_code": _text(med, "Diagnosis/Primary/Code"),
+        "diagnosis_description": _text(med, "Diagnosis/Primary/Description"),
         "note": _text(med, "Note"),
         "sig_text": _text(med, "Sig/SigText"),
     }

@@ -20,10 +20,13 @@ from audit.models import Action
 from audit.services import access_record
 from ehr.refdata import ingredient_key
 from encounters import selectors as enc_selectors
+from patients.access import visible_patients
 from patients.selectors import _as_uuid, patient_get
 
 from .models import (
+    InboundAnswer,
     InboxItem,
+    InboxKind,
     InboxStatus,
     Interaction,
     InteractionSeverity,
@@ -33,9 +36,15 @@ from .models import (
     OutboundStatus,
     PatientPharmacy,
     Pharmacy,
+    PrescriberSpi,
     Prescription,
-    RxStatus,
+    refill_limit,
 )
+
+
+def as_uuid(value):
+    """A UUID from a URL or task argument, or None."""
+    return _as_uuid(value)
 
 
 # ------------------------------------------------------------------ catalog
@@ -64,6 +73,25 @@ def pharmacy_list() -> QuerySet[Pharmacy]:
     return Pharmacy.objects.all()
 
 
+def pharmacy_search(*, q: str = "", limit: int = 50) -> list[Pharmacy]:
+    """The pharmacy directory (not patient data): by NCPDP ID (digits), name or city (every word must match)."""
+    q = (q or "").strip()[:100]
+    qs = Pharmacy.objects.all()
+    if q.isdigit():
+        qs = qs.filter(ncpdp_id__startswith=q)
+    else:
+        for word in q.split()[:5]:
+            qs = qs.filter(Q(name__icontains=word) | Q(city__icontains=word))
+    return list(qs.order_by("name", "city")[:limit])
+
+
+def pharmacy_get(*, pharmacy_id) -> Pharmacy:
+    try:
+        return Pharmacy.objects.get(pk=int(pharmacy_id))
+    except (Pharmacy.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such pharmacy") from None
+
+
 def pharmacy_preferred(*, patient) -> Pharmacy | None:
     """The preferred pharmacy of a patient already fetched through patient_get."""
     pref = PatientPharmacy.objects.filter(patient=patient).select_related("pharmacy").first()
@@ -72,6 +100,58 @@ def pharmacy_preferred(*, patient) -> Pharmacy | None:
 
 def pharmacy_by_ncpdp(*, ncpdp_id: str) -> Pharmacy | None:
     return Pharmacy.objects.filter(ncpdp_id=ncpdp_id).first()
+
+
+def medication_by_rxcui(*, rxcui: str) -> Medication | None:
+    return Medication.objects.filter(rxcui=rxcui, is_active=True).first() if rxcui else None
+
+
+def icd10_get(*, code: str):
+    """An ICD-10-CM code of the shipped list (encounters owns the table; read-only here), or None."""
+    from encounters.models import Icd10Code
+
+    return Icd10Code.objects.filter(code=code).first()
+
+
+# ------------------------------------------------------------------ prescribers
+def prescriber_spi(*, user) -> str:
+    """The SPI a practice admin recorded for this prescriber, or ""."""
+    return PrescriberSpi.objects.filter(user=user).values_list("spi", flat=True).first() or ""
+
+
+def prescriber_for_inbound(*, spi: str, npi: str):
+    """The prescriber a pharmacy addressed (header To = SPI, else the body's NPI), or None."""
+    from accounts.models import Practitioner
+
+    if spi:
+        registered = PrescriberSpi.objects.filter(spi=spi).select_related("user").first()
+        if registered is not None:
+            return registered.user
+        if len(spi) == 13 and spi.endswith("001"):  # the documented stand-in: NPI + "001" (services.spi_for)
+            npi = npi or spi[:10]
+    practitioner = Practitioner.objects.filter(npi=npi).select_related("user").first() if npi else None
+    return practitioner.user if practitioner else None
+
+
+def patient_match_for_prescriber(*, prescriber, last_name: str, first_name: str, birth_date: str):
+    """The one patient of this prescriber (PRESCRIBE) with exactly this name and date of birth, else None.
+
+    For a pharmacy request that names no prescription of ours. Called by the inbound service, which records
+    the access (system actor)."""
+    if not (last_name and first_name and birth_date):
+        return None
+    try:
+        from datetime import date
+
+        born = date.fromisoformat(birth_date[:10])
+    except ValueError:
+        return None
+    found = list(
+        visible_patients(prescriber, roles.PRESCRIBE).filter(
+            family_name__iexact=last_name, given_name__iexact=first_name, birth_date=born
+        )[:2]
+    )
+    return found[0] if len(found) == 1 else None
 
 
 # ------------------------------------------------------------------ safety knowledge
@@ -309,45 +389,153 @@ def prescription_events(*, prescription: Prescription):
     return list(prescription.events.all())
 
 
-def attention_list(*, limit: int = 100) -> list[OutboundMessage]:
-    """Messages a human must look at (staff only; the view checks is_staff). Names no clinical content."""
-    return list(
-        OutboundMessage.objects.filter(status=OutboundStatus.NEEDS_ATTENTION)
-        .select_related("prescription__medication", "prescription__patient")
+def prescription_by_order_number(*, order_number: str) -> Prescription | None:
+    """For the inbound service only (it checks the sending pharmacy and records the access)."""
+    return (
+        Prescription.objects.filter(prescriber_order_number=order_number)
+        .select_related("patient", "prescriber", "pharmacy")
+        .first()
+    )
+
+
+def outbound_by_message_id(*, message_id: str) -> OutboundMessage | None:
+    """For the inbound service only (it checks the sending pharmacy and records the access)."""
+    return (
+        OutboundMessage.objects.filter(message_id=message_id)
+        .select_related("prescription__patient", "prescription__prescriber")
+        .first()
+    )
+
+
+def outbound_patient_id(*, message_id):
+    """The patient an outbox row is about (for the caller's permission check), or None."""
+    pk = _as_uuid(message_id)
+    if pk is None:
+        return None
+    return (
+        OutboundMessage.objects.filter(pk=pk, patient__isnull=False)
+        .values_list("patient_id", flat=True)
+        .first()
+    )
+
+
+def inbox_item_exists(*, message_id: str) -> bool:
+    return InboxItem.objects.filter(message_id=message_id).exists()
+
+
+def inbound_answer_exists(*, message_id: str) -> bool:
+    return InboundAnswer.objects.filter(message_id=message_id).exists()
+
+
+def attention_list(*, actor, request=None, limit: int = 100) -> list[OutboundMessage]:
+    """Messages a human must look at, for the patients whose chart `actor` may open (VIEW_CLINICAL: drug names
+    are clinical). Records one access event naming the patients shown."""
+    rows = list(
+        OutboundMessage.objects.filter(
+            status=OutboundStatus.NEEDS_ATTENTION,
+            patient__in=visible_patients(actor, roles.VIEW_CLINICAL).values("pk"),
+        )
+        .select_related("prescription__medication", "prescription__patient", "pharmacy")
         .order_by("-updated_at")[:limit]
     )
+    if rows:
+        access_record(
+            actor=actor,
+            action=Action.LIST,
+            category=categories.PRESCRIPTION,
+            patient_ids=sorted({str(m.patient_id) for m in rows}),
+            request=request,
+            detail={"list": "needs attention"},
+        )
+    return rows
 
 
-def attention_prescriptions(*, limit: int = 100) -> list[Prescription]:
-    return list(
-        Prescription.objects.filter(status=RxStatus.NEEDS_ATTENTION)
-        .select_related("medication", "patient", "prescriber")
-        .order_by("-created_at")[:limit]
-    )
-
-
-def inbox_list(*, actor, include_closed: bool = False) -> list[InboxItem]:
-    """The prescriber's own inbox: requests addressed to them."""
-    qs = InboxItem.objects.filter(prescriber=actor).select_related(
-        "pharmacy", "patient", "prescription__medication"
+def inbox_list(*, actor, request=None, include_closed: bool = False) -> list[InboxItem]:
+    """The prescriber's own inbox: requests addressed to them, about patients they may still prescribe for (a
+    prescriber who lost access to a patient no longer sees that patient's requests), and requests that name no
+    patient of ours. Records one access event naming the patients shown."""
+    allowed = visible_patients(actor, roles.PRESCRIBE).values("pk")
+    qs = (
+        InboxItem.objects.filter(prescriber=actor)
+        .filter(Q(patient__isnull=True) | Q(patient__in=allowed))
+        .select_related("pharmacy", "patient", "prescription__medication")
     )
     if not include_closed:
         qs = qs.filter(status=InboxStatus.OPEN)
-    return list(qs[:200])
+    items = list(qs[:200])
+    shown = sorted({str(i.patient_id) for i in items if i.patient_id})
+    if shown:
+        access_record(
+            actor=actor,
+            action=Action.LIST,
+            category=categories.PRESCRIPTION,
+            patient_ids=shown,
+            request=request,
+            detail={"list": "prescription inbox"},
+        )
+    return items
 
 
-def inbox_item_get(*, actor, item_id) -> InboxItem:
+def inbox_item_get(*, actor, item_id, request=None, record: bool = True) -> InboxItem:
+    """One request addressed to `actor`, if they still hold PRESCRIBE on its patient (the access is recorded);
+    else Http404."""
     pk = _as_uuid(item_id)
     item = (
         InboxItem.objects.filter(pk=pk, prescriber=actor)
-        .select_related("pharmacy", "patient", "prescription__medication")
+        .select_related("pharmacy", "prescription__medication", "prescription__pharmacy")
         .first()
         if pk
         else None
     )
     if item is None:
         raise Http404("No such request")
+    if item.patient_id:
+        item.patient = patient_get(
+            actor=actor,
+            patient_id=item.patient_id,
+            perm=roles.PRESCRIBE,
+            category=categories.PRESCRIPTION,
+            request=request,
+            record=record,
+        )
     return item
+
+
+@dataclass(frozen=True)
+class RequestedOption:
+    index: int
+    description: str
+    medication: Medication | None  # None: not in our catalog, cannot be prescribed here
+    quantity: str
+    quantity_unit: str
+    refills: str
+    sig_text: str
+    refill_limit: int
+
+
+def inbox_item_options(*, item: InboxItem) -> list[RequestedOption]:
+    """The drugs a change request asks for, matched to the catalog by RxNorm code (one query)."""
+    if item.kind != InboxKind.CHANGE:
+        return []
+    requested = item.fields.get("requested") or []
+    codes = {o.get("rxnorm_code") for o in requested if o.get("rxnorm_code")}
+    meds = {m.rxcui: m for m in Medication.objects.filter(rxcui__in=codes, is_active=True)}
+    out = []
+    for i, o in enumerate(requested):
+        med = meds.get(o.get("rxnorm_code") or "")
+        out.append(
+            RequestedOption(
+                index=i,
+                description=o.get("drug_description", ""),
+                medication=med,
+                quantity=o.get("quantity", ""),
+                quantity_unit=o.get("quantity_unit", ""),
+                refills=o.get("refills", ""),
+                sig_text=o.get("sig_text", ""),
+                refill_limit=refill_limit(med.dea_schedule) if med else 0,
+            )
+        )
+    return out
 
 
 def chart_section(*, actor, patient, request) -> dict | None:
@@ -372,4 +560,22 @@ def chart_section(*, actor, patient, request) -> dict | None:
         "prescriptions": prescription_list_for_patient(patient=patient, limit=20),
         "can_prescribe": access.has(roles.PRESCRIBE),
         "prescribe_url": reverse("prescriptions:new", args=[patient.pk]),
+    }
+
+
+def chart_pharmacy(*, actor, patient, request) -> dict | None:
+    """The chart's preferred-pharmacy card (one query). Part of the demographics the chart page already recorded;
+    anyone who may change demographics can change it."""
+    access = getattr(patient, "access", None)
+    if access is None or not access.has(roles.VIEW_DEMOGRAPHICS):
+        return None
+    from django.urls import reverse
+
+    return {
+        "template": "prescriptions/_chart_pharmacy.html",
+        "title": "Pharmacy",
+        "aside": True,
+        "pharmacy": pharmacy_preferred(patient=patient),
+        "can_change": access.has(roles.CHANGE_DEMOGRAPHICS),
+        "change_url": reverse("prescriptions:pharmacy_choose", args=[patient.pk]),
     }

@@ -1,5 +1,7 @@
 """Parse the request, call a selector or service, render. No ORM calls here."""
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,8 +16,13 @@ from audit.models import Action
 from audit.services import access_record
 from patients.selectors import patient_get
 
-from . import printing, selectors, services
-from .forms import DenyForm, PrescriptionForm, SignForm
+from . import ncpdp, printing, selectors, services
+from .admin import can_edit_pharmacies
+from .forms import DenyForm, InboxRespondForm, PrescriptionForm, SignForm
+
+logger = logging.getLogger(__name__)
+# Statuses the Cancel button is offered for (the service decides what cancelling means for each).
+CANCELLABLE = ["draft", "signed", "printed", "queued", "sent", "delivered", "needs_attention"]
 
 
 def _errors_to_form(form, exc: ValidationError) -> None:
@@ -116,7 +123,12 @@ def prescription_detail(request: HttpRequest, prescription_id) -> HttpResponse:
     return render(
         request,
         "prescriptions/prescription_detail.html",
-        {"rx": rx, "patient": rx.patient, "events": selectors.prescription_events(prescription=rx)},
+        {
+            "rx": rx,
+            "patient": rx.patient,
+            "events": selectors.prescription_events(prescription=rx),
+            "cancellable": CANCELLABLE,
+        },
     )
 
 
@@ -144,7 +156,12 @@ def prescription_cancel(request: HttpRequest, prescription_id) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("prescriptions:detail", prescription_id)
-    messages.success(request, "Cancel requested.")
+    if rx.status == "cancelled":
+        messages.success(request, "Prescription cancelled.")
+    elif rx.status == "needs_attention":
+        messages.warning(request, rx.status_reason)
+    else:
+        messages.success(request, "Cancel requested: waiting for the pharmacy's answer.")
     return redirect(rx)
 
 
@@ -174,79 +191,190 @@ def prescription_pdf(request: HttpRequest, prescription_id) -> HttpResponse:
     return response
 
 
+# ------------------------------------------------------------------ pharmacy directory
+@login_required
+@require_GET
+def pharmacy_directory(request: HttpRequest) -> HttpResponse:
+    """The directory, searchable by name, city or NCPDP ID (not patient data). Admins edit it in the admin."""
+    q = request.GET.get("q", "")[:100]
+    return render(
+        request,
+        "prescriptions/pharmacy_directory.html",
+        {"q": q, "rows": selectors.pharmacy_search(q=q), "can_edit": can_edit_pharmacies(request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pharmacy_choose(request: HttpRequest, patient_id) -> HttpResponse:
+    """Set the patient's preferred pharmacy from the chart (search the directory, pick one)."""
+    patient = patient_get(
+        actor=request.user,
+        patient_id=patient_id,
+        perm=roles.CHANGE_DEMOGRAPHICS,
+        category=categories.DEMOGRAPHICS,
+        request=request,
+    )
+    if request.method == "POST":
+        pharmacy = services.pharmacy_set_preferred(
+            actor=request.user,
+            patient_id=patient.pk,
+            pharmacy_id=request.POST.get("pharmacy_id"),
+            request=request,
+        )
+        messages.success(request, f"Preferred pharmacy: {pharmacy}.")
+        return redirect("patients:detail", patient.pk)
+    q = request.GET.get("q", "")[:100]
+    return render(
+        request,
+        "prescriptions/pharmacy_choose.html",
+        {
+            "patient": patient,
+            "q": q,
+            "rows": selectors.pharmacy_search(q=q),
+            "current": selectors.pharmacy_preferred(patient=patient),
+        },
+    )
+
+
 # ------------------------------------------------------------------ inbox and attention queue
 @login_required
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
-    items = selectors.inbox_list(actor=request.user)
-    if items:
-        access_record(
-            actor=request.user,
-            action=Action.LIST,
-            category=categories.PRESCRIPTION,
-            patient_ids=[i.patient_id for i in items if i.patient_id],
-            request=request,
-        )
-    return render(request, "prescriptions/inbox.html", {"items": items, "deny_form": DenyForm()})
+    items = selectors.inbox_list(actor=request.user, request=request)
+    return render(request, "prescriptions/inbox.html", {"items": items})
+
+
+def _overrides_from_post(request, alerts) -> dict[str, str]:
+    return (
+        {a.key: request.POST.get(f"override_{i}", "") for i, a in enumerate(alerts)} if request.POST else {}
+    )
+
+
+def _option_arg(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@login_required
+@require_GET
+def inbox_item(request: HttpRequest, item_id) -> HttpResponse:
+    """One renewal or change request: the drugs asked for, the safety alerts of the one picked, and the signing
+    form (approving signs a new prescription) or a denial with a reason."""
+    item = selectors.inbox_item_get(actor=request.user, item_id=item_id, request=request)
+    return _inbox_item_page(
+        request, item, form=InboxRespondForm(initial={"option": request.GET.get("option")})
+    )
+
+
+def _inbox_item_page(request, item, *, form, status: int = 200) -> HttpResponse:
+    options = selectors.inbox_item_options(item=item)
+    option = _option_arg(form.data.get("option") if form.is_bound else form.initial.get("option"))
+    if option is None and len(options) == 1:
+        option = 0
+    medication, schedule = None, ""
+    if item.kind == "change" and option is not None and 0 <= option < len(options):
+        medication = options[option].medication
+    elif item.kind == "renewal" and item.prescription:
+        medication = item.prescription.medication
+        schedule = item.prescription.dea_schedule
+    if medication is not None:
+        schedule = schedule or medication.dea_schedule
+    alerts = (
+        selectors.prescription_check(patient=item.patient, medication=medication)
+        if medication is not None and item.patient is not None
+        else []
+    )
+    reasons = _overrides_from_post(request, alerts)
+    return render(
+        request,
+        "prescriptions/inbox_item.html",
+        {
+            "item": item,
+            "patient": item.patient,
+            "options": options,
+            "option": option,
+            "medication": medication,
+            "controlled": bool(schedule),
+            "alerts": [(i, a, reasons.get(a.key, "")) for i, a in enumerate(alerts)],
+            "form": form,
+            "deny_form": DenyForm(request.POST or None, kind=item.kind),
+        },
+        status=status,
+    )
 
 
 @login_required
 @require_POST
 def inbox_respond(request: HttpRequest, item_id) -> HttpResponse:
+    item = selectors.inbox_item_get(actor=request.user, item_id=item_id, request=request, record=False)
+    form = InboxRespondForm(request.POST)
     approve = request.POST.get("decision") == "approve"
-    form = DenyForm(request.POST)
-    reason = form.data.get("reason_code", "")
+    if not form.is_valid():
+        return _inbox_item_page(request, item, form=form, status=400)
+    data = form.cleaned_data
+    medication = None
+    options = selectors.inbox_item_options(item=item)
+    if item.kind == "change" and data["option"] is not None and 0 <= data["option"] < len(options):
+        medication = options[data["option"]].medication
+    elif item.prescription:
+        medication = item.prescription.medication
+    alerts = (
+        selectors.prescription_check(patient=item.patient, medication=medication)
+        if approve and medication is not None and item.patient is not None
+        else []
+    )
     try:
         services.inbox_respond(
             actor=request.user,
-            item_id=item_id,
+            item_id=item.pk,
             approve=approve,
-            reason_code=reason,
-            note=request.POST.get("note", "")[:200],
+            reason_code=data["reason_code"],
+            note=data["note"],
+            option=data["option"],
+            refills=data["refills"],
+            password=data["password"],
+            totp_code=data["totp_code"],
+            override_reasons=_overrides_from_post(request, alerts),
             request=request,
         )
+    except services.AlertsNeedOverride:
+        form.add_error(None, "Give a reason for each high-severity alert, or deny the request.")
+        return _inbox_item_page(request, item, form=form, status=400)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "Response sent." if approve else "Denial sent.")
+        _errors_to_form(form, exc)
+        return _inbox_item_page(request, item, form=form, status=400)
+    messages.success(
+        request, "Approved: new prescription signed and the answer sent." if approve else "Denial sent."
+    )
     return redirect("prescriptions:inbox")
-
-
-def _staff(request):
-    if not request.user.is_staff:
-        raise PermissionDenied
 
 
 @login_required
 @require_GET
 def attention(request: HttpRequest) -> HttpResponse:
-    _staff(request)
-    rows = selectors.attention_list()
-    access_record(
-        actor=request.user,
-        action=Action.LIST,
-        category=categories.PRESCRIPTION,
-        patient_ids=[m.prescription.patient_id for m in rows if m.prescription],
-        request=request,
-    )
+    """Messages that need a human, for the patients whose chart the user may open (the one door decides)."""
+    rows = selectors.attention_list(actor=request.user, request=request)
     return render(request, "prescriptions/attention.html", {"rows": rows})
 
 
 @login_required
 @require_POST
 def attention_retry(request: HttpRequest, message_id) -> HttpResponse:
-    _staff(request)
     try:
         services.outbound_retry(actor=request.user, message_id=message_id, request=request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Queued again.")
     return redirect("prescriptions:attention")
 
 
 @login_required
 @require_POST
 def attention_resolve(request: HttpRequest, message_id) -> HttpResponse:
-    _staff(request)
     try:
         services.outbound_resolve(
             actor=request.user,
@@ -260,6 +388,9 @@ def attention_resolve(request: HttpRequest, message_id) -> HttpResponse:
 
 
 # ------------------------------------------------------------------ inbound (pharmacy -> EHR)
+RETRY_AFTER_SECONDS = 30
+
+
 @csrf_exempt  # no cookies or sessions here: every request is authenticated by its HMAC signature instead
 @require_POST
 def inbound(request: HttpRequest) -> HttpResponse:
@@ -269,4 +400,14 @@ def inbound(request: HttpRequest) -> HttpResponse:
         if exc.body:
             return HttpResponse(exc.body, status=exc.http_status, content_type="application/xml")
         return HttpResponse(exc.reason + "\n", status=exc.http_status, content_type="text/plain")
+    except Exception:  # noqa: BLE001 - fail closed: a pharmacy must get a retryable answer, never a 500 page
+        logger.exception("inbound pharmacy message could not be processed")
+        body = services.error_reply(
+            "temporarily unable to process the message; retry later",
+            code=ncpdp.ERROR_RECEIVER_SYSTEM,
+            desc=ncpdp.DESC_SYSTEM_ERROR,
+        )
+        response = HttpResponse(body, status=503, content_type="application/xml")
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     return HttpResponse(answer, content_type="application/xml")

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.conftest import screenshot, totp_now
+from tests.conftest import screenshot, totp_now, wait_until
 from tests.factories import PASSWORD
 from tests.prescriptions import conftest as rx_fixtures
 from tests.prescriptions.conftest import give_address
@@ -105,3 +105,69 @@ def test_prescribe_override_sign_delivered_and_controlled_totp(
     expect(page.locator("[data-testid=rx-status]")).to_have_text("Delivered", timeout=30000)
     screenshot(page, "rx_controlled_delivered")
     assert simulator.stats()["unique_received"] == 2
+
+
+def test_preferred_pharmacy_from_chart_and_change_request_approved_in_the_inbox(
+    transactional_db,
+    page,
+    client,
+    clinician,
+    patient,
+    celery_worker_proc,
+    catalog,
+    pharmacies,
+    simulator,
+):
+    """The chart's pharmacy card opens the directory search; a pharmacy's change request is reviewed in the inbox,
+    the alerts of the drug picked are shown and overridden, and approving signs a new prescription whose
+    RxChangeResponse reaches the pharmacy with that drug."""
+    from encounters.models import MedicationStatement
+    from prescriptions import ncpdp, services
+    from prescriptions.models import OutboundMessage, Prescription
+    from tests.prescriptions.conftest import post_inbound, signed_rx
+    from tests.prescriptions.test_inbox import change_xml
+
+    give_address(patient)
+    _login(page, clinician)
+    page.goto(reverse("patients:detail", args=[patient.pk]))
+    page.click("[data-testid=change-pharmacy]")
+    page.fill("#ph-q", "corner")
+    page.click("main form[role=search] button[type=submit]")
+    page.click("[data-testid=choose-7654321]")
+    expect(page.locator("[data-testid=preferred-pharmacy]")).to_contain_text("Corner Drugstore")
+    screenshot(page, "rx_preferred_pharmacy")
+
+    rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
+    assert services.outbound_send(OutboundMessage.objects.get(prescription=rx).pk) == "acknowledged"
+    MedicationStatement.objects.create(
+        patient=patient, name="Ibuprofen 600 MG Oral Tablet", rxcui="197806", status="active"
+    )
+    body = change_xml(
+        rx,
+        [
+            {"drug_description": "Enalapril 10 MG Oral Tablet", "rxnorm_code": "858813"},
+            {
+                "drug_description": "Warfarin Sodium 5 MG Oral Tablet",
+                "rxnorm_code": "855332",
+                "quantity": "30",
+            },
+        ],
+    )
+    assert post_inbound(client, body).status_code == 200
+
+    page.goto(reverse("prescriptions:inbox"))
+    page.click("[data-testid=inbox-item] a.button")
+    expect(page.locator("[data-testid=option-0]")).to_be_disabled()  # not in the catalog here
+    page.click("text=check this one")
+    expect(page.locator("[data-testid=option-1]")).to_be_checked()
+    expect(page.locator("[data-testid=alert-high]")).to_contain_text("warfarin + ibuprofen")
+    page.fill("#override_0", "ibuprofen stopped")
+    page.fill("#id_password", PASSWORD)
+    screenshot(page, "rx_change_request")
+    page.click("[data-testid=approve-button]")
+    page.wait_for_url("**/rx/inbox/")
+    new = Prescription.objects.get(replaces=rx)
+    assert new.medication.rxcui == "855332"
+    wait_until(lambda: Prescription.objects.get(pk=new.pk).status == "delivered", timeout=30)
+    [seen] = [m for m in simulator.stats()["messages"] if m["message_type"] == ncpdp.RX_CHANGE_RESPONSE]
+    assert seen["drug_description"] == "Warfarin Sodium 5 MG Oral Tablet"

@@ -163,7 +163,7 @@ def pharmacies(db, simulator_proc):
         state="IL",
         postal_code="62701",
         phone="2175550100",
-        accepts=["NewRx", "CancelRx"],
+        accepts=["NewRx", "CancelRx", "RxRenewalResponse", "RxChangeResponse"],
         endpoint=simulator_proc.url + "/ncpdp",
         inbound_secret="s3cret-shared-with-the-pharmacy",
         is_electronic=True,
@@ -187,3 +187,57 @@ def give_address(patient):
     ]
     patient.save(update_fields=["addresses"])
     return patient
+
+
+def rx_data(med, **kw):
+    data = {
+        "medication_id": med.pk,
+        "dose": 1,
+        "dose_unit": "tablet",
+        "route": "PO",
+        "frequency": "BID",
+        "duration_days": 10,
+        "quantity": 20,
+        "quantity_unit": "C48542",
+        "refills": 0,
+    }
+    data.update(kw)
+    return data
+
+
+def signed_rx(prescriber, patient, med, pharmacy, *, totp_code: str = "", **kw):
+    """A prescription written and signed (its NewRx queued when the pharmacy is electronic)."""
+    from prescriptions import services
+    from tests.factories import PASSWORD
+
+    give_address(patient)
+    rx = services.prescription_create(
+        actor=prescriber, patient_id=patient.pk, data=rx_data(med, pharmacy=pharmacy, **kw)
+    )
+    services.prescription_sign(
+        actor=prescriber, prescription_id=rx.pk, password=PASSWORD, totp_code=totp_code
+    )
+    rx.refresh_from_db()
+    return rx
+
+
+def totp_device(user):
+    """(device, base32 secret) of a confirmed authenticator for `user`."""
+    import base64
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", defaults={"confirmed": True})
+    return device, base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+def post_inbound(client, body: bytes, *, pharmacy_id="1234567", secret="s3cret-shared-with-the-pharmacy"):
+    """POST a pharmacy message to the inbound endpoint, signed like a pharmacy signs it."""
+    from django.urls import reverse
+
+    from prescriptions import signing
+
+    headers = signing.sign_request(secret, body, pharmacy_id=pharmacy_id)
+    return client.post(
+        reverse("prescriptions:inbound"), data=body, content_type="application/xml", headers=headers
+    )

@@ -242,8 +242,37 @@ def test_mode_is_validated(sim):
     assert set_mode(sim, delay_ms=-1).status_code == 400
     assert set_mode(sim, permanent_error_for="ORD-1").status_code == 400
     assert set_mode(sim, surprise=True).status_code == 400
+    assert set_mode(sim, status_code="999").status_code == 400
+    assert set_mode(sim, delay_count=0).status_code == 400
     mode = set_mode(sim, delay_ms=5, seed=3).json()
-    assert mode == {"fail_rate": 0.0, "error_rate": 0.0, "permanent_error_for": [], "delay_ms": 5, "seed": 3}
+    assert mode == {
+        "fail_rate": 0.0,
+        "error_rate": 0.0,
+        "permanent_error_for": [],
+        "delay_ms": 5,
+        "delay_count": None,
+        "status_code": "010",
+        "seed": 3,
+    }
+
+
+def test_delay_count_slows_only_the_next_requests(sim):
+    set_mode(sim, delay_ms=400, delay_count=1)
+    import time
+
+    started = time.monotonic()
+    post_xml(sim, new_rx_xml()[1])
+    slow = time.monotonic() - started
+    started = time.monotonic()
+    post_xml(sim, new_rx_xml()[1])
+    assert slow >= 0.4 > time.monotonic() - started
+    assert stats(sim)["mode"]["delay_ms"] == 0
+
+
+def test_status_000_mode_answers_accepted_by_network(sim):
+    set_mode(sim, status_code="000")
+    answer = ncpdp.parse_message(post_xml(sim, new_rx_xml()[1]).content)
+    assert (answer.message_type, answer.fields["code"]) == ("Status", "000")
 
 
 def test_seed_makes_failures_reproducible(sim):
@@ -355,6 +384,36 @@ def test_send_change_posts_a_signed_request(sim, ehr):
     assert parsed.message_type == "RxChangeRequest"
     assert parsed.fields["request_code"] == "T"
     assert parsed.fields["drug_description"] == "Enalapril 10 MG Oral Tablet"
+
+
+def test_send_change_with_several_options(sim, ehr):
+    options = [
+        {"drug_description": "Enalapril 10 MG Oral Tablet", "rxnorm_code": "858813"},
+        {"drug_description": "Losartan 50 MG Oral Tablet", "rxnorm_code": "979485", "refills": 2},
+    ]
+    assert send(sim, "change", ehr, request_code="T", requested=options).json()["status"] == 200
+    [(_, parsed)] = FakeEhr.received
+    assert [o["drug_description"] for o in parsed.fields["requested"]] == [
+        o["drug_description"] for o in options
+    ]
+    assert parsed.fields["requested"][1]["refills"] == "2"
+    assert send(sim, "change", ehr, requested="x").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "kind, fields, expect",
+    [
+        ("status", {"code": "010"}, ("Status", "010")),
+        ("verify", {}, ("Verify", "010")),
+        ("error", {"code": "900", "description": "bad DEA schedule"}, ("Error", "900")),
+    ],
+)
+def test_send_asynchronous_answers(sim, ehr, kind, fields, expect):
+    assert send(sim, kind, ehr, **fields).json()["status"] == 200
+    [(_, parsed)] = FakeEhr.received
+    assert (parsed.message_type, parsed.fields["code"]) == expect
+    assert parsed.relates_to_message_id == "newrx-9"
+    assert send(sim, kind, ehr, relates_to_message_id="").status_code == 400
 
 
 def test_send_cancel_response(sim, ehr):

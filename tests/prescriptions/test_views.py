@@ -109,9 +109,58 @@ def test_medication_search(login, clinician, catalog):
     assert b"Warfarin Sodium 5 MG Oral Tablet" in r.content
 
 
-def test_attention_is_staff_only(login, clinician, admin_user):
-    assert login(clinician).get(reverse("prescriptions:attention")).status_code == 403
-    assert login(admin_user).get(reverse("prescriptions:attention")).status_code == 200
+def test_attention_lists_only_patients_whose_chart_the_user_may_open(
+    login, clinician, colleague, admin_user, nurse, sent_rx, other_patient, catalog, pharmacies
+):
+    """The queue went through is_staff only and showed every patient's drug; now the one door decides, and one
+    access event names the patients shown."""
+    from audit.models import AccessEvent
+    from tests.audit.helpers import mark
+
+    outside = Prescription.objects.create(
+        patient=other_patient,
+        prescriber=clinician,
+        medication=catalog["855332"],
+        dose=1,
+        dose_unit="tablet",
+        frequency="QD",
+        sig_text="Take 1 tablet by mouth once daily",
+        quantity=30,
+        quantity_unit="C48542",
+        prescriber_order_number="OUTSIDE-1",
+        status="needs_attention",
+    )
+    OutboundMessage.objects.filter(prescription=sent_rx).update(
+        status="needs_attention", last_error="Error 900"
+    )
+    # A needs-attention message about a patient nobody here treats.
+    OutboundMessage.objects.create(
+        prescription=outside,
+        patient=other_patient,
+        message_type="NewRx",
+        message_id="f" * 32,
+        payload=b"",
+        endpoint="http://127.0.0.1:9/",
+        status="needs_attention",
+        last_error="Error 900 other",
+    )
+    since = mark()
+    page = login(clinician).get(reverse("prescriptions:attention"))
+    assert page.status_code == 200
+    assert b"Lisinopril 10 MG Oral Tablet" in page.content and b"Warfarin" not in page.content
+    [event] = AccessEvent.objects.filter(id__gt=since, action="list", actor=clinician)
+    assert [str(p) for p in event.patient_ids] == [str(sent_rx.patient_id)]
+    for outsider in (colleague, admin_user):
+        page = login(outsider).get(reverse("prescriptions:attention"))
+        assert page.status_code == 200 and b"Lisinopril" not in page.content
+    msg = OutboundMessage.objects.get(prescription=sent_rx)
+    assert login(admin_user).post(reverse("prescriptions:attention_retry", args=[msg.pk])).status_code == 404
+    assert login(colleague).post(reverse("prescriptions:attention_resolve", args=[msg.pk])).status_code == 404
+    r = login(nurse).post(reverse("prescriptions:attention_retry", args=[msg.pk]))
+    assert r.status_code == 302
+    msg.refresh_from_db()
+    assert msg.status == "pending"
+    assert AccessEvent.objects.filter(action="transmit", actor=nurse, patient_id=sent_rx.patient_id).exists()
 
 
 # ------------------------------------------------------------------ inbound
@@ -188,7 +237,13 @@ def test_inbound_unidentifiable_400(client, sent_rx):
 def test_inbox_approve_sends_response(client, login, clinician, sent_rx):
     _post(client, _renewal_xml(sent_rx.prescriber_order_number))
     item = InboxItem.objects.get()
-    r = login(clinician).post(reverse("prescriptions:inbox_respond", args=[item.pk]), {"decision": "approve"})
+    c = login(clinician)
+    assert c.get(reverse("prescriptions:inbox_item", args=[item.pk])).status_code == 200
+    r = c.post(reverse("prescriptions:inbox_respond", args=[item.pk]), {"decision": "approve"})
+    assert r.status_code == 400 and b"Password incorrect" in r.content  # approving is signing
+    r = c.post(
+        reverse("prescriptions:inbox_respond", args=[item.pk]), {"decision": "approve", "password": PASSWORD}
+    )
     assert r.status_code == 302
     msg = OutboundMessage.objects.get(message_type="RxRenewalResponse")
     parsed = ncpdp.parse_message(bytes(msg.payload))
@@ -210,3 +265,34 @@ def test_chart_section_lists_prescriptions(login, clinician, nurse, patient, cat
         b"Lisinopril 10 MG Oral Tablet" in page.content
         and b'data-testid="prescribe-link"' not in page.content
     )
+
+
+def test_inbox_and_attention_pages_run_a_constant_number_of_queries(
+    client, login, clinician, sent_rx, catalog, pharmacies, django_assert_max_num_queries
+):
+    """Pages whose rows grow: the same query count for 1 or 6 rows."""
+    from prescriptions import services
+    from prescriptions.models import OutboundMessage as Msg
+
+    c = login(clinician)
+
+    def counts():
+        with django_assert_max_num_queries(40) as inbox_ctx:
+            c.get(reverse("prescriptions:inbox"))
+        with django_assert_max_num_queries(40) as attention_ctx:
+            c.get(reverse("prescriptions:attention"))
+        return len(inbox_ctx.captured_queries), len(attention_ctx.captured_queries)
+
+    _post(client, _renewal_xml(sent_rx.prescriber_order_number))
+    Msg.objects.filter(prescription=sent_rx).update(status="needs_attention")
+    few = counts()
+    for _ in range(5):
+        rx = services.prescription_create(
+            actor=clinician,
+            patient_id=sent_rx.patient_id,
+            data={**_form(catalog["314076"], pharmacies["electronic"]), "pharmacy": pharmacies["electronic"]},
+        )
+        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+        _post(client, _renewal_xml(rx.prescriber_order_number))
+        Msg.objects.filter(prescription=rx).update(status="needs_attention")
+    assert counts() == few
