@@ -4,9 +4,10 @@ ASTM E2147 fields: when (occurred_at), who (actor), which patient (patient_id / 
 source address, outcome, break-the-glass flag. Writes also leave a django-auditlog LogEntry with the field
 changes (PHI masked); that entry's id is named in the event's detail so the chain covers writes too.
 
-`audit_accessevent` is partitioned by month in PostgreSQL (see migrations/0001). Rows are never updated or
-deleted: a trigger refuses it. The chain lives in `audit_chainlink`, appended by a background job
-(audit.services.audit_link_chain) so that concurrent requests never queue on one lock.
+`audit_accessevent` is partitioned by month in PostgreSQL (see migrations/0001). Rows are never updated, deleted
+or truncated: triggers refuse it, and the application's database role holds no such privilege (audit/dbroles.py).
+The chain lives in `audit_chainlink`, appended by a background job (audit.services.audit_link_chain) so that
+concurrent requests never queue on one lock; `audit_unlinked` is its work queue (migrations/0003).
 """
 
 import uuid
@@ -86,3 +87,19 @@ class ChainLink(models.Model):
 
     def __str__(self):
         return f"#{self.seq} -> event {self.event_id}"
+
+
+class UnlinkedEvent(models.Model):
+    """An event not yet linked into the chain: inserted by a trigger when the event is inserted, deleted by a
+    trigger when its link is inserted (migrations/0003). The linker's work queue, whatever the event's id (a late
+    commit with a low id is found too), and what audit_verify counts as overdue, without scanning the events.
+    The application's role may only read it."""
+
+    event_id = models.BigIntegerField(primary_key=True)
+    occurred_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "audit_unlinked"
+
+    def __str__(self):
+        return f"event {self.event_id} (unlinked)"

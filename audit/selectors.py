@@ -15,7 +15,9 @@ Query shape (kept fast at 10M+ events; see docs and migrations/0002):
   both with a BitmapOr, and monthly partitions outside [start, end) are pruned.
 - per user: `actor_id = U AND occurred_at in range` uses audit_ev_actor_time (actor_id, occurred_at).
 - break the glass: a partial index on occurred_at WHERE break_glass OR action = 'break_glass' (migration 0002).
-Pages are fetched with LIMIT n+1 (no COUNT over millions of rows); sorts come from a whitelist.
+Pages are fetched with LIMIT n+1 (no COUNT over millions of rows) up to MAX_PAGE (OFFSET stays bounded: past
+that, narrow the dates or export the CSV, which streams with a server-side cursor); sorts come from a whitelist.
+The patient sort of a row naming several patients (a list event) is by the first patient it names, the one shown.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import categories
@@ -36,6 +39,7 @@ from .services import access_record
 
 REPORT_PERM = "audit.view_reports"
 PER_PAGE = 50
+MAX_PAGE = 200  # 10,000 rows by page; the CSV export has no limit
 MAX_RANGE_DAYS = 3660  # ten years: a range is always bounded so partitions are pruned
 
 # Public sort key -> ORM ordering. Only these reach order_by() (no user-controlled field names).
@@ -116,13 +120,15 @@ def _ordered(qs: QuerySet, sort: str) -> QuerySet:
     if key == "patient":
         from patients.models import Patient  # see the module docstring: MRN only
 
-        qs = qs.annotate(patient_mrn=Subquery(Patient.objects.filter(pk=OuterRef("patient_id")).values("mrn")[:1]))
+        # The patient a row shows: the event's patient, or the first one a list event names (_rows does the same).
+        qs = qs.annotate(shown_patient=Coalesce("patient_id", F("patient_ids__0")))
+        qs = qs.annotate(patient_mrn=Subquery(Patient.objects.filter(pk=OuterRef("shown_patient")).values("mrn")[:1]))
     elif key == "reason":
         from django.db.models.fields.json import KT
 
         qs = qs.annotate(reason=KT("detail__reason"))
     col = SORT_KEYS[key]
-    primary = f"-{col}" if desc else col
+    primary = F(col).desc(nulls_last=True) if desc else F(col).asc(nulls_last=True)
     # A stable tie-break keeps pages from overlapping.
     return qs.order_by(primary, "-occurred_at" if desc else "occurred_at", "-id" if desc else "id")
 
@@ -136,17 +142,20 @@ def _patient_labels(ids: set) -> dict:
     return {p["id"]: p for p in Patient.objects.filter(pk__in=ids).values("id", "mrn", "given_name", "family_name")}
 
 
-def _rows(events: list[AccessEvent]) -> list[EventRow]:
-    ids: set = set()
-    for ev in events:
-        if ev.patient_id:
-            ids.add(ev.patient_id)
-        elif ev.patient_ids:
-            ids.add(uuid.UUID(str(ev.patient_ids[0])))
+def _shown_id(ev: AccessEvent, subject=None):
+    """The patient a row shows: the report's subject if the event names it, else the event's patient, else the
+    first patient a list event names."""
+    if subject is not None and (ev.patient_id == subject or str(subject) in {str(p) for p in ev.patient_ids or []}):
+        return subject
+    return ev.patient_id or (uuid.UUID(str(ev.patient_ids[0])) if ev.patient_ids else None)
+
+
+def _rows(events: list[AccessEvent], subject=None) -> list[EventRow]:
+    ids = {pid for pid in (_shown_id(ev, subject) for ev in events) if pid}
     labels = _patient_labels(ids)
     out = []
     for ev in events:
-        pid = ev.patient_id or (uuid.UUID(str(ev.patient_ids[0])) if ev.patient_ids else None)
+        pid = _shown_id(ev, subject)
         lab = labels.get(pid) if pid else None
         named = {str(p) for p in ev.patient_ids or []}
         if pid:
@@ -168,9 +177,9 @@ def _asof(asof: int | None) -> int:
 
 
 def _page(qs: QuerySet, *, page: int, per_page: int, asof: int) -> tuple[list[AccessEvent], bool]:
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)
     events = list(qs.filter(id__lte=asof)[(page - 1) * per_page:page * per_page + 1])
-    return events[:per_page], len(events) > per_page
+    return events[:per_page], len(events) > per_page and page < MAX_PAGE
 
 
 def _shown_patients(rows: list[EventRow]) -> list:
@@ -188,7 +197,7 @@ def audit_patient_find(*, actor, mrn: str) -> dict | None:
     from patients.models import Patient
 
     mrn = (mrn or "").strip()
-    if not mrn.isdigit() or len(mrn) != 8:
+    if not mrn.isdigit() or not 8 <= len(mrn) <= 12:
         return None
     return Patient.objects.filter(mrn=mrn).values("id", "mrn", "given_name", "family_name").first()
 
@@ -225,7 +234,7 @@ def audit_events_for_patient(
     asof = _asof(asof)
     events, more = _page(_ordered(_patient_events(patient_id, *_bounds(start, end)), sort), page=page,
                          per_page=per_page, asof=asof)
-    rows = _rows(events)
+    rows = _rows(events, subject=_uuid(patient_id))
     access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT, patient_id=patient_id,
                   request=request, detail={"report": "patient", "start": start.isoformat(), "end": end.isoformat(),
                                            "page": page})
@@ -290,17 +299,22 @@ def audit_export_rows(
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
     lo, hi = _bounds(start, end)
+    subject = _uuid(patient_id) if patient_id else None
     if report == "patient":
         qs = _patient_events(patient_id, lo, hi)
-    elif report == "user":
-        qs = AccessEvent.objects.filter(actor_id=user_id, occurred_at__gte=lo, occurred_at__lt=hi)
-    elif report == "break_glass":
-        qs = _break_glass_qs(lo, hi, grants_only=grants_only)
+        named = [str(subject)]  # every row shows the subject (_shown_id)
+    elif report in ("user", "break_glass"):
+        qs = (AccessEvent.objects.filter(actor_id=user_id, occurred_at__gte=lo, occurred_at__lt=hi)
+              if report == "user" else _break_glass_qs(lo, hi, grants_only=grants_only))
+        named = _exported_patients(qs)
     else:
         raise ValueError(report)
-    access_record(actor=actor, action=Action.EXPORT, category=categories.AUDIT_REPORT, patient_id=patient_id,
-                  request=request, detail={"report": report, "user_id": user_id, "start": start.isoformat(),
-                                           "end": end.isoformat(), "format": "csv"})
+    # The export is what is disclosed, whether or not the download completes: one event up front, naming every
+    # patient whose MRN and name the file will show.
+    access_record(actor=actor, action=Action.EXPORT, category=categories.AUDIT_REPORT, patient_id=subject,
+                  patient_ids=named, request=request,
+                  detail={"report": report, "user_id": user_id, "start": start.isoformat(), "end": end.isoformat(),
+                          "format": "csv", "patients": len(named)})
     qs = _ordered(qs, sort)
 
     def _gen() -> Iterator[EventRow]:
@@ -308,9 +322,20 @@ def audit_export_rows(
         for ev in qs.iterator(chunk_size=chunk):
             batch.append(ev)
             if len(batch) >= chunk:
-                yield from _rows(batch)
+                yield from _rows(batch, subject)
                 batch = []
         if batch:
-            yield from _rows(batch)
+            yield from _rows(batch, subject)
 
     return _gen()
+
+
+def _exported_patients(qs: QuerySet) -> list[str]:
+    """The patients a report's rows show (one per row, as _shown_id without a subject), in one query."""
+    shown = (qs.order_by().annotate(shown=Coalesce("patient_id", F("patient_ids__0")))
+             .exclude(shown=None).values_list("shown", flat=True).distinct())
+    return sorted(str(p) for p in shown)
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,16 +15,45 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import AccessEvent, Action, ChainLink, Outcome
+from . import anchor
+from .models import AccessEvent, Action, ChainLink, Outcome, UnlinkedEvent
+
+log = logging.getLogger("audit")
 
 GENESIS = "0" * 64
 _LINK_LOCK = 7_304_211  # pg advisory lock key: one linker at a time, never a request
 
 
+def _ip(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1:value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def client_ip(request) -> str | None:
+    """The address the request came from (ASTM E2147 "source").
+
+    Directly exposed (TRUSTED_PROXY_COUNT = 0): REMOTE_ADDR; a client's X-Forwarded-For is ignored, it can say
+    anything. Behind N trusted proxies (BEHIND_PROXY sets 1): the right-most address that none of them added,
+    i.e. the N-th from the right of X-Forwarded-For + REMOTE_ADDR. Entries left of it were written by the client
+    and prove nothing. A malformed hop falls back to REMOTE_ADDR.
+    """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    remote = _ip(request.META.get("REMOTE_ADDR"))
+    trusted = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if trusted <= 0 or not forwarded:
+        return remote
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()] + [request.META.get("REMOTE_ADDR", "")]
+    chosen = hops[-(trusted + 1)] if len(hops) > trusted else hops[0]
+    return _ip(chosen) or remote
 
 
 def access_record(
@@ -37,14 +68,18 @@ def access_record(
     break_glass: bool = False,
     channel: str | None = None,
     detail: dict | None = None,
+    source_ip: str | None = None,
 ) -> AccessEvent:
     """Append one access event (ASTM E2147). Cheap: a single INSERT, no lock, no read.
+    `source_ip` is for callers without the request (the write log's receiver); otherwise it comes from it.
 
     Runs in its own savepoint-free autocommit context when called outside a transaction; inside one, the event
     commits or rolls back with the work it describes (a denied attempt is recorded outside any transaction).
     """
     event = _event(actor=actor, action=action, category=category, patient_id=patient_id, patient_ids=patient_ids,
                    outcome=outcome, request=request, break_glass=break_glass, channel=channel, detail=detail)
+    if source_ip and event.source_ip is None:
+        event.source_ip = _ip(source_ip)
     event.save(force_insert=True)
     return event
 
@@ -112,14 +147,43 @@ def chain_hash(prev: str, content: str) -> str:
     return hashlib.sha256(f"{prev}:{content}".encode()).hexdigest()
 
 
-LOOKBACK_IDS = 20_000  # events committed late (long transactions) are still found within this window
+def log_entry_canonical(entry) -> bytes:
+    """The bytes whose SHA-256 is a write-log entry's (django-auditlog LogEntry) hash. The access event made
+    from the entry carries this hash (audit/signals.py), so the entry's content is part of the chain."""
+    data = {
+        "id": entry.pk,
+        "content_type_id": entry.content_type_id,
+        "object_pk": entry.object_pk,
+        "object_id": entry.object_id,
+        "object_repr": entry.object_repr,
+        "serialized_data": entry.serialized_data,
+        "action": entry.action,
+        "changes_text": entry.changes_text,
+        "changes": entry.changes,
+        "actor_id": entry.actor_id,
+        "actor_email": entry.actor_email,
+        "cid": entry.cid,
+        "remote_addr": entry.remote_addr,
+        "remote_port": entry.remote_port,
+        "timestamp": entry.timestamp.astimezone(datetime.UTC).isoformat(timespec="microseconds"),
+        "additional_data": entry.additional_data,
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def log_entry_hash(entry) -> str:
+    return hashlib.sha256(log_entry_canonical(entry)).hexdigest()
 
 
 def audit_link_chain(*, batch: int = 5000, max_batches: int = 100) -> int:
-    """Link committed, unlinked events into the chain, oldest id first. Returns how many were linked.
+    """Link committed, unlinked events into the chain. Returns how many were linked.
 
+    The work queue is `audit_unlinked` (kept by triggers: an event is queued on insert and leaves the queue when
+    its link is inserted), so an event committed late, with an id far below the newest linked one, is linked like
+    any other; nothing is found by id windows. Events are linked in id order within a batch.
     Only one linker runs (a session advisory lock); requests never wait for it. Called every two seconds by
-    Celery beat, and by audit_verify before it checks.
+    Celery beat, and by audit_verify before it checks. After linking, a checkpoint goes outside the database
+    (audit/anchor.py) at most every AUDIT_ANCHOR_INTERVAL_SECONDS.
     """
     linked = 0
     with connection.cursor() as cur:
@@ -129,18 +193,17 @@ def audit_link_chain(*, batch: int = 5000, max_batches: int = 100) -> int:
     try:
         for _ in range(max_batches):
             with transaction.atomic():
-                last = ChainLink.objects.order_by("-seq").values("seq", "chain_hash", "event_id").first()
+                last = ChainLink.objects.order_by("-seq").values("seq", "chain_hash").first()
                 seq = last["seq"] if last else 0
                 prev = last["chain_hash"] if last else GENESIS
-                low = max(0, (ChainLink.objects.order_by("-event_id").values_list("event_id", flat=True).first()
-                              or 0) - LOOKBACK_IDS)
-                events = list(
-                    AccessEvent.objects.filter(id__gt=low)
-                    .exclude(id__in=ChainLink.objects.filter(event_id__gt=low).values("event_id"))
-                    .order_by("id")[:batch]
-                )
-                if not events:
+                queued = list(UnlinkedEvent.objects.order_by("event_id").values_list("event_id", "occurred_at")
+                              [:batch])
+                if not queued:
                     break
+                times = [t for _, t in queued]
+                # The time bounds let PostgreSQL read only the partitions concerned.
+                events = list(AccessEvent.objects.filter(id__in=[i for i, _ in queued], occurred_at__gte=min(times),
+                                                         occurred_at__lte=max(times)).order_by("id"))
                 links = []
                 for ev in events:
                     seq += 1
@@ -149,14 +212,37 @@ def audit_link_chain(*, batch: int = 5000, max_batches: int = 100) -> int:
                     links.append(ChainLink(seq=seq, event_id=ev.id, event_time=ev.occurred_at, content_hash=ch,
                                            prev_hash=prev, chain_hash=new))
                     prev = new
+                # A queued event that no longer exists (removed by someone who bypassed the triggers) stays
+                # queued: audit_verify reports it as overdue.
                 ChainLink.objects.bulk_create(links)
                 linked += len(links)
-                if len(events) < batch:
+                if len(queued) < batch or not links:
                     break
     finally:
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", [_LINK_LOCK])
+    # After commit: a checkpoint of a rolled-back link (in a test's transaction) would be a false alarm later.
+    transaction.on_commit(audit_checkpoint)
     return linked
+
+
+def audit_checkpoint(*, force: bool = False) -> dict | None:
+    """Write a checkpoint of the chain's head outside the database if it moved since the last one and the
+    interval has passed (or `force`). Before writing, check that the previous checkpoint still matches the chain:
+    if not, the new line says so (continuous=false) and an error is logged."""
+    identity = anchor.database_identity()
+    if not force and not anchor.checkpoint_due(identity):
+        return None
+    head = ChainLink.objects.order_by("-seq").values("seq", "event_id", "chain_hash").first()
+    previous = anchor.checkpoint_last(identity)
+    if head is None or (previous and previous.get("seq") == head["seq"] and not force):
+        return None
+    continuous = True
+    if previous and "seq" in previous:
+        at = ChainLink.objects.filter(seq=previous["seq"]).values_list("chain_hash", flat=True).first()
+        continuous = at == previous.get("chain_hash")
+    return anchor.checkpoint_write(seq=head["seq"], event_id=head["event_id"], chain_hash=head["chain_hash"],
+                                   continuous=continuous, identity=identity)
 
 
 @dataclass
@@ -167,16 +253,49 @@ class VerifyResult:
     first_broken_event: int | None = None
     reason: str = ""
     unlinked_overdue: int = 0
+    checkpoints: int = 0
+
+
+def _log_entries_broken(links, events) -> tuple[ChainLink, str] | None:
+    """The first link whose event names a write-log entry that was altered or deleted since it was chained."""
+    from auditlog.models import LogEntry
+
+    wanted = {}
+    for lk in links:
+        ev = events.get(lk.event_id)
+        detail = (ev.detail or {}) if ev else {}
+        if "log_entry" in detail and "log_entry_sha256" in detail:
+            wanted[lk.seq] = (lk, detail["log_entry"], detail["log_entry_sha256"])
+    if not wanted:
+        return None
+    entries = LogEntry.objects.in_bulk([v[1] for v in wanted.values()])
+    for seq in sorted(wanted):
+        lk, entry_id, digest = wanted[seq]
+        entry = entries.get(entry_id)
+        if entry is None:
+            return lk, f"write-log entry {entry_id} (event {lk.event_id}) was deleted"
+        if log_entry_hash(entry) != digest:
+            return lk, f"write-log entry {entry_id} (event {lk.event_id}) was altered"
+    return None
 
 
 def audit_verify(*, link_first: bool = True, chunk: int = 20000) -> VerifyResult:
-    """Walk the chain from the start; name the first link whose event or order does not match.
+    """Walk the chain from the start; name the first link whose event, write-log entry or order does not match.
 
-    Catches an edited event (content hash differs), a deleted event (link points at nothing), a deleted or
-    reordered link (seq or prev hash breaks), and events left unlinked longer than AUDIT_LINK_MAX_LAG_SECONDS.
+    Catches an edited event (content hash differs), an edited or deleted write-log entry (its hash, carried by
+    the event, differs), a deleted event (link points at nothing), a deleted or reordered link (seq or prev hash
+    breaks), a chain cut or rewritten behind a checkpoint kept outside the database (truncation, deletion of the
+    newest events and links; audit/anchor.py), and events left unlinked longer than AUDIT_LINK_MAX_LAG_SECONDS
+    (counted from the small queue of unlinked events, not by scanning every event).
     """
     if link_first:
         audit_link_chain()
+    checkpoints = anchor.checkpoints_read()
+    invalid = [c["invalid"] for c in checkpoints if "invalid" in c]
+    if invalid:
+        return VerifyResult(0, False, None, None, f"checkpoint file damaged at {invalid[0]}",
+                            checkpoints=len(checkpoints))
+    expected = {c["seq"]: c for c in checkpoints}
     checked = 0
     prev = GENESIS
     expected_seq = 1
@@ -198,34 +317,47 @@ def audit_verify(*, link_first: bool = True, chunk: int = 20000) -> VerifyResult
                 return VerifyResult(checked, False, lk.seq, lk.event_id, f"event {lk.event_id} was altered")
             if chain_hash(prev, lk.content_hash) != lk.chain_hash:
                 return VerifyResult(checked, False, lk.seq, lk.event_id, "chain hash does not match")
+            cp = expected.get(lk.seq)
+            if cp is not None and cp.get("chain_hash") != lk.chain_hash:
+                return VerifyResult(checked, False, lk.seq, lk.event_id,
+                                    f"the chain differs from the checkpoint of {cp.get('time')} at link #{lk.seq} "
+                                    "(rewritten)")
             prev = lk.chain_hash
             expected_seq += 1
             checked += 1
+        broken = _log_entries_broken(links, events)
+        if broken:
+            lk, why = broken
+            return VerifyResult(checked, False, lk.seq, lk.event_id, why)
         last_seq = links[-1].seq
+    if expected:
+        furthest = max(expected)
+        if furthest > last_seq:
+            cp = expected[furthest]
+            return VerifyResult(checked, False, last_seq + 1, cp.get("event_id"),
+                                f"the chain ends at link #{last_seq} but a checkpoint of {cp.get('time')} recorded "
+                                f"link #{furthest} (events and links were deleted or truncated)",
+                                checkpoints=len(checkpoints))
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.AUDIT_LINK_MAX_LAG_SECONDS)
-    overdue = AccessEvent.objects.filter(occurred_at__lt=cutoff).exclude(
-        id__in=ChainLink.objects.values("event_id")).count()
+    overdue = UnlinkedEvent.objects.filter(occurred_at__lt=cutoff).count()
     if overdue:
         return VerifyResult(checked, False, None, None, f"{overdue} events are older than the allowed lag and "
-                            "not linked into the chain", unlinked_overdue=overdue)
-    return VerifyResult(checked, True)
+                            "not linked into the chain", unlinked_overdue=overdue, checkpoints=len(checkpoints))
+    return VerifyResult(checked, True, checkpoints=len(checkpoints))
 
 
 def audit_ensure_partitions(*, months_ahead: int = 3) -> list[str]:
-    """Create the monthly partitions of audit_accessevent for this month and the next few."""
+    """Create the monthly partitions of audit_accessevent for last month, this month and the next few.
+
+    Through the SECURITY DEFINER function audit_partition_ensure (migration 0003): the application's role owns
+    no table and could not create one itself."""
     created = []
     today = timezone.now().date().replace(day=1)
     with connection.cursor() as cur:
         for i in range(-1, months_ahead + 1):
             y, m = divmod(today.month - 1 + i, 12)
             start = today.replace(year=today.year + y, month=m + 1)
-            y2, m2 = divmod(start.month, 12)
-            end = start.replace(year=start.year + y2, month=m2 + 1)
-            name = f"audit_accessevent_{start:%Y%m}"
-            cur.execute("SELECT to_regclass(%s)", [name])
-            if cur.fetchone()[0] is None:
-                cur.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF audit_accessevent "  # noqa: S608 (names from dates)
-                    "FOR VALUES FROM (%s) TO (%s)", [start.isoformat(), end.isoformat()])
-                created.append(name)
+            cur.execute("SELECT audit_partition_ensure(%s)", [start])
+            if cur.fetchone()[0]:
+                created.append(f"audit_accessevent_{start:%Y%m}")
     return created

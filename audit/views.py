@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import csv
+from functools import wraps
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from . import selectors
+from . import categories, selectors
 from .forms import BreakGlassReportForm, PatientReportForm, ReportFilterForm, UserReportForm
+from .services import access_record_denied
+
+
+def reports_required(view):
+    """The privacy officer's permission (audit.view_reports), or 403; a refused attempt is recorded, like an
+    outsider's attempt to open a chart."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.has_perm(selectors.REPORT_PERM):
+            access_record_denied(actor=request.user, category=categories.AUDIT_REPORT, request=request,
+                                 detail={"needed": selectors.REPORT_PERM})
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
 
 CSV_HEADER = ["event_id", "occurred_at", "user", "action", "category", "outcome", "patient_mrn", "patient_name",
               "other_patients", "break_glass", "reason", "source_ip", "channel", "request_id"]
@@ -95,7 +114,7 @@ BTG_COLUMNS = [("time", "When"), ("user", "User"), ("patient", "Patient"), ("act
 
 
 @login_required
-@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@reports_required
 @require_GET
 def reports(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/reports.html", {
@@ -104,7 +123,7 @@ def reports(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@reports_required
 @require_GET
 def patient_report(request: HttpRequest) -> HttpResponse:
     form = PatientReportForm(_with_default_range(request.GET))
@@ -128,7 +147,7 @@ def patient_report(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@reports_required
 @require_GET
 def user_report(request: HttpRequest) -> HttpResponse:
     form = UserReportForm(_with_default_range(request.GET))
@@ -151,7 +170,7 @@ def user_report(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required(selectors.REPORT_PERM, raise_exception=True)
+@reports_required
 @require_GET
 def break_glass_report(request: HttpRequest) -> HttpResponse:
     # Unlike the other two, this report has no subject: it opens straight away on the last 30 days.

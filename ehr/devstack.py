@@ -206,20 +206,34 @@ class EmbeddedRedis:
             shutil.rmtree(self.datadir, ignore_errors=True)
 
 
-class Services:
-    """Starts what is missing and exports DATABASE_URL / REDIS_URL for every child process."""
+OWNER_ROLE, APP_ROLE = "ehr_owner", "ehr_app"
 
-    def __init__(self, pgdir: str = "pgdata"):
+
+class Services:
+    """Starts what is missing and exports DATABASE_URL / REDIS_URL for every child process.
+
+    roles=True (run, manage): least privilege as in production (docs/deployment.md, audit/dbroles.py). In the
+    embedded cluster the owner and application roles are created and the `ehr` database handed to the owner;
+    DATABASE_URL then connects as the application role, DATABASE_MIGRATE_URL (used by `migrate`) as the owner.
+    With DATABASE_URL given, the roles are the operator's: DATABASE_MIGRATE_URL too, or one role does both.
+    """
+
+    def __init__(self, pgdir: str = "pgdata", roles: bool = False):
         self.pg = None
         self.redis = None
         self.pgdir = pgdir
+        self.roles = roles
 
     def __enter__(self):
         if not os.environ.get("DATABASE_URL"):
             self.pg = EmbeddedPostgres(VAR / self.pgdir)
             os.environ["DATABASE_URL"] = self.pg.start()
+            if self.roles:
+                self._least_privilege(os.environ["DATABASE_URL"])
         else:
             log("using DATABASE_URL from the environment")
+            if self.roles and not os.environ.get("DATABASE_MIGRATE_URL"):
+                log("no DATABASE_MIGRATE_URL: one database role migrates and runs (see docs/deployment.md)")
         if not os.environ.get("REDIS_URL"):
             rdir = VAR / (f"redis-test-{os.getpid()}" if os.environ.get("EHR_TEST_MODE") else "redis")
             self.redis = EmbeddedRedis(rdir)
@@ -234,6 +248,36 @@ class Services:
         if self.pg:
             self.pg.stop()
 
+    @staticmethod
+    def _least_privilege(superuser_url: str) -> None:
+        from audit.dbroles import database_prepare, roles_create, url_with_user
+
+        roles_create(superuser_url=superuser_url, owner=OWNER_ROLE, app=APP_ROLE)
+        database_prepare(superuser_url=superuser_url, database="ehr", owner=OWNER_ROLE)
+        os.environ["DATABASE_MIGRATE_URL"] = url_with_user(superuser_url, OWNER_ROLE)
+        os.environ["DATABASE_URL"] = url_with_user(superuser_url, APP_ROLE)
+        os.environ["DATABASE_APP_ROLE"] = APP_ROLE
+        log(f"database roles: {APP_ROLE} (application) and {OWNER_ROLE} (migrations)")
+
+
+def test_roles() -> None:
+    """The test suite runs as the server's superuser (it creates and flushes databases), and creates the two roles
+    so the tamper tests can show what the application role may not do. Grants go to the application role after
+    the test database is migrated (DATABASE_APP_ROLE)."""
+    from audit.dbroles import is_superuser, roles_create
+
+    os.environ.pop("DATABASE_MIGRATE_URL", None)  # the test database is migrated by the suite's own role
+    url = os.environ["DATABASE_URL"]
+    try:
+        superuser = is_superuser(url)
+    except Exception as exc:  # reported; the suite decides what to skip
+        log(f"could not check the database role: {exc}")
+        return
+    if not superuser:
+        log("DATABASE_URL is not a superuser: the application-role tests will be skipped")
+        return
+    roles_create(superuser_url=url, owner=OWNER_ROLE, app=APP_ROLE)
+    os.environ.setdefault("DATABASE_APP_ROLE", APP_ROLE)
 
 def manage(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([PY, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT, **kw)
@@ -245,7 +289,7 @@ def cmd_run(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")  # development server: readable errors, console email
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
-    with Services():
+    with Services(roles=True):
         manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
         manage("demo_data", "--if-empty")
         sim_port = free_port(8765)
@@ -332,12 +376,17 @@ def cmd_test(argv: list[str]) -> int:
     os.environ.setdefault("CELERY_QUEUE", f"test-{os.getpid()}")
     # Each run gets a fresh server of its own (a few seconds of initdb), removed afterwards.
     pgdir = f"pgdata-test-{os.getpid()}"
+    # Chain checkpoints of this run's test database go to a folder of its own, removed afterwards.
+    anchors = VAR / f"audit-anchors-test-{os.getpid()}"
+    os.environ.setdefault("AUDIT_ANCHOR_DIR", str(anchors))
     try:
         with Services(pgdir=pgdir):
+            test_roles()
             cmd = [PY, "-m", "pytest", "--create-db", *argv]
             return subprocess.call(cmd, cwd=ROOT)
     finally:
         shutil.rmtree(VAR / pgdir, ignore_errors=True)
+        shutil.rmtree(anchors, ignore_errors=True)
 
 
 def cmd_manage(argv: list[str]) -> int:
@@ -345,7 +394,7 @@ def cmd_manage(argv: list[str]) -> int:
     # The same development settings as `run` (demo_totp, console email, readable errors).
     os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
-    with Services():
+    with Services(roles=True):
         return subprocess.call([PY, "manage.py", *argv], cwd=ROOT)
 
 

@@ -54,6 +54,9 @@ SELECT
 class PatientAccess:
     perms: frozenset[str] = field(default_factory=frozenset)
     break_glass: bool = False
+    # A practice admin of the patient's department: administers the care team (who may see the chart) without
+    # holding any permission on the patient's data (accounts/roles.py gives the role none).
+    administers: bool = False
 
     def has(self, perm: str) -> bool:
         return perm in self.perms
@@ -83,16 +86,37 @@ class PatientAccess:
     def can_schedule(self) -> bool:
         return roles.MANAGE_SCHEDULE in self.perms
 
+    @property
+    def can_manage_care_team(self) -> bool:
+        return roles.CHANGE_DEMOGRAPHICS in self.perms or self.administers
+
 
 NO_ACCESS = PatientAccess()
+
+
+def grants_clinical_access(user=None, group=None) -> bool:
+    """Whether putting this member on a care team opens the chart to them: a user whose roles include clinical
+    permissions, or any group (a group receives every patient permission; see services.care_team_grant)."""
+    if group is not None:
+        return True
+    return roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(roles.user_roles(user))
+
+
+def may_grant_clinical_access(user, access: PatientAccess) -> bool:
+    """Design rule: only a clinician who treats the patient, or a practice admin of the patient's department, may
+    add or remove a member who gets clinical access. Front desk (and nurses) may manage non-clinical members only,
+    so registering or scheduling a patient never hands out the chart."""
+    return (roles.Role.CLINICIAN in roles.user_roles(user) and access.clinical) or access.administers
 
 
 def patient_access_for(user, patient_id) -> PatientAccess:
     """One round trip: grants, department membership and break-the-glass for (user, patient)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return NO_ACCESS
-    role_perms = roles.patient_permissions_for_roles(roles.user_roles(user))
-    if not role_perms:
+    user_roles = roles.user_roles(user)
+    role_perms = roles.patient_permissions_for_roles(user_roles)
+    admin = roles.Role.PRACTICE_ADMIN in user_roles
+    if not role_perms and not admin:
         return NO_ACCESS
     with connection.cursor() as cur:
         cur.execute(_PERMS_SQL, {"user": user.pk, "patient": str(patient_id), "now": timezone.now()})
@@ -105,7 +129,18 @@ def patient_access_for(user, patient_id) -> PatientAccess:
     effective = frozenset(granted & role_perms)
     # break_glass is reported only when the emergency grant is what opens the chart.
     normal = frozenset((set(granted_list or ()) | (DEPARTMENT_PERMISSIONS if in_department else set())) & role_perms)
-    return PatientAccess(perms=effective, break_glass=bool(glass) and effective != normal)
+    return PatientAccess(perms=effective, break_glass=bool(glass) and effective != normal,
+                         administers=admin and bool(in_department))
+
+
+def administered_patients(user) -> QuerySet[Patient]:
+    """Patients of the departments a practice admin belongs to (care-team administration in the admin site).
+    Merged aliases are left out. Everyone else: none."""
+    qs = Patient.objects.filter(merged_into__isnull=True)
+    if not (getattr(user, "is_authenticated", False) and user.is_active
+            and roles.Role.PRACTICE_ADMIN in roles.user_roles(user)):
+        return qs.none()
+    return qs.filter(department__in=Department.objects.filter(members=user.pk))
 
 
 def visible_patients(user, perm: str = roles.VIEW_DEMOGRAPHICS) -> QuerySet[Patient]:

@@ -7,15 +7,25 @@ class PatientsConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
+        from django.apps import apps
 
-        from .models import BreakGlassGrant, CareTeamMember, Patient, PatientMerge
+        from . import models
 
-        # PHI identifiers and contacts are masked in the write log; names stay so that a change can be reviewed.
+        # Identifiers, contacts (all encrypted at rest) and sexual orientation are masked completely in the write
+        # log (audit/masking.py); names and dates stay so that a change can be reviewed.
         auditlog.register(
-            Patient,
-            mask_fields=["ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts"],
-            exclude_fields=["name_search", "ssn_bidx", "phone_bidx", "updated_at"],
+            models.Patient,
+            mask_fields=["ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts",
+                         "sexual_orientation"],
+            exclude_fields=["name_search", "ssn_bidx", "drivers_license_bidx", "phone_bidx", "updated_at"],
         )
-        auditlog.register(CareTeamMember)
-        auditlog.register(BreakGlassGrant)
-        auditlog.register(PatientMerge)
+        for model in (models.CareTeamMember, models.BreakGlassGrant, models.PatientMerge, models.DuplicateOverride,
+                      models.PatientUserObjectPermission, models.PatientGroupObjectPermission):
+            auditlog.register(model)
+        # The FHIR app's patient-linked rows (launch contexts, launch grants, import bookkeeping) are registered
+        # here, found by their foreign key to Patient; tests/audit/test_registration.py checks every app's.
+        if apps.is_installed("fhirapi"):
+            for model in apps.get_app_config("fhirapi").get_models():
+                if not auditlog.contains(model) and any(
+                        f.is_relation and f.related_model is models.Patient for f in model._meta.concrete_fields):
+                    auditlog.register(model)

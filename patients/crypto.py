@@ -4,8 +4,9 @@
   The column name is bound in as associated data, so a ciphertext copied into another column does not decrypt.
 - Keys come from FIELD_ENCRYPTION_KEYS="3:<b64 key>,2:<b64 key>": the first writes, every listed key reads.
   `manage.py rotate_keys` re-encrypts every row with the first key; then old keys can be removed.
-- Blind index: HMAC-SHA256 with BLIND_INDEX_KEY over a normalised value (digits only for SSN and phone), so
-  search by SSN or phone is an indexed equality and never decrypts the table.
+- Blind index: HMAC-SHA256 with BLIND_INDEX_KEY over a normalised value (digits only for SSN and phone, letters
+  and digits for a driver's licence), so search and duplicate checks by SSN, licence or phone are indexed
+  equalities and never decrypt the table.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ def _blind_key() -> bytes:
 
 def digits(value: str) -> str:
     return re.sub(r"\D", "", value or "")
+
+
+def licence(value: str) -> str:
+    """A driver's licence number as issued: letters and digits, upper case (D123-4567 == d1234567)."""
+    return re.sub(r"[^A-Z0-9]", "", (value or "").upper())
 
 
 def normalise_phone(value: str) -> str:

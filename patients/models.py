@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -56,6 +57,16 @@ class Race(models.TextChoices):
     UNKNOWN = "UNK", "Unknown"
 
 
+class SexualOrientation(models.TextChoices):
+    # USCDI v3 sexual orientation (SNOMED CT concepts and HL7 null flavours, as in ONC's value set)
+    STRAIGHT = "20430005", "Straight or heterosexual"
+    GAY_LESBIAN = "38628009", "Lesbian, gay or homosexual"
+    BISEXUAL = "42035005", "Bisexual"
+    OTHER = "OTH", "Something else"
+    UNKNOWN = "UNK", "Don't know"
+    ASKED_DECLINED = "ASKU", "Chose not to disclose"
+
+
 class Ethnicity(models.TextChoices):
     HISPANIC = "2135-2", "Hispanic or Latino"
     NOT_HISPANIC = "2186-5", "Not Hispanic or Latino"
@@ -83,10 +94,15 @@ class Patient(models.Model):
     birth_date = models.DateField()
     sex_at_birth = models.CharField(max_length=4, choices=SexAtBirth.choices)
     gender_identity = models.CharField(max_length=20, choices=GenderIdentity.choices, blank=True)
+    sexual_orientation = models.CharField(max_length=20, choices=SexualOrientation.choices, blank=True)
     pronouns = models.CharField(max_length=40, blank=True)
     race = ArrayField(models.CharField(max_length=8, choices=Race.choices), default=list, blank=True)
     ethnicity = models.CharField(max_length=8, choices=Ethnicity.choices, blank=True)
     preferred_language = models.CharField(max_length=20, default="en", help_text="BCP 47 code, e.g. en, es, zh")
+    # USCDI v3: tribal affiliation (HL7 TribalEntityUS names), occupation and its industry (CDC ODH, as text).
+    tribal_affiliation = models.CharField(max_length=200, blank=True)
+    occupation = models.CharField(max_length=200, blank=True)
+    occupation_industry = models.CharField(max_length=200, blank=True)
     deceased_date = models.DateField(null=True, blank=True)
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="patients")
@@ -97,9 +113,11 @@ class Patient(models.Model):
     ssn = EncryptedTextField("SSN or national ID", blank=True, null=True)
     ssn_bidx = models.CharField(max_length=40, blank=True, db_index=True)
     drivers_license = EncryptedTextField(blank=True, null=True)
+    drivers_license_bidx = models.CharField(max_length=40, blank=True, db_index=True)
     phones = EncryptedJSONField(blank=True, null=True, help_text='[{"use": "mobile", "value": "+1 555 ..."}]')
     phone_bidx = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     email = EncryptedTextField(blank=True, null=True)
+    # Current and previous addresses (FHIR Address.use "old" marks a previous one, USCDI v3 "previous address").
     addresses = EncryptedJSONField(blank=True, null=True)
     emergency_contacts = EncryptedJSONField(blank=True, null=True)
     key_version = models.PositiveSmallIntegerField(default=1)
@@ -124,11 +142,18 @@ class Patient(models.Model):
             models.Index(fields=["family_name", "given_name"], name="patient_family_given"),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(mrn__regex=r"^\d{8}$"), name="patient_mrn_format"),
+            # 7+ digit sequence number and a Luhn check digit: 8 digits up to 9,999,999 patients, then 9, 10 ...
+            models.CheckConstraint(condition=models.Q(mrn__regex=r"^\d{8,12}$"), name="patient_mrn_format"),
             models.CheckConstraint(condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_self"),
             models.CheckConstraint(
                 condition=models.Q(deceased_date__isnull=True) | models.Q(deceased_date__gte=models.F("birth_date")),
                 name="patient_deceased_after_birth",
+            ),
+            # Time only moves forward, so a row valid today stays valid (safe on restore). Compared with the
+            # database's clock in UTC, so it may admit "tomorrow" for a few hours; the form checks the local date.
+            models.CheckConstraint(
+                condition=models.Q(deceased_date__isnull=True) | models.Q(deceased_date__lte=Now()),
+                name="patient_deceased_not_future",
             ),
         ]
 
@@ -152,6 +177,20 @@ class Patient(models.Model):
     @property
     def age(self) -> int:
         return self.age_on(self.deceased_date or date.today())
+
+    @property
+    def race_labels(self) -> list[str]:
+        """The race categories' names (the codes are CDC Race & Ethnicity codes, meaningless to a reader)."""
+        labels = dict(Race.choices)
+        return [labels.get(code, code) for code in self.race or ()]
+
+    @property
+    def current_addresses(self) -> list[dict]:
+        return [a for a in self.addresses or () if a.get("use") != "old"]
+
+    @property
+    def previous_addresses(self) -> list[dict]:
+        return [a for a in self.addresses or () if a.get("use") == "old"]
 
     @property
     def primary_phone(self) -> str:

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
@@ -24,7 +25,14 @@ from audit.models import Action
 from audit.services import access_record, access_record_denied
 
 from . import crypto
-from .access import PatientAccess, patient_access_for, visible_patients
+from .access import (
+    PatientAccess,
+    administered_patients,
+    grants_clinical_access,
+    may_grant_clinical_access,
+    patient_access_for,
+    visible_patients,
+)
 from .models import CareTeamMember, Patient
 
 
@@ -75,10 +83,107 @@ def patient_access(*, actor, patient_id) -> PatientAccess:
     return patient_access_for(actor, pid) if pid else PatientAccess()
 
 
-def care_team_list(*, patient: Patient) -> list[CareTeamMember]:
-    """The care team of a patient already fetched through patient_get (which recorded the access)."""
-    return list(CareTeamMember.objects.filter(patient=patient).select_related("user", "group", "user__practitioner")
-                .order_by("added_at"))
+def patient_get_for_care_team(*, actor, patient_id, request=None, record: bool = True) -> Patient:
+    """The patient, if `actor` may manage its care team: holds change_demographics on the patient, or is a practice
+    admin of the patient's department (who sees the patient's identity only, for this purpose). Else Http404 and
+    a denied event. Records a CARE_TEAM access unless record=False (services record their own write)."""
+    pid = _as_uuid(patient_id)
+    access = patient_access_for(actor, pid) if pid else None
+    if access is None or not access.can_manage_care_team:
+        access_record_denied(actor=actor, category=categories.CARE_TEAM, patient_id=pid, request=request,
+                             detail={"needed": "care team management"})
+        raise Http404("No patient found")
+    try:
+        patient = Patient.objects.select_related("department").get(pk=pid)
+    except Patient.DoesNotExist:
+        raise Http404("No patient found") from None
+    patient.access = access
+    if record:
+        access_record(actor=actor, action=Action.VIEW, category=categories.CARE_TEAM, patient_id=patient.pk,
+                      request=request)
+    return patient
+
+
+def care_team_list(*, actor, patient: Patient) -> list[CareTeamMember]:
+    """The care team of a patient already fetched through the door (which recorded the access). Each member
+    carries `.removable`: whether `actor` may take them off the team (see access.may_grant_clinical_access)."""
+    members = list(CareTeamMember.objects.filter(patient=patient)
+                   .select_related("user", "group", "user__practitioner")
+                   .annotate(role_names=ArrayAgg("user__groups__name", distinct=True,
+                                                 filter=Q(user__groups__name__in=list(roles.ROLES))))
+                   .order_by("added_at"))
+    access = getattr(patient, "access", None) or patient_access_for(actor, patient.pk)
+    clinical_ok = may_grant_clinical_access(actor, access)
+    for m in members:
+        if m.user is not None:
+            m.user._role_names = set(m.role_names or ())  # roles.user_roles' cache: no query per member
+        m.removable = access.can_manage_care_team and (
+            clinical_ok or not grants_clinical_access(user=m.user, group=m.group))
+    return members
+
+
+def care_team_candidates(*, actor, patient: Patient) -> list[tuple[str, str]]:
+    """Choices for "add to the care team": active staff with a care role (clinician, nurse, front desk) and teams
+    (groups that are not role groups), minus current members; only those `actor` may add (front desk: non-clinical
+    staff only). Values are "user:<id>" / "group:<id>"; labels name the role. Two queries."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    access = getattr(patient, "access", None) or patient_access_for(actor, patient.pk)
+    if not access.can_manage_care_team:
+        return []
+    clinical_ok = may_grant_clinical_access(actor, access)
+    on_team = CareTeamMember.objects.filter(patient=patient)
+    care_roles = [roles.Role.CLINICIAN, roles.Role.NURSE, roles.Role.FRONT_DESK]
+    users = (get_user_model().objects.filter(is_active=True, groups__name__in=care_roles)
+             .exclude(pk__in=on_team.filter(user__isnull=False).values("user"))
+             .annotate(role_names=ArrayAgg("groups__name", distinct=True))
+             .order_by("last_name", "first_name", "username"))
+    out = []
+    for u in users:
+        held = [r for r in care_roles if r in u.role_names]
+        clinical = roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(held)
+        if clinical and not clinical_ok:
+            continue
+        label = ", ".join(roles.ROLES[r].label for r in held)
+        out.append((f"user:{u.pk}", f"{u.get_full_name() or u.username} ({u.username}) — {label}"))
+    if clinical_ok:
+        teams = (Group.objects.exclude(name__in=list(roles.ROLES))
+                 .exclude(pk__in=on_team.filter(group__isnull=False).values("group")).order_by("name"))
+        out += [(f"group:{g.pk}", f"{g.name} — team (each member within their own role)") for g in teams]
+    return out
+
+
+def care_team_member_get(*, kind: str, pk: int):
+    """The active user or the group a care-team form names, or None."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    if kind == "user":
+        return get_user_model().objects.filter(pk=pk, is_active=True).first()
+    if kind == "group":
+        return Group.objects.exclude(name__in=list(roles.ROLES)).filter(pk=pk).first()
+    return None
+
+
+def patient_get_administered(*, actor, patient_id, request=None) -> Patient:
+    """For the admin site: the patient if `actor` may see its demographics, or (practice admins) administers its
+    care team; records one access event (demographics, or care team). Outsiders: Http404 and a denied event."""
+    pid = _as_uuid(patient_id)
+    access = patient_access_for(actor, pid) if pid else None
+    if access is not None and access.has(roles.VIEW_DEMOGRAPHICS):
+        return patient_get(actor=actor, patient_id=pid, request=request)
+    return patient_get_for_care_team(actor=actor, patient_id=pid, request=request)
+
+
+def admin_patients(user) -> QuerySet[Patient]:
+    """The admin site's patient list: what the user may see, plus (practice admins) their departments' patients."""
+    return visible_patients(user, roles.VIEW_DEMOGRAPHICS) | administered_patients(user)
+
+
+def care_team_members() -> QuerySet[CareTeamMember]:
+    """Care-team rows for the admin's inline, which narrows them to a patient fetched through the door above."""
+    return CareTeamMember.objects.select_related("user", "group")
 
 
 # ---------------------------------------------------------------- search
@@ -96,11 +201,13 @@ def name_search_text(*, given: str, middle: str = "", family: str, preferred: st
     return normalise_name(" ".join(x for x in parts if x))
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%d.%m.%Y", "%Y%m%d", "%b %d %Y", "%d %b %Y",
-                 "%B %d %Y", "%d %B %Y")
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%d.%m.%Y", "%Y%m%d", "%m%d%Y", "%b %d %Y",
+                 "%d %b %Y", "%B %d %Y", "%d %B %Y")
+EARLIEST_BIRTH_YEAR = 1890
 
 
 def parse_date(text: str) -> date | None:
+    """A date of birth in a common format, or None. Only plausible ones (1890 .. today): "20251399" is not one."""
     text = text.strip().replace(",", "")
     for fmt in _DATE_FORMATS:
         try:
@@ -109,23 +216,39 @@ def parse_date(text: str) -> date | None:
             continue
         if fmt == "%m/%d/%y" and d > date.today():
             d = d.replace(year=d.year - 100)  # 01/02/45 is 1945 for a birth date
-        return d
+        if d.year >= EARLIEST_BIRTH_YEAR and d <= date.today():
+            return d
     return None
 
 
 @dataclass
 class ParsedQuery:
+    """What a query may mean. A bare number can be several things at once (19700302 is a valid date and could
+    be an MRN): `alternatives` says so, and the search then matches any of them."""
+
     mrn: str | None = None
     birth_date: date | None = None
     phone_bidx: str | None = None
     terms: tuple[str, ...] = ()
+    alternatives: bool = False
+
+
+def _looks_like_mrn(text: str) -> bool:
+    from .services import mrn_is_valid
+
+    return mrn_is_valid(text)
 
 
 def parse_query(q: str) -> ParsedQuery:
     q = (q or "").strip()[:200]
     out = ParsedQuery()
-    if re.fullmatch(r"\d{8}", q):
-        out.mrn = q
+    if re.fullmatch(r"\d{7,12}", q):
+        # A bare number: an MRN (Luhn check digit), a date of birth typed without separators, or a phone number.
+        out.mrn = q if _looks_like_mrn(q) else None
+        out.birth_date = parse_date(q) if len(q) == 8 else None
+        if len(q) in (7, 10, 11):
+            out.phone_bidx = crypto.blind_index("phone", crypto.normalise_phone(q))
+        out.alternatives = True
         return out
     d = parse_date(q)
     if d:
@@ -140,7 +263,7 @@ def parse_query(q: str) -> ParsedQuery:
         d = parse_date(tok)
         if d and out.birth_date is None:
             out.birth_date = d
-        elif re.fullmatch(r"\d{8}", tok):
+        elif tok.isdigit() and _looks_like_mrn(tok):
             out.mrn = tok
         else:
             norm = normalise_name(tok)
@@ -157,6 +280,15 @@ def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
     """
     parsed = parse_query(q)
     qs = visible_patients(actor, roles.VIEW_DEMOGRAPHICS)
+    if parsed.alternatives:
+        either = Q(pk__in=[])
+        if parsed.mrn:
+            either |= Q(mrn=parsed.mrn)
+        if parsed.birth_date:
+            either |= Q(birth_date=parsed.birth_date)
+        if parsed.phone_bidx:
+            either |= Q(phone_bidx__contains=[parsed.phone_bidx])
+        return qs.filter(either).order_by("family_name", "given_name")
     if parsed.mrn:
         qs = qs.filter(mrn=parsed.mrn)
     if parsed.birth_date:
@@ -179,6 +311,12 @@ def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
     else:
         qs = qs.order_by("family_name", "given_name")
     return qs
+
+
+def patient_find_by_mrn(*, actor, mrn: str, perm: str = roles.VIEW_DEMOGRAPHICS) -> Patient | None:
+    """The patient with exactly this MRN among those `actor` holds `perm` on (no access event: the caller goes on
+    to a service or selector that checks and records)."""
+    return visible_patients(actor, perm).filter(mrn=(mrn or "").strip()).first()
 
 
 TYPO_THRESHOLD = "0.5"
@@ -205,6 +343,8 @@ def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int 
 
 def _kind(q: str) -> str:
     p = parse_query(q)
+    if p.alternatives:
+        return "number"
     return "mrn" if p.mrn else "dob" if p.birth_date and not p.terms else "phone" if p.phone_bidx else "name"
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -22,12 +22,22 @@ from audit.models import Action
 from audit.services import access_record
 
 from . import crypto
-from .models import BreakGlassGrant, CareTeamMember, DuplicateOverride, Patient, PatientMerge
-from .selectors import name_search_text, normalise_name, patient_get
+from .access import grants_clinical_access, may_grant_clinical_access
+from .models import (
+    BreakGlassGrant,
+    CareTeamMember,
+    DuplicateOverride,
+    Patient,
+    PatientGroupObjectPermission,
+    PatientMerge,
+    PatientUserObjectPermission,
+)
+from .selectors import name_search_text, normalise_name, patient_get, patient_get_for_care_team
 
 DEMOGRAPHIC_FIELDS = (
     "given_name", "middle_name", "family_name", "preferred_name", "suffix", "previous_names", "birth_date",
-    "sex_at_birth", "gender_identity", "pronouns", "race", "ethnicity", "preferred_language", "deceased_date",
+    "sex_at_birth", "gender_identity", "sexual_orientation", "pronouns", "race", "ethnicity", "preferred_language",
+    "tribal_affiliation", "occupation", "occupation_industry", "deceased_date",
     "ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts", "department",
 )
 
@@ -44,12 +54,20 @@ def luhn_digit(number: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+MRN_MIN_LENGTH, MRN_MAX_LENGTH = 8, 12
+
+
 def mrn_is_valid(mrn: str) -> bool:
-    return len(mrn) == 8 and mrn.isdigit() and luhn_digit(mrn[:7]) == mrn[7]
+    """8 to 12 digits whose last is the Luhn check digit of the others (see mrn_next)."""
+    mrn = mrn or ""
+    return (MRN_MIN_LENGTH <= len(mrn) <= MRN_MAX_LENGTH and mrn.isdigit()
+            and luhn_digit(mrn[:-1]) == mrn[-1])
 
 
 def mrn_next() -> str:
-    """Seven digits from a database sequence plus a Luhn check digit: unique, and typos are caught."""
+    """A database sequence number, zero-padded to at least seven digits, plus a Luhn check digit: unique, and
+    typos are caught. MRNs have 8 digits up to sequence 9,999,999 and then grow by one digit at a time (9 digits
+    up to 99,999,999 patients, ... 12 digits); earlier MRNs never change. The check digit covers every length."""
     with connection.cursor() as cur:
         cur.execute("SELECT nextval('patients_mrn_seq')")
         n = cur.fetchone()[0]
@@ -64,17 +82,29 @@ def patient_derive(patient: Patient) -> None:
         preferred=patient.preferred_name, previous=patient.previous_names,
     )
     patient.ssn_bidx = crypto.blind_index("ssn", crypto.digits(patient.ssn or ""))
+    patient.drivers_license_bidx = crypto.blind_index("dl", crypto.licence(patient.drivers_license or ""))
     patient.phone_bidx = sorted({crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
                                  for p in (patient.phones or []) if crypto.digits(p.get("value", ""))})
     patient.key_version = crypto.current_key_version()
 
 
 # ------------------------------------------------------------ duplicates
+DUPLICATES_SHOWN = 3  # enough to recognise a duplicate; few enough that the check cannot be used to browse
+
+
 @dataclass
 class Candidate:
     patient: Patient
     score: int
     reasons: list[str]
+    visible: bool = False  # the registering user may already see this record (then it is shown in full)
+    # The typed name or date of birth matched too, not only an identifier: only then are initials and birth year
+    # of a record outside the user's access shown (an SSN alone must not reveal whose it is).
+    person_matched: bool = False
+
+    @property
+    def initials(self) -> str:
+        return f"{self.patient.given_name[:1]}. {self.patient.family_name[:1]}.".upper()
 
 
 class DuplicatesFound(Exception):
@@ -83,12 +113,13 @@ class DuplicatesFound(Exception):
         self.candidates = candidates
 
 
-def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list[Candidate]:
-    """Score existing patients against a registration: name (fuzzy, accent-free), DOB, sex, phone, SSN.
+def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = DUPLICATES_SHOWN) -> list[Candidate]:
+    """Score existing patients against a registration: name (fuzzy, accent-free), DOB, sex, phone, SSN, driver's
+    licence.
 
-    Scoring (max 100): SSN match 50; DOB 25; phone 20; full-name similarity up to 30; sex 5. Shown from 45 up.
-    Searches every patient, whoever may see them: a duplicate must be caught even outside the user's department.
-    Only name, DOB and MRN of candidates are shown (registration rights imply demographic access at intake).
+    Scoring (max 100): SSN match 50; driver's licence 50; DOB 25; phone 20; full-name similarity up to 30; sex 5.
+    Shown from 45 up, at most `limit`. Searches every patient, whoever may see them: a duplicate must be caught
+    even outside the user's department. What the user is shown of each is decided by patient_register.
     """
     from django.contrib.postgres.lookups import TrigramSimilar, TrigramWordSimilar
     from django.contrib.postgres.search import TrigramSimilarity
@@ -98,6 +129,7 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list
 
     name = normalise_name(f"{data.get('given_name', '')} {data.get('family_name', '')}")
     ssn_bidx = crypto.blind_index("ssn", crypto.digits(data.get("ssn") or ""))
+    dl_bidx = crypto.blind_index("dl", crypto.licence(data.get("drivers_license") or ""))
     phone_b = {crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
                for p in (data.get("phones") or []) if crypto.digits(p.get("value", ""))}
     similar = Q(TrigramSimilar(F("name_search"), Value(name)))
@@ -105,6 +137,8 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list
     cond |= similar & Q(sex_at_birth=data.get("sex_at_birth"))
     if ssn_bidx:
         cond |= Q(ssn_bidx=ssn_bidx)
+    if dl_bidx:
+        cond |= Q(drivers_license_bidx=dl_bidx)
     if phone_b:
         cond |= Q(phone_bidx__overlap=list(phone_b))
     family = normalise_name(data.get("family_name", ""))
@@ -120,6 +154,9 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list
         if ssn_bidx and p.ssn_bidx == ssn_bidx:
             score += 50
             reasons.append("same SSN")
+        if dl_bidx and p.drivers_license_bidx == dl_bidx:
+            score += 50
+            reasons.append("same driver's licence")
         if data.get("birth_date") and p.birth_date == data["birth_date"]:
             score += 25
             reasons.append("same date of birth")
@@ -132,43 +169,60 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = 5) -> list
         if data.get("sex_at_birth") and p.sex_at_birth == data["sex_at_birth"]:
             score += 5
         if score >= 45:
-            out.append(Candidate(p, min(score, 100), reasons))
+            matched = p.sim >= 0.3 or bool(data.get("birth_date") and p.birth_date == data["birth_date"])
+            out.append(Candidate(p, min(score, 100), reasons, person_matched=matched))
     out.sort(key=lambda c: -c.score)
     return out[:limit]
 
 
 # ------------------------------------------------------------ registration and demographics
-def _require_model_perm(actor, perm: str) -> None:
+def _require_model_perm(actor, perm: str, *, category: str = categories.DEMOGRAPHICS, request=None) -> None:
+    """Global permission check; a refusal is recorded (outside any transaction) before the 403."""
     if not (actor and actor.is_authenticated and actor.has_perm(perm)):
+        from audit.services import access_record_denied
+
+        access_record_denied(actor=actor, category=category, request=request, detail={"needed": perm})
         raise PermissionDenied
 
 
-@transaction.atomic
 def patient_register(*, actor, data: dict, duplicate_reason: str = "", request=None) -> Patient:
     """Register a new patient. Who: users with patients.register_patient (front desk, nurse, clinician).
 
     Raises DuplicatesFound unless `duplicate_reason` says why a new record is right after seeing the candidates.
+    Showing candidates is a disclosure: it is recorded as one access event ("duplicate check") naming them, and
+    records the user may not otherwise see are shown only by initials, birth year, sex and department (never the
+    MRN or full date of birth, which would open break-the-glass to anyone who may register).
     The registering user's department becomes the patient's; a registering clinician joins the care team.
     """
-    _require_model_perm(actor, "patients.register_patient")
+    from .access import patient_access_for
+
+    _require_model_perm(actor, "patients.register_patient", request=request)
     candidates = duplicate_candidates(data=data)
     if candidates and not duplicate_reason.strip():
+        for c in candidates:
+            c.visible = patient_access_for(actor, c.patient.pk).has(roles.VIEW_DEMOGRAPHICS)
+        # Outside the registration's transaction: the disclosure is kept although nothing is saved.
+        access_record(actor=actor, action=Action.LIST, category=categories.DUPLICATE_CHECK,
+                      patient_ids=[c.patient.pk for c in candidates], request=request,
+                      detail={"shown_in_full": [str(c.patient.pk) for c in candidates if c.visible]})
         raise DuplicatesFound(candidates)
-    patient = Patient(**{k: v for k, v in data.items() if k in DEMOGRAPHIC_FIELDS})
-    if patient.department_id is None:
-        patient.department = actor.departments.order_by("pk").first()
-    patient.mrn = mrn_next()
-    patient_derive(patient)
-    patient.full_clean(exclude=["mrn"])
-    patient.save(force_insert=True)
-    if candidates:
-        DuplicateOverride.objects.create(
-            patient=patient, reason=duplicate_reason.strip(), created_by=actor,
-            candidates=[{"patient": str(c.patient.pk), "score": c.score, "reasons": c.reasons} for c in candidates],
-        )
-    if roles.Role.CLINICIAN in roles.user_roles(actor):
-        care_team_grant(patient=patient, user=actor, care_role="Registering clinician", added_by=actor)
-    return patient
+    with transaction.atomic():
+        patient = Patient(**{k: v for k, v in data.items() if k in DEMOGRAPHIC_FIELDS})
+        if patient.department_id is None:
+            patient.department = actor.departments.order_by("pk").first()
+        patient.mrn = mrn_next()
+        patient_derive(patient)
+        patient.full_clean(exclude=["mrn"])
+        patient.save(force_insert=True)
+        if candidates:
+            DuplicateOverride.objects.create(
+                patient=patient, reason=duplicate_reason.strip(), created_by=actor,
+                candidates=[{"patient": str(c.patient.pk), "score": c.score, "reasons": c.reasons}
+                            for c in candidates],
+            )
+        if roles.Role.CLINICIAN in roles.user_roles(actor):
+            care_team_grant(patient=patient, user=actor, care_role="Registering clinician", added_by=actor)
+        return patient
 
 
 def patient_update(*, actor, patient_id, data: dict, request=None) -> Patient:
@@ -209,15 +263,29 @@ def care_team_grant(*, patient: Patient, user=None, group=None, care_role: str, 
     return member
 
 
+def _refuse_clinical_grant(*, actor, patient: Patient, request, target) -> None:
+    from audit.services import access_record_denied
+
+    access_record_denied(actor=actor, category=categories.CARE_TEAM, patient_id=patient.pk, request=request,
+                         detail={"needed": "clinician or practice admin", "member": str(target)})
+    raise PermissionDenied("Only a treating clinician or a practice admin may change who has clinical access.")
+
+
 def care_team_add(*, actor, patient_id, user=None, group=None, care_role: str, request=None) -> CareTeamMember:
-    """Add a user or group to a patient's care team. Who: users who may change demographics of the patient."""
-    patient = patient_get(actor=actor, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
-                          category=categories.CARE_TEAM, request=request, record=False)
+    """Add a user or group to a patient's care team, which grants them the patient permissions of their roles.
+
+    Who: users holding change_demographics on the patient, or a practice admin of its department. A member who
+    gets clinical access (a clinician or nurse, or any group) may be added only by a treating clinician or a
+    practice admin (access.may_grant_clinical_access); others get PermissionDenied, recorded.
+    """
+    patient = patient_get_for_care_team(actor=actor, patient_id=patient_id, request=request, record=False)
+    if (user is None) == (group is None):
+        raise ValidationError("Choose either a user or a group.")
+    if user is not None and not user.is_active:
+        raise ValidationError("That user is deactivated.")
+    if grants_clinical_access(user=user, group=group) and not may_grant_clinical_access(actor, patient.access):
+        _refuse_clinical_grant(actor=actor, patient=patient, request=request, target=user or group)
     with transaction.atomic():
-        if (user is None) == (group is None):
-            raise ValidationError("Choose either a user or a group.")
-        if user is not None and not user.is_active:
-            raise ValidationError("That user is deactivated.")
         member = care_team_grant(patient=patient, user=user, group=group, care_role=care_role.strip() or "Care team",
                                  added_by=actor)
         access_record(actor=actor, action=Action.UPDATE, category=categories.CARE_TEAM, patient_id=patient.pk,
@@ -225,17 +293,25 @@ def care_team_add(*, actor, patient_id, user=None, group=None, care_role: str, r
         return member
 
 
+def _care_team_revoke(*, patient: Patient, target) -> None:
+    """Remove every object permission `target` (a user or group) holds on the patient through the care team."""
+    for perm in _all_clinical_perms():
+        remove_perm(f"patients.{perm}", target, patient)
+
+
 def care_team_remove(*, actor, patient_id, member_id: int, request=None) -> None:
-    """Remove a member and revoke the permissions the membership granted."""
-    patient = patient_get(actor=actor, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
-                          category=categories.CARE_TEAM, request=request, record=False)
+    """Remove a member and revoke the permissions the membership granted (their next request is a 404).
+    Who: as care_team_add; removing a member with clinical access needs a treating clinician or practice admin."""
+    patient = patient_get_for_care_team(actor=actor, patient_id=patient_id, request=request, record=False)
+    member = CareTeamMember.objects.select_related("user", "group").filter(patient=patient, pk=member_id).first()
+    if member is None:
+        raise ValidationError("That person is no longer on the care team.")
+    target = member.user or member.group
+    if grants_clinical_access(user=member.user, group=member.group) and not may_grant_clinical_access(
+            actor, patient.access):
+        _refuse_clinical_grant(actor=actor, patient=patient, request=request, target=target)
     with transaction.atomic():
-        member = CareTeamMember.objects.filter(patient=patient, pk=member_id).first()
-        if member is None:
-            raise ValidationError("That person is no longer on the care team.")
-        target = member.user or member.group
-        for perm in _all_clinical_perms():
-            remove_perm(f"patients.{perm}", target, patient)
+        _care_team_revoke(patient=patient, target=target)
         member.delete()
         access_record(actor=actor, action=Action.UPDATE, category=categories.CARE_TEAM, patient_id=patient.pk,
                       request=request, detail={"removed": str(target)})
@@ -246,17 +322,26 @@ class BreakGlassRefused(Exception):
     pass
 
 
+def break_glass_check_role(*, actor, request=None) -> None:
+    """Only roles with clinical permissions may ask for emergency access; anyone else's attempt (even opening the
+    form) is refused with 403 and recorded."""
+    if roles.VIEW_CLINICAL not in _perms_for_user(actor):
+        from audit.services import access_record_denied
+
+        access_record_denied(actor=actor, category=categories.CHART_SUMMARY, request=request,
+                             detail={"needed": "clinical role", "break_glass": True})
+        raise PermissionDenied
+
+
 def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=None) -> BreakGlassGrant:
     """Emergency access for a clinician or nurse outside the care team. Needs the MRN and date of birth (so it
     cannot be used to browse) and a reason. Grants BREAK_GLASS_HOURS of access; privacy officers are notified.
     A refused attempt (no match) is recorded outside the transaction, so the evidence is kept.
     """
+    break_glass_check_role(actor=actor, request=request)
     reason = (reason or "").strip()
     if len(reason) < 10:
         raise ValidationError({"reason": "Say why you need emergency access (at least 10 characters)."})
-    role_perms = _perms_for_user(actor)
-    if roles.VIEW_CLINICAL not in role_perms:
-        raise PermissionDenied
     patient = Patient.objects.filter(mrn=(mrn or "").strip(), birth_date=birth_date,
                                      merged_into__isnull=True).first()
     if patient is None:
@@ -304,25 +389,69 @@ def break_glass_notify_send(*, grant_id) -> bool:
 
 
 # ------------------------------------------------------------ merge / unmerge
-def _patient_links():
-    """Every (model, FK field) that points at Patient, except the merge bookkeeping and permission rows."""
-    skip = {"PatientMerge", "PatientUserObjectPermission", "PatientGroupObjectPermission", "Patient",
-            "DuplicateOverride"}
-    for rel in Patient._meta.related_objects:
-        # The reverse side of a ForeignKey is one_to_many (and of a OneToOneField one_to_one).
-        if (rel.one_to_many or rel.one_to_one) and rel.related_model.__name__ not in skip:
-            yield rel.related_model, rel.field
+# Rows that stay with the merged record: its own merge bookkeeping and duplicate override, its emergency-access
+# grants (given for that record; moving them would open the survivor to someone who never asked for it), and the
+# object-permission rows, which are revoked instead (see patient_merge).
+STAY_WITH_ALIAS = frozenset({
+    "patients.PatientMerge", "patients.DuplicateOverride", "patients.BreakGlassGrant",
+    "patients.PatientUserObjectPermission", "patients.PatientGroupObjectPermission",
+})
+_REVOKED = "_revoked_permissions"  # key in PatientMerge.moved: the alias's object permissions, for unmerge
 
 
-def rel_is_one_to_one(fk) -> bool:
-    return bool(getattr(fk, "one_to_one", False))
+def patient_links() -> list[tuple[type, models.Field]]:
+    """Every (model, field) holding a foreign key or one-to-one to Patient, in every installed app, including
+    relations declared with related_name="+" (hidden from Patient._meta.related_objects) and auto-created
+    many-to-many tables: found from the fields themselves, so a model added later is moved without being listed."""
+    from django.apps import apps
+
+    out = []
+    for model in apps.get_models(include_auto_created=True):
+        if model._meta.proxy or model is Patient or model._meta.label in STAY_WITH_ALIAS:
+            continue
+        for f in model._meta.local_concrete_fields:
+            if f.is_relation and (f.many_to_one or f.one_to_one) and f.remote_field.model is Patient:
+                out.append((model, f))
+    return sorted(out, key=lambda mf: (mf[0]._meta.label, mf[1].name))
+
+
+def _unique_sets(model, fk) -> list[tuple[list[str], models.Q | None]]:
+    """The unique constraints that include `fk`: (the other fields, the constraint's condition)."""
+    sets = [([], None)] if fk.unique else []
+    for together in model._meta.unique_together:
+        if fk.name in together:
+            sets.append(([f for f in together if f != fk.name], None))
+    for c in model._meta.constraints:
+        if isinstance(c, models.UniqueConstraint) and c.fields and fk.name in c.fields:
+            sets.append(([f for f in c.fields if f != fk.name], c.condition))
+    return sets
+
+
+def _movable(model, fk, *, duplicate: Patient, survivor: Patient):
+    """The duplicate's rows that can move without breaking a unique constraint: a row whose twin the survivor
+    already has (its one-to-one row, the same care-team member) stays with the duplicate."""
+    from django.db.models import Exists, OuterRef
+
+    rows = model._base_manager.filter(**{fk.name: duplicate})
+    for others, condition in _unique_sets(model, fk):
+        twin = model._base_manager.filter(**{fk.name: survivor}, **{f: OuterRef(f) for f in others})
+        if condition is not None:
+            twin = twin.filter(condition)
+            rows = rows.exclude(condition & models.Q(Exists(twin)))
+        else:
+            rows = rows.exclude(Exists(twin))
+    return rows
 
 
 def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None) -> PatientMerge:
     """Move everything linked to `duplicate` onto `survivor`; the duplicate stays as an alias pointing at it.
+
     Who: users with patients.merge_patient who may change demographics of both. Undone by patient_unmerge.
+    Every foreign key to Patient in every app moves (patient_links), except STAY_WITH_ALIAS. Care-team members
+    move with their access; every object permission on the alias is revoked (recorded, so unmerge restores it),
+    so nobody left on the alias's team keeps access to it. Emergency-access grants stay with the alias.
     """
-    _require_model_perm(actor, "patients.merge_patient")
+    _require_model_perm(actor, "patients.merge_patient", request=request)
     if not reason.strip():
         raise ValidationError({"reason": "Say why these records are the same person."})
     survivor = patient_get(actor=actor, patient_id=survivor_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
@@ -332,37 +461,39 @@ def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None
     with transaction.atomic():
         if survivor.pk == duplicate.pk or survivor.merged_into_id or duplicate.merged_into_id:
             raise ValidationError("Choose two different records that are not already merged.")
-        moved: dict[str, list] = {}
-        for model, fk in _patient_links():
-            rows = model.objects.filter(**{fk.name: duplicate})
-            if rel_is_one_to_one(fk) and model.objects.filter(**{fk.name: survivor}).exists():
-                continue  # the survivor's own one-to-one row (e.g. preferred pharmacy) wins; the duplicate's stays
-            if model is CareTeamMember:
-                # Keep the survivor's unique team: move only members the survivor does not already have.
-                rows = rows.exclude(user__in=CareTeamMember.objects.filter(patient=survivor, user__isnull=False)
-                                    .values("user")).exclude(
-                    group__in=CareTeamMember.objects.filter(patient=survivor, group__isnull=False).values("group"))
-            pks = list(rows.values_list("pk", flat=True))
+        moved: dict = {}
+        for model, fk in patient_links():
+            pks = list(_movable(model, fk, duplicate=duplicate, survivor=survivor).values_list("pk", flat=True))
             if pks:
-                model.objects.filter(pk__in=pks).update(**{fk.name: survivor})  # bulk: audited explicitly below
+                model._base_manager.filter(pk__in=pks).update(**{fk.name: survivor})  # bulk: audited below
                 moved[f"{model._meta.label}.{fk.name}"] = [str(pk) for pk in pks]
-        for m in CareTeamMember.objects.filter(patient=survivor):
+        for m in CareTeamMember.objects.filter(patient=survivor).select_related("user", "group"):
             care_team_grant(patient=survivor, user=m.user, group=m.group, care_role=m.care_role)
+        user_perms = PatientUserObjectPermission.objects.filter(content_object=duplicate)
+        group_perms = PatientGroupObjectPermission.objects.filter(content_object=duplicate)
+        revoked = {"users": [list(r) for r in user_perms.values_list("user_id", "permission_id")],
+                   "groups": [list(r) for r in group_perms.values_list("group_id", "permission_id")]}
+        if revoked["users"] or revoked["groups"]:
+            moved[_REVOKED] = revoked
+            user_perms.delete()  # bulk: audited below
+            group_perms.delete()
         Patient.objects.filter(pk=duplicate.pk).update(merged_into=survivor)
         merge = PatientMerge.objects.create(survivor=survivor, merged=duplicate, moved=moved, reason=reason.strip(),
                                             merged_by=actor)
+        counts = {k: len(v) for k, v in moved.items() if k != _REVOKED}
         for pid, role in ((survivor.pk, "survivor"), (duplicate.pk, "merged")):
             access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
                           patient_ids=[survivor.pk, duplicate.pk], request=request,
-                          detail={"merge": str(merge.pk), "role": role, "moved": {k: len(v) for k, v in moved.items()}})
+                          detail={"merge": str(merge.pk), "role": role, "moved": counts,
+                                  "permissions_revoked": len(revoked["users"]) + len(revoked["groups"])})
         return merge
 
 
 def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
-    """Put back exactly what a merge moved and make the alias a patient of its own again.
-    Care-team members that came over with the duplicate lose the access the merge gave them on the survivor
-    and get back their access to the duplicate."""
-    _require_model_perm(actor, "patients.merge_patient")
+    """Put back exactly what a merge moved and make the alias a patient of its own again: the moved rows return,
+    the alias's object permissions are restored as they were, and care-team members that came over with the
+    duplicate lose the access the merge gave them on the survivor."""
+    _require_model_perm(actor, "patients.merge_patient", request=request)
     found = PatientMerge.objects.filter(pk=merge_id, unmerged_at__isnull=True).values("survivor_id").first()
     if found is None:
         raise ValidationError("That merge does not exist or was already undone.")
@@ -376,19 +507,24 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
         if merge is None:
             raise ValidationError("That merge does not exist or was already undone.")
         for key, pks in merge.moved.items():
+            if key == _REVOKED:
+                continue
             label, field = key.rsplit(".", 1)
             model = apps.get_model(label)
-            model.objects.filter(pk__in=pks).update(**{field: merge.merged_id})
+            model._base_manager.filter(pk__in=pks).update(**{field: merge.merged_id})
         Patient.objects.filter(pk=merge.merged_id).update(merged_into=None)
         moved_members = merge.moved.get(f"{CareTeamMember._meta.label}.patient", [])
-        survivor, merged = merge.survivor, Patient.objects.get(pk=merge.merged_id)
+        survivor = merge.survivor
         for m in CareTeamMember.objects.filter(pk__in=moved_members).select_related("user", "group"):
-            target = m.user or m.group
-            still_on_survivor = CareTeamMember.objects.filter(patient=survivor, user=m.user, group=m.group).exists()
-            if not still_on_survivor:
-                for perm in _all_clinical_perms():
-                    remove_perm(f"patients.{perm}", target, survivor)
-            care_team_grant(patient=merged, user=m.user, group=m.group, care_role=m.care_role)
+            if not CareTeamMember.objects.filter(patient=survivor, user=m.user, group=m.group).exists():
+                _care_team_revoke(patient=survivor, target=m.user or m.group)
+        revoked = merge.moved.get(_REVOKED, {})
+        PatientUserObjectPermission.objects.bulk_create(
+            [PatientUserObjectPermission(content_object_id=merge.merged_id, user_id=u, permission_id=p)
+             for u, p in revoked.get("users", [])], ignore_conflicts=True)
+        PatientGroupObjectPermission.objects.bulk_create(
+            [PatientGroupObjectPermission(content_object_id=merge.merged_id, group_id=g, permission_id=p)
+             for g, p in revoked.get("groups", [])], ignore_conflicts=True)
         merge.unmerged_at = timezone.now()
         merge.unmerged_by = actor
         merge.save(update_fields=["unmerged_at", "unmerged_by"])
@@ -396,7 +532,7 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
             access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
                           patient_ids=[merge.survivor_id, merge.merged_id], request=request,
                           detail={"unmerge": str(merge.pk),
-                                  "moved_back": {k: len(v) for k, v in merge.moved.items()}})
+                                  "moved_back": {k: len(v) for k, v in merge.moved.items() if k != _REVOKED}})
         return merge
 
 

@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -7,24 +6,39 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles
+from audit import categories
+from audit.services import access_record_denied
 
 from . import chart, selectors, services
 from .forms import BreakGlassForm, CareTeamAddForm, DuplicateReasonForm, MergeForm, PatientForm
 
 PAGE = 20
+MAX_PAGE = 50  # 1,000 results: past that, a more specific query is the way (and OFFSET stays cheap)
+
+
+def _page_number(value: str | None) -> int:
+    """The requested page, clamped to 1..MAX_PAGE (a huge or malformed number is not a 500)."""
+    try:
+        return min(max(1, int(value or "1")), MAX_PAGE)
+    except (ValueError, OverflowError):
+        return 1
+
+
+def _require_perm(request: HttpRequest, perm: str, *, category: str = categories.DEMOGRAPHICS) -> None:
+    """403 for a user without the global permission; the refusal is recorded like a patient 404."""
+    if not request.user.has_perm(perm):
+        access_record_denied(actor=request.user, category=category, request=request, detail={"needed": perm})
+        raise PermissionDenied
 
 
 @login_required
 @require_GET
 def patient_search(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:200]
-    try:
-        page = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = _page_number(request.GET.get("page"))
     rows, more = selectors.patient_search(actor=request.user, q=q, request=request, limit=PAGE,
                                           offset=(page - 1) * PAGE) if q else ([], False)
-    ctx = {"q": q, "rows": rows, "page": page, "more": more,
+    ctx = {"q": q, "rows": rows, "page": page, "more": more and page < MAX_PAGE,
            "can_register": request.user.has_perm("patients.register_patient"),
            "can_break_glass": roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(roles.user_roles(request.user))}
     # htmx asks for the results only (the page's search box and the top bar's both select #search-results).
@@ -36,8 +50,7 @@ def patient_search(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_register(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("patients.register_patient"):
-        raise PermissionDenied
+    _require_perm(request, "patients.register_patient")
     form = PatientForm(request.POST or None)
     reason_form = DuplicateReasonForm(request.POST or None) if "duplicate_reason" in request.POST else None
     candidates = []
@@ -65,11 +78,12 @@ def patient_register(request: HttpRequest) -> HttpResponse:
 @require_GET
 def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
     patient = selectors.patient_get(actor=request.user, patient_id=patient_id, request=request, category=None)
+    candidates = selectors.care_team_candidates(actor=request.user, patient=patient)
     return render(request, "patients/patient_detail.html", {
         "patient": patient,
-        "care_team": selectors.care_team_list(patient=patient),
+        "care_team": selectors.care_team_list(actor=request.user, patient=patient),
         "sections": chart.sections(actor=request.user, patient=patient, request=request),
-        "care_team_form": CareTeamAddForm(),
+        "care_team_form": CareTeamAddForm(candidates=candidates) if candidates else None,
     })
 
 
@@ -78,7 +92,7 @@ def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
 def patient_edit(request: HttpRequest, patient_id) -> HttpResponse:
     patient = selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
                                     request=request)
-    form = PatientForm(request.POST or None, initial=PatientForm.initial_from(patient))
+    form = PatientForm(request.POST or None, initial=PatientForm.initial_from(patient), patient=patient)
     if request.method == "POST" and form.is_valid():
         try:
             services.patient_update(actor=request.user, patient_id=patient.pk, data=form.to_data(), request=request)
@@ -94,23 +108,26 @@ def patient_edit(request: HttpRequest, patient_id) -> HttpResponse:
 @login_required
 @require_POST
 def care_team_add(request: HttpRequest, patient_id) -> HttpResponse:
-    form = CareTeamAddForm(request.POST)
     # Access first: an outsider gets 404 whatever the form says.
-    patient = selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
-                                    request=request, record=False)
+    patient = selectors.patient_get_for_care_team(actor=request.user, patient_id=patient_id, request=request,
+                                                  record=False)
+    form = CareTeamAddForm(request.POST)
+    member = None
     if form.is_valid():
-        user = get_user_model().objects.filter(username=form.cleaned_data["username"], is_active=True).first()
-        if user is None:
-            messages.error(request, "No active staff member has that username.")
-        else:
-            try:
-                services.care_team_add(actor=request.user, patient_id=patient.pk, user=user,
-                                       care_role=form.cleaned_data["care_role"], request=request)
-                messages.success(request, f"{user.get_full_name() or user.username} joined the care team.")
-            except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
+        kind, pk = form.member_ref()
+        member = selectors.care_team_member_get(kind=kind, pk=pk)
+    if member is None:
+        messages.error(request, "Choose an active staff member or team, and their role on the care team.")
     else:
-        messages.error(request, "Enter a username and a care-team role.")
+        kind = form.member_ref()[0]
+        try:
+            services.care_team_add(actor=request.user, patient_id=patient.pk, care_role=form.cleaned_data["care_role"],
+                                   request=request, **{kind: member})
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            name = member.get_full_name() or member.username if kind == "user" else member.name
+            messages.success(request, f"{name} joined the care team.")
     return redirect(patient)
 
 
@@ -128,8 +145,7 @@ def care_team_remove(request: HttpRequest, patient_id, member_id: int) -> HttpRe
 @login_required
 @require_http_methods(["GET", "POST"])
 def break_glass(request: HttpRequest) -> HttpResponse:
-    if roles.VIEW_CLINICAL not in roles.patient_permissions_for_roles(roles.user_roles(request.user)):
-        raise PermissionDenied
+    services.break_glass_check_role(actor=request.user, request=request)
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -151,13 +167,13 @@ def break_glass(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_merge(request: HttpRequest, patient_id) -> HttpResponse:
-    if not request.user.has_perm("patients.merge_patient"):
-        raise PermissionDenied
+    _require_perm(request, "patients.merge_patient")
     survivor = selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
                                      request=request)
     form = MergeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        dup = selectors.patient_search_queryset(actor=request.user, q=form.cleaned_data["duplicate_mrn"]).first()
+        dup = selectors.patient_find_by_mrn(actor=request.user, mrn=form.cleaned_data["duplicate_mrn"],
+                                            perm=roles.CHANGE_DEMOGRAPHICS)
         if dup is None:
             form.add_error("duplicate_mrn", "No patient you can see has that MRN.")
         else:
@@ -175,8 +191,7 @@ def patient_merge(request: HttpRequest, patient_id) -> HttpResponse:
 @login_required
 @require_POST
 def patient_unmerge(request: HttpRequest, patient_id, merge_id) -> HttpResponse:
-    if not request.user.has_perm("patients.merge_patient"):
-        raise PermissionDenied
+    _require_perm(request, "patients.merge_patient")
     # The record in the URL must be one the user may change (outsiders: 404, like every patient URL).
     selectors.patient_get(actor=request.user, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
                           request=request, record=False)

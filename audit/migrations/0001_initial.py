@@ -50,9 +50,19 @@ CREATE TRIGGER audit_chainlink_append_only BEFORE UPDATE OR DELETE ON audit_chai
 
 
 def create_partitions(apps, schema_editor):
-    from audit.services import audit_ensure_partitions
+    """Last month to three months ahead (later ones: audit.services.audit_ensure_partitions, via the SQL function
+    of migration 0003). Self-contained, so that later changes to the service cannot change this migration."""
+    import datetime
 
-    audit_ensure_partitions(months_ahead=3)
+    today = datetime.date.today().replace(day=1)
+    with schema_editor.connection.cursor() as cur:
+        for i in range(-1, 4):
+            y, m = divmod(today.month - 1 + i, 12)
+            start = today.replace(year=today.year + y, month=m + 1)
+            y2, m2 = divmod(start.month, 12)
+            end = start.replace(year=start.year + y2, month=m2 + 1)
+            cur.execute(f"CREATE TABLE IF NOT EXISTS audit_accessevent_{start:%Y%m} PARTITION OF audit_accessevent "
+                        "FOR VALUES FROM (%s) TO (%s)", [start.isoformat(), end.isoformat()])
 
 
 class Migration(migrations.Migration):

@@ -138,7 +138,7 @@ def test_break_glass_report_shows_the_reason(login, privacy, colleague, other_pa
 def test_bad_input(login, privacy):
     client = login(privacy)
     resp = client.get(reverse("audit:patient_report"), {"mrn": "12<script>"})
-    assert resp.status_code == 200 and "An MRN is 8 digits." in resp.content.decode()
+    assert resp.status_code == 200 and "An MRN is 8 to 12 digits." in resp.content.decode()
     resp = client.get(reverse("audit:patient_report"), {"mrn": "00000000"})
     assert "No patient has that MRN." in resp.content.decode()
     resp = client.get(reverse("audit:user_report"), {"username": "nobody", "start": "2020-99-99"})
@@ -148,12 +148,75 @@ def test_bad_input(login, privacy):
 
 @pytest.mark.parametrize("persona", ["clinician", "nurse", "front_desk", "admin_user"])
 def test_only_privacy_officers(request, login, patient, persona):
-    client = login(request.getfixturevalue(persona))
-    for name in ["audit:reports", "audit:patient_report", "audit:user_report", "audit:break_glass_report"]:
+    user = request.getfixturevalue(persona)
+    client = login(user)
+    names = ["audit:reports", "audit:patient_report", "audit:user_report", "audit:break_glass_report"]
+    for name in names:
         assert client.get(reverse(name), {"mrn": patient.mrn}).status_code == 403
+    # Each refusal is recorded: trying to read the audit is itself audited.
+    denied = AccessEvent.objects.filter(actor=user, outcome="denied", category=categories.AUDIT_REPORT)
+    assert sorted(e.detail["path"] for e in denied) == sorted(reverse(n) for n in names)
 
 
 def test_privacy_officer_cannot_open_charts(login, privacy, patient):
     client = login(privacy)
     assert client.get(reverse("patients:detail", args=[patient.pk])).status_code == 404
     assert client.get(reverse("patients:search"), {"q": patient.mrn}).context["rows"] == []
+
+
+def test_sorting_by_patient_places_list_events_by_the_patient_they_show(login, privacy, clinician, patient,
+                                                                         other_patient):
+    # A list naming only the other patient, a view of `patient`, a list naming `patient` first.
+    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST, patient_ids=[other_patient.pk])
+    access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
+    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST,
+                  patient_ids=[patient.pk, other_patient.pk])
+    client = login(privacy)
+    for sort in ("patient", "-patient"):
+        resp = client.get(reverse("audit:user_report"), {"username": clinician.username, "sort": sort})
+        shown = [r.patient_mrn for r in rows(resp) if r.event.channel != "write"]
+        assert "" not in shown  # every list row shows (and sorts by) the first patient it names
+        assert shown == sorted(shown, reverse=sort.startswith("-"))
+
+
+def _csv(resp):
+    return list(csv.DictReader(io.StringIO(b"".join(resp.streaming_content).decode())))
+
+
+@pytest.mark.parametrize("report", ["user", "break_glass"])
+def test_csv_exports_record_one_event_naming_the_patients_exported(login, privacy, colleague, patient,
+                                                                   other_patient, report):
+    access_record(actor=colleague, action="break_glass", category=categories.CHART_SUMMARY,
+                  patient_id=other_patient.pk, break_glass=True, detail={"reason": "Collapsed"})
+    access_record(actor=colleague, action="list", category=categories.PATIENT_LIST, break_glass=True,
+                  patient_ids=[patient.pk, other_patient.pk])
+    url = reverse(f"audit:{report}_report")
+    params = {"username": colleague.username, "export": "csv"} if report == "user" else {"export": "csv"}
+    data = _csv(login(privacy).get(url, params))
+    exported = {d["patient_mrn"] for d in data if d["patient_mrn"]}
+    assert exported == {patient.mrn, other_patient.mrn}
+    ev = AccessEvent.objects.get(actor=privacy, action="export")
+    assert set(ev.patient_ids) == {patient.pk, other_patient.pk}
+    assert ev.detail["report"] == report and ev.detail["patients"] == 2
+
+
+def test_patient_report_rows_show_the_subject_not_the_first_patient_of_a_list(login, privacy, clinician, patient,
+                                                                              other_patient):
+    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST,
+                  patient_ids=[other_patient.pk, patient.pk])
+    data = _csv(login(privacy).get(reverse("audit:patient_report"), {"mrn": patient.mrn, "export": "csv"}))
+    assert {d["patient_mrn"] for d in data} == {patient.mrn}
+    ev = AccessEvent.objects.get(actor=privacy, action="export")
+    assert ev.patient_ids == [patient.pk]
+
+
+def test_pages_are_capped(login, privacy, clinician, patient):
+    from audit.selectors import MAX_PAGE
+
+    client = login(privacy)
+    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": MAX_PAGE + 1})
+    assert resp.status_code == 200 and "narrow the dates or export the CSV" in resp.content.decode()
+    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": "99999999999999999999"})
+    assert resp.status_code == 200
+    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": MAX_PAGE})
+    assert resp.status_code == 200 and resp.context["report"].page == MAX_PAGE and not resp.context["next_url"]

@@ -137,3 +137,161 @@ def test_audit_link_command(clinician, capsys):
     access_record(actor=clinician, action="view", category="x")
     call_command("audit_link")
     assert "linked 1 events" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the write log (django-auditlog) is in the chain
+@pytest.fixture
+def written(front_desk, patient):
+    """A demographic change: one LogEntry, and its access event carrying the entry's hash."""
+    from auditlog.models import LogEntry
+
+    from patients.services import patient_update
+
+    patient_update(actor=front_desk, patient_id=patient.pk, data={"given_name": "Mariana"})
+    entry = LogEntry.objects.filter(object_pk=str(patient.pk)).latest("id")
+    event = AccessEvent.objects.get(detail__log_entry=entry.pk)
+    assert len(event.detail["log_entry_sha256"]) == 64
+    audit_link_chain()
+    assert audit_verify(link_first=False).ok
+    return entry, event
+
+
+def test_an_edited_write_log_entry_is_caught(written):
+    entry, event = written
+    superuser_sql("UPDATE auditlog_logentry SET changes = '{\"given_name\": [\"Maria\", \"Someone\"]}' WHERE id = %s",
+                  [entry.pk])
+    result = audit_verify(link_first=False)
+    assert not result.ok and result.first_broken_event == event.pk
+    assert f"write-log entry {entry.pk}" in result.reason and "altered" in result.reason
+
+
+def test_a_deleted_write_log_entry_is_caught(written):
+    entry, event = written
+    superuser_sql("DELETE FROM auditlog_logentry WHERE id = %s", [entry.pk])
+    result = audit_verify(link_first=False)
+    assert not result.ok and result.first_broken_event == event.pk and "deleted" in result.reason
+
+
+@pytest.mark.parametrize("sql", ["UPDATE auditlog_logentry SET object_repr = 'x'", "DELETE FROM auditlog_logentry"])
+def test_triggers_refuse_changes_to_the_write_log_even_to_the_owner(written, sql):
+    # (The test suite's own role is a superuser: only a deliberate bypass, session_replication_role, gets past.)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql)
+
+
+@pytest.mark.parametrize("table", ["auditlog_logentry", "audit_accessevent", "audit_chainlink",
+                                   "audit_accessevent_default", "partition"])
+def test_triggers_refuse_truncate_even_to_the_owner(db, table):
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(inhrelid::regclass::text) FROM pg_inherits "
+                    "WHERE inhparent = 'audit_accessevent'::regclass")
+        table = cur.fetchone()[0] if table == "partition" else table
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"TRUNCATE {table}")
+
+
+# ------------------------------------------------------------------ checkpoints outside the database
+@pytest.fixture
+def anchored(settings, tmp_path, chain, django_capture_on_commit_callbacks):
+    """The chain of `chain`, with a checkpoint written outside the database (as the linker does after commit)."""
+    settings.AUDIT_ANCHOR_DIR = str(tmp_path)
+    settings.AUDIT_ANCHOR_INTERVAL_SECONDS = 0
+    from audit.services import audit_checkpoint
+
+    checkpoint = audit_checkpoint(force=True)
+    assert checkpoint["seq"] == ChainLink.objects.count() and checkpoint["continuous"] is True
+    return checkpoint
+
+
+def test_the_linker_writes_checkpoints_to_a_file_and_the_log(settings, tmp_path, clinician, patient, caplog,
+                                                             django_capture_on_commit_callbacks):
+    import json
+
+    settings.AUDIT_ANCHOR_DIR = str(tmp_path)
+    settings.AUDIT_ANCHOR_INTERVAL_SECONDS = 0
+    import logging
+
+    access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
+    logger = logging.getLogger("audit.anchor")  # (not propagated to the root: shipped on its own)
+    logger.addHandler(caplog.handler)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            audit_link_chain()
+    finally:
+        logger.removeHandler(caplog.handler)
+    [folder] = list(tmp_path.iterdir())
+    [file] = list(folder.glob("*.jsonl"))
+    record = json.loads(file.read_text().splitlines()[-1])
+    head = ChainLink.objects.order_by("-seq").first()
+    assert (record["seq"], record["event_id"], record["chain_hash"]) == (head.seq, head.event_id, head.chain_hash)
+    assert record["count"] == head.seq and record["time"]
+    assert any("AUDIT-CHECKPOINT" in r.getMessage() and head.chain_hash in r.getMessage() for r in caplog.records)
+    assert audit_verify(link_first=False).checkpoints == 1
+
+
+def test_a_superuser_truncating_both_audit_tables_is_caught(anchored):
+    superuser_sql("TRUNCATE audit_chainlink, audit_accessevent, audit_unlinked")
+    assert not AccessEvent.objects.exists()
+    result = audit_verify(link_first=False)
+    assert not result.ok
+    assert f"recorded link #{anchored['seq']}" in result.reason and "truncated" in result.reason
+
+
+def test_deleting_the_newest_events_and_their_links_is_caught(anchored, chain):
+    newest = ChainLink.objects.order_by("-seq")[:2]
+    ids = [lk.event_id for lk in newest]
+    superuser_sql("DELETE FROM audit_chainlink WHERE event_id = ANY(%s)", [ids])
+    superuser_sql("DELETE FROM audit_accessevent WHERE id = ANY(%s)", [ids])
+    result = audit_verify(link_first=False)
+    assert not result.ok and "deleted or truncated" in result.reason
+
+
+def test_a_rewritten_chain_differs_from_the_checkpoint(anchored, chain):
+    # A superuser recomputes the whole chain after changing an event: every hash matches again, but not the
+    # checkpoint kept outside.
+    from audit.services import GENESIS, chain_hash, content_hash
+
+    superuser_sql("UPDATE audit_accessevent SET actor_username = 'nobody' WHERE id = %s", [chain[0].pk])
+    prev = GENESIS
+    for lk in ChainLink.objects.order_by("seq"):
+        ch = content_hash(AccessEvent.objects.get(pk=lk.event_id))
+        new = chain_hash(prev, ch)
+        superuser_sql("UPDATE audit_chainlink SET content_hash = %s, prev_hash = %s, chain_hash = %s WHERE seq = %s",
+                      [ch, prev, new, lk.seq])
+        prev = new
+    result = audit_verify(link_first=False)
+    assert not result.ok and "differs from the checkpoint" in result.reason
+
+
+def test_the_next_checkpoint_says_when_the_chain_was_cut(anchored, settings):
+    from audit.services import audit_checkpoint
+
+    superuser_sql("DELETE FROM audit_chainlink WHERE seq = %s", [anchored["seq"]])
+    ChainLink.objects.create(seq=anchored["seq"], event_id=-1, event_time=timezone.now(), content_hash="0" * 64,
+                             prev_hash="0" * 64, chain_hash="f" * 64)
+    assert audit_checkpoint(force=True)["continuous"] is False
+
+
+# ------------------------------------------------------------------ late commits
+def test_an_event_committed_late_with_a_low_id_is_still_linked(chain, clinician, patient):
+    # The linker is far past it (ids are allocated at insert, visible at commit: a long transaction commits late).
+    top = AccessEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    far = AccessEvent(id=top + 50_000, occurred_at=timezone.now(), actor=clinician,
+                      actor_username=clinician.username, patient_id=patient.pk, action="view", category="x")
+    far.save(force_insert=True)
+    assert audit_link_chain() == 1
+    late = AccessEvent(id=top + 10, occurred_at=timezone.now(), actor=clinician, actor_username=clinician.username,
+                       patient_id=patient.pk, action="view", category="late")
+    late.save(force_insert=True)
+    assert audit_link_chain() == 1
+    assert ChainLink.objects.filter(event_id=late.pk).exists()
+    assert audit_verify(link_first=False).ok
+
+
+def test_the_overdue_check_reads_the_queue_not_the_events(chain, django_assert_max_num_queries):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        assert audit_verify(link_first=False).ok
+    overdue = [q["sql"] for q in ctx.captured_queries if "audit_unlinked" in q["sql"]]
+    assert len(overdue) == 1 and "audit_accessevent" not in overdue[0]

@@ -87,3 +87,41 @@ def test_register_duplicate_chart_outsider_break_glass_report(page, browser, liv
     screenshot(po, "audit-patient-report")
     for p in (doc, outsider, po):
         p.context.close()
+
+
+def test_care_team_is_managed_from_the_chart_and_removal_ends_access(page, browser, live_server, clinician,
+                                                                    colleague, front_desk, patient):
+    # The treating clinician adds a colleague from the list of staff (named with their role) ...
+    browser_login(page, clinician)
+    page.goto(f"/patients/{patient.pk}/")
+    form = page.locator("[data-testid=care-team-add]")
+    options = form.locator("select[name=member] option").all_inner_texts()
+    assert "Bob Baker (dr.bob) — Clinician (prescriber)" in options
+    form.locator("select[name=member]").select_option(label="Bob Baker (dr.bob) — Clinician (prescriber)")
+    form.locator("input[name=care_role]").fill("Covering physician")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "Bob Baker · Covering physician" in page.inner_text("[data-testid=care-team]")
+    screenshot(page, "care-team-added")
+
+    # ... who can now open the chart.
+    bob = new_page(browser, live_server)
+    browser_login(bob, colleague)
+    assert bob.goto(f"/patients/{patient.pk}/").status == 200
+
+    # Front desk is not offered clinicians: registering or scheduling never hands out the chart.
+    desk = new_page(browser, live_server)
+    browser_login(desk, front_desk)
+    desk.goto(f"/patients/{patient.pk}/")
+    desk_options = " ".join(desk.locator("select[name=member] option").all_inner_texts())
+    assert "Clinician" not in desk_options and "Nurse" not in desk_options
+
+    # Removal takes effect at once: the colleague's next request is a 404.
+    page.on("dialog", lambda d: d.accept())
+    row = page.locator("[data-testid=care-team] li", has_text="Bob Baker")
+    row.locator("button", has_text="remove").click()
+    page.wait_for_load_state()
+    assert "Bob Baker" not in page.inner_text("[data-testid=care-team]")
+    assert bob.goto(f"/patients/{patient.pk}/").status == 404
+    for p in (bob, desk):
+        p.context.close()

@@ -14,11 +14,16 @@ def everyone(status, anonymous=302):
 
 
 def setup(ctx):
+    from accounts.roles import Role
     from patients.models import CareTeamMember
-    from patients.services import patient_merge
-    from tests.factories import make_patient
+    from patients.services import care_team_grant, patient_merge
+    from tests.factories import UserFactory, make_patient
 
     ctx.member = CareTeamMember.objects.get(patient=ctx.patient, user=ctx.users["nurse"]).pk
+    ctx.desk2 = UserFactory(username="desk.dora", roles=[Role.FRONT_DESK])
+    ctx.desk_member = care_team_grant(patient=ctx.patient, user=UserFactory(username="desk.finn",
+                                                                            roles=[Role.FRONT_DESK]),
+                                      care_role="Scheduler").pk
     dup = make_patient(given_name="Maria", family_name="Garcia", department=ctx.patient.department, ssn=None)
     ctx.merge = patient_merge(actor=ctx.users["front_desk"], survivor_id=ctx.patient.pk, duplicate_id=dup.pk,
                               reason="setup").pk
@@ -26,8 +31,13 @@ def setup(ctx):
 
 OWN_READ = {"clinician": 200, "colleague": 404, "nurse": 200, "front_desk": 200, "admin_user": 404,
             "privacy": 404, "anonymous": 302}
-OWN_WRITE = {"clinician": 302, "colleague": 404, "nurse": 302, "front_desk": 302, "admin_user": 404,
-             "privacy": 404, "anonymous": 302}
+# Who may hand out (or take away) clinical access through the care team: the treating clinician and the practice
+# admin of the patient's department. Front desk and nurses manage non-clinical members only (403 here, where the
+# member is a clinician or a nurse); everyone else is an outsider (404).
+CLINICAL_MEMBER = {"clinician": 302, "colleague": 404, "nurse": 403, "front_desk": 403, "admin_user": 302,
+                   "privacy": 404, "anonymous": 302}
+NON_CLINICAL_MEMBER = {"clinician": 302, "colleague": 404, "nurse": 302, "front_desk": 302, "admin_user": 302,
+                       "privacy": 404, "anonymous": 302}
 MERGERS = {"clinician": 403, "colleague": 403, "nurse": 403, "admin_user": 403, "privacy": 403, "anonymous": 302}
 
 ENTRIES = [
@@ -53,13 +63,21 @@ ENTRIES = [
     {"name": "patients:edit", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
      "data": lambda ctx: {"given_name": "Hacked"}, "expect": everyone(404)},
     {"name": "patients:care_team_add", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
-     "data": lambda ctx: {"username": "dr.bob", "care_role": "Covering"}, "expect": OWN_WRITE},
+     "data": lambda ctx: {"member": f"user:{ctx.colleague.pk}", "care_role": "Covering"},
+     "expect": CLINICAL_MEMBER},
+    {"name": "patients:care_team_add", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+     "data": lambda ctx: {"member": f"user:{ctx.desk2.pk}", "care_role": "Scheduler"},
+     "expect": NON_CLINICAL_MEMBER},
     {"name": "patients:care_team_add", "method": "post", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
-     "data": lambda ctx: {"username": "dr.bob", "care_role": "Covering"}, "expect": everyone(404)},
+     "data": lambda ctx: {"member": f"user:{ctx.colleague.pk}", "care_role": "Covering"},
+     "expect": everyone(404)},
     {"name": "patients:care_team_add", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
      "expect": everyone(405)},
     {"name": "patients:care_team_remove", "method": "post",
-     "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "member_id": ctx.member}, "expect": OWN_WRITE},
+     "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "member_id": ctx.member}, "expect": CLINICAL_MEMBER},
+    {"name": "patients:care_team_remove", "method": "post",
+     "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "member_id": ctx.desk_member},
+     "expect": NON_CLINICAL_MEMBER},
     {"name": "patients:care_team_remove", "method": "post",
      "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk, "member_id": ctx.member}, "expect": everyone(404)},
     {"name": "patients:merge", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},

@@ -74,10 +74,15 @@ def test_care_team_member_sees_no_banner(login, clinician, patient):
 
 @pytest.mark.parametrize("persona", ["front_desk", "privacy", "admin_user"])
 def test_only_clinical_roles_may_break_the_glass(request, login, other_patient, persona):
-    client = login(request.getfixturevalue(persona))
+    user = request.getfixturevalue(persona)
+    client = login(user)
     assert client.get(URL).status_code == 403
     assert ask(client, other_patient).status_code == 403
     assert not BreakGlassGrant.objects.exists()
+    # Both refusals are recorded (a 403 is evidence too), neither names the patient the form asked for.
+    denied = AccessEvent.objects.filter(actor=user, outcome="denied")
+    assert denied.count() == 2 and all(e.detail.get("break_glass") for e in denied)
+    assert not denied.filter(patient_id=other_patient.pk).exists()
 
 
 @pytest.mark.worker

@@ -109,3 +109,64 @@ def test_rotate_keys_reencrypts_every_row(full_patient, patient, other_patient, 
         assert len(list(Patient.objects.all())) == total
         # Blind indexes do not depend on the encryption key: search keeps working.
         assert Patient.objects.filter(ssn_bidx=crypto.blind_index("ssn", "321549876")).count() == 1
+
+
+# ------------------------------------------------------------------ nothing in plaintext anywhere, audit included
+SECRETS = ["321-54-9876", "321549876", "D1234567", "jdoe@example.test", "222-3333", "2223333", "Elm Street",
+           "Springfield", "62704", "Pat Doe", "555-444-5555", "5554445555", "Mesa Road", "Window Rock", "86515",
+           "444-8888", "4448888", "Oak Avenue"]
+
+
+def tables_containing(text: str) -> list[str]:
+    """Every table of the database whose rows, as text, contain `text` (the audit tables included)."""
+    found = []
+    with connection.cursor() as cur:
+        for table in connection.introspection.table_names(include_views=False):
+            cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}" t WHERE t::text ILIKE %s)', [f"%{text}%"])
+            if cur.fetchone()[0]:
+                found.append(table)
+    return found
+
+
+def test_no_plaintext_in_any_table_after_register_and_edit(login, front_desk):
+    from django.urls import reverse
+
+    from audit.services import audit_link_chain
+
+    client = login(front_desk)
+    resp = client.post(reverse("patients:register"), {
+        "given_name": "Jane", "family_name": "Doe", "birth_date": "1980-04-05", "sex_at_birth": "F",
+        "preferred_language": "en", "ssn": "321-54-9876", "drivers_license": "D1234567",
+        "email": "jdoe@example.test", "phone_mobile": "(555) 222-3333", "address_line": "12 Elm Street",
+        "address_city": "Springfield", "address_state": "IL", "address_postal": "62704",
+        "prev_address_line": "4 Mesa Road", "prev_address_city": "Window Rock", "prev_address_state": "AZ",
+        "prev_address_postal": "86515", "emergency_name": "Pat Doe", "emergency_relationship": "spouse",
+        "emergency_phone": "555-444-5555", "sexual_orientation": "42035005"})
+    assert resp.status_code == 302
+    p = Patient.objects.get(family_name="Doe")
+    form = client.get(reverse("patients:edit", args=[p.pk])).context["form"]
+    data = {k: v for k, v in form.initial.items() if v not in (None, [])}
+    data.update(phone_home="555-444-8888", address_line="7 Oak Avenue", sexual_orientation="20430005")
+    assert client.post(reverse("patients:edit", args=[p.pk]), data).status_code == 302
+    audit_link_chain()
+
+    from auditlog.models import LogEntry
+
+    entries = LogEntry.objects.filter(object_pk=str(p.pk))
+    assert entries.count() == 2
+    for entry in entries:
+        for field in ("ssn", "phones", "addresses", "email", "emergency_contacts", "drivers_license",
+                      "sexual_orientation"):
+            if field in entry.changes:
+                assert set(entry.changes[field]) <= {"[masked]", "None"}, (field, entry.changes[field])
+    leaks = {secret: tables_containing(secret) for secret in SECRETS}
+    assert not {s: t for s, t in leaks.items() if t}, leaks
+    # Sexual orientation is stored as a code in the patient row only, never in the write log or the events.
+    assert set(tables_containing("42035005")) <= {"patients_patient"}
+
+
+def test_masking_keeps_nothing_of_the_value_for_every_app():
+    from auditlog.diff import get_mask_function
+
+    mask = get_mask_function()  # what any app's mask_fields get, without a mask_callable of their own
+    assert mask("123-45-6789") == "[masked]" and mask("None") == "None"

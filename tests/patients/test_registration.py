@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from patients.models import DuplicateOverride, Patient
+from tests.factories import make_patient
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +101,75 @@ def test_who_may_register(login, privacy, admin_user):
 
 def test_wrong_method(login, front_desk):
     assert login(front_desk).put(URL).status_code == 405
+
+
+# ------------------------------------------------------------------ duplicate candidates: scoring and disclosure
+def test_the_drivers_licence_is_scored_through_its_blind_index(login, front_desk, department):
+    from patients.services import duplicate_candidates
+
+    existing = make_patient(given_name="Ivan", family_name="Petrov", birth_date="1961-01-09", ssn=None,
+                            sex_at_birth="M", phones=None, drivers_license="D123-4567", department=department)
+    assert existing.drivers_license_bidx and "1234567" not in existing.drivers_license_bidx
+    cands = duplicate_candidates(data={"given_name": "John", "family_name": "Smith", "birth_date": None,
+                                       "sex_at_birth": "M", "drivers_license": "d1234567"})
+    assert [c.patient.pk for c in cands] == [existing.pk]
+    assert cands[0].reasons == ["same driver's licence"] and cands[0].score == 55  # licence 50, sex 5
+    resp = login(front_desk).post(URL, form_data(given_name="Ivan", family_name="Petrov", birth_date="1961-01-09",
+                                                 drivers_license="D1234567", sex_at_birth="M"))
+    assert "same driver&#x27;s licence" in resp.content.decode() or "same driver's licence" in resp.content.decode()
+
+
+def test_candidates_outside_the_users_access_show_only_initials(login, front_desk, other_patient):
+    # Olaf Other (1955-11-30, 987-65-4321) is in no department: front desk may not see him.
+    data = form_data(given_name="Olaf", family_name="Other", birth_date="1955-11-30", sex_at_birth="M",
+                     ssn="987-65-4321")
+    resp = login(front_desk).post(URL, data)
+    assert resp.status_code == 200
+    [cand] = resp.context["candidates"]
+    assert cand.patient.pk == other_patient.pk and cand.visible is False and cand.person_matched
+    body = resp.content.decode()
+    section = body[body.index('data-testid="duplicate-candidates"'):body.index("</section>")]
+    assert 'data-testid="candidate-restricted"' in section and "O. O." in section and "1955" in section
+    for secret in (other_patient.mrn, "1955-11-30", str(other_patient.pk), "987-65-4321"):
+        assert secret not in section  # no MRN + date of birth to take to break-the-glass, no link
+    assert "OTHER, Olaf" not in section
+
+
+def test_showing_candidates_is_recorded_naming_them(login, front_desk, patient, other_patient):
+    from audit.models import AccessEvent
+
+    resp = login(front_desk).post(URL, form_data(given_name="Maria", family_name="Garcia",
+                                                 birth_date="1970-03-02", phone_mobile="555-010-2000"))
+    assert resp.status_code == 200
+    ev = AccessEvent.objects.get(actor=front_desk, category="duplicate check")
+    assert ev.action == "list" and ev.outcome == "success"
+    assert ev.patient_ids == [c.patient.pk for c in resp.context["candidates"]] == [patient.pk]
+    assert ev.detail["shown_in_full"] == [str(patient.pk)]  # front desk's own department: shown in full
+
+
+def test_at_most_three_candidates_are_shown(login, front_desk, department):
+    for i in range(6):
+        make_patient(given_name="Maria", family_name="Garcia", middle_name=f"M{i}", department=department,
+                     ssn=None)
+    resp = login(front_desk).post(URL, form_data(given_name="Maria", family_name="Garcia",
+                                                 birth_date="1970-03-02"))
+    assert len(resp.context["candidates"]) == 3
+
+
+def test_a_refused_registration_is_recorded(login, privacy):
+    from audit.models import AccessEvent
+
+    assert login(privacy).get(URL).status_code == 403
+    ev = AccessEvent.objects.get(actor=privacy)
+    assert ev.outcome == "denied" and ev.detail["needed"] == "patients.register_patient"
+
+
+def test_an_identifier_alone_does_not_reveal_whose_it_is(login, front_desk, other_patient):
+    # Someone types another name and date of birth with Olaf's SSN: the match is flagged, the person is not named.
+    resp = login(front_desk).post(URL, form_data(given_name="Lena", family_name="Novak", ssn="987-65-4321"))
+    [cand] = resp.context["candidates"]
+    assert cand.patient.pk == other_patient.pk and not cand.person_matched
+    body = resp.content.decode()
+    section = body[body.index('data-testid="duplicate-candidates"'):body.index("</section>")]
+    assert "same SSN" in section and "A record" in section
+    assert "O. O." not in section and "1955" not in section and other_patient.mrn not in section

@@ -120,3 +120,51 @@ def test_search_query_count_does_not_grow(login, clinician, people):
         care_team_grant(patient=make_patient(given_name=f"Ana{chr(97 + i)}", family_name="Garcia", ssn=None,
                                              phones=None), user=clinician, care_role="PCP")
     assert queries() == few
+
+
+# ------------------------------------------------------------------ numbers that may be an MRN or a date of birth
+@pytest.mark.parametrize("q", ["19700302", "03021970"])
+def test_a_date_of_birth_typed_without_separators(clinician, people, q):
+    rows, _ = patient_search(actor=clinician, q=q)
+    assert sorted(names(rows)) == ["Ann Marsh", "Maria Garcia"]
+
+
+def test_a_number_that_is_both_an_mrn_and_a_date_finds_both(clinician, people):
+    import datetime
+
+    from patients.models import Patient
+    from patients.services import mrn_is_valid
+
+    # A date whose YYYYMMDD is also a valid MRN (the check digit works out): the search cannot know which was meant.
+    day = datetime.date(1960, 1, 1)
+    while not mrn_is_valid(day.strftime("%Y%m%d")):
+        day += datetime.timedelta(days=1)
+    number = day.strftime("%Y%m%d")
+    Patient.objects.filter(pk=people["ann"].pk).update(mrn=number)
+    Patient.objects.filter(pk=people["jose"].pk).update(birth_date=day)
+    rows, _ = patient_search(actor=clinician, q=number)
+    assert sorted(names(rows)) == ["Ann Marsh", "José García"]
+
+
+def test_a_huge_page_number_is_not_a_500(login, clinician, people):
+    client = login(clinician)
+    for page in ["99999999999999999999", "9" * 5000, "-3", "abc", "2.5"]:
+        resp = client.get(reverse("patients:search"), {"q": "garcia", "page": page})
+        assert resp.status_code == 200, page
+    assert client.get(reverse("patients:search"), {"q": "garcia", "page": "10**30"}).context["page"] == 1
+    assert client.get(reverse("patients:search"), {"q": "garcia", "page": "99999999999999999999"}).context["page"] == 50
+
+
+def test_result_pages_link_to_the_search_page_from_anywhere(login, clinician, patient):
+    for i in range(25):
+        care_team_grant(patient=make_patient(given_name=f"Ana{i:02d}", family_name="Garcia", ssn=None, phones=None),
+                        user=clinician, care_role="PCP")
+    client = login(clinician)
+    # The top bar asks from a chart page; its popover shows the same fragment.
+    resp = client.get(reverse("patients:search"), {"q": "garcia"}, headers={"HX-Request": "true",
+                                                                            "HX-Current-URL": f"/patients/{patient.pk}/"})
+    body = resp.content.decode()
+    assert 'href="/patients/?q=garcia&amp;page=2"' in body
+    assert 'href="?q=' not in body
+    second = client.get(reverse("patients:search"), {"q": "garcia", "page": 2}).content.decode()
+    assert 'href="/patients/?q=garcia&amp;page=1"' in second

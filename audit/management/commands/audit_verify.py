@@ -4,8 +4,9 @@ from audit.services import audit_verify
 
 
 class Command(BaseCommand):
-    help = ("Walk the audit hash chain and name the first broken link; also report events left unlinked longer "
-            "than AUDIT_LINK_MAX_LAG_SECONDS. Exit code 1 when anything is wrong.")
+    help = ("Walk the audit hash chain (access events and write-log entries) and name the first broken link; compare "
+            "it with the checkpoints kept outside the database; report events left unlinked longer than "
+            "AUDIT_LINK_MAX_LAG_SECONDS. Exit code 1 when anything is wrong.")
 
     def add_arguments(self, parser):
         parser.add_argument("--no-link", action="store_true",
@@ -13,7 +14,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, no_link=False, **options):
         result = audit_verify(link_first=not no_link)
-        self.stdout.write(f"checked {result.checked} events")
+        self.stdout.write(f"checked {result.checked} events against {result.checkpoints} checkpoints kept outside "
+                          "the database (AUDIT_ANCHOR_DIR)")
         if result.ok:
             self.stdout.write(self.style.SUCCESS("OK: the audit chain is intact"))
             return
