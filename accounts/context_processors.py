@@ -25,8 +25,10 @@ def navigation(request):
         items.append(("encounters:day_list", "Schedule"))
     if Role.CLINICIAN in roles:
         items.append(("prescriptions:inbox", "Rx inbox"))
-    if roles & {Role.FRONT_DESK, Role.PRACTICE_ADMIN}:
+    if roles & {Role.CLINICIAN, Role.NURSE}:  # the queue shows prescriptions of patients they treat
         items.append(("prescriptions:attention", "Needs attention"))
+    if roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}:
+        items.append(("prescriptions:pharmacy_directory", "Pharmacies"))
     if Role.PRIVACY_OFFICER in roles:
         items.append(("audit:reports", "Audit"))
     if admin_site_allowed(user):  # the admin site's own test (accounts/admin.py PracticeAdminSite)

@@ -81,6 +81,9 @@ ROLES: dict[str, RoleSpec] = {
          *(f"encounters.{verb}_{model}" for model in ("location", "room", "appointmenttype", "workinghours",
                                                      "timeoff", "notetemplate")
            for verb in ("view", "add", "change", "delete")),
+         # The pharmacy directory and prescribers' SPIs (not patient data).
+         *(f"prescriptions.{verb}_{model}" for model in ("pharmacy", "prescriberspi")
+           for verb in ("view", "add", "change", "delete")),
          # Unlock an account after repeated failed sign-ins (the lockout message sends people here) and
          # reset a lost phone (the user enrols again at next sign-in).
          "axes.view_accessattempt", "axes.delete_accessattempt",

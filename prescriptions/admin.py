@@ -1,21 +1,11 @@
-"""Admin for the pharmacy directory and prescribers' SPIs (not patient data). Practice admins edit them; the
-models' validators and clean() (run by the ModelForm) keep the rules: NCPDP ID 7 digits, NPI check digit, an
+"""Admin for the pharmacy directory and prescribers' SPIs (not patient data). Practice admins edit them (their
+role's prescriptions.*_pharmacy / *_prescriberspi permissions, accounts/roles.py); the models' validators and clean() (run by the ModelForm) keep the rules: NCPDP ID 7 digits, NPI check digit, an
 http(s) endpoint and accepted message types for an electronic pharmacy."""
 
 from django import forms
 from django.contrib import admin
 
-from accounts.roles import Role, user_roles
-
 from .models import PHARMACY_MESSAGE_TYPES, Pharmacy, PrescriberSpi
-
-
-def can_edit_pharmacies(user) -> bool:
-    """Practice admins (and superusers) maintain the directory. accounts/roles.py gives the practice admin no
-    prescriptions model permissions, so the role itself is the rule here (as for opening the admin site)."""
-    if not (user.is_authenticated and user.is_active):
-        return False
-    return user.is_superuser or Role.PRACTICE_ADMIN in user_roles(user)
 
 
 class PharmacyAdminForm(forms.ModelForm):
@@ -66,18 +56,6 @@ class PharmacyAdmin(admin.ModelAdmin):
     def accepted_types(self, obj):
         return ", ".join(obj.accepts or []) or "—"
 
-    def has_module_permission(self, request):
-        return can_edit_pharmacies(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return can_edit_pharmacies(request.user)
-
-    def has_add_permission(self, request):
-        return can_edit_pharmacies(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return can_edit_pharmacies(request.user)
-
     def has_delete_permission(self, request, obj=None):
         return False  # prescriptions point at it (PROTECT): clear "electronic" instead
 
@@ -87,18 +65,3 @@ class PrescriberSpiAdmin(admin.ModelAdmin):
     list_display = ["user", "spi"]
     search_fields = ["user__username", "user__last_name", "spi"]
     raw_id_fields = ["user"]
-
-    def has_module_permission(self, request):
-        return can_edit_pharmacies(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return can_edit_pharmacies(request.user)
-
-    def has_add_permission(self, request):
-        return can_edit_pharmacies(request.user)
-
-    def has_change_permission(self, request, obj=None):
-        return can_edit_pharmacies(request.user)
-
-    def has_delete_permission(self, request, obj=None):
-        return can_edit_pharmacies(request.user)

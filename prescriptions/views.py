@@ -17,7 +17,6 @@ from audit.services import access_record
 from patients.selectors import patient_get
 
 from . import ncpdp, printing, selectors, services
-from .admin import can_edit_pharmacies
 from .forms import DenyForm, InboxRespondForm, PrescriptionForm, SignForm
 
 logger = logging.getLogger(__name__)
@@ -200,7 +199,7 @@ def pharmacy_directory(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "prescriptions/pharmacy_directory.html",
-        {"q": q, "rows": selectors.pharmacy_search(q=q), "can_edit": can_edit_pharmacies(request.user)},
+        {"q": q, "rows": selectors.pharmacy_search(q=q), "can_edit": request.user.has_perm("prescriptions.change_pharmacy")},
     )
 
 

@@ -21,7 +21,7 @@ def nav_labels(html: str) -> list[str]:
 def test_front_desk_sees_no_rx_inbox_and_no_audit(login, front_desk):
     html = home_html(login, front_desk)
 
-    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Needs attention"]
+    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Pharmacies"]
     assert 'role="search"' in html
 
 
@@ -36,16 +36,16 @@ def test_privacy_officer_sees_audit_and_no_patient_search(login, privacy):
 def test_clinician_sees_the_rx_inbox_and_search(login, clinician):
     html = home_html(login, clinician)
 
-    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Rx inbox"]
+    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Rx inbox", "Needs attention", "Pharmacies"]
     assert 'hx-get="/patients/"' in html
 
 
 def test_nurse_sees_patients_but_no_rx_inbox(login, nurse):
-    assert nav_labels(home_html(login, nurse)) == ["Home", "Patients", "Schedule"]
+    assert nav_labels(home_html(login, nurse)) == ["Home", "Patients", "Schedule", "Needs attention", "Pharmacies"]
 
 
 def test_practice_admin_sees_the_admin(login, admin_user):
-    assert nav_labels(home_html(login, admin_user)) == ["Home", "Schedule", "Needs attention", "Admin"]
+    assert nav_labels(home_html(login, admin_user)) == ["Home", "Schedule", "Admin"]
 
 
 def test_the_admin_link_shows_exactly_when_the_admin_opens(login, admin_user, nurse):
