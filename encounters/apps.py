@@ -1,5 +1,42 @@
 from django.apps import AppConfig
 
+# Every patient-linked model of this app, with the fields that carry clinical or identifying content: their
+# values are masked in the audit log's change records (the event still names the field, who and when).
+AUDITED = {
+    "Allergy": ["substance_text", "substance_rxcui", "substance_code", "reaction", "severity", "onset_date"],
+    "MedicationStatement": ["name", "rxcui", "dose_text", "reason_text"],
+    "Appointment": ["reason", "cancel_reason", "override_reason"],
+    "Series": ["reason", "override_reason"],
+    "WaitlistEntry": ["note"],
+    "Reminder": ["detail"],
+    "Encounter": ["reason", "type_code", "type_display"],
+    "Addendum": ["text"],
+    "AmendmentRequest": ["requested_text", "decision_reason"],
+    "VitalSigns": [
+        "systolic",
+        "diastolic",
+        "heart_rate",
+        "resp_rate",
+        "temperature",
+        "weight",
+        "height",
+        "spo2",
+        "pain_score",
+        "bmi",
+    ],
+    "Problem": ["code", "code_value", "description", "onset_date", "resolved_date"],
+    "Immunization": ["vaccine_code", "vaccine_display", "lot_number", "site", "route"],
+    "Observation": [
+        "loinc_code",
+        "display",
+        "value_quantity",
+        "value_unit",
+        "value_text",
+        "value_code",
+        "interpretation",
+    ],
+}
+
 
 class EncountersConfig(AppConfig):
     name = "encounters"
@@ -7,36 +44,32 @@ class EncountersConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
+        from celery.schedules import crontab
         from django.conf import settings
 
         from patients import chart
 
         from . import models, selectors
 
-        for model in (
-            models.Allergy,
-            models.MedicationStatement,
-            models.Appointment,
-            models.Series,
-            models.WaitlistEntry,
-            models.Encounter,
-            models.Addendum,
-            models.AmendmentRequest,
-            models.VitalSigns,
-            models.Problem,
-        ):
-            auditlog.register(model)
+        for name, masked in AUDITED.items():
+            auditlog.register(getattr(models, name), mask_fields=masked)
         # Autosave writes a draft every few seconds: log the version and status, not each copy of the text
         # (the signed text is fixed by its SHA-256 hash).
         auditlog.register(
             models.Note, exclude_fields=["subjective", "objective", "assessment", "plan", "updated_at"]
         )
-        # The beat schedule lives in settings; this app adds its own entry rather than editing the shared file.
+        # The beat schedule lives in settings; this app adds its own entries rather than editing the shared file.
         settings.CELERY_BEAT_SCHEDULE.setdefault(
             "encounters-reminders", {"task": "encounters.tasks.reminders_send", "schedule": 60.0}
+        )
+        settings.CELERY_BEAT_SCHEDULE.setdefault(
+            "encounters-series-extend",
+            {"task": "encounters.tasks.series_extend", "schedule": crontab(hour=3, minute=17)},
         )
         chart.register(order=20, name="encounters", fn=selectors.chart_encounters)
         chart.register(order=21, name="problems", fn=selectors.chart_problems)
         chart.register(order=22, name="allergies", fn=selectors.chart_allergies)
         chart.register(order=23, name="medications", fn=selectors.chart_medications)
         chart.register(order=24, name="vitals", fn=selectors.chart_vitals)
+        chart.register(order=25, name="results", fn=selectors.chart_results)
+        chart.register(order=26, name="immunizations", fn=selectors.chart_immunizations)

@@ -1,9 +1,11 @@
 """Demo data for scheduling and the clinical record, called by `manage.py demo_data` inside its transaction.
 
 Two weeks of appointments around today (weekly series, cancellations, no-shows, today's list in every flow state),
-a waitlist, encounters with signed SOAP notes and vitals, problems, allergies and medications; three patients with a
-long history (30+ encounters) to show the paged timeline. Rows are written with bulk_create (no per-row audit
-events, no reminders queued), so one explicit access event names the patients touched.
+a waitlist, encounters with signed SOAP notes and vitals, problems fitting each patient's age, allergies,
+medications, immunizations by age (childhood schedule, adult boosters) and laboratory results with realistic
+reference ranges; three adults with a long history (30+ encounters) to show the paged timeline. Rows are written
+with bulk_create (no per-row audit events, no reminders queued), so one explicit access event names the patients
+touched.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
-from . import vitals
+from . import cvx, vitals
 from .models import (
     Addendum,
     Allergy,
@@ -32,12 +34,16 @@ from .models import (
     EncounterStatus,
     EncounterType,
     Icd10Code,
+    Immunization,
+    Interpretation,
     Location,
     MedicationStatement,
     MedicationStatus,
     Modality,
     Note,
     NoteStatus,
+    Observation,
+    ObservationCategory,
     Problem,
     Room,
     Series,
@@ -100,7 +106,10 @@ ICD10 = {
     "Z72.0": "Tobacco use",
     "F17.210": "Nicotine dependence, cigarettes, uncomplicated",
 }
-CHRONIC = [
+# Chronic conditions by age band: a toddler does not get type 2 diabetes, a teenager not osteoporosis.
+CHILD_CONDITIONS = ["J45.909", "L20.9", "J30.9", "H66.90"]
+TEEN_CONDITIONS = ["J45.909", "L70.0", "J30.9", "F41.1", "F32.A", "G43.909"]
+ADULT_CONDITIONS = [
     "I10",
     "E11.9",
     "E78.5",
@@ -112,14 +121,85 @@ CHRONIC = [
     "F41.1",
     "G43.909",
     "M54.50",
-    "M17.11",
     "J30.9",
     "E55.9",
     "G47.33",
-    "I48.91",
-    "N18.3",
     "F17.210",
 ]
+OLDER_CONDITIONS = ADULT_CONDITIONS + [
+    "M17.11",
+    "M19.90",
+    "M81.0",
+    "I48.91",
+    "N18.3",
+    "I25.10",
+    "I50.9",
+    "J44.9",
+]
+
+
+def conditions_for_age(age: int) -> list[str]:
+    if age < 12:
+        return CHILD_CONDITIONS
+    if age < 18:
+        return TEEN_CONDITIONS
+    return ADULT_CONDITIONS if age < 65 else OLDER_CONDITIONS
+
+
+# Childhood schedule (CDC, simplified): (age in months, CVX code).
+CHILD_VACCINES = [
+    (0, "08"),
+    (2, "20"),
+    (2, "10"),
+    (2, "49"),
+    (2, "133"),
+    (2, "116"),
+    (4, "20"),
+    (4, "10"),
+    (4, "49"),
+    (4, "133"),
+    (4, "116"),
+    (6, "20"),
+    (6, "133"),
+    (6, "116"),
+    (12, "03"),
+    (12, "21"),
+    (12, "83"),
+    (15, "20"),
+    (18, "83"),
+    (48, "03"),
+    (48, "21"),
+    (48, "20"),
+    (48, "10"),
+    (132, "115"),
+    (132, "165"),
+    (132, "114"),
+    (192, "114"),
+]
+
+# Laboratory tests: (LOINC, display, unit, low, high, normal range to draw from, abnormal range).
+LABS = {
+    "glucose": ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", 70, 99, (76, 98), (128, 215)),
+    "hba1c": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 4.0, 5.6, (4.6, 5.5), (6.8, 9.4)),
+    "cholesterol": (
+        "2093-3",
+        "Cholesterol [Mass/volume] in Serum or Plasma",
+        "mg/dL",
+        None,
+        200,
+        (150, 195),
+        (212, 278),
+    ),
+    "hemoglobin": (
+        "718-7",
+        "Hemoglobin [Mass/volume] in Blood",
+        "g/dL",
+        12.0,
+        17.5,
+        (12.6, 16.4),
+        (9.6, 11.6),
+    ),
+}
 
 # (substance, category, criticality, reaction, RxNorm ingredient)
 ALLERGENS = [
@@ -226,6 +306,111 @@ def _icd10_ensure() -> None:
     )
 
 
+def _age(patient, today: date) -> int:
+    b = patient.birth_date
+    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+
+
+def _at_noon(day: date, rng) -> datetime:
+    return aware(datetime.combine(day, time(rng.randint(8, 16), rng.choice([0, 15, 30, 45]))))
+
+
+def _months_after(birth: date, months: int) -> date:
+    y, m = divmod(birth.month - 1 + months, 12)
+    return date(birth.year + y, m + 1, min(birth.day, 28))
+
+
+def _immunizations(rng, patients, providers, owner, today: date) -> list[Immunization]:
+    """The childhood schedule up to each child's age; for adults an influenza vaccine most autumns, Tdap every
+    ten years, a COVID-19 vaccine, and zoster from 50 and pneumococcal from 65."""
+    out = []
+
+    def shot(patient, day: date, code: str):
+        if patient.birth_date <= day <= today:
+            out.append(
+                Immunization(
+                    patient=patient,
+                    vaccine_code=code,
+                    vaccine_display=cvx.CVX[code],
+                    occurrence=_at_noon(day, rng),
+                    lot_number=f"{rng.choice('ABCDEFGHJK')}{rng.randint(1000, 9999)}",
+                    site="left deltoid" if _age(patient, day) >= 3 else "right thigh",
+                    route="intramuscular" if code not in ("116", "119") else "oral",
+                    performer=providers[owner[patient.pk]],
+                )
+            )
+
+    for patient in patients:
+        age = _age(patient, today)
+        if age < 18:
+            for months, code in CHILD_VACCINES:
+                shot(
+                    patient,
+                    _months_after(patient.birth_date, months) + timedelta(days=rng.randint(0, 20)),
+                    code,
+                )
+            continue
+        for years_ago in range(3):
+            if rng.random() < (0.8 if age >= 65 else 0.55):
+                autumn = date(today.year - years_ago - (today.month < 10), 10, rng.randint(1, 28))
+                shot(patient, autumn, "197" if age >= 65 else "150")
+        shot(patient, today - timedelta(days=rng.randint(200, 3400)), "115")
+        if rng.random() < 0.7:
+            shot(patient, today - timedelta(days=rng.randint(60, 700)), "208")
+        if age >= 50 and rng.random() < 0.6:
+            shot(patient, today - timedelta(days=rng.randint(100, 1500)), "187")
+        if age >= 65 and rng.random() < 0.7:
+            shot(patient, today - timedelta(days=rng.randint(100, 1500)), "216")
+    return out
+
+
+def _lab_results(rng, patients, diagnoses: dict, today: date) -> list[Observation]:
+    """Glucose, HbA1c, total cholesterol and haemoglobin for adults, one to three times over two years; values
+    drawn in range, or out of range for the conditions on the problem list (diabetes, hyperlipidaemia)."""
+    out = []
+    for patient in patients:
+        age = _age(patient, today)
+        if age < 18 or rng.random() < 0.2:
+            continue
+        codes = diagnoses.get(patient.pk, set())
+        abnormal = {
+            "glucose": "E11.9" in codes,
+            "hba1c": "E11.9" in codes,
+            "cholesterol": bool(codes & {"E78.5", "E78.00"}),
+            "hemoglobin": rng.random() < 0.07,
+        }
+        for _ in range(rng.randint(1, 3)):
+            when = _at_noon(today - timedelta(days=rng.randint(10, 720)), rng)
+            for key, (loinc, display, unit, low, high, normal, high_range) in LABS.items():
+                if key == "hba1c" and not abnormal["hba1c"] and rng.random() < 0.6:
+                    continue  # HbA1c is checked mostly in diabetics
+                lo, hi = high_range if abnormal[key] else normal
+                value = Decimal(str(round(rng.uniform(lo, hi), 1 if unit in ("%", "g/dL") else 0)))
+                flag = (
+                    Interpretation.HIGH
+                    if high is not None and value > Decimal(str(high))
+                    else Interpretation.LOW
+                    if low is not None and value < Decimal(str(low))
+                    else Interpretation.NORMAL
+                )
+                out.append(
+                    Observation(
+                        patient=patient,
+                        category=ObservationCategory.LABORATORY,
+                        loinc_code=loinc,
+                        display=display,
+                        value_quantity=value,
+                        value_unit=unit,
+                        reference_low=Decimal(str(low)) if low is not None else None,
+                        reference_high=Decimal(str(high)),
+                        interpretation=flag,
+                        effective=when,
+                        issued=when + timedelta(hours=rng.randint(4, 30)),
+                    )
+                )
+    return out
+
+
 def _vitals_for(rng, patient, at: datetime, *, hypertensive: bool, encounter) -> VitalSigns:
     age = max(0, (at.date() - patient.birth_date).days // 365)
     if age < 18:
@@ -323,7 +508,9 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
     busy = {
         (k, d): set() for k in range(len(providers)) for d in range(-21, 22)
     }  # (provider, day offset) -> slots
-    hypertensive = {p.pk for p in alive if rng.random() < 0.3}
+    hypertensive = {
+        p.pk for p in alive if _age(p, today) >= 18 and rng.random() < (0.5 if _age(p, today) >= 65 else 0.25)
+    }
 
     def start_at(day: date, slot: int) -> datetime:
         return aware(datetime.combine(day, time(8)) + slot * SLOT)
@@ -423,6 +610,7 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
                 rrule="FREQ=WEEKLY;COUNT=4",
                 dtstart=dtstart,
                 materialised_until=dtstart + timedelta(weeks=3),
+                fully_materialised=True,
                 reason="Blood pressure follow-up",
                 created_by=front_desk,
             )
@@ -475,7 +663,10 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
                 )
 
     # History: a few past encounters for most patients, 30+ for three of dr. House's patients.
-    long_history = panels[0][2:5]
+    # Long histories of hypertension, diabetes and hyperlipidaemia: adults of 40 and over.
+    long_history = (
+        [p for p in panels[0] if _age(p, today) >= 40] or [p for p in panels[0] if _age(p, today) >= 18]
+    )[:3]
     for patient in alive:
         k = owner[patient.pk]
         n = rng.randint(32, 36) if patient in long_history else rng.choice([0, 1, 1, 2, 2, 3, 4])
@@ -538,23 +729,29 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
 
     # Problems, allergies (the banner is kept in step), medications.
     problems, allergies, meds = [], [], []
+    diagnoses: dict = {}
     ibuprofen_left = 4
     for patient in alive:
-        adult = (today - patient.birth_date).days >= 18 * 365
+        age = _age(patient, today)
+        adult = age >= 18
+        pool = conditions_for_age(age)
         codes = (["I10"] if patient.pk in hypertensive else []) + rng.sample(
-            CHRONIC, rng.choice([0, 1, 1, 2, 3])
+            pool, rng.choice([0, 1, 1, 2, 3])
         )
         if patient in long_history:
             codes += ["I10", "E11.9", "E78.5"]
+        lived = max(1, (today - patient.birth_date).days - 60)
         for code in dict.fromkeys(codes):
             problems.append(
                 Problem(
                     patient=patient,
                     code_id=code,
                     description=ICD10[code],
-                    onset_date=today - timedelta(days=rng.randint(60, 3000)),
+                    # After birth (a few months at least for a child), at least two months ago.
+                    onset_date=today - timedelta(days=rng.randint(min(60, lived), min(3000, lived))),
                 )
             )
+        diagnoses[patient.pk] = set(codes)
         r = rng.random()
         if r < 0.35:
             patient.allergy_status, patient.allergy_summary = "nka", ""
@@ -615,6 +812,10 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
     Problem.objects.bulk_create(problems)
     Allergy.objects.bulk_create(allergies)
     MedicationStatement.objects.bulk_create(meds)
+    shots = _immunizations(rng, alive, providers, owner, today)
+    Immunization.objects.bulk_create(shots)
+    labs = _lab_results(rng, alive, diagnoses, today)
+    Observation.objects.bulk_create(labs)
     if alive:
         type(alive[0]).objects.bulk_update(alive, ["allergy_status", "allergy_summary"])
 
@@ -649,6 +850,8 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
             + len(problems)
             + len(allergies)
             + len(meds)
+            + len(shots)
+            + len(labs)
             + len(waiting),
             "at": now.isoformat(),
         },

@@ -7,14 +7,47 @@ from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func
 from django.urls import reverse
+from django.utils import timezone
+
+from audit import categories
 
 
 class TsTzRange(Func):
     function = "TSTZRANGE"
     output_field = models.DateTimeField()  # only used inside the exclusion constraint
+
+
+class DateRangeFn(Func):
+    function = "DATERANGE"
+    output_field = models.DateField()  # only used inside the exclusion constraint
+
+
+class TimeOfDayRange(Func):
+    """TSRANGE(day + start_time, day + end_time) on a fixed day: PostgreSQL has no range type over times of day,
+    and `date + time` is an immutable timestamp, so the range can sit in an exclusion constraint."""
+
+    template = "TSRANGE(DATE '2000-01-01' + %(expressions)s)"
+    arg_joiner = ", DATE '2000-01-01' + "
+    output_field = models.DateTimeField()
+
+
+def source_id_field():
+    """The identifier a record had in the system it was imported from (FHIR import): re-importing the same
+    record updates it instead of adding a duplicate."""
+    return models.CharField(max_length=64, blank=True, db_index=True)
+
+
+def source_id_unique(name: str) -> models.UniqueConstraint:
+    return models.UniqueConstraint(
+        fields=["patient", "source_id"],
+        condition=~models.Q(source_id=""),
+        name=name,
+        violation_error_message="This record was already imported for the patient (same source id).",
+    )
 
 
 # ------------------------------------------------------------------ allergies and medications
@@ -51,9 +84,12 @@ class Allergy(models.Model):
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="allergies")
     substance_text = models.CharField(max_length=200)
     substance_rxcui = models.CharField("RxNorm ingredient RXCUI", max_length=20, blank=True)
+    # Another coding of the substance when it is not a drug (imported: e.g. SNOMED CT for a food).
+    substance_system = models.CharField(max_length=100, blank=True)
+    substance_code = models.CharField(max_length=40, blank=True)
     category = models.CharField(max_length=12, choices=AllergyCategory.choices)
     criticality = models.CharField(
-        max_length=16, choices=AllergyCriticality.choices, default=AllergyCriticality.LOW
+        max_length=16, choices=AllergyCriticality.choices, default=AllergyCriticality.LOW, blank=True
     )
     severity = models.CharField(max_length=10, choices=AllergySeverity.choices, blank=True)
     reaction = models.CharField(max_length=200, blank=True)
@@ -63,13 +99,19 @@ class Allergy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    source_id = source_id_field()
 
     class Meta:
         verbose_name_plural = "allergies"
         ordering = ["substance_text"]
         indexes = [models.Index(fields=["patient", "status"], name="allergy_patient_status")]
         constraints = [
-            models.CheckConstraint(condition=~models.Q(substance_text=""), name="allergy_substance_set")
+            models.CheckConstraint(
+                condition=~models.Q(substance_text=""),
+                name="allergy_substance_set",
+                violation_error_message="Name the substance the patient reacts to.",
+            ),
+            source_id_unique("allergy_unique_source"),
         ]
 
     def __str__(self):
@@ -106,22 +148,39 @@ class MedicationStatement(models.Model):
     started_on = models.DateField(null=True, blank=True)
     stopped_on = models.DateField(null=True, blank=True)
     prescription_id = models.UUIDField(null=True, blank=True, help_text="Set by e-prescribing")
+    # An order written elsewhere (imported MedicationRequest): when, by whom, in which encounter, why.
+    authored_at = models.DateTimeField(null=True, blank=True)
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    encounter = models.ForeignKey(
+        "Encounter", null=True, blank=True, on_delete=models.SET_NULL, related_name="medications"
+    )
+    as_needed = models.BooleanField(default=False)
+    reason_text = models.CharField(max_length=200, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    source_id = source_id_field()
 
     class Meta:
         ordering = ["name"]
         indexes = [models.Index(fields=["patient", "status"], name="medstmt_patient_status")]
         constraints = [
-            models.CheckConstraint(condition=~models.Q(name=""), name="medstmt_name_set"),
+            models.CheckConstraint(
+                condition=~models.Q(name=""),
+                name="medstmt_name_set",
+                violation_error_message="Name the medication.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(stopped_on__isnull=True)
                 | models.Q(started_on__isnull=True)
                 | models.Q(stopped_on__gte=models.F("started_on")),
                 name="medstmt_stop_after_start",
+                violation_error_message="A medication cannot be stopped before the day it was started.",
             ),
+            source_id_unique("medstmt_unique_source"),
         ]
 
     def __str__(self):
@@ -148,7 +207,13 @@ class Room(models.Model):
 
     class Meta:
         ordering = ["location__name", "name"]
-        constraints = [models.UniqueConstraint(fields=["location", "name"], name="room_unique_name")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "name"],
+                name="room_unique_name",
+                violation_error_message="This location already has a room of that name.",
+            )
+        ]
 
     def __str__(self):
         return f"{self.location} \u2013 {self.name}"
@@ -182,6 +247,7 @@ class AppointmentType(models.Model):
             models.CheckConstraint(
                 condition=models.Q(duration_minutes__gte=5, duration_minutes__lte=480),
                 name="appttype_duration_range",
+                violation_error_message="An appointment lasts between 5 minutes and 8 hours.",
             )
         ]
 
@@ -214,17 +280,46 @@ class WorkingHours(models.Model):
         ordering = ["provider", "weekday", "start_time"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(end_time__gt=models.F("start_time")), name="wh_end_after_start"
+                condition=models.Q(end_time__gt=models.F("start_time")),
+                name="wh_end_after_start",
+                violation_error_message="The end of the working hours must be after their start.",
             ),
             models.CheckConstraint(
                 condition=models.Q(effective_to__isnull=True)
                 | models.Q(effective_to__gte=models.F("effective_from")),
                 name="wh_effective_order",
+                violation_error_message="“Effective to” must not be before “effective from”.",
+            ),
+            # Two rows covering the same provider, weekday, dates and times would offer every slot twice.
+            ExclusionConstraint(
+                name="wh_no_overlap",
+                expressions=[
+                    ("provider", RangeOperators.EQUAL),
+                    ("weekday", RangeOperators.EQUAL),
+                    (
+                        DateRangeFn("effective_from", "effective_to", RangeBoundary(inclusive_upper=True)),
+                        RangeOperators.OVERLAPS,
+                    ),
+                    (TimeOfDayRange("start_time", "end_time"), RangeOperators.OVERLAPS),
+                ],
+                violation_error_message="These working hours overlap hours already set for this provider on "
+                "that weekday and dates. Change or end the existing row instead.",
             ),
         ]
 
     def __str__(self):
         return f"{self.provider} {self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    def clean(self):
+        # Said here as well as by the check constraints: with the times or dates reversed, the overlap check
+        # (a range built from them) could not even be evaluated. An error on the field skips that check.
+        errors = {}
+        if self.start_time and self.end_time and self.end_time <= self.start_time:
+            errors["end_time"] = "The end of the working hours must be after their start."
+        if self.effective_from and self.effective_to and self.effective_to < self.effective_from:
+            errors["effective_to"] = "\u201cEffective to\u201d must not be before \u201ceffective from\u201d."
+        if errors:
+            raise ValidationError(errors)
 
 
 class TimeOffKind(models.TextChoices):
@@ -233,6 +328,10 @@ class TimeOffKind(models.TextChoices):
 
 
 class TimeOff(models.Model):
+    """A provider's absence. Booking policy (services._availability): time off (holiday, sick leave, a course)
+    can never be booked over; blocked time (meetings, admin time, held slots) and times outside the working
+    hours are refused unless the front desk overrides explicitly with a reason, recorded on the appointment."""
+
     provider = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="time_off")
     kind = models.CharField(max_length=10, choices=TimeOffKind.choices, default=TimeOffKind.TIME_OFF)
     start = models.DateTimeField()
@@ -244,7 +343,9 @@ class TimeOff(models.Model):
         ordering = ["start"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(end__gt=models.F("start")), name="timeoff_end_after_start"
+                condition=models.Q(end__gt=models.F("start")),
+                name="timeoff_end_after_start",
+                violation_error_message="The end of the time off must be after its start.",
             )
         ]
 
@@ -266,8 +367,19 @@ class Series(models.Model):
     room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     rrule = models.CharField(max_length=300, help_text="RFC 5545, e.g. FREQ=WEEKLY;COUNT=6")
     dtstart = models.DateTimeField(help_text="First occurrence; later ones keep its local wall-clock time")
+    # Occurrences exist as rows up to here; the beat task series_extend moves it forward (rolling horizon).
     materialised_until = models.DateTimeField(null=True, blank=True)
+    # True once every occurrence the rule will ever give exists as a row (or the series was ended).
+    fully_materialised = models.BooleanField(default=False)
+    # A "this and following" edit splits a series; every part points at the first one, so "all" covers them.
+    root = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="parts")
     reason = models.CharField(max_length=200, blank=True)
+    override_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why the series may be booked outside working hours or blocks"
+    )
+    # Occurrences the horizon reached but could not book (slot taken, time off): [{"start": iso, "why": text}].
+    # Shown on the appointments page so that nothing vanishes silently.
+    skipped = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -316,11 +428,15 @@ class Appointment(models.Model):
     )
     # The occurrence's original start in its series (RECURRENCE-ID): a moved occurrence keeps it.
     occurrence_start = models.DateTimeField(null=True, blank=True)
+    override_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why it was booked outside working hours or in blocked time"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    source_id = source_id_field()
 
     class Meta:
         ordering = ["start"]
@@ -360,7 +476,9 @@ class Appointment(models.Model):
                 fields=["series", "occurrence_start"],
                 name="appt_unique_occurrence",
                 condition=models.Q(series__isnull=False),
+                violation_error_message="That occurrence of the series already exists.",
             ),
+            source_id_unique("appt_unique_source"),
         ]
 
     def __str__(self):
@@ -393,6 +511,8 @@ class WaitlistEntry(models.Model):
         Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
+    # Starts of offers the patient declined (ISO): the same slot is not offered to them again.
+    declined = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -404,7 +524,9 @@ class WaitlistEntry(models.Model):
         indexes = [models.Index(fields=["provider", "status", "created_at"], name="waitlist_match")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(latest__gte=models.F("earliest")), name="waitlist_range_order"
+                condition=models.Q(latest__gte=models.F("earliest")),
+                name="waitlist_range_order",
+                violation_error_message="The latest date must not be before the earliest date.",
             )
         ]
 
@@ -436,7 +558,11 @@ class Reminder(models.Model):
     class Meta:
         indexes = [models.Index(fields=["status", "due_at"], name="reminder_due")]
         constraints = [
-            models.UniqueConstraint(fields=["appointment", "channel"], name="reminder_unique_channel")
+            models.UniqueConstraint(
+                fields=["appointment", "channel"],
+                name="reminder_unique_channel",
+                violation_error_message="That reminder is already planned.",
+            )
         ]
 
     def __str__(self):
@@ -450,6 +576,10 @@ class EncounterType(models.TextChoices):
     PHONE = "phone", "Telephone"
     URGENT = "urgent", "Urgent visit"
     WELLNESS = "wellness", "Annual wellness"
+    # Imported from other settings (FHIR Encounter.class): shown in the history, not opened here.
+    EMERGENCY = "emergency", "Emergency"
+    INPATIENT = "inpatient", "Inpatient stay"
+    HOME = "home", "Home visit"
 
 
 class EncounterStatus(models.TextChoices):
@@ -468,6 +598,10 @@ class Encounter(models.Model):
     encounter_type = models.CharField(
         max_length=12, choices=EncounterType.choices, default=EncounterType.OFFICE
     )
+    # The sending system's own coding of the visit type (imported), kept beside ours.
+    type_system = models.CharField(max_length=100, blank=True)
+    type_code = models.CharField(max_length=40, blank=True)
+    type_display = models.CharField(max_length=200, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     provider = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="encounters"
@@ -479,11 +613,20 @@ class Encounter(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    source_id = source_id_field()
 
     class Meta:
         ordering = ["-start"]
         indexes = [
             models.Index(F("patient"), F("start").desc(), F("id").desc(), name="encounter_patient_start")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__isnull=True) | models.Q(end__gte=models.F("start")),
+                name="encounter_end_after_start",
+                violation_error_message="An encounter cannot end before it starts.",
+            ),
+            source_id_unique("encounter_unique_source"),
         ]
 
     def __str__(self):
@@ -548,6 +691,7 @@ class Note(models.Model):
                     signed_at__isnull=False, signed_by__isnull=False, content_hash__regex=r"^[0-9a-f]{64}$"
                 ),
                 name="note_signed_complete",
+                violation_error_message="A signed note needs its signer, time and hash.",
             )
         ]
 
@@ -571,7 +715,13 @@ class Addendum(models.Model):
     class Meta:
         verbose_name_plural = "addenda"
         ordering = ["created_at"]
-        constraints = [models.CheckConstraint(condition=~models.Q(text=""), name="addendum_text_set")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(text=""),
+                name="addendum_text_set",
+                violation_error_message="Write the addendum.",
+            )
+        ]
 
     def __str__(self):
         return f"addendum {self.created_at:%Y-%m-%d}"
@@ -635,11 +785,13 @@ class VitalSigns(models.Model):
     weight = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     height = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     spo2 = models.PositiveSmallIntegerField(null=True, blank=True)
+    pain_score = models.PositiveSmallIntegerField("Pain (0-10)", null=True, blank=True)
     bmi = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    source_id = source_id_field()
 
     class Meta:
         verbose_name_plural = "vital signs"
@@ -649,19 +801,29 @@ class VitalSigns(models.Model):
             models.CheckConstraint(
                 condition=models.Q(systolic__isnull=True) | models.Q(systolic__range=(40, 300)),
                 name="vitals_systolic_plausible",
+                violation_error_message="Systolic blood pressure must be between 40 and 300 mmHg.",
             ),
             models.CheckConstraint(
                 condition=models.Q(diastolic__isnull=True) | models.Q(diastolic__range=(20, 200)),
                 name="vitals_diastolic_plausible",
+                violation_error_message="Diastolic blood pressure must be between 20 and 200 mmHg.",
             ),
             models.CheckConstraint(
                 condition=models.Q(heart_rate__isnull=True) | models.Q(heart_rate__range=(20, 300)),
                 name="vitals_hr_plausible",
+                violation_error_message="Heart rate must be between 20 and 300 /min.",
             ),
             models.CheckConstraint(
                 condition=models.Q(spo2__isnull=True) | models.Q(spo2__range=(40, 100)),
                 name="vitals_spo2_plausible",
+                violation_error_message="Oxygen saturation must be between 40 and 100 %.",
             ),
+            models.CheckConstraint(
+                condition=models.Q(pain_score__isnull=True) | models.Q(pain_score__lte=10),
+                name="vitals_pain_scale",
+                violation_error_message="A pain score is between 0 and 10.",
+            ),
+            source_id_unique("vitals_unique_source"),
         ]
 
     def __str__(self):
@@ -696,7 +858,15 @@ class ProblemStatus(models.TextChoices):
 class Problem(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="problems")
-    code = models.ForeignKey(Icd10Code, on_delete=models.PROTECT, related_name="+", db_column="icd10_code")
+    # ICD-10-CM when known; an imported problem coded otherwise (SNOMED CT) keeps that coding instead.
+    code = models.ForeignKey(
+        Icd10Code, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_column="icd10_code"
+    )
+    code_system = models.CharField(max_length=100, blank=True)
+    code_value = models.CharField(max_length=40, blank=True)
+    encounter = models.ForeignKey(
+        "Encounter", null=True, blank=True, on_delete=models.SET_NULL, related_name="problems"
+    )
     description = models.CharField(max_length=300)
     status = models.CharField(max_length=16, choices=ProblemStatus.choices, default=ProblemStatus.ACTIVE)
     onset_date = models.DateField(null=True, blank=True)
@@ -705,6 +875,7 @@ class Problem(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    source_id = source_id_field()
 
     class Meta:
         ordering = ["description"]
@@ -715,8 +886,175 @@ class Problem(models.Model):
                 | models.Q(onset_date__isnull=True)
                 | models.Q(resolved_date__gte=models.F("onset_date")),
                 name="problem_resolved_after_onset",
-            )
+                violation_error_message="A problem cannot be resolved before its onset.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(code__isnull=False) | ~models.Q(code_value=""),
+                name="problem_coded",
+                violation_error_message="A problem needs an ICD-10-CM code (or, imported, another coding).",
+            ),
+            source_id_unique("problem_unique_source"),
         ]
 
     def __str__(self):
-        return f"{self.code_id} {self.description}"
+        return f"{self.code_id or self.code_value} {self.description}"
+
+
+# ------------------------------------------------------------------ immunizations and results
+class ImmunizationStatus(models.TextChoices):
+    COMPLETED = "completed", "Completed"
+    NOT_DONE = "not-done", "Not done"
+    ERROR = "entered-in-error", "Entered in error"
+
+
+class Immunization(models.Model):
+    """A vaccine given (or documented as not given): FHIR Immunization, coded in CDC CVX."""
+
+    audit_category = categories.IMMUNIZATIONS  # category of the audit events django-auditlog writes
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="immunizations")
+    encounter = models.ForeignKey(
+        Encounter, null=True, blank=True, on_delete=models.SET_NULL, related_name="immunizations"
+    )
+    vaccine_code = models.CharField("CVX code", max_length=10)
+    vaccine_display = models.CharField(max_length=200, blank=True)
+    occurrence = models.DateTimeField()
+    status = models.CharField(
+        max_length=20, choices=ImmunizationStatus.choices, default=ImmunizationStatus.COMPLETED
+    )
+    lot_number = models.CharField(max_length=40, blank=True)
+    site = models.CharField(max_length=60, blank=True)
+    route = models.CharField(max_length=60, blank=True)
+    performer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    source_id = source_id_field()
+
+    class Meta:
+        ordering = ["-occurrence"]
+        indexes = [models.Index(F("patient"), F("occurrence").desc(), name="immunization_patient_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(vaccine_code=""),
+                name="immunization_code_set",
+                violation_error_message="Enter the vaccine's CVX code.",
+            ),
+            source_id_unique("immunization_unique_source"),
+        ]
+
+    def __str__(self):
+        return f"{self.vaccine_display or self.vaccine_code} {self.occurrence:%Y-%m-%d}"
+
+
+class ObservationCategory(models.TextChoices):
+    LABORATORY = "laboratory", "Laboratory"
+    SOCIAL_HISTORY = "social-history", "Social history"
+    SURVEY = "survey", "Survey"
+    EXAM = "exam", "Exam"
+    IMAGING = "imaging", "Imaging"
+    PROCEDURE = "procedure", "Procedure"
+    THERAPY = "therapy", "Therapy"
+    ACTIVITY = "activity", "Activity"
+
+
+class ObservationStatus(models.TextChoices):
+    FINAL = "final", "Final"
+    AMENDED = "amended", "Amended"
+    PRELIMINARY = "preliminary", "Preliminary"
+    CORRECTED = "corrected", "Corrected"
+    ERROR = "entered-in-error", "Entered in error"
+
+
+class Interpretation(models.TextChoices):
+    CRITICAL_HIGH = "HH", "Critically high"
+    CRITICAL_LOW = "LL", "Critically low"
+    HIGH = "H", "High"
+    LOW = "L", "Low"
+    NORMAL = "N", "Normal"
+    ABNORMAL = "A", "Abnormal"
+
+
+class Observation(models.Model):
+    """A result other than vital signs (FHIR Observation): laboratory values, social history, surveys.
+    Read-only in the product; rows come from the FHIR import (or the demo)."""
+
+    audit_category = categories.RESULTS
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="observations")
+    encounter = models.ForeignKey(
+        Encounter, null=True, blank=True, on_delete=models.SET_NULL, related_name="observations"
+    )
+    category = models.CharField(
+        max_length=20, choices=ObservationCategory.choices, default=ObservationCategory.LABORATORY
+    )
+    loinc_code = models.CharField("LOINC code", max_length=20)
+    display = models.CharField(max_length=200)
+    value_quantity = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    value_unit = models.CharField(max_length=40, blank=True)
+    value_text = models.CharField(max_length=1000, blank=True)
+    value_code = models.CharField(max_length=64, blank=True)
+    reference_low = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    reference_high = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    interpretation = models.CharField(max_length=2, choices=Interpretation.choices, blank=True)
+    status = models.CharField(
+        max_length=20, choices=ObservationStatus.choices, default=ObservationStatus.FINAL
+    )
+    effective = models.DateTimeField()
+    issued = models.DateTimeField(null=True, blank=True)
+    source_id = source_id_field()
+
+    class Meta:
+        ordering = ["-effective"]
+        indexes = [
+            models.Index(F("patient"), F("effective").desc(), name="observation_patient_time"),
+            models.Index(
+                F("patient"), F("loinc_code"), F("effective").desc(), name="observation_patient_code"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reference_low__isnull=True)
+                | models.Q(reference_high__isnull=True)
+                | models.Q(reference_high__gte=models.F("reference_low")),
+                name="observation_range_order",
+                violation_error_message="The reference range's high end must not be below its low end.",
+            ),
+            source_id_unique("observation_unique_source"),
+        ]
+
+    def __str__(self):
+        return f"{self.display} {self.effective:%Y-%m-%d}"
+
+    @property
+    def flag(self) -> str:
+        """The interpretation given, else computed from the reference range ('H', 'L' or '')."""
+        if self.interpretation:
+            return self.interpretation if self.interpretation != Interpretation.NORMAL else ""
+        v = self.value_quantity
+        if v is None:
+            return ""
+        if self.reference_high is not None and v > self.reference_high:
+            return Interpretation.HIGH
+        if self.reference_low is not None and v < self.reference_low:
+            return Interpretation.LOW
+        return ""
+
+
+# ------------------------------------------------------------------ calendar subscription
+class ProviderFeed(models.Model):
+    """A provider's iCalendar subscription: calendar apps cannot sign in, so the URL carries a secret token.
+    Only its SHA-256 is stored; regenerating replaces it (the old URL stops working), revoking deletes it."""
+
+    provider = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"calendar feed of {self.provider}"

@@ -1,5 +1,6 @@
 """Reminder delivery: email through Django's mail backend; SMS through a pluggable backend
-(settings.ENCOUNTERS_SMS_BACKEND, a dotted path to a class with send(to: str, body: str) -> None)."""
+(settings.ENCOUNTERS_SMS_BACKEND, environment variable of the same name: a dotted path to a class with
+send(to: str, body: str) -> None, e.g. an adapter for the clinic's SMS provider)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class LogSmsBackend:
 
 
 def sms_backend():
-    return import_string(getattr(settings, "ENCOUNTERS_SMS_BACKEND", "encounters.notify.LogSmsBackend"))()
+    return import_string(settings.ENCOUNTERS_SMS_BACKEND)()
 
 
 def _body(appointment) -> str:

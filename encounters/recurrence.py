@@ -13,10 +13,20 @@ from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-MAX_OCCURRENCES = 200
-HORIZON_DAYS = 366
+# Rolling horizon: a series exists as appointment rows up to this far ahead (settings.SERIES_HORIZON_DAYS); the
+# daily beat task series_extend books the next ones as time passes. Nothing beyond the rule's end is dropped.
+HORIZON_DAYS_DEFAULT = 365
+# A guard against a runaway rule in one call only (FREQ=HOURLY is not allowed): the watermark stops at the last
+# occurrence produced, so the next call continues from there.
+BATCH_LIMIT = 1000
+
+
+def horizon_days() -> int:
+    return int(getattr(settings, "SERIES_HORIZON_DAYS", HORIZON_DAYS_DEFAULT))
+
 
 _ALLOWED = re.compile(r"^(FREQ|INTERVAL|COUNT|UNTIL|BYDAY|BYMONTHDAY|BYMONTH|BYSETPOS|WKST)=[A-Z0-9,+\-]+$")
+_FREQS = ("FREQ=DAILY", "FREQ=WEEKLY", "FREQ=MONTHLY", "FREQ=YEARLY")
 
 
 def clinic_tz() -> ZoneInfo:
@@ -35,8 +45,10 @@ def rrule_clean(rule: str) -> str:
     """Normalise and check a rule ("FREQ=WEEKLY;COUNT=6"). Only the recurrence parts; no DTSTART inside."""
     rule = (rule or "").strip().upper().removeprefix("RRULE:")
     parts = [p for p in rule.split(";") if p]
-    if not parts or not parts[0].startswith("FREQ=") or not all(_ALLOWED.match(p) for p in parts):
-        raise ValidationError({"rrule": "Enter a recurrence rule such as FREQ=WEEKLY;COUNT=6."})
+    if not parts or parts[0] not in _FREQS or not all(_ALLOWED.match(p) for p in parts):
+        raise ValidationError(
+            {"rrule": "Enter a daily, weekly, monthly or yearly rule such as FREQ=WEEKLY;COUNT=6."}
+        )
     if not any(p.startswith(("COUNT=", "UNTIL=")) for p in parts):
         raise ValidationError({"rrule": "A series needs an end: COUNT=n or UNTIL=date."})
     try:
@@ -46,8 +58,11 @@ def rrule_clean(rule: str) -> str:
     return ";".join(parts)
 
 
-def occurrences(rule: str, dtstart: datetime, *, until: datetime | None = None) -> list[datetime]:
-    """Aware occurrence starts of `rule` from `dtstart` (aware), within the horizon, at most MAX_OCCURRENCES."""
+def occurrences(
+    rule: str, dtstart: datetime, *, until: datetime, after: datetime | None = None
+) -> tuple[list[datetime], bool]:
+    """Aware occurrence starts of `rule` from `dtstart` (aware) that fall after `after` (exclusive) and up to
+    `until` (inclusive), and whether the rule has occurrences beyond those returned (the series goes on)."""
     start_local = local_naive(dtstart)
     parts = []
     for p in rule.split(";"):
@@ -57,13 +72,15 @@ def occurrences(rule: str, dtstart: datetime, *, until: datetime | None = None) 
             p = "UNTIL=" + value  # compared as local wall-clock time
         parts.append(p)
     r = rrulestr("RRULE:" + ";".join(parts), dtstart=start_local)
-    limit = local_naive(until) if until else start_local + timedelta(days=HORIZON_DAYS)
-    out = []
-    for occ in r:
-        if occ > limit or len(out) >= MAX_OCCURRENCES:
-            break
+    limit = local_naive(until)
+    lower = local_naive(after) if after else None
+    out: list[datetime] = []
+    it = iter(r) if lower is None else iter(r.xafter(lower, inc=False))
+    for occ in it:
+        if occ > limit or len(out) >= BATCH_LIMIT:
+            return out, True
         out.append(aware(occ))
-    return out
+    return out, False
 
 
 def rule_with_until(rule: str, before: datetime) -> str:

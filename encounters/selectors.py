@@ -6,10 +6,14 @@ checked the permission and recorded the access with the page's data category); t
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Case, CharField, F, IntegerField, Lookup, Q, Value, When
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -27,20 +31,28 @@ from .models import (
     Allergy,
     AllergyCriticality,
     AllergyStatus,
+    AmendmentRequest,
     Appointment,
     AppointmentStatus,
     AppointmentType,
     Encounter,
     Icd10Code,
+    Immunization,
+    ImmunizationStatus,
     Location,
     MedicationStatement,
     MedicationStatus,
     Note,
     NoteStatus,
     NoteTemplate,
+    Observation,
+    ObservationCategory,
+    ObservationStatus,
     Problem,
     ProblemStatus,
+    ProviderFeed,
     Room,
+    Series,
     TimeOff,
     VitalSigns,
     WaitlistEntry,
@@ -189,7 +201,16 @@ def encounter_vitals(*, encounter) -> list[VitalSigns]:
 
 
 def note_templates(*, encounter_type: str) -> list[NoteTemplate]:
-    return list(NoteTemplate.objects.filter(encounter_type=encounter_type, active=True))
+    """Active templates, those of `encounter_type` first (the one a clinician most likely wants)."""
+    rows = list(NoteTemplate.objects.filter(active=True).order_by("name"))
+    return sorted(rows, key=lambda t: t.encounter_type != encounter_type)
+
+
+def note_template_get(*, template_id) -> NoteTemplate | None:
+    try:
+        return NoteTemplate.objects.filter(pk=int(template_id), active=True).first()
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass
@@ -199,17 +220,27 @@ class Page:
     first: bool
 
 
+class BadCursor(ValueError):
+    """A timeline cursor that is not '<ISO time>_<uuid>' (a mangled or hand-edited link)."""
+
+
+def cursor_parse(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        ts, pk = cursor.split("_", 1)
+        start = datetime.fromisoformat(ts)
+        return (start if start.tzinfo else start.replace(tzinfo=UTC)), uuid.UUID(pk)
+    except (ValueError, TypeError, AttributeError):
+        raise BadCursor(cursor) from None
+
+
 def encounters_page(*, patient, cursor: str | None = None, limit: int = 25) -> Page:
     """One page of the patient's timeline, newest first. Keyset pagination on (start, id): the same cost for
-    page 1 and page 40 (index encounter_patient_start), and a constant number of queries."""
+    page 1 and page 40 (index encounter_patient_start), and a constant number of queries. Raises BadCursor for a
+    malformed cursor."""
     qs = Encounter.objects.filter(patient=patient).select_related("provider", "location")
     if cursor:
-        try:
-            ts, pk = cursor.split("_", 1)
-            start = datetime.fromisoformat(ts)
-            qs = qs.filter(Q(start__lt=start) | Q(start=start, id__lt=pk))
-        except ValueError:
-            raise Http404("Bad page") from None
+        start, pk = cursor_parse(cursor)
+        qs = qs.filter(Q(start__lt=start) | Q(start=start, id__lt=pk))
     rows = list(qs.order_by("-start", "-id")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -283,19 +314,158 @@ def chart_vitals(*, actor, patient, request):
     }
 
 
+def chart_immunizations(*, actor, patient, request):
+    if not patient.access.clinical:
+        return None
+    return {
+        "template": "encounters/_chart_immunizations.html",
+        "title": "Immunizations",
+        "aside": True,
+        "rows": immunizations_all(patient=patient, limit=8),
+        "nav_url": reverse("encounters:immunizations", args=[patient.pk]),
+    }
+
+
+def chart_results(*, actor, patient, request):
+    if not patient.access.clinical:
+        return None
+    return {
+        "template": "encounters/_chart_results.html",
+        "title": "Results",
+        "aside": True,
+        "rows": results_latest(patient=patient, limit=10),
+        "nav_url": reverse("encounters:results", args=[patient.pk]),
+    }
+
+
+# ------------------------------------------------------------------ immunizations and results
+def immunizations_all(*, patient, limit: int = 500) -> list[Immunization]:
+    """The patient's immunizations, newest first (entered-in-error ones left out). One query."""
+    return list(
+        Immunization.objects.filter(patient=patient)
+        .exclude(status=ImmunizationStatus.ERROR)
+        .select_related("performer")
+        .order_by("-occurrence")[:limit]
+    )
+
+
+def results_latest(*, patient, limit: int = 10) -> list[Observation]:
+    """The latest laboratory value of each test (LOINC code), most recent first. One query (DISTINCT ON)."""
+    rows = list(
+        Observation.objects.filter(patient=patient, category=ObservationCategory.LABORATORY)
+        .exclude(status=ObservationStatus.ERROR)
+        .order_by("loinc_code", "-effective")
+        .distinct("loinc_code")[:200]
+    )
+    return sorted(rows, key=lambda o: o.effective, reverse=True)[:limit]
+
+
+@dataclass
+class ResultGroup:
+    loinc_code: str
+    display: str
+    rows: list
+
+
+def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:
+    """Every result (the most recent `limit`), grouped by test, each group newest first; the groups in the order
+    of their latest result. One query."""
+    rows = list(
+        Observation.objects.filter(patient=patient)
+        .exclude(status=ObservationStatus.ERROR)
+        .order_by("-effective", "loinc_code")[:limit]
+    )
+    groups: dict[tuple[str, str], ResultGroup] = {}
+    for o in rows:
+        key = (o.category, o.loinc_code or o.display)
+        if key not in groups:
+            groups[key] = ResultGroup(o.loinc_code, o.display, [])
+        groups[key].rows.append(o)
+    return list(groups.values())
+
+
 # ------------------------------------------------------------------ ICD-10
-def icd10_search(*, q: str, limit: int = 15) -> list[Icd10Code]:
-    """Codes by code prefix ("E11") or description words (trigram index), billable first."""
+class ILike(Lookup):
+    """`column ILIKE pattern`: unlike Django's icontains (UPPER(column) LIKE UPPER(pattern)), the bare column lets
+    PostgreSQL use the pg_trgm GIN index on it (icd10_description_trgm, migration 0002)."""
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+
+def _like_contains(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def icd10_search_queryset(*, q: str):
+    """Codes by code prefix ("E11") or description words (each word a substring, served by the trigram
+    index), billable codes first."""
     q = (q or "").strip()[:100]
     if len(q) < 2:
-        return []
+        return Icd10Code.objects.none()
     if q[0].isalpha() and q[1:2].isdigit():
-        code = q.upper()
-        return list(Icd10Code.objects.filter(code__startswith=code).order_by("code")[:limit])
+        return Icd10Code.objects.filter(code__startswith=q.upper()).order_by("code")
     qs = Icd10Code.objects.all()
     for word in q.split()[:5]:
-        qs = qs.filter(description__icontains=word)
-    return list(qs.order_by("-billable", "code")[:limit])
+        qs = qs.filter(ILike(F("description"), Value(_like_contains(word), output_field=CharField())))
+    return qs.order_by("-billable", "code")
+
+
+def icd10_search(*, q: str, limit: int = 15) -> list[Icd10Code]:
+    return list(icd10_search_queryset(q=q)[:limit])
+
+
+# ------------------------------------------------------------------ allergens from the medication catalog
+def allergen_search(*, q: str, limit: int = 12) -> list[dict]:
+    """Drug ingredients of the medication catalog whose name contains every word of `q`: {"rxcui", "name"}.
+    The catalog belongs to prescriptions; it is read here, never written."""
+    from prescriptions.models import MedicationIngredient
+
+    words = (q or "").strip().split()[:4]
+    if not words or len((q or "").strip()) < 2:
+        return []
+    qs = MedicationIngredient.objects.exclude(ingredient_rxcui="")
+    for w in words:
+        qs = qs.filter(name__icontains=w)
+    rows = qs.values("ingredient_rxcui", "name").order_by("name", "ingredient_rxcui").distinct()[: limit * 3]
+    seen, out = set(), []
+    for r in rows:
+        if r["ingredient_rxcui"] not in seen:
+            seen.add(r["ingredient_rxcui"])
+            out.append({"rxcui": r["ingredient_rxcui"], "name": r["name"]})
+    out.sort(key=lambda r: (not r["name"].lower().startswith(words[0].lower()), len(r["name"]), r["name"]))
+    return out[:limit]
+
+
+def allergen_get(*, rxcui: str) -> dict | None:
+    from prescriptions.models import MedicationIngredient
+
+    row = (
+        MedicationIngredient.objects.filter(ingredient_rxcui=rxcui)
+        .values("ingredient_rxcui", "name")
+        .order_by("name")
+        .first()
+    )
+    return {"rxcui": row["ingredient_rxcui"], "name": row["name"]} if row else None
+
+
+def allergen_by_name(*, name: str) -> dict | None:
+    """The catalog ingredient called exactly `name` (any case), if there is exactly one."""
+    from prescriptions.models import MedicationIngredient
+
+    rows = list(
+        MedicationIngredient.objects.filter(name__iexact=(name or "").strip())
+        .exclude(ingredient_rxcui="")
+        .values_list("ingredient_rxcui", "name")
+        .distinct()[:2]
+    )
+    codes = {r[0] for r in rows}
+    return {"rxcui": rows[0][0], "name": rows[0][1]} if len(codes) == 1 else None
 
 
 # ------------------------------------------------------------------ scheduling reads
@@ -303,15 +473,26 @@ def can_view_schedules(actor) -> bool:
     return actor.has_perm("encounters.view_provider_schedule")
 
 
-def providers_list() -> list:
+def providers_queryset():
     """Users who see patients (have a Practitioner record), for booking forms and calendars."""
-    from django.contrib.auth import get_user_model
-
-    return list(
+    return (
         get_user_model()
         .objects.filter(is_active=True, practitioner__isnull=False)
         .order_by("last_name", "first_name")
     )
+
+
+def providers_list() -> list:
+    return list(providers_queryset())
+
+
+def provider_get(*, provider_id):
+    """An active provider by id, or None (ids come from query strings: anything else is None)."""
+    try:
+        pk = int(provider_id)
+    except (TypeError, ValueError):
+        return None
+    return providers_queryset().filter(pk=pk).first()
 
 
 def appointment_types() -> list[AppointmentType]:
@@ -432,7 +613,7 @@ def slots_next(
         TimeOff.objects.filter(provider=provider, start__lt=hi, end__gt=lo).values_list("start", "end")
     )
     length = timedelta(minutes=appointment_type.duration_minutes)
-    out: list[datetime] = []
+    out: set[datetime] = set()
     day = first_day
     while day <= last_day and len(out) < limit:
         for wh in sorted(
@@ -445,15 +626,17 @@ def slots_next(
             ),
             key=lambda h: h.start_time,
         ):
-            s = recurrence.aware(datetime.combine(day, wh.start_time))
-            stop = recurrence.aware(datetime.combine(day, wh.end_time))
+            # Step in absolute time (UTC): on a DST night, 01:40 + 20 min is 03:00, never a 02:00 that does not
+            # exist; the wall-clock bounds of the working hours are placed in the clinic zone first.
+            s = recurrence.aware(datetime.combine(day, wh.start_time)).astimezone(UTC)
+            stop = recurrence.aware(datetime.combine(day, wh.end_time)).astimezone(UTC)
             while s + length <= stop and len(out) < limit:
                 e = s + length
                 if s >= after and not any(bs < e and be > s for bs, be in busy):
-                    out.append(s)
+                    out.add(s)  # a set: legacy overlapping working-hours rows never offer a slot twice
                 s = e
         day += timedelta(days=1)
-    return out
+    return [timezone.localtime(x, tz) for x in sorted(out)]
 
 
 def waitlist(*, actor, request=None) -> list[WaitlistEntry]:
@@ -478,7 +661,7 @@ def waitlist(*, actor, request=None) -> list[WaitlistEntry]:
 
 
 def provider_feed(*, actor, provider, request=None) -> list[CalendarItem]:
-    """The provider's next 90 days for the iCalendar feed."""
+    """The provider's next 90 days for the signed-in iCalendar download (names where the viewer may see them)."""
     now = timezone.now()
     return calendar(
         actor=actor,
@@ -487,6 +670,66 @@ def provider_feed(*, actor, provider, request=None) -> list[CalendarItem]:
         provider_ids=[provider.pk],
         request=request,
     )
+
+
+def provider_feed_by_token(*, token: str) -> ProviderFeed | None:
+    """The subscription a secret token opens (compared by its SHA-256; the token itself is not stored)."""
+    if not token or len(token) > 100:
+        return None
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return (
+        ProviderFeed.objects.select_related("provider")
+        .filter(token_sha256=digest, provider__is_active=True)
+        .first()
+    )
+
+
+def provider_feed_appointments(*, feed: ProviderFeed, request=None) -> list[Appointment]:
+    """The provider's appointments from a week ago to 90 days ahead, for a calendar subscription. Recorded as a
+    schedule read by the provider (the token is theirs) over the subscription channel, naming the patients
+    whose appointment times left the system, although the feed itself carries no names."""
+    now = timezone.now()
+    rows = list(
+        Appointment.objects.filter(
+            provider=feed.provider, start__lt=now + timedelta(days=90), end__gt=now - timedelta(days=7)
+        )
+        .exclude(status=AppointmentStatus.CANCELLED)
+        .select_related("appointment_type", "location", "room")
+        .order_by("start")
+    )
+    access_record(
+        actor=feed.provider,
+        action=Action.LIST,
+        category=categories.SCHEDULE,
+        patient_ids=sorted({str(a.patient_id) for a in rows}),
+        request=request,
+        channel="ical",
+        detail={"feed": "subscription", "provider": feed.provider_id},
+    )
+    return rows
+
+
+def provider_feed_status(*, provider) -> ProviderFeed | None:
+    return ProviderFeed.objects.filter(provider=provider).first()
+
+
+# ------------------------------------------------------------------ time off and blocks (reference data)
+def time_off_upcoming(*, provider=None, days_back: int = 7, limit: int = 200) -> list[TimeOff]:
+    since = timezone.now() - timedelta(days=days_back)
+    qs = TimeOff.objects.filter(end__gte=since).select_related("provider").order_by("start")
+    if provider is not None:
+        qs = qs.filter(provider=provider)
+    return list(qs[:limit])
+
+
+def series_notices(*, patient) -> list[dict]:
+    """Occurrences of the patient's series that the rolling horizon could not book (slot taken, provider away):
+    shown on the appointments page so that none vanishes silently."""
+    out = []
+    for s in Series.objects.filter(patient=patient).exclude(skipped=[]).select_related("provider"):
+        for item in s.skipped:
+            out.append({"series": s, "start": datetime.fromisoformat(item["start"]), "why": item["why"]})
+    return sorted(out, key=lambda x: x["start"])
 
 
 # ------------------------------------------------------------------ home page
@@ -529,3 +772,57 @@ def home_panels(*, actor) -> list[dict]:
         ]
         panels.append({"title": "Arrivals", "template": "encounters/_panel_day.html", "rows": items})
     return panels
+
+
+# ------------------------------------------------------------------ single rows for list pages
+def _row_get(model, pk, *, actor, category, request, what: str):
+    try:
+        row = model.objects.get(pk=pk)
+    except (model.DoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404(f"No {what} found") from None
+    patient_get(
+        actor=actor, patient_id=row.patient_id, perm=roles.VIEW_CLINICAL, category=category, request=request
+    )
+    return row
+
+
+def problem_get(*, actor, problem_id, request=None) -> Problem:
+    return _row_get(
+        Problem, problem_id, actor=actor, category=categories.PROBLEMS, request=request, what="problem"
+    )
+
+
+def allergy_get(*, actor, allergy_id, request=None) -> Allergy:
+    return _row_get(
+        Allergy, allergy_id, actor=actor, category=categories.ALLERGIES, request=request, what="allergy"
+    )
+
+
+def medication_get(*, actor, medication_id, request=None) -> MedicationStatement:
+    return _row_get(
+        MedicationStatement,
+        medication_id,
+        actor=actor,
+        category=categories.MEDICATIONS,
+        request=request,
+        what="medication",
+    )
+
+
+def amendment_encounter_id(*, amendment_id):
+    """For the redirect after a refused decision (the service has already checked the caller)."""
+    try:
+        eid = (
+            AmendmentRequest.objects.filter(pk=amendment_id)
+            .values_list("note__encounter_id", flat=True)
+            .first()
+        )
+    except (ValueError, ValidationError):
+        eid = None
+    if eid is None:
+        raise Http404("No amendment request")
+    return eid
+
+
+def series_booked_count(*, series) -> int:
+    return Appointment.objects.filter(series=series).count()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,11 +17,17 @@ from accounts import roles
 from audit import categories
 from patients.selectors import patient_get
 
-from . import forms, recurrence, selectors, services
+from . import forms, ical, recurrence, selectors, services
 
 
 def _errors(request, exc: ValidationError) -> None:
     messages.error(request, " ".join(exc.messages))
+
+
+def _back(request, default: str) -> HttpResponse:
+    """Redirect to the page the form was on (a same-site path posted as `next`), else `default`."""
+    nxt = request.POST.get("next", "")
+    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else default)
 
 
 def _aware(dt: datetime) -> datetime:
@@ -122,9 +127,19 @@ def appointment_book(request: HttpRequest, patient_id) -> HttpResponse:
                     rrule=d["rrule"],
                     room=room,
                     reason=d["reason"],
+                    override_reason=d["override_reason"],
                     request=request,
                 )
-                messages.success(request, f"Booked a series of {series.appointments.count()} appointments.")
+                n = selectors.series_booked_count(series=series)
+                if series.fully_materialised:
+                    messages.success(request, f"Booked a series of {n} appointments.")
+                else:
+                    messages.success(
+                        request,
+                        f"Booked the first {n} appointments of the series (up to "
+                        f"{series.materialised_until:%d %b %Y}); the next ones are booked automatically as "
+                        "time passes.",
+                    )
             else:
                 services.appointment_book(
                     actor=request.user,
@@ -134,6 +149,7 @@ def appointment_book(request: HttpRequest, patient_id) -> HttpResponse:
                     start=_aware(d["start"]),
                     room=room,
                     reason=d["reason"],
+                    override_reason=d["override_reason"],
                     request=request,
                 )
                 messages.success(request, "Appointment booked.")
@@ -158,11 +174,7 @@ def slots(request: HttpRequest) -> HttpResponse:
     """Next available slots (htmx fragment in the booking form)."""
     if not selectors.can_view_schedules(request.user):
         raise PermissionDenied
-    provider = (
-        get_user_model().objects.filter(pk=request.GET.get("provider") or 0, is_active=True).first()
-        if (request.GET.get("provider") or "").isdigit()
-        else None
-    )
+    provider = selectors.provider_get(provider_id=request.GET.get("provider"))
     types = {str(t.pk): t for t in selectors.appointment_types()}
     atype = types.get(request.GET.get("appointment_type", ""))
     rows = selectors.slots_next(provider=provider, appointment_type=atype) if provider and atype else []
@@ -182,7 +194,11 @@ def patient_schedule(request: HttpRequest, patient_id) -> HttpResponse:
     return render(
         request,
         "encounters/patient_schedule.html",
-        {"patient": patient, "rows": selectors.patient_appointments(patient=patient)},
+        {
+            "patient": patient,
+            "rows": selectors.patient_appointments(patient=patient),
+            "notices": selectors.series_notices(patient=patient),
+        },
     )
 
 
@@ -213,19 +229,27 @@ def appointment_move(request: HttpRequest, appointment_id) -> HttpResponse:
     form = forms.MoveForm(request.POST)
     if form.is_valid():
         try:
-            services.series_occurrence_move(
+            moved = services.series_occurrence_move(
                 actor=request.user,
                 appointment_id=appointment_id,
                 start=_aware(form.cleaned_data["start"]),
                 scope=form.cleaned_data["scope"],
+                override_reason=form.cleaned_data["override_reason"],
                 request=request,
             )
-            messages.success(request, "Appointment moved.")
+            messages.success(
+                request, "Appointment moved." if len(moved) == 1 else f"{len(moved)} appointments moved."
+            )
         except ValidationError as exc:
             _errors(request, exc)
     else:
         selectors.appointment_get(actor=request.user, appointment_id=appointment_id, request=request)
-        messages.error(request, "Enter the new date and time.")
+        messages.error(
+            request,
+            "Enter the new date and time."
+            if "start" in form.errors
+            else " ".join(e for errs in form.errors.values() for e in errs),
+        )
     return redirect("encounters:appointment_detail", appointment_id=appointment_id)
 
 
@@ -271,7 +295,7 @@ def appointment_advance(request: HttpRequest, appointment_id) -> HttpResponse:
 @login_required
 @require_GET
 def waitlist(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("encounters.view_provider_schedule"):
+    if not selectors.can_view_schedules(request.user):
         raise PermissionDenied
     return render(
         request, "encounters/waitlist.html", {"rows": selectors.waitlist(actor=request.user, request=request)}
@@ -314,25 +338,147 @@ def waitlist_accept(request: HttpRequest, entry_id) -> HttpResponse:
     return redirect("encounters:appointment_detail", appointment_id=appt.pk)
 
 
+def _waitlist_change(request, entry_id, service, done: str) -> HttpResponse:
+    try:
+        service(actor=request.user, entry_id=entry_id, request=request)
+        messages.success(request, done)
+    except ValidationError as exc:
+        _errors(request, exc)
+    if request.htmx:
+        # The table is re-rendered whole (the row goes or changes) with the message above it.
+        return render(
+            request,
+            "encounters/_waitlist_table.html",
+            {"rows": selectors.waitlist(actor=request.user, request=request)},
+        )
+    return redirect("encounters:waitlist")
+
+
+@login_required
+@require_POST
+def waitlist_remove(request: HttpRequest, entry_id) -> HttpResponse:
+    """Take the patient off the waitlist (an open offer passes to the next waiting patient)."""
+    return _waitlist_change(request, entry_id, services.waitlist_remove, "Removed from the waitlist.")
+
+
+@login_required
+@require_POST
+def waitlist_decline(request: HttpRequest, entry_id) -> HttpResponse:
+    """The patient declines the offered slot and keeps waiting."""
+    return _waitlist_change(
+        request, entry_id, services.waitlist_decline, "Offer declined; the patient keeps waiting."
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def time_off(request: HttpRequest) -> HttpResponse:
+    """Providers' time off and blocked time, for the front desk (the practice admin also has the Django admin)."""
+    if not request.user.has_perm("encounters.manage_calendar"):
+        raise PermissionDenied
+    form = forms.TimeOffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            _, clashing = services.time_off_add(
+                actor=request.user,
+                provider=d["provider"],
+                kind=d["kind"],
+                start=_aware(d["start"]),
+                end=_aware(d["end"]),
+                reason=d["reason"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, "Time off recorded.")
+            if clashing:
+                messages.warning(
+                    request,
+                    f"{clashing} booked appointment{'s' if clashing > 1 else ''} of this provider fall in that "
+                    "time: move or cancel them from the day list.",
+                )
+            return redirect("encounters:time_off")
+    return render(request, "encounters/time_off.html", {"form": form, "rows": selectors.time_off_upcoming()})
+
+
+@login_required
+@require_POST
+def time_off_delete(request: HttpRequest, time_off_id: int) -> HttpResponse:
+    if not request.user.has_perm("encounters.manage_calendar"):
+        raise PermissionDenied
+    services.time_off_delete(actor=request.user, time_off_id=time_off_id)
+    messages.success(request, "Time off removed.")
+    return redirect("encounters:time_off")
+
+
+def _ics(body: bytes) -> HttpResponse:
+    resp = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    resp["Content-Disposition"] = 'inline; filename="schedule.ics"'
+    return resp
+
+
 @login_required
 @require_GET
 def provider_ical(request: HttpRequest, provider_id: int) -> HttpResponse:
-    """iCalendar feed (RFC 5545) of a provider's appointments; names only where the viewer may see them."""
-    provider = get_user_model().objects.filter(pk=provider_id, is_active=True).first()
+    """Signed-in iCalendar download (RFC 5545) of a provider's appointments; names only where the viewer may
+    see them."""
+    provider = selectors.provider_get(provider_id=provider_id)
     if provider is None or not selectors.can_view_schedules(request.user):
         raise Http404
     items = selectors.provider_feed(actor=request.user, provider=provider, request=request)
-    body = (
-        render(
-            request,
-            "encounters/provider.ics",
-            {"items": items, "now": timezone.now()},
-            content_type="text/calendar; charset=utf-8",
-        )
-        .content.decode()
-        .replace("\r\n", "\n")
+    return _ics(ical.feed_signed_in(provider=provider, items=items))
+
+
+@require_GET
+def provider_feed_ics(request: HttpRequest, token: str) -> HttpResponse:
+    """The calendar-app subscription: no session (calendar apps cannot sign in); the secret token in the URL is
+    the credential. No patient information in it (encounters/ical.py); each read is audited as the provider's."""
+    feed = selectors.provider_feed_by_token(token=token)
+    if feed is None:
+        raise Http404
+    rows = selectors.provider_feed_appointments(feed=feed, request=request)
+    services.provider_feed_used(feed_id=feed.pk)
+    return _ics(ical.feed_subscription(provider=feed.provider, appointments=rows))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def calendar_feed(request: HttpRequest) -> HttpResponse:
+    """Create, replace or revoke a provider's subscription address. Providers manage their own; the front desk and
+    practice admins anyone's (provider=<id>)."""
+    user = request.user
+    manager = user.has_perm("encounters.manage_calendar")
+    if not (manager or selectors.can_view_schedules(user)):
+        raise PermissionDenied
+    wanted = request.POST.get("provider") or request.GET.get("provider")
+    provider = selectors.provider_get(provider_id=wanted or user.pk)
+    if wanted and provider is None:
+        raise Http404
+    if provider is not None and provider.pk != user.pk and not manager:
+        raise PermissionDenied
+    url = None
+    if request.method == "POST":
+        if provider is None:
+            raise Http404
+        if request.POST.get("action") == "revoke":
+            services.provider_feed_revoke(actor=user, provider=provider)
+            messages.success(request, "Subscription revoked: the old address no longer works.")
+        else:
+            token = services.provider_feed_issue(actor=user, provider=provider)
+            # Shown once, on this response: only the token's hash is stored.
+            url = request.build_absolute_uri(reverse("encounters:provider_feed_ics", args=[token]))
+            messages.success(request, "New subscription address created; any earlier one stopped working.")
+    return render(
+        request,
+        "encounters/calendar_feed.html",
+        {
+            "provider": provider,
+            "feed": selectors.provider_feed_status(provider=provider) if provider else None,
+            "url": url,
+            "providers": selectors.providers_list() if manager else [],
+        },
     )
-    return HttpResponse(body.replace("\n", "\r\n"), content_type="text/calendar; charset=utf-8")
 
 
 # ------------------------------------------------------------------ clinical
@@ -346,7 +492,12 @@ def timeline(request: HttpRequest, patient_id) -> HttpResponse:
         category=categories.ENCOUNTERS,
         request=request,
     )
-    page = selectors.encounters_page(patient=patient, cursor=request.GET.get("after"))
+    try:
+        page = selectors.encounters_page(patient=patient, cursor=request.GET.get("after"))
+    except selectors.BadCursor:
+        # A mangled "older" link: say so and show the newest page rather than fail.
+        messages.warning(request, "That page link was not valid; showing the most recent encounters.")
+        page = selectors.encounters_page(patient=patient)
     return render(
         request,
         "encounters/timeline.html",
@@ -375,53 +526,94 @@ def encounter_start(request: HttpRequest, patient_id) -> HttpResponse:
     return redirect(enc)
 
 
-@login_required
-@require_GET
-def encounter_detail(request: HttpRequest, encounter_id) -> HttpResponse:
+def _prefix(note_id) -> str:
+    return str(note_id)[:8]
+
+
+def _note_form(note, *, data: dict | None = None, version: int | None = None) -> forms.NoteForm:
+    values = data or {f: getattr(note, f) for f in services.NOTE_SECTIONS}
+    return forms.NoteForm(
+        initial={
+            **{f: values.get(f, "") for f in services.NOTE_SECTIONS},
+            "version": version or note.version,
+        },
+        prefix=_prefix(note.pk),
+    )
+
+
+def _encounter_page(
+    request, encounter_id, *, conflict: dict | None = None, status: int = 200
+) -> HttpResponse:
+    """The encounter page. `conflict` (a refused save) = {"note_id", "data": the editor's text, "version": the
+    version they edited, "current": the note as stored}: their text stays in the form, the stored version is shown
+    beside it, and nothing typed is lost (for a note signed meanwhile, the text is offered as an addendum)."""
     enc = selectors.encounter_get(actor=request.user, encounter_id=encounter_id, request=request)
-    notes = selectors.encounter_notes(encounter=enc)
+    notes = []
+    unsaved = ""
+    for n in selectors.encounter_notes(encounter=enc):
+        mine = conflict if conflict and conflict["note_id"] == n.pk else None
+        if n.signed:
+            if mine:
+                unsaved = "\n\n".join(
+                    f"{f.capitalize()}: {mine['data'][f]}"
+                    for f in services.NOTE_SECTIONS
+                    if (mine["data"].get(f) or "").strip() and mine["data"][f] != getattr(n, f)
+                )
+            notes.append({"note": n, "form": None})
+        elif mine:
+            notes.append(
+                {
+                    "note": n,
+                    "form": _note_form(n, data=mine["data"], version=mine["version"]),
+                    "theirs": mine["current"],
+                }
+            )
+        else:
+            notes.append({"note": n, "form": _note_form(n)})
     return render(
         request,
         "encounters/encounter_detail.html",
         {
             "enc": enc,
             "patient": enc.patient,
-            "notes": [
-                (
-                    n,
-                    forms.NoteForm(
-                        initial={
-                            "subjective": n.subjective,
-                            "objective": n.objective,
-                            "assessment": n.assessment,
-                            "plan": n.plan,
-                            "version": n.version,
-                        },
-                        prefix=str(n.pk)[:8],
-                    )
-                    if not n.signed
-                    else None,
-                )
-                for n in notes
-            ],
+            "notes": notes,
             "vitals": [(v, selectors.vitals_rows(v)) for v in selectors.encounter_vitals(encounter=enc)],
             "vitals_form": forms.VitalsForm(),
-            "addendum_form": forms.AddendumForm(),
+            "addendum_form": forms.AddendumForm(initial={"text": unsaved} if unsaved else None),
+            "unsaved": unsaved,
             "amendment_form": forms.AmendmentForm(),
             "templates": selectors.note_templates(encounter_type=enc.encounter_type),
         },
+        status=status,
     )
+
+
+@login_required
+@require_GET
+def encounter_detail(request: HttpRequest, encounter_id) -> HttpResponse:
+    return _encounter_page(request, encounter_id)
 
 
 @login_required
 @require_POST
 def note_create(request: HttpRequest, encounter_id) -> HttpResponse:
-    services.note_create(actor=request.user, encounter_id=encounter_id, request=request)
+    """Start a note from the template the clinician picked ("blank" for none)."""
+    choice = request.POST.get("template", "")
+    try:
+        services.note_create(
+            actor=request.user,
+            encounter_id=encounter_id,
+            template_id=choice if choice.isdigit() else None,
+            blank=choice == "blank",
+            request=request,
+        )
+    except ValidationError as exc:
+        _errors(request, exc)
     return redirect("encounters:encounter_detail", encounter_id=encounter_id)
 
 
 def _note_data(request, note_id) -> tuple[dict, int]:
-    prefix = str(note_id)[:8] + "-"
+    prefix = _prefix(note_id) + "-"
     data = {k.removeprefix(prefix): v for k, v in request.POST.items()}
     try:
         version = int(data.get("version", ""))
@@ -433,21 +625,39 @@ def _note_data(request, note_id) -> tuple[dict, int]:
 @login_required
 @require_POST
 def note_save(request: HttpRequest, note_id) -> HttpResponse:
-    """Save a draft; htmx autosave posts here every few seconds and gets a status fragment back."""
+    """Save a draft. htmx autosave posts here after each pause in typing and gets the status fragment back (with
+    the new version out of band); Save and Sign post the whole form. A conflict answers 409 with both versions."""
     data, version = _note_data(request, note_id)
+    if data.get("base_version", "").isdigit():
+        # "Keep my text": the editor has seen the stored version (shown with the conflict) and replaces it.
+        version = int(data["base_version"])
     try:
         note = services.note_save_draft(
             actor=request.user, note_id=note_id, version=version, data=data, request=request
         )
+    except services.NoteConflict as exc:
+        if request.htmx:
+            return render(
+                request,
+                "encounters/_note_status.html",
+                {"error": " ".join(exc.messages), "theirs": exc.current, "prefix": _prefix(note_id)},
+                status=409,
+            )
+        messages.error(request, " ".join(exc.messages))
+        conflict = {"note_id": exc.current.pk, "data": data, "version": version, "current": exc.current}
+        return _encounter_page(request, exc.current.encounter_id, conflict=conflict, status=409)
     except ValidationError as exc:
         if request.htmx:
             return render(
-                request, "encounters/_note_status.html", {"error": " ".join(exc.messages)}, status=409
+                request,
+                "encounters/_note_status.html",
+                {"error": " ".join(exc.messages), "prefix": _prefix(note_id)},
+                status=409,
             )
         _errors(request, exc)
         return redirect("encounters:encounter_detail", encounter_id=services.note_encounter_id(note_id))
     if request.htmx:
-        return render(request, "encounters/_note_status.html", {"note": note})
+        return render(request, "encounters/_note_status.html", {"note": note, "prefix": _prefix(note_id)})
     if "sign" in request.POST:
         try:
             note = services.note_sign(
@@ -508,7 +718,10 @@ def amendment_decide(request: HttpRequest, amendment_id) -> HttpResponse:
         return redirect("encounters:encounter_detail", encounter_id=am.note.encounter_id)
     except ValidationError as exc:
         _errors(request, exc)
-    return redirect("home")
+    return redirect(
+        "encounters:encounter_detail",
+        encounter_id=selectors.amendment_encounter_id(amendment_id=amendment_id),
+    )
 
 
 @login_required
@@ -571,11 +784,60 @@ def problems(request: HttpRequest, patient_id) -> HttpResponse:
                 messages.success(request, "Problem added.")
                 return redirect("encounters:problems", patient_id=patient.pk)
             except ValidationError as exc:
-                form.add_error("code", exc.messages)
+                form.add_error(None, exc.messages)
     return render(
         request,
         "encounters/problems.html",
-        {"patient": patient, "form": form, "rows": selectors.problems_all(patient=patient)},
+        {
+            "patient": patient,
+            "form": form,
+            "rows": selectors.problems_all(patient=patient),
+            "can_document": patient.access.can_document,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+def _row_or_back(request, template: str, context: dict, default: str, done: str) -> HttpResponse:
+    """htmx: the changed table row (its buttons, and any error inside it); otherwise back to the list with a
+    message. The row is only ever rendered after a write the service allowed, or for a reader of the chart."""
+    if request.htmx:
+        return render(request, template, {**context, "can_document": True, "today": timezone.localdate()})
+    if context.get("errors"):
+        messages.error(request, " ".join(context["errors"]))
+    else:
+        messages.success(request, done)
+    return redirect(default)
+
+
+@login_required
+@require_POST
+def problem_status(request: HttpRequest, problem_id) -> HttpResponse:
+    """Resolve, inactivate, reactivate or mark entered in error (buttons on the problem list)."""
+    form = forms.ProblemStatusForm(request.POST)
+    errors = []
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+        problem = None
+    else:
+        try:
+            problem = services.problem_status_set(
+                actor=request.user,
+                problem_id=problem_id,
+                status=form.cleaned_data["status"],
+                resolved_date=form.cleaned_data["resolved_date"],
+                request=request,
+            )
+        except ValidationError as exc:
+            errors, problem = exc.messages, None
+    if problem is None:
+        problem = selectors.problem_get(actor=request.user, problem_id=problem_id, request=request)
+    return _row_or_back(
+        request,
+        "encounters/_problem_row.html",
+        {"p": problem, "errors": errors},
+        reverse("encounters:problems", args=[problem.patient_id]),
+        f"{problem.description}: {problem.get_status_display().lower()}.",
     )
 
 
@@ -588,6 +850,23 @@ def icd10_search(request: HttpRequest) -> HttpResponse:
         request,
         "encounters/_icd10_results.html",
         {"rows": selectors.icd10_search(q=request.GET.get("q", ""))},
+    )
+
+
+@login_required
+@require_GET
+def allergen_search(request: HttpRequest) -> HttpResponse:
+    """Drug ingredients from the medication catalog, for the allergy form (htmx fragment; click fills the form)."""
+    if roles.VIEW_CLINICAL not in roles.patient_permissions_for_roles(roles.user_roles(request.user)):
+        raise PermissionDenied
+    return render(
+        request,
+        "encounters/_allergen_results.html",
+        {
+            "rows": selectors.allergen_search(
+                q=request.GET.get("substance_text", "") or request.GET.get("q", "")
+            )
+        },
     )
 
 
@@ -621,8 +900,39 @@ def allergies(request: HttpRequest, patient_id) -> HttpResponse:
     return render(
         request,
         "encounters/allergies.html",
-        {"patient": patient, "form": form, "rows": selectors.allergies_all(patient=patient)},
+        {
+            "patient": patient,
+            "form": form,
+            "rows": selectors.allergies_all(patient=patient),
+            "statuses": forms.AllergyStatusForm.base_fields["status"].choices,
+        },
     )
+
+
+@login_required
+@require_POST
+def allergy_status(request: HttpRequest, allergy_id) -> HttpResponse:
+    """Change an allergy's status. The whole page reloads (htmx: HX-Refresh) so the banner shows the change."""
+    form = forms.AllergyStatusForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError("Choose a status.")
+        allergy = services.allergy_status_set(
+            actor=request.user, allergy_id=allergy_id, status=form.cleaned_data["status"], request=request
+        )
+        messages.success(request, f"{allergy.substance_text}: {allergy.get_status_display().lower()}.")
+        patient_id = allergy.patient_id
+    except ValidationError as exc:
+        _errors(request, exc)
+        patient_id = selectors.allergy_get(
+            actor=request.user, allergy_id=allergy_id, request=request
+        ).patient_id
+    url = reverse("encounters:allergies", args=[patient_id])
+    if request.htmx:
+        resp = HttpResponse(status=204)
+        resp["HX-Refresh"] = "true"
+        return resp
+    return redirect(url)
 
 
 @login_required
@@ -651,5 +961,90 @@ def medications(request: HttpRequest, patient_id) -> HttpResponse:
     return render(
         request,
         "encounters/medications.html",
-        {"patient": patient, "form": form, "rows": selectors.medications_all(patient=patient)},
+        {
+            "patient": patient,
+            "form": form,
+            "rows": selectors.medications_all(patient=patient),
+            "can_document": patient.access.can_document,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def medication_stop(request: HttpRequest, medication_id) -> HttpResponse:
+    """Stop a medication (or mark it completed / entered in error), from the medication list."""
+    form = forms.MedicationStopForm(request.POST)
+    errors, med = [], None
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+    else:
+        try:
+            med = services.medication_stop(
+                actor=request.user,
+                medication_id=medication_id,
+                status=form.cleaned_data["status"],
+                stopped_on=form.cleaned_data["stopped_on"],
+                request=request,
+            )
+        except ValidationError as exc:
+            errors = exc.messages
+    if med is None:
+        med = selectors.medication_get(actor=request.user, medication_id=medication_id, request=request)
+    return _row_or_back(
+        request,
+        "encounters/_medication_row.html",
+        {"m": med, "errors": errors},
+        reverse("encounters:medications", args=[med.patient_id]),
+        f"{med.name}: {med.get_status_display().lower()}.",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def immunizations(request: HttpRequest, patient_id) -> HttpResponse:
+    """The immunization history; clinicians record a vaccine by hand (CVX code, date, lot)."""
+    patient = patient_get(
+        actor=request.user,
+        patient_id=patient_id,
+        perm=roles.VIEW_CLINICAL,
+        category=categories.IMMUNIZATIONS,
+        request=request,
+    )
+    form = forms.ImmunizationForm(request.POST or None)
+    if request.method == "POST":
+        if not patient.access.can_document:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.immunization_record(
+                    actor=request.user, patient_id=patient.pk, request=request, **form.cleaned_data
+                )
+                messages.success(request, "Immunization recorded.")
+                return redirect("encounters:immunizations", patient_id=patient.pk)
+            except ValidationError as exc:
+                form.add_error(None, exc.messages)
+    return render(
+        request,
+        "encounters/immunizations.html",
+        {"patient": patient, "form": form, "rows": selectors.immunizations_all(patient=patient)},
+    )
+
+
+@login_required
+@require_GET
+def results(request: HttpRequest, patient_id) -> HttpResponse:
+    """Laboratory and other results, grouped by test, newest first (read-only: they arrive by import)."""
+    patient = patient_get(
+        actor=request.user,
+        patient_id=patient_id,
+        perm=roles.VIEW_CLINICAL,
+        category=categories.RESULTS,
+        request=request,
+    )
+    return render(
+        request,
+        "encounters/results.html",
+        {"patient": patient, "groups": selectors.results_all(patient=patient)},
     )

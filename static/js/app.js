@@ -10,3 +10,33 @@ document.addEventListener("click", (e) => {
   const el = e.target.closest("[data-confirm]");
   if (el && !window.confirm(el.dataset.confirm)) { e.preventDefault(); }
 });
+// A search result fills the form it belongs to (ICD-10-CM code, allergen from the catalog): data-fill-target is a
+// field's selector and data-fill-value its value (…-target2/-value2, …-target3/-value3 for more fields).
+document.addEventListener("click", (e) => {
+  const el = e.target.closest("[data-fill-target]");
+  if (!el) { return; }
+  for (const n of ["", "2", "3"]) {
+    const field = el.dataset["fillTarget" + n] && document.querySelector(el.dataset["fillTarget" + n]);
+    if (field) {
+      field.value = el.dataset["fillValue" + n] || "";
+      field.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+  const next = el.dataset.fillFocus && document.querySelector(el.dataset.fillFocus);
+  if (next) { next.focus(); }
+});
+document.addEventListener("input", (e) => {
+  // The allergy substance changed by hand after a catalog pick: forget the RXCUI (it named another text).
+  if (e.target.id === "id_substance_text") {
+    const rx = document.getElementById("id_substance_rxcui");
+    if (rx) { rx.value = ""; }
+  }
+});
+// htmx does not swap 4xx answers by default; a 409 (a note saved by someone else meanwhile) carries the message
+// and both versions, and must replace "Draft saved" so nobody believes their text was kept when it was not.
+document.addEventListener("htmx:beforeSwap", (e) => {
+  if (e.detail.xhr && e.detail.xhr.status === 409) {
+    e.detail.shouldSwap = true;
+    e.detail.isError = false;
+  }
+});

@@ -9,8 +9,13 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from encounters import services
-from encounters.models import Encounter, Icd10Code, Note
+from encounters.models import Encounter, Icd10Code, Note, Problem
 from tests.conftest import browser_login, screenshot
+
+OOB_WATCH = """() => {
+  window.__oobErrors = 0;
+  document.body.addEventListener("htmx:oobErrorNoTarget", () => { window.__oobErrors += 1; });
+}"""
 
 pytestmark = pytest.mark.browser
 
@@ -135,8 +140,9 @@ def test_clinician_documents_signs_and_adds_addendum(page, clinician, patient, h
             prefix + "version": str(before["version"]),
         },
     )
-    assert resp.ok  # followed the redirect back to the encounter
-    assert "it can no longer be edited" in resp.text()
+    # The page comes back (409) with the message, the signed text unchanged, and the typed text kept for an addendum.
+    assert resp.status == 409
+    assert "it can no longer be edited" in resp.text() and "Plan: x" in resp.text()
     htmx = page.request.post(
         reverse("encounters:note_save", args=[note.pk]),
         form={
@@ -174,3 +180,140 @@ def test_clinician_documents_signs_and_adds_addendum(page, clinician, patient, h
     ):
         expect(main).to_contain_text(text)
     screenshot(page, "patient_chart")
+
+
+def _open_blank_note(page, enc):
+    page.goto(reverse("encounters:encounter_detail", args=[enc.pk]))
+    page.select_option("[data-testid=note-template]", "blank")
+    page.click("main button:has-text('New SOAP note')")
+    return page.locator("[data-testid=note-form]")
+
+
+def test_autosave_twice_then_plan_then_sign(page, clinician, patient):
+    """Autosave keeps the hidden version current (out-of-band swap by id), watches every section, and Sign then
+    succeeds: no false "someone else saved", nothing typed is lost."""
+    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
+    browser_login(page, clinician)
+    page.on("dialog", lambda d: d.accept())
+    form = _open_blank_note(page, enc)
+    page.evaluate(OOB_WATCH)
+    status = form.locator("[data-testid=note-status]")
+    subjective = form.locator("textarea[name$=subjective]")
+    subjective.press_sequentially("Dry cough for five days.", delay=15)
+    expect(status).to_contain_text("version 2", timeout=10000)
+    subjective.press_sequentially(" No fever.", delay=15)
+    expect(status).to_contain_text("version 3", timeout=10000)
+    form.locator("textarea[name$=plan]").press_sequentially(
+        "Fluids and rest; return if breathless.", delay=15
+    )
+    expect(status).to_contain_text("version 4", timeout=10000)
+    expect(status).to_contain_text("Draft saved")
+    assert form.locator("input[type=hidden][name$=-version]").input_value() == "4"
+    assert page.evaluate("window.__oobErrors") == 0
+    screenshot(page, "note_autosaved")
+    form.locator("button[name=sign]").click()
+    expect(page.locator(".messages")).to_contain_text("Note signed.")
+    expect(page.locator("[data-testid=signed-note]")).to_contain_text(
+        "Fluids and rest; return if breathless."
+    )
+    note = Note.objects.get(encounter=enc)
+    assert note.signed and note.subjective == "Dry cough for five days. No fever."
+    assert note.plan == "Fluids and rest; return if breathless."
+
+
+def test_two_people_editing_one_note_see_the_conflict_and_lose_nothing(
+    browser, live_server, page, clinician, nurse, patient
+):
+    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Rash")
+    services.note_create(actor=clinician, encounter_id=enc.pk, blank=True)
+    url = reverse("encounters:encounter_detail", args=[enc.pk])
+    browser_login(page, clinician)
+    page.on("dialog", lambda d: d.accept())
+    page.goto(url)
+    ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
+    other = ctx.new_page()
+    other.set_default_timeout(15000)
+    try:
+        browser_login(other, nurse)
+        other.goto(url)
+        # The nurse types first; her autosave wins version 2.
+        nurse_form = other.locator("[data-testid=note-form]")
+        nurse_form.locator("textarea[name$=subjective]").press_sequentially(
+            "Itchy rash on both forearms.", delay=10
+        )
+        expect(nurse_form.locator("[data-testid=note-status]")).to_contain_text("version 2", timeout=10000)
+        # The clinician, still on version 1, types the plan: a visible conflict, not "Draft saved".
+        form = page.locator("[data-testid=note-form]")
+        plan = form.locator("textarea[name$=plan]")
+        plan.press_sequentially("Hydrocortisone 1% twice daily.", delay=10)
+        status = form.locator("[data-testid=note-status]")
+        expect(status).to_contain_text("Someone else saved this note", timeout=10000)
+        expect(status).not_to_contain_text("Draft saved")
+        expect(form.locator("[data-testid=their-version]")).to_contain_text("Itchy rash on both forearms.")
+        assert plan.input_value() == "Hydrocortisone 1% twice daily."  # the typed text stays
+        screenshot(page, "note_conflict")
+        # She takes the nurse's history into her text, then keeps hers over version 2; then signs.
+        form.locator("textarea[name$=subjective]").fill("Itchy rash on both forearms.")
+        form.locator("[data-testid=keep-mine]").click()
+        expect(page.locator(".messages")).to_contain_text("Draft saved.")
+        page.locator("[data-testid=note-form] button[name=sign]").click()
+        expect(page.locator(".messages")).to_contain_text("Note signed.")
+        note = Note.objects.get(encounter=enc)
+        assert note.signed
+        assert (note.subjective, note.plan) == (
+            "Itchy rash on both forearms.",
+            "Hydrocortisone 1% twice daily.",
+        )
+        # The nurse's stale tab cannot overwrite the signed note; her text is offered as an addendum.
+        nurse_form.locator("textarea[name$=objective]").fill("Erythematous papules.")
+        nurse_form.locator("button[name=save]").click()
+        expect(other.locator(".messages")).to_contain_text("it can no longer be edited")
+        expect(other.locator("#id_text")).to_have_value("Objective: Erythematous papules.")
+    finally:
+        ctx.close()
+
+
+def test_lists_search_fill_and_status_buttons(page, clinician, patient, history):
+    """ICD-10-CM and allergen search results fill their forms on click; the status buttons (htmx) resolve a
+    problem and stop a medication in place; an allergy's status change reloads the page so the banner follows."""
+    from prescriptions.models import Medication, MedicationIngredient
+
+    med = Medication.objects.create(rxcui="308182", name="amoxicillin 250 MG Oral Capsule")
+    MedicationIngredient.objects.create(
+        medication=med, ingredient_key="amoxicillin", ingredient_rxcui="723", name="amoxicillin"
+    )
+    Icd10Code.objects.create(code="J45.909", description="Unspecified asthma, uncomplicated")
+    browser_login(page, clinician)
+    page.on("dialog", lambda d: d.accept())
+
+    page.goto(reverse("encounters:problems", args=[patient.pk]))
+    page.locator("#icd-q").press_sequentially("asthma", delay=20)
+    page.click("#icd10-results button:has-text('J45.909')")
+    expect(page.locator("#id_code")).to_have_value("J45.909")
+    page.click("main form button:has-text('Add')")
+    expect(page.locator(".messages")).to_contain_text("Problem added.")
+    row = page.locator("[data-testid=problem-row]", has_text="Unspecified asthma")
+    row.locator("button:has-text('Resolve')").click()
+    expect(row.locator("[data-testid=problem-status]")).to_have_text("Resolved")
+    assert Problem.objects.get(code_id="J45.909").status == "resolved"
+
+    page.goto(reverse("encounters:allergies", args=[patient.pk]))
+    page.locator("#id_substance_text").press_sequentially("amoxi", delay=20)
+    page.click("#allergen-results button:has-text('amoxicillin')")
+    expect(page.locator("#id_substance_text")).to_have_value("amoxicillin")
+    expect(page.locator("#id_category")).to_have_value("medication")
+    page.select_option("#id_criticality", "high")
+    page.click("[data-testid=allergy-form] button:has-text('Add allergy')")
+    expect(page.locator(".messages")).to_contain_text("Allergy recorded.")
+    expect(page.locator("[data-testid=allergies]")).to_contain_text("RxNorm 723")
+    expect(page.locator("[data-testid=allergy-badge]")).to_contain_text("amoxicillin")
+    amox = page.locator("[data-testid=allergies] tr", has_text="amoxicillin")
+    amox.locator("button:has-text('Entered in error')").click()
+    expect(page.locator("[data-testid=allergy-badge]")).not_to_contain_text("amoxicillin")
+    expect(page.locator(".messages")).to_contain_text("amoxicillin: entered in error.")
+
+    page.goto(reverse("encounters:medications", args=[patient.pk]))
+    row = page.locator("[data-testid=medication-row]", has_text="Metformin")
+    row.locator("button:has-text('Stop')").click()
+    expect(row.locator("[data-testid=medication-status]")).to_have_text("Stopped")
+    screenshot(page, "medication_stopped")

@@ -190,3 +190,91 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     page.goto(reverse("encounters:week") + f"?date={monday:%Y-%m-%d}")
     expect(page.locator(".cal-week")).to_contain_text(waiting.display_name)
     screenshot(page, "week_calendar")
+
+
+def test_front_desk_time_off_override_and_waitlist_after_moving_a_series(
+    transactional_db, page, front_desk, clinician, colleague, department, patient, clinic, celery_worker_proc
+):
+    """Time off entered on the desk's page is never bookable; outside the hours needs an explicit override with a
+    reason; moving "this and following" frees slots that the worker offers to the waitlist; the desk declines the
+    offer for one patient and removes another from the list."""
+    monday = _next_monday()
+    waiting = make_patient(given_name="Wendy", family_name="Wait", ssn="222-33-4444", department=department)
+    browser_login(page, front_desk)
+
+    # 1. Dr Able is away all of Wednesday.
+    wednesday = monday + timedelta(days=2)
+    page.goto(reverse("encounters:time_off"))
+    page.select_option("#id_provider", label="Alice Able")
+    page.select_option("#id_kind", "time_off")
+    page.fill("#id_start", _local(wednesday, 0))
+    page.fill("#id_end", _local(wednesday, 23, 59))
+    page.fill("#id_reason", "Conference")
+    page.click("[data-testid=time-off-form] button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Time off recorded.")
+    expect(page.locator("[data-testid=time-off]")).to_contain_text("Conference")
+
+    def book(start, *, override=""):
+        page.goto(reverse("encounters:appointment_book", args=[patient.pk]))
+        page.select_option("#id_provider", label="Alice Able")
+        page.select_option("#id_appointment_type", label="Follow-up (20 min)")
+        page.fill("#id_start", start)
+        if override:
+            page.check("#id_override")
+            page.fill("#id_override_reason", override)
+        page.click("main button:has-text('Book')")
+
+    book(_local(wednesday, 10), override="Patient insists")
+    expect(page.locator("[data-testid=form-error]")).to_contain_text("on time off")
+    expect(page.locator("[data-testid=form-error]")).to_contain_text("Conference")
+    # 2. 18:00 is after hours (08:00-17:00): refused, then booked with the override and its reason.
+    book(_local(monday, 18))
+    expect(page.locator("[data-testid=form-error]")).to_contain_text("outside Alice Able's working hours")
+    book(_local(monday, 18), override="Works late shifts; agreed with Dr Able")
+    expect(page.locator(".messages")).to_contain_text("Appointment booked.")
+    late = Appointment.objects.get(patient=patient)
+    assert late.override_reason == "Works late shifts; agreed with Dr Able"
+
+    # 3. A weekly series on Tuesdays 09:00; Wendy waits for a Tuesday in week 2 or 3.
+    tuesday = monday + timedelta(days=1)
+    series = services.series_create(
+        actor=front_desk,
+        patient_id=patient.pk,
+        provider=clinician,
+        appointment_type=clinic["follow_up"],
+        dtstart=_at(tuesday, 9),
+        rrule="FREQ=WEEKLY;COUNT=4",
+    )
+    services.waitlist_add(
+        actor=front_desk,
+        patient_id=waiting.pk,
+        provider=clinician,
+        appointment_type=clinic["follow_up"],
+        earliest=tuesday + timedelta(weeks=1),
+        latest=tuesday + timedelta(weeks=2),
+    )
+    rows = list(series.appointments.order_by("start"))
+    page.goto(reverse("encounters:appointment_detail", args=[rows[1].pk]))
+    page.fill("#move_start", _local(tuesday + timedelta(weeks=1), 11))
+    page.select_option("#move_scope", "following")
+    page.click("main button:has-text('Move')")
+    expect(page.locator(".messages")).to_contain_text("3 appointments moved.")
+
+    def offer_shown():
+        page.goto(reverse("encounters:waitlist"))
+        return page.locator("[data-testid=offer]").count() > 0
+
+    wait_until(offer_shown, timeout=30, interval=1)
+    week2 = tuesday + timedelta(weeks=1)
+    expect(page.locator("[data-testid=offer]")).to_contain_text(f"{week2:%a} {week2.day} {week2:%b} 09:00")
+    # 4. Wendy declines that one (htmx: the table refreshes in place); then she is taken off the list.
+    page.click("[data-testid=waitlist-row] button:has-text('Decline offer')")
+    expect(page.locator("#waitlist-table .messages")).to_contain_text("Offer declined")
+    entry = waiting.waitlist_entries.get()
+    assert entry.status in (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)  # the next freed slot may follow
+    page.on("dialog", lambda d: d.accept())
+    page.click("[data-testid=waitlist-row] button:has-text('Remove')")
+    expect(page.locator("#waitlist-table")).to_contain_text("Nobody is waiting.")
+    entry.refresh_from_db()
+    assert entry.status == WaitlistStatus.REMOVED
+    screenshot(page, "waitlist_after_remove")

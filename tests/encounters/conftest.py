@@ -1,9 +1,9 @@
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.utils import timezone
 
-from encounters.models import AppointmentType, Location, Room
+from encounters.models import AppointmentType, Location, Room, WorkingHours
 from encounters.recurrence import aware
 
 
@@ -14,10 +14,27 @@ def appt_type(db):
 
 @pytest.fixture
 def room(db):
-    return Room.objects.create(location=Location.objects.create(name="Main clinic"), name="Room 1")
+    return Room.objects.create(location=Location.objects.get_or_create(name="Main clinic")[0], name="Room 1")
 
 
 @pytest.fixture
 def tomorrow_9():
     d = timezone.localdate() + timedelta(days=1)
     return aware(datetime(d.year, d.month, d.day, 9, 0))
+
+
+def open_hours(provider, *, start=time(7), end=time(19), since=date(2020, 1, 1)):
+    """`provider` works every day of the week from `start` to `end` (bookings are refused outside hours)."""
+    loc = Location.objects.get_or_create(name="Main clinic")[0]
+    return [
+        WorkingHours.objects.create(
+            provider=provider, location=loc, weekday=d, start_time=start, end_time=end, effective_from=since
+        )
+        for d in range(7)
+    ]
+
+
+@pytest.fixture
+def hours(db, clinician):
+    """The clinician works every day 07:00-19:00: tests that book are not about working hours."""
+    return open_hours(clinician)

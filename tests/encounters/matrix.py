@@ -11,11 +11,16 @@ def setup(ctx):
     from django.utils import timezone
 
     from encounters.models import (
+        Allergy,
         AmendmentRequest,
         Appointment,
         AppointmentType,
         Encounter,
+        Icd10Code,
+        MedicationStatement,
         Note,
+        Problem,
+        TimeOff,
         WaitlistEntry,
     )
 
@@ -35,6 +40,13 @@ def setup(ctx):
         encounter=ctx.encounter, patient=ctx.patient, author=clinician, subjective="S"
     )
     ctx.amendment = AmendmentRequest.objects.create(patient=ctx.patient, note=ctx.note, requested_text="x")
+    icd, _ = Icd10Code.objects.get_or_create(
+        code="I10", defaults={"description": "Essential (primary) hypertension"}
+    )
+    ctx.problem = Problem.objects.create(patient=ctx.patient, code=icd, description=icd.description)
+    ctx.allergy = Allergy.objects.create(patient=ctx.patient, substance_text="Peanut", category="food")
+    ctx.medication = MedicationStatement.objects.create(patient=ctx.patient, name="Ibuprofen 200 mg")
+    ctx.time_off = TimeOff.objects.create(provider=clinician, start=start, end=start + timedelta(hours=1))
     ctx.waitlist_entry = WaitlistEntry.objects.create(
         patient=ctx.patient,
         provider=clinician,
@@ -82,6 +94,18 @@ _CLINICAL_ROLE = {
     "privacy": 403,
     "anonymous": _LOGIN,
 }
+_CALENDAR_MANAGERS = {
+    "clinician": 403,
+    "colleague": 403,
+    "nurse": 403,
+    "front_desk": 200,
+    "admin_user": 200,
+    "privacy": 403,
+    "anonymous": _LOGIN,
+}
+_NOBODY = {
+    p: 404 for p in ("clinician", "colleague", "nurse", "front_desk", "admin_user", "privacy", "anonymous")
+}
 _POST_ONLY = {
     "clinician": 405,
     "colleague": 405,
@@ -124,6 +148,21 @@ ENTRIES = [
         "method": "get",
         "expect": _FEED,
     },
+    {"name": "encounters:time_off", "kwargs": _none, "method": "get", "expect": _CALENDAR_MANAGERS},
+    {
+        "name": "encounters:time_off_delete",
+        "kwargs": lambda ctx: {"time_off_id": ctx.time_off.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+    {"name": "encounters:calendar_feed", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    # A calendar app's subscription: no session; an unknown token is 404 for everyone, signed in or not.
+    {
+        "name": "encounters:provider_feed_ics",
+        "kwargs": lambda ctx: {"token": "not-a-valid-token"},
+        "method": "get",
+        "expect": _NOBODY,
+    },
     {"name": "encounters:patient_schedule", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
     {"name": "encounters:appointment_book", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
     {"name": "encounters:waitlist_add", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
@@ -133,6 +172,27 @@ ENTRIES = [
     {"name": "encounters:problems", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:allergies", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:medications", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:immunizations", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:results", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
+    {"name": "encounters:allergen_search", "kwargs": _none, "method": "get", "expect": _CLINICAL_ROLE},
+    {
+        "name": "encounters:problem_status",
+        "kwargs": lambda ctx: {"problem_id": ctx.problem.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+    {
+        "name": "encounters:allergy_status",
+        "kwargs": lambda ctx: {"allergy_id": ctx.allergy.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+    {
+        "name": "encounters:medication_stop",
+        "kwargs": lambda ctx: {"medication_id": ctx.medication.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
     {"name": "encounters:encounter_detail", "kwargs": _enc, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:icd10_search", "kwargs": _none, "method": "get", "expect": _CLINICAL_ROLE},
     {"name": "encounters:appointment_move", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
@@ -140,6 +200,18 @@ ENTRIES = [
     {"name": "encounters:appointment_advance", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
     {
         "name": "encounters:waitlist_accept",
+        "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+    {
+        "name": "encounters:waitlist_remove",
+        "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
+        "method": "get",
+        "expect": _POST_ONLY,
+    },
+    {
+        "name": "encounters:waitlist_decline",
         "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
         "method": "get",
         "expect": _POST_ONLY,

@@ -17,9 +17,11 @@ from encounters.models import (
     AppointmentStatus,
     Encounter,
     Icd10Code,
+    Immunization,
     MedicationStatement,
     Note,
     NoteStatus,
+    Observation,
     Problem,
     Series,
     VitalSigns,
@@ -75,3 +77,28 @@ def test_demo_build_small_clinic(front_desk, department, clinician, colleague):
     assert WaitlistEntry.objects.count() >= 2
     event = AccessEvent.objects.get(channel="command", category="encounter list")
     assert len(event.patient_ids) == len(patients)
+
+    # Immunizations for everyone, by age; laboratory results with reference ranges and flags.
+    assert {i.patient_id for i in Immunization.objects.all()} == {p.pk for p in patients}
+    child = min(patients, key=lambda p: today.year - p.birth_date.year)  # born 2020: a young child
+    assert set(Immunization.objects.filter(patient=child).values_list("vaccine_code", flat=True)) >= {
+        "08",
+        "20",
+        "03",
+    }
+    assert all(
+        i.occurrence.date() >= i.patient.birth_date for i in Immunization.objects.select_related("patient")
+    )
+    codes = set(Observation.objects.values_list("loinc_code", flat=True))
+    assert codes >= {"2345-7", "2093-3", "718-7"}
+    assert Observation.objects.filter(interpretation="H").exists()
+    glucose = Observation.objects.filter(loinc_code="2345-7").first()
+    assert (glucose.value_unit, glucose.reference_low, glucose.reference_high) == ("mg/dL", 70, 99)
+    # Conditions fit the age: no child has type 2 diabetes, hypertension or osteoarthritis.
+    for p in patients:
+        age = (today - p.birth_date).days // 365
+        problems = set(Problem.objects.filter(patient=p).values_list("code_id", flat=True))
+        assert all(pr.onset_date >= p.birth_date for pr in Problem.objects.filter(patient=p))
+        if age < 18:
+            assert not problems & {"I10", "E11.9", "E78.5", "M17.11", "M81.0", "I48.91"}, (age, problems)
+            assert not Observation.objects.filter(patient=p).exists()

@@ -1,4 +1,5 @@
-"""The chart and the encounter pages cost the same number of queries for 10 and for 1,000 encounters."""
+"""The chart and the encounter pages cost the same number of queries for 10 and for 1,000 encounters (and the
+immunization and results pages for 10 and 1,000 rows of theirs)."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from encounters import services
-from encounters.models import Encounter
+from encounters.models import Encounter, Immunization, Observation
 
 
 def _bulk_encounters(patient, provider, n):
@@ -18,6 +19,31 @@ def _bulk_encounters(patient, provider, n):
         [
             Encounter(
                 patient=patient, provider=provider, reason=f"visit {i}", start=now - timedelta(days=i + 1)
+            )
+            for i in range(n)
+        ]
+    )
+
+
+def _bulk_clinical(patient, n):
+    now = timezone.now()
+    Immunization.objects.bulk_create(
+        [
+            Immunization(patient=patient, vaccine_code="150", occurrence=now - timedelta(days=i + 1))
+            for i in range(n)
+        ]
+    )
+    Observation.objects.bulk_create(
+        [
+            Observation(
+                patient=patient,
+                loinc_code=("2345-7", "4548-4", "2093-3", "718-7")[i % 4],
+                display="Result",
+                value_quantity=90 + i % 20,
+                value_unit="mg/dL",
+                reference_low=70,
+                reference_high=99,
+                effective=now - timedelta(days=i + 1),
             )
             for i in range(n)
         ]
@@ -47,11 +73,15 @@ def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
         reverse("patients:detail", args=[patient.pk]),
         reverse("encounters:timeline", args=[patient.pk]),
         reverse("encounters:encounter_detail", args=[enc.pk]),
+        reverse("encounters:immunizations", args=[patient.pk]),
+        reverse("encounters:results", args=[patient.pk]),
     ]
     _bulk_encounters(patient, clinician, 9)
+    _bulk_clinical(patient, 10)
     for u in urls:
         _count(client, u)  # warm caches (session, content types)
     small = [_count(client, u) for u in urls]
     _bulk_encounters(patient, clinician, 991)
+    _bulk_clinical(patient, 990)
     large = [_count(client, u) for u in urls]
     assert small == large

@@ -17,7 +17,7 @@ from encounters.recurrence import aware, clinic_tz
 
 
 @pytest.mark.django_db
-def test_book_and_refuse_double_booking(front_desk, clinician, patient, appt_type, room, tomorrow_9):
+def test_book_and_refuse_double_booking(hours, front_desk, clinician, patient, appt_type, room, tomorrow_9):
     a = services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
@@ -52,7 +52,7 @@ def test_outsider_cannot_book(colleague, other_patient, clinician, appt_type, to
 
 
 @pytest.mark.django_db
-def test_weekly_series_keeps_local_time_across_dst(front_desk, clinician, patient, appt_type):
+def test_weekly_series_keeps_local_time_across_dst(hours, front_desk, clinician, patient, appt_type):
     # 2030-10-21 is a Monday; US DST ends on Sunday 2030-11-03.
     start = aware(datetime(2030, 10, 21, 9, 0))
     series = services.series_create(
@@ -72,7 +72,7 @@ def test_weekly_series_keeps_local_time_across_dst(front_desk, clinician, patien
 
 
 @pytest.mark.django_db
-def test_series_conflict_books_nothing(front_desk, clinician, patient, appt_type):
+def test_series_conflict_books_nothing(hours, front_desk, clinician, patient, appt_type):
     start = aware(datetime(2030, 10, 21, 9, 0))
     services.appointment_book(
         actor=front_desk,
@@ -94,7 +94,7 @@ def test_series_conflict_books_nothing(front_desk, clinician, patient, appt_type
 
 
 @pytest.mark.django_db
-def test_move_one_occurrence_and_following(front_desk, clinician, patient, appt_type):
+def test_move_one_occurrence_and_following(hours, front_desk, clinician, patient, appt_type):
     start = aware(datetime(2030, 10, 21, 9, 0))
     series = services.series_create(
         actor=front_desk,
@@ -125,7 +125,7 @@ def timezone_hour(dt):
 
 
 @pytest.mark.django_db
-def test_bad_input(front_desk, clinician, patient, appt_type, tomorrow_9):
+def test_bad_input(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
     with pytest.raises(ValidationError):
         services.series_create(
             actor=front_desk,
@@ -150,7 +150,7 @@ def test_bad_input(front_desk, clinician, patient, appt_type, tomorrow_9):
 
 
 @pytest.mark.django_db
-def test_check_in_opens_encounter(front_desk, clinician, patient, appt_type, tomorrow_9):
+def test_check_in_opens_encounter(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
     a = services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
@@ -169,7 +169,7 @@ def test_check_in_opens_encounter(front_desk, clinician, patient, appt_type, tom
 
 
 @pytest.mark.django_db
-def test_waitlist_offer_and_accept(front_desk, clinician, patient, appt_type, tomorrow_9):
+def test_waitlist_offer_and_accept(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
     a = services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
@@ -232,7 +232,7 @@ def _loc():
 
 
 @pytest.mark.django_db
-def test_reminders_idempotent(front_desk, clinician, patient, appt_type, tomorrow_9, mailoutbox):
+def test_reminders_idempotent(hours, front_desk, clinician, patient, appt_type, tomorrow_9, mailoutbox):
     patient.email = "maria@example.org"
     patient.save()
     services.appointment_book(

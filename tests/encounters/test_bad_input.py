@@ -1,0 +1,220 @@
+"""Bad input named in the issue — overlapping times, end before start, a blood pressure of 900, unknown codes,
+reversed ranges — gets a clear message and saves nothing, in part or whole; no constraint speaks raw SQL names."""
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from encounters import services
+from encounters.models import (
+    Appointment,
+    Immunization,
+    Location,
+    MedicationStatement,
+    Problem,
+    TimeOff,
+    VitalSigns,
+    WaitlistEntry,
+    WorkingHours,
+)
+from encounters.recurrence import aware
+
+
+def _messages(exc) -> str:
+    return " ".join(exc.value.messages)
+
+
+def test_every_constraint_has_a_human_message():
+    for model in apps.get_app_config("encounters").get_models():
+        for c in model._meta.constraints:
+            if isinstance(c, (models.CheckConstraint, ExclusionConstraint, models.UniqueConstraint)):
+                msg = str(c.violation_error_message or "")
+                assert msg and "%(name)s" not in msg and c.name not in msg, f"{model.__name__}.{c.name}"
+
+
+@pytest.mark.django_db
+def test_database_refusals_become_messages_not_raw_errors(clinician, patient, appt_type):
+    """The race path: a row the checks did not see coming is refused by the database, worded for people."""
+    entry = WaitlistEntry(
+        patient=patient,
+        provider=clinician,
+        appointment_type=appt_type,
+        earliest=date(2030, 5, 2),
+        latest=date(2030, 5, 1),
+    )
+    with pytest.raises(ValidationError) as exc:
+        services._save_guarded(entry, force_insert=True)
+    assert _messages(exc) == "The latest date must not be before the earliest date."
+    assert "Constraint" not in _messages(exc) and "waitlist_range_order" not in _messages(exc)
+
+
+@pytest.mark.django_db
+def test_reversed_waitlist_range(front_desk, login, clinician, patient, appt_type):
+    with pytest.raises(ValidationError) as exc:
+        services.waitlist_add(
+            actor=front_desk,
+            patient_id=patient.pk,
+            provider=clinician,
+            appointment_type=appt_type,
+            earliest=date(2030, 5, 2),
+            latest=date(2030, 5, 1),
+        )
+    assert _messages(exc) == "The latest date must not be before the earliest date."
+    resp = login(front_desk).post(
+        reverse("encounters:waitlist_add", args=[patient.pk]),
+        {
+            "provider": clinician.pk,
+            "appointment_type": appt_type.pk,
+            "earliest": "2030-05-02",
+            "latest": "2030-05-01",
+        },
+    )
+    body = resp.content.decode()
+    assert resp.status_code == 200 and "The latest date must not be before the earliest date." in body
+    assert "Constraint" not in body
+    assert not WaitlistEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_overlapping_times(
+    hours, front_desk, nurse, clinician, colleague, patient, appt_type, room, tomorrow_9
+):
+    from .conftest import open_hours
+
+    open_hours(colleague)
+    services.appointment_book(
+        actor=front_desk,
+        patient_id=patient.pk,
+        provider=clinician,
+        appointment_type=appt_type,
+        start=tomorrow_9,
+        room=room,
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.appointment_book(
+            actor=front_desk,
+            patient_id=patient.pk,
+            provider=clinician,
+            appointment_type=appt_type,
+            start=tomorrow_9 + timedelta(minutes=10),
+        )
+    assert "already has an appointment at that time" in _messages(exc)
+    with pytest.raises(ValidationError) as exc:  # another provider, the same room
+        services.appointment_book(
+            actor=front_desk,
+            patient_id=patient.pk,
+            provider=colleague,
+            appointment_type=appt_type,
+            start=tomorrow_9 + timedelta(minutes=10),
+            room=room,
+        )
+    assert "room is already booked" in _messages(exc)
+    assert Appointment.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_end_before_start(front_desk, clinician, patient):
+    start = aware(datetime(2030, 6, 3, 12))
+    with pytest.raises(ValidationError) as exc:
+        services.time_off_add(
+            actor=front_desk, provider=clinician, kind="time_off", start=start, end=start - timedelta(hours=1)
+        )
+    assert _messages(exc) == "The end of the time off must be after its start."
+    wh = WorkingHours(
+        provider=clinician,
+        location=Location.objects.create(name="X"),
+        weekday=0,
+        start_time=time(17),
+        end_time=time(8),
+        effective_from=date(2030, 1, 1),
+    )
+    with pytest.raises(ValidationError) as exc:
+        wh.full_clean()
+    assert "The end of the working hours must be after their start." in exc.value.messages
+    med = services.medication_record(
+        actor=clinician, patient_id=patient.pk, name="Lisinopril", started_on=date(2024, 5, 1)
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.medication_stop(actor=clinician, medication_id=med.pk, stopped_on=date(2024, 4, 1))
+    assert _messages(exc) == "A medication cannot be stopped before the day it was started."
+    from encounters.models import Icd10Code
+
+    Icd10Code.objects.create(code="I10", description="Essential (primary) hypertension")
+    problem = services.problem_add(
+        actor=clinician, patient_id=patient.pk, code="I10", onset_date=date(2020, 1, 1)
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.problem_status_set(
+            actor=clinician, problem_id=problem.pk, status="resolved", resolved_date=date(2019, 1, 1)
+        )
+    assert _messages(exc) == "A problem cannot be resolved before its onset."
+    assert not TimeOff.objects.exists() and not WorkingHours.objects.exists()
+    assert MedicationStatement.objects.get().status == "active"
+    assert Problem.objects.get().status == "active"
+
+
+@pytest.mark.django_db
+def test_blood_pressure_of_900_saves_nothing(clinician, patient):
+    with pytest.raises(ValidationError) as exc:
+        services.vitals_record(
+            actor=clinician,
+            patient_id=patient.pk,
+            values={"systolic": 900, "diastolic": 80, "heart_rate": 70},
+        )
+    assert "Systolic blood pressure of 900 mm[Hg] is not possible" in _messages(exc)
+    assert not VitalSigns.objects.exists()  # not the heart rate either: all or nothing
+
+
+@pytest.mark.django_db
+def test_unknown_codes(clinician, patient):
+    with pytest.raises(ValidationError, match="not an ICD-10-CM code"):
+        services.problem_add(actor=clinician, patient_id=patient.pk, code="ZZZ.99")
+    with pytest.raises(ValidationError) as exc:
+        services.immunization_record(
+            actor=clinician, patient_id=patient.pk, vaccine_code="999", occurrence=timezone.localdate()
+        )
+    assert "not a CVX code" in _messages(exc)
+    with pytest.raises(ValidationError) as exc:
+        services.allergy_record(
+            actor=clinician,
+            patient_id=patient.pk,
+            substance_text="Penicillin",
+            category="medication",
+            substance_rxcui="99999999",
+        )
+    assert "not an ingredient in the medication catalog" in _messages(exc)
+    with pytest.raises(ValidationError, match="future"):
+        services.immunization_record(
+            actor=clinician,
+            patient_id=patient.pk,
+            vaccine_code="115",
+            occurrence=timezone.localdate() + timedelta(days=3),
+        )
+    assert not Problem.objects.exists() and not Immunization.objects.exists()
+    patient.refresh_from_db()
+    assert patient.allergy_status == "unknown"
+
+
+@pytest.mark.django_db
+def test_source_id_is_unique_per_patient_when_set(clinician, patient, other_patient):
+    from django.db import IntegrityError, transaction
+
+    kw = {"vaccine_code": "140", "occurrence": timezone.now()}
+    Immunization.objects.create(patient=patient, source_id="urn:uuid:1", **kw)
+    Immunization.objects.create(patient=other_patient, source_id="urn:uuid:1", **kw)  # another patient: fine
+    Immunization.objects.create(patient=patient, **kw)
+    Immunization.objects.create(patient=patient, **kw)  # blank: entered here, not imported, no limit
+    dup = Immunization(patient=patient, source_id="urn:uuid:1", **kw)
+    with pytest.raises(ValidationError, match="already imported"):
+        dup.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        dup.save()
+    for model in apps.get_app_config("encounters").get_models():
+        if any(f.name == "source_id" for f in model._meta.fields):
+            assert any(c.name.endswith("_unique_source") for c in model._meta.constraints), model.__name__
