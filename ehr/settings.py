@@ -9,13 +9,20 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 TEST_MODE = env.bool("EHR_TEST_MODE", default=False)
-SECRET_KEY = env("SECRET_KEY", default="insecure-only-for-makemigrations-and-checks" if not DEBUG else "dev")
+# No fallback in production: a key everyone can read in this file would let anyone forge sessions and reset links.
+SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key" if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set it in the environment to a long random value (see docs/deployment.md); "
+        "for development use `python3 dev.py run`, which sets one."
+    )
 # Loopback is always allowed so that container health checks can reach /healthz.
 ALLOWED_HOSTS = [*env.list("DJANGO_ALLOWED_HOSTS", default=[]), "localhost", "127.0.0.1"]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -56,11 +63,12 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",  # before ours: the idle sign-out leaves a message
     "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.SessionKeyRotationMiddleware",  # password change: record the new key
     "accounts.middleware.MFARequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with our source address (audit.services.client_ip)
     "ehr.middleware.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -85,10 +93,17 @@ TEMPLATES = [
 ]
 
 # --- database: one PostgreSQL schema -------------------------------------------------------------
+# Two roles (docs/deployment.md "Database roles"): DATABASE_URL connects as the application role at run time (DML
+# only, owns nothing, may not UPDATE/DELETE/TRUNCATE the audit tables); `manage.py migrate` connects as the owner
+# role given by DATABASE_MIGRATE_URL (same server and database) and then re-applies the application role's grants
+# (audit/dbroles.py). DATABASE_APP_ROLE names the role those grants go to (default: DATABASE_URL's user, when a
+# separate owner URL is given). Without DATABASE_MIGRATE_URL one role does both (development on a single role).
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/ehr")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env("EHR_TEST_DB_NAME", default="test_ehr")}
+DATABASE_MIGRATE_URL = env("DATABASE_MIGRATE_URL", default="")
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default=DATABASES["default"]["USER"] if DATABASE_MIGRATE_URL else "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and Celery on Redis -----------------------------------------------------------------------
@@ -121,6 +136,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.MaximumLengthValidator"},  # the sign-in form refuses longer ones
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
@@ -129,6 +145,9 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Roles whose members must use a second factor; see accounts/roles.py.
 MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["clinician", "practice_admin", "privacy_officer"])
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Open EHR")
+# Nobody, superusers included, sees an authenticator's secret or QR code in the admin: whoever saw it could
+# produce the owner's codes. A lost phone is handled by deleting the device; the owner enrols again.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
@@ -158,6 +177,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIN
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "ehr.views.csrf_failure"  # a plain page (Django's own mentions DEBUG and needs inline style)
 
 from csp.constants import NONE, SELF  # noqa: E402
 
@@ -188,6 +208,9 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
+    # SMART App Launch: the scopes the FHIR API understands, and the patient picked at a standalone launch.
+    "SCOPES_BACKEND_CLASS": "fhirapi.oauth.SmartScopes",
+    "OAUTH2_VALIDATOR_CLASS": "fhirapi.oauth.SmartValidator",
     # https callbacks only in production; development and tests may use loopback http ones (RFC 8252).
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG or TEST_MODE else ["https"],
 }
@@ -228,7 +251,35 @@ USE_I18N = True
 USE_TZ = True
 BREAK_GLASS_HOURS = env.int("BREAK_GLASS_HOURS", default=4)
 AUDIT_LINK_MAX_LAG_SECONDS = env.int("AUDIT_LINK_MAX_LAG_SECONDS", default=60)
+# Chain checkpoints outside the database (audit/anchor.py); production ships this folder to WORM storage.
+AUDIT_ANCHOR_DIR = env("AUDIT_ANCHOR_DIR", default=str(Path(env("EHR_DATA_DIR", default=str(BASE_DIR / "var")))
+                                                         / "audit-anchors"))
+AUDIT_ANCHOR_INTERVAL_SECONDS = env.int("AUDIT_ANCHOR_INTERVAL_SECONDS", default=60)
+# Proxies in front of the app whose X-Forwarded-For hop is trusted (audit.services.client_ip): 1 behind one proxy.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if env.bool("BEHIND_PROXY", default=False) else 0)
 PHARMACY_SIMULATOR_URL = env("PHARMACY_SIMULATOR_URL", default="http://127.0.0.1:8765")
+
+# --- e-prescribing (prescriptions) ------------------------------------------------------------------
+# Sends per message before it needs attention (the Celery task's retries derive from it); the HTTP timeout per send;
+# how long a message the network accepted (Status 000) may wait for its final answer, per message type.
+RX_MAX_ATTEMPTS = env.int("RX_MAX_ATTEMPTS", default=10)
+RX_SEND_TIMEOUT_SECONDS = env.int("RX_SEND_TIMEOUT_SECONDS", default=5)
+RX_ANSWER_DEADLINE_SECONDS = {
+    "NewRx": env.int("RX_NEWRX_ANSWER_DEADLINE_SECONDS", default=24 * 3600),
+    "CancelRx": env.int("RX_CANCELRX_ANSWER_DEADLINE_SECONDS", default=48 * 3600),
+}
+CELERY_BEAT_SCHEDULE["prescriptions-purge-inbound-nonces"] = {
+    "task": "prescriptions.tasks.purge_inbound_nonces",
+    "schedule": 600.0,
+}
+
+# --- scheduling (encounters) ------------------------------------------------------------------------
+# Reminders go out this many hours before an appointment (email, and SMS through the backend below: a dotted path
+# to a class with send(to: str, body: str); the default only logs). Recurring series are booked this many days
+# ahead; a daily task books the next occurrences as time passes.
+APPOINTMENT_REMINDER_HOURS = env.int("APPOINTMENT_REMINDER_HOURS", default=24)
+ENCOUNTERS_SMS_BACKEND = env("ENCOUNTERS_SMS_BACKEND", default="encounters.notify.LogSmsBackend")
+SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", default=365)
 
 # --- guardian: our own direct-FK permission models (patients/models.py) ---------------------------
 ANONYMOUS_USER_NAME = None
@@ -236,6 +287,7 @@ GUARDIAN_RAISE_403 = False
 GUARDIAN_AUTO_PREFETCH = False
 
 # --- auditlog -------------------------------------------------------------------------------------
+AUDITLOG_MASK_CALLABLE = "audit.masking.mask_fully"  # every app's mask_fields: nothing of the value is kept
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
@@ -244,6 +296,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    # Chain checkpoints (audit/anchor.py): one line per checkpoint, for shipping to syslog / a SIEM.
+    "loggers": {"audit.anchor": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
 

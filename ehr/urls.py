@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from fhirapi import views as fhir_views
+from fhirapi.oauth import SmartAuthorizationView
+
 from . import views
 
 admin.site.site_header = "Open EHR administration"
@@ -15,6 +18,10 @@ urlpatterns = [
     path("schedule/", include("encounters.urls")),
     path("rx/", include("prescriptions.urls")),
     path("fhir/", include("fhirapi.urls")),
+    path("export/", include("fhirapi.export_urls")),
+    # The consent page of SMART launches (patient picker) in front of django-oauth-toolkit's own.
+    path("o/authorize/", SmartAuthorizationView.as_view(), name="smart_authorize"),
+    path(".well-known/smart-configuration", fhir_views.smart_configuration, name="smart_configuration"),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("admin/", admin.site.urls),
 ]
@@ -24,7 +31,5 @@ handler403 = "ehr.views.permission_denied"
 handler404 = "ehr.views.page_not_found"
 handler500 = "ehr.views.server_error"
 
-# The admin is for practice admins and requires a verified second factor (django-otp).
-from django_otp.admin import OTPAdminSite  # noqa: E402
-
-admin.site.__class__ = OTPAdminSite
+# The admin (admin.site) is for practice admins and superusers with a verified second factor: its class is set
+# where its rules live, accounts/admin.py (PracticeAdminSite).

@@ -950,6 +950,8 @@ class Immunization(models.Model):
 
 class ObservationCategory(models.TextChoices):
     LABORATORY = "laboratory", "Laboratory"
+    # Vital signs without a column in VitalSigns (head circumference, ...): kept as coded results.
+    VITAL_SIGNS = "vital-signs", "Vital signs"
     SOCIAL_HISTORY = "social-history", "Social history"
     SURVEY = "survey", "Survey"
     EXAM = "exam", "Exam"
@@ -996,6 +998,7 @@ class Observation(models.Model):
     value_unit = models.CharField(max_length=40, blank=True)
     value_text = models.CharField(max_length=1000, blank=True)
     value_code = models.CharField(max_length=64, blank=True)
+    value_system = models.CharField(max_length=100, blank=True, help_text="Code system of value_code")
     reference_low = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     reference_high = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     interpretation = models.CharField(max_length=2, choices=Interpretation.choices, blank=True)

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class FhirApiConfig(AppConfig):
     name = "fhirapi"
     verbose_name = "FHIR R4 API"
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from . import models
+
+        # Patient-linked bookkeeping: launch contexts and grants of SMART apps, where imported rows came from.
+        for model in (models.PatientLaunchContext, models.LaunchGrant, models.ImportedRecord):
+            auditlog.register(model)

@@ -8,6 +8,7 @@ patient, and the MRN does that job), emergency contacts (Patient.contact is not 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -22,6 +23,8 @@ V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
 CDC_RACE_ETHNICITY = "urn:oid:2.16.840.1.113883.6.238"
 SNOMED = "http://snomed.info/sct"
+# The issuing state is not recorded; 2.16.840.1.113883.4.3 is the arc of US driver's licence numbers.
+DL_SYSTEM = "urn:oid:2.16.840.1.113883.4.3"
 
 GENDER_FROM_SEX = {"F": "female", "M": "male"}  # administrative gender; everything else is "unknown"
 OMB_RACE = {Race.AMERICAN_INDIAN, Race.ASIAN, Race.BLACK, Race.PACIFIC_ISLANDER, Race.WHITE}
@@ -49,7 +52,8 @@ def _omb_extension(url: str, codes: list[str], omb: set, labels: dict) -> dict |
     return {"url": US_CORE + url, "extension": [*parts, {"url": "text", "valueString": ", ".join(texts)}]}
 
 
-def patient_to_fhir(p) -> dict:
+def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
+    """US Core Patient. The SSN and driver's licence only with `with_identifiers` (the full record export)."""
     race_labels = dict(Race.choices)
     eth_labels = dict(Ethnicity.choices)
     extensions = [
@@ -139,6 +143,13 @@ def patient_to_fhir(p) -> dict:
         if p.preferred_language
         else [],
     }
+    if with_identifiers:
+        if p.ssn:
+            out["identifier"].append({"type": {"coding": [_coding(V2_0203, "SS", "Social Security number")]},
+                                      "system": "http://hl7.org/fhir/sid/us-ssn", "value": p.ssn})
+        if p.drivers_license:
+            out["identifier"].append({"type": {"coding": [_coding(V2_0203, "DL", "Driver's license number")]},
+                                      "system": DL_SYSTEM, "value": p.drivers_license})
     if p.deceased_date:
         out["deceasedDateTime"] = p.deceased_date.isoformat()
     if p.merged_into_id:
@@ -191,8 +202,9 @@ ENCOUNTER_TYPE_SYSTEM = getattr(
 ENCOUNTER_STATUS = {"planned": "planned", "in_progress": "in-progress", "finished": "finished",
                     "cancelled": "cancelled"}
 # v3 ActCode: telehealth and telephone visits are virtual (VR); everything else here is ambulatory.
-ENCOUNTER_CLASS = {"telehealth": "VR", "phone": "VR"}
-ACT_CODE_DISPLAY = {"AMB": "ambulatory", "VR": "virtual", "EMER": "emergency", "IMP": "inpatient encounter"}
+ENCOUNTER_CLASS = {"telehealth": "VR", "phone": "VR", "emergency": "EMER", "inpatient": "IMP", "home": "HH"}
+ACT_CODE_DISPLAY = {"AMB": "ambulatory", "VR": "virtual", "EMER": "emergency", "IMP": "inpatient encounter",
+                    "HH": "home health"}
 
 APPOINTMENT_STATUS = {
     "scheduled": "booked", "arrived": "arrived", "checked_in": "checked-in", "in_room": "arrived",
@@ -250,8 +262,10 @@ def encounter_to_fhir(e) -> dict:
         "class": {"system": ACT_CODE, "code": klass, "display": ACT_CODE_DISPLAY[klass]},
         "type": [
             {
-                "coding": [_coding(ENCOUNTER_TYPE_SYSTEM, e.encounter_type, e.get_encounter_type_display())],
-                "text": e.get_encounter_type_display(),
+                # The sending system's coding (kept from an import) first, then ours.
+                "coding": ([_coding(e.type_system, e.type_code, e.type_display)] if e.type_code else [])
+                + [_coding(ENCOUNTER_TYPE_SYSTEM, e.encounter_type, e.get_encounter_type_display())],
+                "text": e.type_display or e.get_encounter_type_display(),
             }
         ],
         "subject": _ref("Patient", e.patient_id),
@@ -279,8 +293,10 @@ def condition_to_fhir(p) -> dict:
         "category": [
             {"coding": [_coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")]}
         ],
-        "code": {"coding": [_coding(ICD10CM_SYSTEM, p.code_id, p.code.description)], "text": p.description},
+        "code": {"coding": [_coding(ICD10CM_SYSTEM, p.code_id, p.code.description) if p.code_id
+                            else _coding(p.code_system, p.code_value, p.description)], "text": p.description},
         "subject": _ref("Patient", p.patient_id),
+        "encounter": _ref("Encounter", p.encounter_id) if p.encounter_id else None,
         "onsetDateTime": _dt(p.onset_date),
         "abatementDateTime": _dt(p.resolved_date),
         "recordedDate": _dt(p.recorded_at),
@@ -293,6 +309,8 @@ def allergy_to_fhir(a) -> dict:
     code = {"text": a.substance_text}
     if a.substance_rxcui:
         code["coding"] = [_coding(RXNORM_SYSTEM, a.substance_rxcui, a.substance_text)]
+    elif a.substance_code:
+        code["coding"] = [_coding(a.substance_system, a.substance_code, a.substance_text)]
     reaction = []
     if a.reaction:
         r = {"manifestation": [{"text": a.reaction}]}
@@ -330,6 +348,8 @@ VITAL_OBSERVATIONS = (
     ("spo2", "spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%",
      "us-core-pulse-oximetry"),
     ("bmi", "bmi", "39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", "us-core-bmi"),
+    ("pain", "pain_score", "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported", "{score}",
+     "us-core-vital-signs"),
 )
 BP_PANEL = ("bp", "85354-9", "Blood pressure panel with all children optional", "us-core-blood-pressure")
 BP_COMPONENTS = (("systolic", "8480-6", "Systolic blood pressure"), ("diastolic", "8462-4", "Diastolic blood pressure"))
@@ -461,3 +481,226 @@ def appointment_to_fhir(a) -> dict:
         "participant": participants,
     }
     return _clean(out)
+
+
+# ====================================================================== inbound vocabularies (fhirapi/importing.py)
+ENCOUNTER_STATUS_IN = {
+    "planned": "planned", "arrived": "in_progress", "triaged": "in_progress", "in-progress": "in_progress",
+    "onleave": "in_progress", "finished": "finished", "cancelled": "cancelled", "entered-in-error": "cancelled",
+}
+# v3 ActCode class -> our encounter type; ambulatory visits are told apart by their type's words.
+ENCOUNTER_TYPE_BY_CLASS = {"EMER": "emergency", "IMP": "inpatient", "ACUTE": "inpatient", "NONAC": "inpatient",
+                           "OBSENC": "inpatient", "SS": "inpatient", "VR": "telehealth", "HH": "home"}
+WELLNESS_WORDS = ("check up", "check-up", "checkup", "wellness", "well child", "preventive")
+
+
+def encounter_type_in(klass: str, coding: dict | None, text: str) -> str:
+    if klass in ENCOUNTER_TYPE_BY_CLASS:
+        return ENCOUNTER_TYPE_BY_CLASS[klass]
+    words = (text or (coding or {}).get("display") or "").lower()
+    if any(w in words for w in WELLNESS_WORDS):
+        return "wellness"
+    if "telephone" in words or "phone" in words:
+        return "phone"
+    if "urgent" in words:
+        return "urgent"
+    return "office"
+
+
+CONDITION_STATUS_IN = {"active": "active", "recurrence": "active", "relapse": "active", "inactive": "inactive",
+                       "remission": "inactive", "resolved": "resolved", "entered-in-error": "entered-in-error"}
+# MedicationRequest.status -> the medication list's status for an order written elsewhere.
+MED_ORDER_STATUS_IN = {"active": "active", "on-hold": "active", "completed": "completed", "stopped": "stopped",
+                       "cancelled": "stopped", "entered-in-error": "entered-in-error", "draft": "active",
+                       "unknown": "active"}
+
+
+def dosage_text_in(dosage: dict) -> str:
+    """Dosage -> one line: its text if it has one, else built from dose, timing and as-needed."""
+    if not dosage:
+        return ""
+    if dosage.get("text"):
+        return str(dosage["text"])
+    parts = []
+    for dr in dosage.get("doseAndRate") or []:
+        q = dr.get("doseQuantity") or {}
+        if "value" in q:
+            parts.append(f"{q['value']:g} {q.get('unit') or ''}".strip() if isinstance(q["value"], (int, float))
+                         else f"{q['value']} {q.get('unit') or ''}".strip())
+    rep = (dosage.get("timing") or {}).get("repeat") or {}
+    if rep.get("frequency") and rep.get("period"):
+        parts.append(f"{rep['frequency']} times per {rep['period']:g} {rep.get('periodUnit') or 'd'}"
+                     if isinstance(rep["period"], (int, float)) else f"{rep['frequency']} per {rep['period']}")
+    if dosage.get("asNeededBoolean"):
+        parts.append("as needed")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- clinical notes -> DocumentReference
+NOTE_SECTIONS = (("subjective", "Subjective"), ("objective", "Objective"), ("assessment", "Assessment"),
+                 ("plan", "Plan"))
+
+
+def note_text(note) -> str:
+    """The signed note as plain text, its addenda after it (each dated and signed)."""
+    parts = [f"{label}:\n{getattr(note, name)}" for name, label in NOTE_SECTIONS if getattr(note, name)]
+    for a in note.addenda.all():
+        who = a.author.get_full_name() or a.author.get_username()
+        parts.append(f"Addendum {timezone.localtime(a.created_at):%Y-%m-%d %H:%M}, {who}:\n{a.text}")
+    return "\n\n".join(parts)
+
+
+def note_to_fhir(note) -> dict:
+    """A signed SOAP note (US Core DocumentReference, category clinical-note, LOINC 11506-3 progress note)."""
+    import base64
+
+    text = note_text(note)
+    author = _user_ref_safe(note.signed_by or note.author)
+    out = {
+        "resourceType": "DocumentReference",
+        "id": str(note.pk),
+        "meta": {"profile": [US_CORE + "us-core-documentreference"]},
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{note.pk}"}],
+        "status": "current",
+        "docStatus": "final" if note.signed else "preliminary",
+        "type": {"coding": [_coding(LOINC_SYSTEM, "11506-3", "Progress note")], "text": "Progress note"},
+        "category": [{"coding": [_coding("http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                                         "clinical-note", "Clinical Note")]}],
+        "subject": _ref("Patient", note.patient_id),
+        "date": _dt(note.signed_at or note.updated_at),
+        "author": [author] if author else [],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(text.encode()).decode(),
+                    "title": "Progress note",
+                    "creation": _dt(note.signed_at),
+                }
+            }
+        ],
+        "context": {"encounter": [_ref("Encounter", note.encounter_id)]},
+    }
+    out["content"][0]["attachment"] = _clean(out["content"][0]["attachment"])
+    return _clean(out)
+
+
+def imported_order_to_fhir(m) -> dict:
+    """A medication order written in another system and imported (a MedicationStatement row of source
+    "imported"): it travels back out as the MedicationRequest it came in as, marked as reported."""
+    code = {"text": m.name}
+    if m.rxcui:
+        code["coding"] = [_coding(RXNORM_SYSTEM, m.rxcui, m.name)]
+    dosage = _clean({"text": m.dose_text or None, "asNeededBoolean": True if m.as_needed else None})
+    out = {
+        "resourceType": "MedicationRequest",
+        "id": str(m.pk),
+        "meta": {"profile": [US_CORE + "us-core-medicationrequest"]},
+        "status": m.status,
+        "intent": "order",
+        "reportedBoolean": True,
+        "medicationCodeableConcept": code,
+        "subject": _ref("Patient", m.patient_id),
+        "encounter": _ref("Encounter", m.encounter_id) if m.encounter_id else None,
+        "authoredOn": _dt(m.authored_at),
+        "requester": _user_ref_safe(m.requester) if m.requester_id else None,
+        "reasonCode": [{"text": m.reason_text}] if m.reason_text else [],
+        "dosageInstruction": [dosage] if dosage else [],
+    }
+    return _clean(out)
+
+
+def medication_request_any_to_fhir(row) -> dict:
+    """MedicationRequest rows come from two tables: prescriptions written here and imported orders."""
+    if row._meta.model_name == "prescription":
+        return medication_request_to_fhir(row)
+    return imported_order_to_fhir(row)
+
+
+CVX_SYSTEM = "http://hl7.org/fhir/sid/cvx"
+
+
+def immunization_to_fhir(i) -> dict:
+    """US Core Immunization (CVX)."""
+    out = {
+        "resourceType": "Immunization",
+        "id": str(i.pk),
+        "meta": {"profile": [US_CORE + "us-core-immunization"]},
+        "status": i.status,
+        "statusReason": {"text": "Not given"} if i.status == "not-done" else None,
+        "vaccineCode": {"coding": [_coding(CVX_SYSTEM, i.vaccine_code, i.vaccine_display or i.vaccine_code)],
+                        "text": i.vaccine_display or i.vaccine_code},
+        "patient": _ref("Patient", i.patient_id),
+        "encounter": _ref("Encounter", i.encounter_id) if i.encounter_id else None,
+        "occurrenceDateTime": _dt(i.occurrence),
+        "recorded": _dt(i.recorded_at),
+        "primarySource": True,
+        "lotNumber": i.lot_number or None,
+        "site": {"text": i.site} if i.site else None,
+        "route": {"text": i.route} if i.route else None,
+        "performer": [{"actor": _user_ref_safe(i.performer)}] if i.performer_id else [],
+    }
+    return _clean(out)
+
+
+OBSERVATION_CATEGORY_DISPLAY = {"laboratory": "Laboratory", "social-history": "Social History", "survey": "Survey",
+                                "exam": "Exam", "imaging": "Imaging", "procedure": "Procedure",
+                                "vital-signs": "Vital Signs"}
+INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+def _number(value):
+    """A Decimal column as a JSON number: 5 for 5.0000, 177.9449 as is."""
+    d = Decimal(value).normalize()
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def result_to_fhir(o) -> dict:
+    """A result (laboratory, social history, survey ...): US Core Laboratory Result Observation or the base
+    Observation profile for the other categories."""
+    profile = "us-core-observation-lab" if o.category == "laboratory" else "us-core-observation-clinical-result"
+    out = {
+        "resourceType": "Observation",
+        "id": str(o.pk),
+        "meta": {"profile": [US_CORE + profile]},
+        "status": o.status,
+        "category": [{"coding": [_coding(OBSERVATION_CATEGORY, o.category,
+                                         OBSERVATION_CATEGORY_DISPLAY.get(o.category, o.category))]}],
+        "code": {"coding": [_coding(LOINC_SYSTEM, o.loinc_code, o.display)], "text": o.display},
+        "subject": _ref("Patient", o.patient_id),
+        "encounter": _ref("Encounter", o.encounter_id) if o.encounter_id else None,
+        "effectiveDateTime": _dt(o.effective),
+        "issued": _dt(o.issued),
+    }
+    if o.value_quantity is not None:
+        q = {"value": _number(o.value_quantity), "unit": o.value_unit or None}
+        if o.value_unit:
+            q.update(system=UCUM_SYSTEM, code=o.value_unit)
+        out["valueQuantity"] = _clean(q)
+    elif o.value_code:
+        out["valueCodeableConcept"] = _clean({
+            "coding": [_clean({"system": o.value_system or None, "code": o.value_code,
+                               "display": o.value_text or None})],
+            "text": o.value_text or None,
+        })
+    elif o.value_text:
+        out["valueString"] = o.value_text
+    else:
+        out["dataAbsentReason"] = {"coding": [_coding(DATA_ABSENT, "unknown", "Unknown")]}
+    if o.interpretation:
+        out["interpretation"] = [{"coding": [{"system": INTERPRETATION_SYSTEM, "code": o.interpretation}]}]
+    if o.reference_low is not None or o.reference_high is not None:
+        rng = {}
+        if o.reference_low is not None:
+            rng["low"] = _clean({"value": _number(o.reference_low), "unit": o.value_unit or None})
+        if o.reference_high is not None:
+            rng["high"] = _clean({"value": _number(o.reference_high), "unit": o.value_unit or None})
+        out["referenceRange"] = [rng]
+    return _clean(out)
+
+
+def observation_any_to_fhir(row) -> list[dict]:
+    """Observation rows come from two tables: sets of vital signs (several resources each) and results."""
+    if row._meta.model_name == "vitalsigns":
+        return vitals_to_fhir(row)
+    return [result_to_fhir(row)]

@@ -40,6 +40,8 @@ class ResourceType:
     # search(*, grant, params, count, offset, request) -> Page; SearchError on bad values
     search: Callable[..., Page]
     search_params: tuple[SearchParam, ...] = field(default=())
+    # row -> its resources (one, or several for a set of vital signs): for $everything and the EHI export
+    expand: Callable[..., list[dict]] | None = None
 
 
 REGISTRY: dict[str, ResourceType] = {}
@@ -144,13 +146,15 @@ def _clinical_read(resource_type: str, to_fhir: Callable):
     return read
 
 
-def _clinical_search(resource_type: str, handlers: dict, expand: Callable | None = None, to_fhir=None):
-    """`to_fhir(row) -> dict` for one resource per row; `expand(row, params) -> list[dict]` when a row gives several
-    (vital signs), in which case paging happens after the expansion."""
-    handlers = {"patient": lambda v: Q(), **handlers}
+def _clinical_search(resource_type: str, handlers, expand: Callable | None = None, to_fhir=None):
+    """`handlers`: the search handlers of each source table (a dict, or a tuple of dicts when two tables feed the
+    type). `to_fhir(row) -> dict` for one resource per row; `expand(row, params) -> list[dict]` when a row gives
+    several (vital signs), in which case paging happens after the expansion."""
+    per_source = handlers if isinstance(handlers, tuple) else (handlers,)
+    per_source = tuple({"patient": lambda v: Q(), **h} for h in per_source)
 
     def run(*, grant: Grant, params, count: int, offset: int, request) -> Page:
-        filters = search.filters_from(params, handlers)
+        filters = [search.filters_from(params, h) for h in per_source]
         named = search.patient_refs(params)
         if named is None and grant.patient_id is None:
             raise search.SearchError(f"{resource_type} searches need the patient parameter.")
@@ -195,6 +199,7 @@ def _register_clinical(name: str, profile: str, to_fhir, handlers: dict, params:
             read=read or _clinical_read(name, to_fhir),
             search=_clinical_search(name, handlers, expand=expand, to_fhir=to_fhir),
             search_params=(PATIENT_PARAM, ID_PARAM, *params),
+            expand=(lambda row: expand(row, {})) if expand else (lambda row: [to_fhir(row)]),
         )
     )
 
@@ -233,8 +238,13 @@ _register_clinical(
 
 
 def _observations(row, params) -> list[dict]:
-    """The vital-sign Observations of one row that the `code` and `_id` parameters ask for."""
+    """The Observations of one row: a result is one (the database filtered it already); a set of vital signs
+    gives one per measurement, narrowed here to what the `code` and `_id` parameters ask for."""
+    if row._meta.model_name != "vitalsigns":
+        return [mapping.result_to_fhir(row)]
     found = mapping.vitals_to_fhir(row)
+    if not params:
+        return found
     for value in params.getlist("code"):
         either = set().union(*(search.observation_suffixes(v.strip()) for v in value.split(",")))
         found = [o for o in found if o["id"].rpartition("-")[2] in either]
@@ -245,19 +255,19 @@ def _observations(row, params) -> list[dict]:
 
 
 def _observation_read(*, grant: Grant, resource_id: str, request) -> dict:
+    """Results have their row's id; vital signs "<row id>-<measurement>" (one row holds a set)."""
     from django.http import Http404
 
     row_id, _, suffix = resource_id.rpartition("-")
-    if suffix not in mapping.VITAL_SUFFIXES:
-        raise Http404
+    vital = suffix in mapping.VITAL_SUFFIXES
     row = selectors.clinical_fhir_get(
         resource_type="Observation",
         actor=grant.actor,
-        row_id=row_id,
+        row_id=row_id if vital else resource_id,
         launch_patient_id=grant.patient_id,
         request=request,
     )
-    for obs in mapping.vitals_to_fhir(row):
+    for obs in mapping.observation_any_to_fhir(row):
         if obs["id"] == resource_id:
             return obs
     raise Http404
@@ -267,9 +277,10 @@ _register_clinical(
     "Observation",
     mapping.US_CORE + "us-core-vital-signs",
     None,
-    search.OBSERVATION_PARAMS,
+    (search.OBSERVATION_PARAMS, search.RESULT_PARAMS),
     (
-        SearchParam("category", "token", "vital-signs (the only category the product records)"),
+        SearchParam("category", "token", "vital-signs, laboratory, social-history, survey, exam, imaging, "
+                                         "procedure"),
         SearchParam("code", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]code, e.g. 85354-9 (blood pressure), 8867-4"),
         SearchParam("date", "date", f"When taken: {DATE_DOC}"),
     ),
@@ -279,11 +290,11 @@ _register_clinical(
 _register_clinical(
     "MedicationRequest",
     mapping.US_CORE + "us-core-medicationrequest",
-    mapping.medication_request_to_fhir,
-    search.MEDICATION_REQUEST_PARAMS,
+    mapping.medication_request_any_to_fhir,
+    (search.MEDICATION_REQUEST_PARAMS, search.IMPORTED_ORDER_PARAMS),
     (
         SearchParam("status", "token", "active | completed | cancelled | draft ..."),
-        SearchParam("intent", "token", "order (the only intent: prescriptions written here)"),
+        SearchParam("intent", "token", "order (prescriptions written here and orders imported from elsewhere)"),
         SearchParam("authoredon", "date", DATE_DOC),
     ),
 )
@@ -304,3 +315,44 @@ _register_clinical(
         SearchParam("status", "token", "booked | arrived | checked-in | fulfilled | cancelled | noshow"),
     ),
 )
+_register_clinical(
+    "DocumentReference",
+    mapping.US_CORE + "us-core-documentreference",
+    mapping.note_to_fhir,
+    search.DOCUMENT_REFERENCE_PARAMS,
+    (
+        SearchParam("category", "token", "clinical-note (signed progress notes, addenda included)"),
+        SearchParam("type", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]11506-3"),
+        SearchParam("date", "date", f"When signed: {DATE_DOC}"),
+        SearchParam("status", "token", "current"),
+    ),
+)
+
+
+_register_clinical(
+    "Immunization",
+    mapping.US_CORE + "us-core-immunization",
+    mapping.immunization_to_fhir,
+    search.IMMUNIZATION_PARAMS,
+    (
+        SearchParam("date", "date", f"When given: {DATE_DOC}"),
+        SearchParam("status", "token", "completed | not-done | entered-in-error"),
+        SearchParam("vaccine-code", "token", f"CVX: [{mapping.CVX_SYSTEM}|]code"),
+    ),
+)
+
+
+def everything_bundle(*, patient, found: dict, base: str) -> dict:
+    """Patient/$everything: the patient and all their resources in one searchset Bundle."""
+    resources = [mapping.patient_to_fhir(patient)]
+    for name, rows in found.items():
+        expand = REGISTRY[name].expand
+        for row in rows:
+            resources.extend(expand(row))
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                  for r in resources],
+    }

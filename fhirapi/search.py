@@ -413,3 +413,91 @@ APPOINTMENT_PARAMS = {
     "date": lambda v: datetime_query("start", v),
     "status": _appointment_status,
 }
+
+
+def _docref_type(value: str) -> Q:
+    from .mapping import LOINC_SYSTEM
+
+    return Q() if _system_code(value, LOINC_SYSTEM) == "11506-3" else NOTHING
+
+
+def _docref_category(value: str) -> Q:
+    code = value.partition("|")[2] if "|" in value else value
+    return Q() if code == "clinical-note" else NOTHING
+
+
+DOCUMENT_REFERENCE_PARAMS = {
+    "_id": _uuid_id,
+    "category": _docref_category,
+    "type": _docref_type,
+    "date": lambda v: datetime_query("signed_at", v),
+    "status": lambda v: Q() if v == "current" else NOTHING,
+}
+
+
+# ---------------------------------------------------------------- results (Observation rows other than vital signs)
+def _result_category(value: str) -> Q:
+    from .mapping import OBSERVATION_CATEGORY
+
+    code = _system_code(value, OBSERVATION_CATEGORY)
+    return Q(category=code) if code else NOTHING
+
+
+def _result_code(value: str) -> Q:
+    from .mapping import LOINC_SYSTEM
+
+    code = _system_code(value, LOINC_SYSTEM)
+    return Q(loinc_code=code) if code else NOTHING
+
+
+def _result_id(value: str) -> Q:
+    # Vital-sign ids carry a measurement suffix; a result's id is its row's.
+    row, _, suffix = value.rpartition("-")
+    from .mapping import VITAL_SUFFIXES
+
+    return NOTHING if suffix in VITAL_SUFFIXES else _uuid_or_nothing(value)
+
+
+RESULT_PARAMS = {
+    "_id": _result_id,
+    "category": _result_category,
+    "code": _result_code,
+    "date": lambda v: datetime_query("effective", v),
+}
+
+ORDER_STATUSES = {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"}
+
+
+def _imported_order_status(value: str) -> Q:
+    if value not in ORDER_STATUSES:
+        raise SearchError(f"status {value!r} is not a MedicationRequest status.")
+    return Q(status=value)
+
+
+IMPORTED_ORDER_PARAMS = {
+    "_id": _uuid_id,
+    "status": _imported_order_status,
+    "intent": lambda v: Q() if v == "order" else NOTHING,
+    "authoredon": lambda v: datetime_query("authored_at", v),
+}
+
+
+def _immunization_status(value: str) -> Q:
+    if value not in ("completed", "not-done", "entered-in-error"):
+        raise SearchError(f"status {value!r} is not an Immunization status.")
+    return Q(status=value)
+
+
+def _vaccine_code(value: str) -> Q:
+    from .mapping import CVX_SYSTEM
+
+    code = _system_code(value, CVX_SYSTEM)
+    return Q(vaccine_code=code) if code else NOTHING
+
+
+IMMUNIZATION_PARAMS = {
+    "_id": _uuid_id,
+    "date": lambda v: datetime_query("occurrence", v),
+    "status": _immunization_status,
+    "vaccine-code": _vaccine_code,
+}

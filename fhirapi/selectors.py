@@ -7,7 +7,9 @@ Callers: fhirapi.resources only. `request.audit_channel` is "api" there, so ever
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db.models import Q
 from django.http import Http404
@@ -108,42 +110,93 @@ def practitioner_fhir_search(*, filters: Q, count: int, offset: int) -> tuple[li
 # door) with that permission; searches through visible_patients, restricted to the patients named by the client
 # (or the launch patient), with one list event naming them.
 @dataclass(frozen=True)
-class ClinicalKind:
+class Source:
+    """One table behind a FHIR type."""
+
     model: type
-    perm: str
-    category: str
     related: tuple[str, ...]
     order: tuple[str, ...]
+    prefetch: tuple[str, ...] = ()
+    only: Q | None = None  # rows of the model that are this FHIR type (e.g. signed notes)
+    when: Callable | None = None  # row -> instant, to merge two tables newest first
+
+    def rows(self):
+        qs = self.model.objects.select_related(*self.related).prefetch_related(*self.prefetch)
+        return qs.filter(self.only) if self.only is not None else qs
+
+
+@dataclass(frozen=True)
+class ClinicalKind:
+    """A clinical FHIR type: its permission, audit category and the table(s) it is read from. Two tables feed
+    MedicationRequest (prescriptions written here, orders imported from elsewhere) and Observation (sets of vital
+    signs, results)."""
+
+    perm: str
+    category: str
+    sources: tuple[Source, ...]
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def _clinical_kinds() -> dict[str, ClinicalKind]:
-    from encounters.models import Allergy, Appointment, Encounter, MedicationStatement, Problem, VitalSigns
+    from encounters.models import (
+        Allergy,
+        Appointment,
+        Encounter,
+        Immunization,
+        MedicationSource,
+        MedicationStatement,
+        Note,
+        NoteStatus,
+        Observation,
+        Problem,
+        VitalSigns,
+    )
     from prescriptions.models import Prescription
 
+    imported = Q(source=MedicationSource.IMPORTED)
     return {
-        "Encounter": ClinicalKind(Encounter, roles.VIEW_CLINICAL, categories.ENCOUNTERS,
-                                  ("provider__practitioner", "location"), ("-start", "pk")),
-        "Condition": ClinicalKind(Problem, roles.VIEW_CLINICAL, categories.PROBLEMS, ("code",),
-                                  ("-recorded_at", "pk")),
-        "AllergyIntolerance": ClinicalKind(Allergy, roles.VIEW_CLINICAL, categories.ALLERGIES, (),
-                                           ("substance_text", "pk")),
-        "Observation": ClinicalKind(VitalSigns, roles.VIEW_CLINICAL, categories.VITALS, (), ("-taken_at", "pk")),
-        "MedicationRequest": ClinicalKind(Prescription, roles.VIEW_CLINICAL, categories.MEDICATIONS,
-                                          ("medication", "prescriber__practitioner"), ("-created_at", "pk")),
-        "MedicationStatement": ClinicalKind(MedicationStatement, roles.VIEW_CLINICAL, categories.MEDICATIONS, (),
-                                            ("name", "pk")),
-        "Appointment": ClinicalKind(Appointment, roles.VIEW_SCHEDULE, categories.SCHEDULE,
-                                    ("provider__practitioner", "appointment_type"), ("-start", "pk")),
+        "Encounter": ClinicalKind(roles.VIEW_CLINICAL, categories.ENCOUNTERS, (
+            Source(Encounter, ("provider__practitioner", "location"), ("-start", "pk")),)),
+        "Condition": ClinicalKind(roles.VIEW_CLINICAL, categories.PROBLEMS, (
+            Source(Problem, ("code",), ("-recorded_at", "pk")),)),
+        "AllergyIntolerance": ClinicalKind(roles.VIEW_CLINICAL, categories.ALLERGIES, (
+            Source(Allergy, (), ("substance_text", "pk")),)),
+        "Observation": ClinicalKind(roles.VIEW_CLINICAL, categories.VITALS, (
+            Source(VitalSigns, (), ("-taken_at", "pk"), when=lambda r: r.taken_at),
+            Source(Observation, (), ("-effective", "pk"), when=lambda r: r.effective),
+        )),
+        "MedicationRequest": ClinicalKind(roles.VIEW_CLINICAL, categories.MEDICATIONS, (
+            Source(Prescription, ("medication", "prescriber__practitioner"), ("-created_at", "pk"),
+                   when=lambda r: r.signed_at or r.created_at),
+            Source(MedicationStatement, ("requester__practitioner",), ("-authored_at", "pk"), only=imported,
+                   when=lambda r: r.authored_at or r.recorded_at),
+        )),
+        "MedicationStatement": ClinicalKind(roles.VIEW_CLINICAL, categories.MEDICATIONS, (
+            Source(MedicationStatement, (), ("name", "pk"), only=~imported),)),
+        "Immunization": ClinicalKind(roles.VIEW_CLINICAL, categories.IMMUNIZATIONS, (
+            Source(Immunization, ("performer__practitioner",), ("-occurrence", "pk")),)),
+        "Appointment": ClinicalKind(roles.VIEW_SCHEDULE, categories.SCHEDULE, (
+            Source(Appointment, ("provider__practitioner", "appointment_type"), ("-start", "pk")),)),
+        # Signed notes only: a draft is work in progress, not yet part of the record.
+        "DocumentReference": ClinicalKind(roles.VIEW_CLINICAL, categories.CLINICAL_NOTE, (
+            Source(Note, ("author__practitioner", "signed_by__practitioner"), ("-signed_at", "pk"),
+                   prefetch=("addenda__author",), only=Q(status=NoteStatus.SIGNED)),)),
     }
 
 
 KINDS: dict[str, ClinicalKind] = {}
 
 
-def clinical_kind(resource_type: str) -> ClinicalKind:
+def clinical_kinds() -> dict[str, ClinicalKind]:
     if not KINDS:
         KINDS.update(_clinical_kinds())
-    return KINDS[resource_type]
+    return KINDS
+
+
+def clinical_kind(resource_type: str) -> ClinicalKind:
+    return clinical_kinds()[resource_type]
 
 
 def clinical_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: uuid.UUID | None, request):
@@ -151,17 +204,20 @@ def clinical_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: u
     patient-context token, it is the launch patient's). Http404 otherwise, with a denied event."""
     kind = clinical_kind(resource_type)
     pk = _uuid(row_id)
-    patient_id = (
-        kind.model.objects.filter(pk=pk).values_list("patient_id", flat=True).first() if pk else None
-    )
-    if patient_id is None:
+    source = patient_id = None
+    for candidate in kind.sources if pk else ():
+        patient_id = candidate.rows().filter(pk=pk).values_list("patient_id", flat=True).first()
+        if patient_id is not None:
+            source = candidate
+            break
+    if source is None:
         raise Http404("Not found")
     if launch_patient_id is not None and patient_id != launch_patient_id:
         access_record_denied(actor=actor, category=kind.category, patient_id=patient_id, request=request,
                              detail={"needed": "patient launch context"})
         raise Http404("Not found")
     patient_get(actor=actor, patient_id=patient_id, perm=kind.perm, category=kind.category, request=request)
-    return kind.model.objects.select_related(*kind.related).get(pk=pk)
+    return source.rows().get(pk=pk)
 
 
 def clinical_patients_in_reach(
@@ -178,17 +234,32 @@ def clinical_patients_in_reach(
     return list(qs.values_list("pk", flat=True))
 
 
-def clinical_fhir_rows(*, resource_type: str, patient_ids: list[uuid.UUID], filters: Q,
+def clinical_fhir_rows(*, resource_type: str, patient_ids: list[uuid.UUID], filters: list[Q],
                        offset: int = 0, count: int | None = None) -> tuple[list, int]:
-    """Rows of the patients already put in reach by clinical_patients_in_reach; `count=None`: all of them."""
+    """Rows of the patients already put in reach by clinical_patients_in_reach, one filter per source table;
+    `count=None`: all of them. Two tables are merged newest first."""
     kind = clinical_kind(resource_type)
-    qs = kind.model.objects.filter(patient_id__in=patient_ids).filter(filters).select_related(*kind.related)
-    qs = qs.order_by(*kind.order)
+    qss = [src.rows().filter(patient_id__in=patient_ids).filter(f).order_by(*src.order)
+           for src, f in zip(kind.sources, filters, strict=True)]
+    if len(qss) == 1:
+        [qs] = qss
+        if count is None:
+            rows = list(qs)
+            return rows, len(rows)
+        total = qs.count()
+        return (list(qs[offset : offset + count]) if total > offset else []), total
+    whens = {src.model: src.when for src in kind.sources}
+
+    def newest_first(rows):
+        return sorted(rows, key=lambda r: whens[type(r)](r) or _EPOCH, reverse=True)
+
     if count is None:
-        rows = list(qs)
+        rows = newest_first(r for qs in qss for r in qs)
         return rows, len(rows)
-    total = qs.count()
-    return (list(qs[offset : offset + count]) if total > offset else []), total
+    total = sum(qs.count() for qs in qss)
+    # The page's rows are among the first offset+count of each table.
+    rows = newest_first(r for qs in qss for r in qs[: offset + count])
+    return rows[offset : offset + count], total
 
 
 def clinical_search_record(*, resource_type: str, actor, patient_ids, request, param_names: list[str]) -> None:
@@ -201,3 +272,43 @@ def clinical_search_record(*, resource_type: str, actor, patient_ids, request, p
         request=request,
         detail={"query_kind": "fhir", "resource": resource_type, "params": sorted(param_names)},
     )
+
+
+# ====================================================================== everything about one patient
+def patient_everything(*, actor, patient_id, request, launch_patient_id: uuid.UUID | None = None,
+                       need_clinical: bool = False, category: str = categories.EXPORT,
+                       types: set[str] | None = None):
+    """The patient and every row of theirs that `actor` may see, per FHIR type: (patient, {type: [rows]}).
+
+    Patient/$everything and the EHI export. Clinical types need VIEW_CLINICAL on the patient, appointments
+    VIEW_SCHEDULE; `need_clinical` refuses (404) an actor without clinical access (a full record export must be
+    complete). `types` narrows to the FHIR types a token's scopes allow. One access event names the patient and the
+    types included. A constant number of queries: one per type, whatever the history.
+    """
+    if launch_patient_id is not None and str(patient_id) != str(launch_patient_id):
+        access_record_denied(actor=actor, category=category, patient_id=_uuid(patient_id), request=request,
+                             detail={"needed": "patient launch context"})
+        raise Http404("No patient found")
+    perm = roles.VIEW_CLINICAL if need_clinical else roles.VIEW_DEMOGRAPHICS
+    patient = patient_get(actor=actor, patient_id=patient_id, perm=perm, category=category, request=request,
+                          action=Action.EXPORT, record=False)
+    found = {}
+    for name, kind in clinical_kinds().items():
+        if (types is None or name in types) and patient.access.has(kind.perm):
+            found[name] = [row for src in kind.sources
+                           for row in src.rows().filter(patient_id=patient.pk).order_by(*src.order)]
+    access_record(actor=actor, action=Action.EXPORT, category=category, patient_id=patient.pk, request=request,
+                  break_glass=patient.access.break_glass,
+                  detail={"types": sorted(found), "rows": sum(len(v) for v in found.values())})
+    return patient, found
+
+
+def patient_for_launch(*, actor, mrn: str, request) -> Patient:
+    """The patient a user picks for a SMART standalone launch, by MRN, among those they may see (else 404)."""
+    found = visible_patients(actor, roles.VIEW_DEMOGRAPHICS).filter(mrn=mrn).values_list("pk", flat=True).first()
+    if found is None:
+        access_record_denied(actor=actor, category=categories.DEMOGRAPHICS, request=request,
+                             detail={"needed": "patient for app launch"})
+        raise Http404("No patient found")
+    return patient_get(actor=actor, patient_id=found, perm=roles.VIEW_DEMOGRAPHICS, category=categories.DEMOGRAPHICS,
+                       request=request)

@@ -9,14 +9,20 @@ import functools
 import json
 from urllib.parse import urlencode
 
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
 
 from .auth import AuthError, grant_for, token_authenticate
-from .resources import REGISTRY, resource_type_get
+from .ehi import FORMAT_VERSION as EHI_FORMAT_VERSION
+from .ehi import ehi_export_build
+from .resources import REGISTRY, everything_bundle, resource_type_get
 from .search import SearchError, paging
+from .selectors import patient_everything as everything_select
 
 FHIR_JSON = "application/fhir+json"
 
@@ -192,6 +198,70 @@ def resource_search(request, resource_type: str) -> HttpResponse:
 
 
 @fhir_endpoint
+def patient_everything(request, patient_id: str) -> HttpResponse:
+    """Patient/$everything: the patient and every resource of theirs the token may read (one access event)."""
+    ctx = token_authenticate(request)
+    grant = grant_for(ctx, "Patient")
+    # Each type still needs a scope of its own: user/Patient.read alone returns the Patient and nothing else.
+    types = {name for name in REGISTRY if name not in ("Patient", "Practitioner") and _scope_allows(ctx, name)}
+    patient, found = everything_select(actor=grant.actor, patient_id=patient_id, request=request,
+                                       launch_patient_id=grant.patient_id, types=types)
+    base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
+    return fhir_response(everything_bundle(patient=patient, found=found, base=base))
+
+
+def _scope_allows(ctx, resource_type: str) -> bool:
+    try:
+        grant_for(ctx, resource_type)
+    except AuthError:
+        return False
+    return True
+
+
+@fhir_endpoint
 def not_found(request, rest: str = "") -> HttpResponse:
     """Any other path under /fhir/: operations and interactions this slice does not implement."""
     return operation_outcome(404, "not-found", f"Unknown or unsupported FHIR path: /fhir/{rest}")
+
+
+# ====================================================================== the EHI export (browser, signed-in staff)
+@login_required
+@require_GET
+def ehi_export(request, patient_id) -> HttpResponse:
+    """The whole record of one patient as a zip (ONC 170.315(b)(10)); 404 for anyone without clinical access."""
+    patient, data = ehi_export_build(actor=request.user, patient_id=patient_id, request=request)
+    resp = HttpResponse(data, content_type="application/zip")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    resp["Content-Disposition"] = f'attachment; filename="ehi-{patient.mrn}-{stamp}.zip"'
+    return resp
+
+
+@require_GET
+def ehi_format(request) -> HttpResponse:
+    """The published description of the export format: public, as the criterion requires."""
+    types = [(rt.name, rt.profile) for rt in REGISTRY.values() if rt.name != "Practitioner"]
+    return render(request, "fhirapi/ehi_format.html", {"types": types, "version": EHI_FORMAT_VERSION})
+
+
+@require_GET
+def smart_configuration(request) -> HttpResponse:
+    """SMART App Launch discovery (.well-known/smart-configuration), public like the CapabilityStatement."""
+    from .oauth import SmartScopes
+
+    body = {
+        "issuer": request.build_absolute_uri("/"),
+        "authorization_endpoint": request.build_absolute_uri(reverse("smart_authorize")),
+        "token_endpoint": request.build_absolute_uri(reverse("oauth2_provider:token")),
+        "revocation_endpoint": request.build_absolute_uri(reverse("oauth2_provider:revoke-token")),
+        "introspection_endpoint": request.build_absolute_uri(reverse("oauth2_provider:introspect")),
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": sorted(SmartScopes().get_all_scopes()),
+        "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric",
+                         "context-standalone-patient", "permission-patient", "permission-user", "permission-v1"],
+    }
+    resp = HttpResponse(json.dumps(body), content_type="application/json")
+    resp["Access-Control-Allow-Origin"] = "*"  # discovery is public metadata, read by browser apps
+    return resp

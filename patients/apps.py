@@ -7,7 +7,6 @@ class PatientsConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
-        from django.apps import apps
 
         from . import models
 
@@ -22,10 +21,3 @@ class PatientsConfig(AppConfig):
         for model in (models.CareTeamMember, models.BreakGlassGrant, models.PatientMerge, models.DuplicateOverride,
                       models.PatientUserObjectPermission, models.PatientGroupObjectPermission):
             auditlog.register(model)
-        # The FHIR app's patient-linked rows (launch contexts, launch grants, import bookkeeping) are registered
-        # here, found by their foreign key to Patient; tests/audit/test_registration.py checks every app's.
-        if apps.is_installed("fhirapi"):
-            for model in apps.get_app_config("fhirapi").get_models():
-                if not auditlog.contains(model) and any(
-                        f.is_relation and f.related_model is models.Patient for f in model._meta.concrete_fields):
-                    auditlog.register(model)

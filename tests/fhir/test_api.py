@@ -54,6 +54,8 @@ def test_metadata_needs_no_token(client):
         "MedicationRequest",
         "MedicationStatement",
         "Appointment",
+        "DocumentReference",
+        "Immunization",
     ]
 
 
@@ -417,3 +419,55 @@ def test_clinical_search_records_one_event(api, user_token, clinician, patient, 
     assert ev.action == "list" and ev.category == "vital signs" and ev.channel == "api"
     assert ev.patient_ids == [patient.pk]
     assert ev.detail["params"] == ["code", "patient"]
+
+
+def test_immunizations_results_and_imported_orders(api, user_token, clinician, patient, chart):
+    from datetime import datetime
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from encounters.models import Immunization, MedicationStatement, Observation
+    from tests.fhir.r4 import r4_validate
+
+    tz = timezone.get_current_timezone()
+    flu = Immunization.objects.create(patient=patient, vaccine_code="140", vaccine_display="Influenza, seasonal",
+                                      occurrence=datetime(2025, 10, 1, 9, tzinfo=tz), lot_number="FL123")
+    a1c = Observation.objects.create(patient=patient, category="laboratory", loinc_code="4548-4",
+                                     display="Hemoglobin A1c", value_quantity=Decimal("7.2000"), value_unit="%",
+                                     reference_low=Decimal("4"), reference_high=Decimal("5.6"), interpretation="H",
+                                     effective=datetime(2025, 2, 1, 8, tzinfo=tz))
+    smoke = Observation.objects.create(patient=patient, category="survey", loinc_code="72166-2",
+                                       display="Tobacco smoking status", value_code="266919005",
+                                       value_system="http://snomed.info/sct", value_text="Never smoker",
+                                       effective=datetime(2025, 2, 1, 8, tzinfo=tz))
+    order = MedicationStatement.objects.create(patient=patient, name="Loratadine 5 MG Chewable Tablet",
+                                               rxcui="665078", source="imported", status="stopped",
+                                               authored_at=datetime(2019, 3, 30, 14, tzinfo=tz), as_needed=True)
+
+    body = api(user_token, f"Immunization/{flu.pk}").json()
+    r4_validate(body)
+    assert body["vaccineCode"]["coding"][0] == {"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
+                                                "display": "Influenza, seasonal"}
+    assert ids(api(user_token, "Immunization", patient=patient.pk, date="2025")) == [str(flu.pk)]
+    assert ids(api(user_token, "Immunization", patient=patient.pk, date="2024")) == []
+
+    lab = api(user_token, f"Observation/{a1c.pk}").json()
+    r4_validate(lab)
+    assert lab["valueQuantity"]["value"] == 7.2 and lab["interpretation"][0]["coding"][0]["code"] == "H"
+    assert lab["referenceRange"][0]["high"]["value"] == 5.6
+    assert ids(api(user_token, "Observation", patient=patient.pk, category="laboratory")) == [str(a1c.pk)]
+    assert ids(api(user_token, "Observation", patient=patient.pk, code="72166-2")) == [str(smoke.pk)]
+    everything = api(user_token, "Observation", patient=patient.pk).json()
+    assert everything["total"] == 11  # 9 vital-sign measurements + 2 results, merged newest first
+    assert [e["resource"]["effectiveDateTime"] for e in everything["entry"]] == sorted(
+        (e["resource"]["effectiveDateTime"] for e in everything["entry"]), reverse=True)
+
+    rx_ids = ids(api(user_token, "MedicationRequest", patient=patient.pk))
+    assert set(rx_ids) == {str(chart.rx.pk), str(order.pk)}
+    imported = api(user_token, f"MedicationRequest/{order.pk}").json()
+    r4_validate(imported)
+    assert imported["reportedBoolean"] is True and imported["dosageInstruction"][0]["asNeededBoolean"] is True
+    assert ids(api(user_token, "MedicationRequest", patient=patient.pk, status="stopped")) == [str(order.pk)]
+    # The medication list (MedicationStatement) keeps only what is on the list, not the imported orders.
+    assert str(order.pk) not in ids(api(user_token, "MedicationStatement", patient=patient.pk))

@@ -1,0 +1,63 @@
+"""Single-patient electronic health information export (ONC 170.315(b)(10)).
+
+One zip per patient: a FHIR R4 NDJSON file per resource type (the same resources the API serves), a human-readable
+summary (summary.html, opens in any browser, no network), a manifest, and a README pointing at the published format
+(templates/fhirapi/ehi_format.html, served at /export/ehi-format/ without sign-in, as the criterion requires).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from audit import categories
+
+from . import mapping, selectors
+from .resources import REGISTRY
+
+FORMAT_VERSION = "1"
+
+
+def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]:
+    """(patient, zip bytes). Who: users with clinical access to the patient (the export must be complete).
+    Records one export event (through patient_everything)."""
+    patient, found = selectors.patient_everything(actor=actor, patient_id=patient_id, request=request,
+                                                  need_clinical=True, category=categories.EXPORT)
+    resources: dict[str, list[dict]] = {"Patient": [mapping.patient_to_fhir(patient, with_identifiers=True)]}
+    for name, rows in found.items():
+        expand = REGISTRY[name].expand
+        resources[name] = [res for row in rows for res in expand(row)]
+    generated = timezone.now()
+    manifest = {
+        "format": "openehr-clinic EHI export",
+        "formatVersion": FORMAT_VERSION,
+        "fhirVersion": "4.0.1",
+        "generatedAt": generated.isoformat(),
+        "patient": str(patient.pk),
+        "mrn": patient.mrn,
+        "files": {f"{name}.ndjson": len(items) for name, items in resources.items()},
+        "humanReadable": "summary.html",
+        "documentation": "README.txt",
+    }
+    def of(name: str, model_name: str) -> list:
+        return [r for r in found.get(name, []) if r._meta.model_name == model_name]
+
+    summary = render_to_string("fhirapi/ehi_summary.html", {
+        "patient": patient, "found": found, "generated": generated, "counts": manifest["files"],
+        "vitals": of("Observation", "vitalsigns"), "results": of("Observation", "observation"),
+        "prescriptions": of("MedicationRequest", "prescription"),
+        "imported_orders": of("MedicationRequest", "medicationstatement"),
+    })
+    readme = render_to_string("fhirapi/ehi_readme.txt", {"manifest": manifest})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, items in resources.items():
+            z.writestr(f"{name}.ndjson", "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in items))
+        z.writestr("summary.html", summary)
+        z.writestr("manifest.json", json.dumps(manifest, indent=2))
+        z.writestr("README.txt", readme)
+    return patient, buf.getvalue()

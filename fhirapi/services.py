@@ -1,0 +1,411 @@
+"""Writes of the FHIR app: importing bundles.
+
+`bundle_import` is the one door for imported data. It is a system operation: the actor needs the model permission
+`fhirapi.import_bundle` (given to the import service account, never to a clinical role), not object permissions —
+an import creates charts nobody has access to yet. Each bundle is written in one transaction with bulk writes,
+and records one audit event naming its patients, with what was created, updated and left behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from audit import categories
+from audit.models import Action
+from audit.services import access_record
+
+from .importing import BundleRefused, ParsedBundle, Row, parse_bundle
+from .models import ImportedRecord
+
+IMPORT_PERMISSION = "fhirapi.import_bundle"
+IMPORT_ACCOUNT = "system.fhir-import"
+UNKNOWN_PROVIDER = "ext.unknown-provider"
+
+
+@dataclass
+class BundleResult:
+    patient_ids: list[uuid.UUID] = field(default_factory=list)
+    created: Counter = field(default_factory=Counter)
+    updated: Counter = field(default_factory=Counter)
+    not_modelled: Counter = field(default_factory=Counter)
+    dropped_elements: Counter = field(default_factory=Counter)
+    resources: int = 0
+
+
+def import_account():
+    """The service account imports run as when no user is named: it can hold permissions but never sign in."""
+    from django.contrib.auth.models import Permission
+
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        username=IMPORT_ACCOUNT, defaults={"first_name": "FHIR", "last_name": "import (system)"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    perm = Permission.objects.get(content_type__app_label="fhirapi", codename="import_bundle")
+    user.user_permissions.add(perm)
+    return User.objects.get(pk=user.pk)  # fresh: the permission cache must see the grant
+
+
+class _Writer:
+    """The state of one bundle's import: links already known, rows written so far (bundle key -> our pk)."""
+
+    def __init__(self, *, actor, source: str, parsed: ParsedBundle, department, care_team):
+        self.actor, self.source, self.parsed = actor, source, parsed
+        self.department, self.care_team = department, care_team
+        self.local: dict[str, object] = {}  # bundle key -> our pk
+        self.patient_of: dict[str, uuid.UUID] = {}  # bundle patient key -> our patient id
+        self.links: dict[tuple[str, str], ImportedRecord] = {}
+        self.new_links: list[ImportedRecord] = []
+        self.result = BundleResult(not_modelled=parsed.not_modelled, dropped_elements=parsed.dropped_elements,
+                                   resources=parsed.count())
+
+    def load_links(self) -> None:
+        wanted = defaultdict(set)
+        for rows in self.parsed.rows.values():
+            for row in rows:
+                wanted[row.resource_type].add(row.source_id)
+        for rtype, ids in wanted.items():
+            for rec in ImportedRecord.objects.filter(source=self.source, resource_type=rtype, source_id__in=ids):
+                self.links[(rtype, rec.source_id)] = rec
+
+    def target(self, row: Row, model) -> object | None:
+        rec = self.links.get((row.resource_type, row.source_id))
+        if rec is None or rec.target_model != model._meta.label_lower:
+            return None
+        return rec.target_id
+
+    def link(self, row: Row, model, pk, patient_id) -> None:
+        rec = self.links.get((row.resource_type, row.source_id))
+        if rec is not None:
+            if (rec.target_model, rec.target_id, rec.patient_id) != (model._meta.label_lower, str(pk), patient_id):
+                rec.target_model, rec.target_id, rec.patient_id = model._meta.label_lower, str(pk), patient_id
+                rec.save(update_fields=["target_model", "target_id", "patient", "imported_at"])
+            return
+        rec = ImportedRecord(source=self.source, resource_type=row.resource_type, source_id=row.source_id,
+                             target_model=model._meta.label_lower, target_id=str(pk), patient_id=patient_id)
+        self.links[(row.resource_type, row.source_id)] = rec
+        self.new_links.append(rec)
+
+    def patient_id(self, row: Row) -> uuid.UUID:
+        try:
+            return self.patient_of[row.patient_key]
+        except KeyError:
+            raise BundleRefused("its patient is not imported with it", entry=row.entry, resource=row.key) from None
+
+    def patient_of_row(self, row: Row) -> uuid.UUID | None:
+        return self.patient_of.get(row.patient_key)
+
+    def ref(self, row: Row, name: str):
+        key = row.refs.get(name)
+        return self.local.get(key) if key else None
+
+    def upsert(self, model, rows: list[tuple[Row, dict]], *, kind: str) -> None:
+        """Bulk create the new rows and bulk update the ones an earlier import made (found through the links)."""
+        if not rows:
+            return
+        linked = {}
+        for row, _values in rows:
+            pk = self.target(row, model)
+            if pk is not None:
+                linked[row.key] = pk
+        still_there = set()
+        if linked:
+            field_pk = model._meta.pk
+            ids = [field_pk.to_python(v) for v in linked.values()]
+            still_there = {str(pk) for pk in model.objects.filter(pk__in=ids).values_list("pk", flat=True)}
+        creates, updates, names = [], [], set()
+        for row, values in rows:
+            names |= values.keys()
+            pk = linked.get(row.key)
+            if pk is not None and pk in still_there:
+                obj = model(pk=model._meta.pk.to_python(pk), **values)
+                updates.append(obj)
+            else:
+                obj = model(**values)
+                creates.append(obj)
+            self.local[row.key] = obj.pk
+            self.link(row, model, obj.pk, values.get("patient_id"))
+        model.objects.bulk_create(creates, batch_size=1000)
+        if updates:
+            model.objects.bulk_update(updates, fields=sorted(names - {"patient_id"}) + ["patient_id"],
+                                      batch_size=500)
+        self.result.created[kind] += len(creates)
+        self.result.updated[kind] += len(updates)
+
+
+# ---------------------------------------------------------------- per kind
+def _patients(w: _Writer) -> None:
+    from patients.models import Patient
+    from patients.services import care_team_grant, mrn_next, patient_derive
+
+    for row in w.parsed.rows.get("patient", []):
+        pk = w.target(row, Patient)
+        patient = Patient.objects.filter(pk=pk).first() if pk else None
+        created = patient is None
+        if created:
+            patient = Patient(department=w.department)
+            patient.mrn = mrn_next()
+        for name, value in row.fields.items():
+            setattr(patient, name, value)
+        patient_derive(patient)
+        try:
+            patient.full_clean(exclude=["mrn", "department"])
+        except Exception as exc:  # ValidationError: say which field, refuse the bundle
+            raise BundleRefused(_validation_text(exc), entry=row.entry, resource=row.key) from None
+        patient.save(force_insert=created)
+        if created:
+            for user in w.care_team:
+                care_team_grant(patient=patient, user=user, care_role="Imported chart", added_by=w.actor)
+        (w.result.created if created else w.result.updated)["patient"] += 1
+        w.local[row.key] = patient.pk
+        w.patient_of[row.key] = patient.pk
+        w.result.patient_ids.append(patient.pk)
+        w.link(row, Patient, patient.pk, patient.pk)
+
+
+def _validation_text(exc) -> str:
+    messages = getattr(exc, "message_dict", None)
+    if messages:
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
+    return str(exc)
+
+
+def _practitioners(w: _Writer) -> None:
+    """Clinicians of the sending system become inactive user records (they never sign in here), or our own
+    practitioner when the NPI is one of ours."""
+    from accounts.models import Practitioner
+
+    User = get_user_model()
+    rows = w.parsed.rows.get("practitioner", [])
+    ours = {p.npi: p.user_id for p in Practitioner.objects.filter(npi__in=[r.fields["npi"] for r in rows if
+                                                                           r.fields["npi"]])}
+    for row in rows:
+        f = row.fields
+        user_id = ours.get(f["npi"]) or w.target(row, User)
+        if user_id is None or not User.objects.filter(pk=user_id).exists():
+            user = User.objects.create(
+                username=f"ext.{uuid.uuid5(uuid.NAMESPACE_URL, w.source + row.key).hex[:20]}",
+                first_name=f["first_name"], last_name=f["last_name"], is_active=False,
+            )
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            user_id = user.pk
+            w.result.created["practitioner"] += 1
+        w.local[row.key] = int(user_id)
+        w.link(row, User, user_id, None)
+
+
+def _unknown_provider():
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        username=UNKNOWN_PROVIDER, defaults={"first_name": "Unknown", "last_name": "external provider",
+                                             "is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user.pk
+
+
+def _encounters(w: _Writer) -> None:
+    from encounters.models import Encounter
+
+    rows = []
+    fallback = None
+    for row in w.parsed.rows.get("encounter", []):
+        provider = w.ref(row, "provider")
+        if provider is None:
+            fallback = fallback or _unknown_provider()
+            provider = fallback
+        rows.append((row, {**row.fields, "patient_id": w.patient_id(row), "provider_id": provider}))
+    w.upsert(Encounter, rows, kind="encounter")
+
+
+def _problems(w: _Writer) -> None:
+    from encounters.models import Icd10Code, Problem
+
+    rows = w.parsed.rows.get("problem", [])
+    icd = {r.fields["icd10"] for r in rows if r.fields["icd10"]}
+    known = set(Icd10Code.objects.filter(code__in=icd).values_list("code", flat=True)) if icd else set()
+    out = []
+    for row in rows:
+        f = dict(row.fields)
+        code = f.pop("icd10")
+        if code and code not in known:
+            raise BundleRefused(f"ICD-10-CM code {code!r} is not in the code list", entry=row.entry,
+                                resource=row.key)
+        f["code_id"] = code
+        if code:  # the ICD-10-CM code is the coded value; the other columns hold non-ICD codings
+            f["code_system"], f["code_value"] = "", ""
+        out.append((row, {**f, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")}))
+    w.upsert(Problem, out, kind="problem")
+
+
+def _allergies(w: _Writer) -> None:
+    from encounters.models import Allergy
+
+    w.upsert(Allergy, [(row, {**row.fields, "patient_id": w.patient_id(row)})
+                       for row in w.parsed.rows.get("allergy", [])], kind="allergy")
+
+
+def _immunizations(w: _Writer) -> None:
+    from encounters.models import Immunization
+
+    w.upsert(Immunization, [(row, {**row.fields, "patient_id": w.patient_id(row),
+                                   "encounter_id": w.ref(row, "encounter")})
+                            for row in w.parsed.rows.get("immunization", [])], kind="immunization")
+
+
+def _medication_orders(w: _Writer) -> None:
+    from encounters.models import MedicationSource, MedicationStatement
+
+    # reasonReference names a Condition of the bundle: keep its words (the order's reason, as text).
+    problems = {r.key: r.fields["description"] for r in w.parsed.rows.get("problem", [])}
+    out = []
+    for row in w.parsed.rows.get("medication_order", []):
+        f = dict(row.fields)
+        if not f["reason_text"] and row.refs.get("reason_condition"):
+            f["reason_text"] = problems.get(row.refs["reason_condition"], "")[:200]
+        out.append((row, {**f, "patient_id": w.patient_id(row), "source": MedicationSource.IMPORTED,
+                          "requester_id": w.ref(row, "requester"), "encounter_id": w.ref(row, "encounter")}))
+    w.upsert(MedicationStatement, out, kind="medication order")
+
+
+# Vital signs arrive as one Observation per measurement; here they become one row per (patient, encounter, time).
+# LOINC -> (column, UCUM unit conversions to ours).
+VITAL_CODES = {
+    "8480-6": "systolic", "8462-4": "diastolic", "8867-4": "heart_rate", "9279-1": "resp_rate",
+    "8310-5": "temperature", "8331-1": "temperature", "29463-7": "weight", "8302-2": "height",
+    "59408-5": "spo2", "2708-6": "spo2", "39156-5": "bmi", "72514-3": "pain_score",
+}
+BP_PANELS = {"85354-9", "55284-4"}
+UNIT_CONVERSIONS = {
+    ("temperature", "[degF]"): lambda v: (v - 32) * 5 / 9,
+    ("weight", "[lb_av]"): lambda v: v * Decimal("0.45359237"),
+    ("weight", "g"): lambda v: v / 1000,
+    ("height", "[in_i]"): lambda v: v * Decimal("2.54"),
+    ("height", "m"): lambda v: v * 100,
+}
+PLACES = {"temperature": "0.1", "weight": "0.1", "height": "0.1", "bmi": "0.1"}
+
+
+def _vital_value(column: str, part: dict, row: Row):
+    value = part["value_quantity"]
+    if value is None:
+        return None
+    convert = UNIT_CONVERSIONS.get((column, part.get("value_unit")))
+    if convert:
+        value = convert(value)
+    places = PLACES.get(column)
+    value = value.quantize(Decimal(places), rounding=ROUND_HALF_UP) if places else int(
+        value.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    from encounters.vitals import BY_FIELD
+
+    d = BY_FIELD.get(column)
+    if d and not d.possible[0] <= float(value) <= d.possible[1]:
+        raise BundleRefused(f"{d.label} of {value} {d.unit} is not possible", entry=row.entry, resource=row.key)
+    return value
+
+
+def _observations(w: _Writer) -> None:
+    from encounters.models import Observation, ObservationCategory, VitalSigns
+
+    categories_known = set(ObservationCategory.values)
+    groups: dict[tuple, dict] = {}
+    others = []
+    for row in w.parsed.rows.get("observation", []):
+        f = row.fields
+        code = f["loinc_code"]
+        is_vital = f["category"] == "vital-signs" and (code in VITAL_CODES or code in BP_PANELS)
+        if not is_vital:
+            if f["components"]:
+                w.result.dropped_elements["Observation.component"] += 1
+            values = {k: v for k, v in f.items() if k != "components"}
+            if values["category"] not in categories_known:
+                w.result.dropped_elements[f"Observation.category={values['category']}"] += 1
+                values["category"] = ObservationCategory.LABORATORY
+            others.append((row, {**values, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")}))
+            continue
+        key = (w.patient_id(row), row.refs.get("encounter"), f["effective"])
+        group = groups.setdefault(key, {"rows": [], "values": {}})
+        group["rows"].append(row)
+        parts = f["components"] if code in BP_PANELS else [{"code": code, **f}]
+        for part in parts:
+            column = VITAL_CODES.get(part["code"])
+            if column:
+                group["values"][column] = _vital_value(column, part, row)
+    w.upsert(Observation, others, kind="observation")
+
+    from encounters import vitals
+
+    vital_rows = []
+    for (patient_id, enc_key, taken_at), group in groups.items():
+        values = group["values"]
+        if values.get("bmi") is None:
+            values["bmi"] = vitals.bmi(values.get("weight"), values.get("height"))
+        first = min(group["rows"], key=lambda r: r.source_id)
+        vital_rows.append((first, {**values, "patient_id": patient_id, "taken_at": taken_at,
+                                   "encounter_id": w.local.get(enc_key) if enc_key else None}, group["rows"]))
+    w.upsert(VitalSigns, [(first, values) for first, values, _ in vital_rows], kind="vital signs")
+    for first, _, rows in vital_rows:  # every measurement of the set points at the same row
+        for row in rows:
+            if row is not first:
+                w.link(row, VitalSigns, w.local[first.key], w.patient_of_row(row))
+
+
+WRITERS = (_patients, _practitioners, _encounters, _problems, _allergies, _immunizations, _medication_orders,
+           _observations)
+
+
+def bundle_import(*, actor, bundle: dict, source: str = "import", department=None, care_team=(),
+                  label: str = "") -> BundleResult:
+    """Import one FHIR bundle. Who: holders of fhirapi.import_bundle (the import account, superusers).
+
+    Refuses the whole bundle (BundleRefused: entry, resource, reason) when any part is unusable; nothing of it is
+    written then. Re-importing updates the rows of the first import (ImportedRecord). One audit event per bundle.
+    """
+    if not actor.has_perm(IMPORT_PERMISSION):
+        raise PermissionDenied("Importing FHIR data needs the fhirapi.import_bundle permission.")
+    parsed = parse_bundle(bundle)
+    if not parsed.rows.get("patient") and parsed.count():
+        raise BundleRefused("the bundle has clinical data but no Patient resource")
+    try:
+        with transaction.atomic():
+            w = _Writer(actor=actor, source=source, parsed=parsed, department=department, care_team=care_team)
+            w.load_links()
+            for write in WRITERS:
+                write(w)
+            ImportedRecord.objects.bulk_create(w.new_links, batch_size=1000)
+            _allergy_banners(w)
+            access_record(
+                actor=actor, action=Action.CREATE, category=categories.FHIR_IMPORT,
+                patient_ids=w.result.patient_ids, channel="command",
+                detail={"source": source, "label": label[:200], "created": dict(w.result.created),
+                        "updated": dict(w.result.updated), "not_modelled": dict(parsed.not_modelled)},
+            )
+    except IntegrityError as exc:
+        raise BundleRefused(f"the database refused it: {_constraint(exc)}") from None
+    return w.result
+
+
+def _allergy_banners(w: _Writer) -> None:
+    from encounters.services import allergy_banner_sync
+
+    touched = {w.patient_of[r.patient_key] for r in w.parsed.rows.get("allergy", [])}
+    for patient_id in touched:
+        allergy_banner_sync(patient_id)
+
+
+def _constraint(exc: IntegrityError) -> str:
+    diag = getattr(getattr(exc, "__cause__", None), "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return f"constraint {name}" if name else str(exc).splitlines()[0]
