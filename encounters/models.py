@@ -6,7 +6,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func
@@ -33,21 +33,6 @@ class TimeOfDayRange(Func):
     template = "TSRANGE(DATE '2000-01-01' + %(expressions)s)"
     arg_joiner = ", DATE '2000-01-01' + "
     output_field = models.DateTimeField()
-
-
-def source_id_field():
-    """The identifier a record had in the system it was imported from (FHIR import): re-importing the same
-    record updates it instead of adding a duplicate."""
-    return models.CharField(max_length=64, blank=True, db_index=True)
-
-
-def source_id_unique(name: str) -> models.UniqueConstraint:
-    return models.UniqueConstraint(
-        fields=["patient", "source_id"],
-        condition=~models.Q(source_id=""),
-        name=name,
-        violation_error_message="This record was already imported for the patient (same source id).",
-    )
 
 
 # ------------------------------------------------------------------ allergies and medications
@@ -99,7 +84,6 @@ class Allergy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
-    source_id = source_id_field()
 
     class Meta:
         verbose_name_plural = "allergies"
@@ -111,7 +95,6 @@ class Allergy(models.Model):
                 name="allergy_substance_set",
                 violation_error_message="Name the substance the patient reacts to.",
             ),
-            source_id_unique("allergy_unique_source"),
         ]
 
     def __str__(self):
@@ -162,7 +145,6 @@ class MedicationStatement(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
-    source_id = source_id_field()
 
     class Meta:
         ordering = ["name"]
@@ -180,7 +162,6 @@ class MedicationStatement(models.Model):
                 name="medstmt_stop_after_start",
                 violation_error_message="A medication cannot be stopped before the day it was started.",
             ),
-            source_id_unique("medstmt_unique_source"),
         ]
 
     def __str__(self):
@@ -436,7 +417,6 @@ class Appointment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    source_id = source_id_field()
 
     class Meta:
         ordering = ["start"]
@@ -447,6 +427,9 @@ class Appointment(models.Model):
         indexes = [
             models.Index(fields=["provider", "start"], name="appt_provider_start"),
             models.Index(fields=["patient", "start"], name="appt_patient_start"),
+            # "What overlaps this day" (the calendar, selectors.calendar): a range search, whatever the history.
+            # A btree on start can bound only one end of the interval and reads every earlier appointment.
+            GistIndex(TsTzRange("start", "end", RangeBoundary()), name="appt_span"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -478,7 +461,6 @@ class Appointment(models.Model):
                 condition=models.Q(series__isnull=False),
                 violation_error_message="That occurrence of the series already exists.",
             ),
-            source_id_unique("appt_unique_source"),
         ]
 
     def __str__(self):
@@ -613,7 +595,6 @@ class Encounter(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    source_id = source_id_field()
 
     class Meta:
         ordering = ["-start"]
@@ -626,7 +607,6 @@ class Encounter(models.Model):
                 name="encounter_end_after_start",
                 violation_error_message="An encounter cannot end before it starts.",
             ),
-            source_id_unique("encounter_unique_source"),
         ]
 
     def __str__(self):
@@ -791,7 +771,6 @@ class VitalSigns(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
-    source_id = source_id_field()
 
     class Meta:
         verbose_name_plural = "vital signs"
@@ -823,7 +802,6 @@ class VitalSigns(models.Model):
                 name="vitals_pain_scale",
                 violation_error_message="A pain score is between 0 and 10.",
             ),
-            source_id_unique("vitals_unique_source"),
         ]
 
     def __str__(self):
@@ -875,7 +853,6 @@ class Problem(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
-    source_id = source_id_field()
 
     class Meta:
         ordering = ["description"]
@@ -893,7 +870,6 @@ class Problem(models.Model):
                 name="problem_coded",
                 violation_error_message="A problem needs an ICD-10-CM code (or, imported, another coding).",
             ),
-            source_id_unique("problem_unique_source"),
         ]
 
     def __str__(self):
@@ -930,7 +906,6 @@ class Immunization(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(default=timezone.now)
-    source_id = source_id_field()
 
     class Meta:
         ordering = ["-occurrence"]
@@ -941,7 +916,6 @@ class Immunization(models.Model):
                 name="immunization_code_set",
                 violation_error_message="Enter the vaccine's CVX code.",
             ),
-            source_id_unique("immunization_unique_source"),
         ]
 
     def __str__(self):
@@ -1007,7 +981,6 @@ class Observation(models.Model):
     )
     effective = models.DateTimeField()
     issued = models.DateTimeField(null=True, blank=True)
-    source_id = source_id_field()
 
     class Meta:
         ordering = ["-effective"]
@@ -1025,7 +998,6 @@ class Observation(models.Model):
                 name="observation_range_order",
                 violation_error_message="The reference range's high end must not be below its low end.",
             ),
-            source_id_unique("observation_unique_source"),
         ]
 
     def __str__(self):

@@ -516,7 +516,7 @@ MED_ORDER_STATUS_IN = {"active": "active", "on-hold": "active", "completed": "co
 
 
 def dosage_text_in(dosage: dict) -> str:
-    """Dosage -> one line: its text if it has one, else built from dose, timing and as-needed."""
+    """Dosage -> one line: its text if it has one, else built from dose and timing."""
     if not dosage:
         return ""
     if dosage.get("text"):
@@ -531,9 +531,7 @@ def dosage_text_in(dosage: dict) -> str:
     if rep.get("frequency") and rep.get("period"):
         parts.append(f"{rep['frequency']} times per {rep['period']:g} {rep.get('periodUnit') or 'd'}"
                      if isinstance(rep["period"], (int, float)) else f"{rep['frequency']} per {rep['period']}")
-    if dosage.get("asNeededBoolean"):
-        parts.append("as needed")
-    return ", ".join(parts)
+    return ", ".join(parts)  # "as needed" is kept apart (MedicationStatement.as_needed)
 
 
 # ---------------------------------------------------------------- clinical notes -> DocumentReference

@@ -109,7 +109,7 @@ WORKER_EXTRA_ENV: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
-def celery_worker_proc(django_db_setup, django_db_blocker):
+def celery_worker_proc(request, django_db_setup, django_db_blocker):
     """A real `celery worker` subprocess on the real Redis broker and the test database."""
     db = settings.DATABASES["default"]
     # The worker is another process: mail it sends goes to files in `proc.mail_dir` (tests read them there).
@@ -117,7 +117,9 @@ def celery_worker_proc(django_db_setup, django_db_blocker):
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "EHR_TEST_MODE": "1", "EMAIL_BACKEND": "tests.patients.mail_backend.EmailBackend",
            "EMAIL_FILE_PATH": str(mail_dir), **WORKER_EXTRA_ENV}
-    log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
+    # One log per run (runs may overlap); kept only when a test failed, for the post-mortem.
+    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+    log = open(log_path, "w") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-l", "info", "--concurrency", "2",
          "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
@@ -133,7 +135,7 @@ def celery_worker_proc(django_db_setup, django_db_blocker):
         except Exception:  # broker not answering yet  # noqa: S110
             pass
         if proc.poll() is not None:
-            raise RuntimeError("the Celery worker exited at start; see var/test-worker.log")
+            raise RuntimeError(f"the Celery worker exited at start; see {log_path}")
     else:
         proc.kill()
         raise RuntimeError("the Celery worker did not answer a ping within 60 s")
@@ -144,6 +146,10 @@ def celery_worker_proc(django_db_setup, django_db_blocker):
         proc.wait(20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+    if log is not subprocess.DEVNULL:
+        log.close()
+        if not request.session.testsfailed:
+            log_path.unlink(missing_ok=True)
 
 
 def wait_until(predicate, timeout: float = 20, interval: float = 0.2):

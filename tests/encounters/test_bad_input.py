@@ -199,22 +199,3 @@ def test_unknown_codes(clinician, patient):
     assert not Problem.objects.exists() and not Immunization.objects.exists()
     patient.refresh_from_db()
     assert patient.allergy_status == "unknown"
-
-
-@pytest.mark.django_db
-def test_source_id_is_unique_per_patient_when_set(clinician, patient, other_patient):
-    from django.db import IntegrityError, transaction
-
-    kw = {"vaccine_code": "140", "occurrence": timezone.now()}
-    Immunization.objects.create(patient=patient, source_id="urn:uuid:1", **kw)
-    Immunization.objects.create(patient=other_patient, source_id="urn:uuid:1", **kw)  # another patient: fine
-    Immunization.objects.create(patient=patient, **kw)
-    Immunization.objects.create(patient=patient, **kw)  # blank: entered here, not imported, no limit
-    dup = Immunization(patient=patient, source_id="urn:uuid:1", **kw)
-    with pytest.raises(ValidationError, match="already imported"):
-        dup.full_clean()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        dup.save()
-    for model in apps.get_app_config("encounters").get_models():
-        if any(f.name == "source_id" for f in model._meta.fields):
-            assert any(c.name.endswith("_unique_source") for c in model._meta.constraints), model.__name__
