@@ -382,7 +382,7 @@ def cmd_test(argv: list[str]) -> int:
     try:
         with Services(pgdir=pgdir):
             test_roles()
-            cmd = [PY, "-m", "pytest", "--create-db", *argv]
+            cmd = [PY, "-m", "pytest", "--create-db", "--durations=15", *argv]
             return subprocess.call(cmd, cwd=ROOT)
     finally:
         shutil.rmtree(VAR / pgdir, ignore_errors=True)

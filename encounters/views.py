@@ -50,23 +50,18 @@ def day_list(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     day = _day(request)
     start, end = selectors.day_bounds(day)
-    provider = request.GET.get("provider")
-    items = selectors.calendar(
-        actor=request.user,
-        start=start,
-        end=end,
-        request=request,
-        provider_ids=[int(provider)] if provider and provider.isdigit() else None,
-    )
+    ids = [int(p) for p in request.GET.getlist("provider") if p.isdigit()]  # one, several (?provider=1&provider=2)
+    items = selectors.calendar(actor=request.user, start=start, end=end, request=request, provider_ids=ids or None)
     return render(
         request,
         "encounters/day_list.html",
         {
             "items": items,
             "day": day,
+            "day_iso": day.isoformat(),
             "prev": day - timedelta(days=1),
             "next": day + timedelta(days=1),
-            "flow": services.FLOW,
+            "providers": ids,
         },
     )
 
@@ -762,40 +757,40 @@ def vitals_trend(request: HttpRequest, patient_id) -> HttpResponse:
     return render(request, "encounters/vitals_trend.html", {"patient": patient, "trend": trend})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def problems(request: HttpRequest, patient_id) -> HttpResponse:
+def _clinical_list(request, patient_id, *, category: str, form_class, add, added: str, page: str, template: str,
+                   rows) -> HttpResponse:
+    """A clinical list page (problems, medications, immunizations): read through the door with the page's data
+    category; those who may document add to it (POST, then redirect back)."""
     patient = patient_get(
-        actor=request.user,
-        patient_id=patient_id,
-        perm=roles.VIEW_CLINICAL,
-        category=categories.PROBLEMS,
-        request=request,
+        actor=request.user, patient_id=patient_id, perm=roles.VIEW_CLINICAL, category=category, request=request
     )
-    form = forms.ProblemForm(request.POST or None)
+    form = form_class(request.POST or None)
     if request.method == "POST":
         if not patient.access.can_document:
             raise PermissionDenied
         if form.is_valid():
             try:
-                services.problem_add(
-                    actor=request.user, patient_id=patient.pk, request=request, **form.cleaned_data
-                )
-                messages.success(request, "Problem added.")
-                return redirect("encounters:problems", patient_id=patient.pk)
+                add(actor=request.user, patient_id=patient.pk, request=request, **form.cleaned_data)
             except ValidationError as exc:
                 form.add_error(None, exc.messages)
-    return render(
-        request,
-        "encounters/problems.html",
-        {
-            "patient": patient,
-            "form": form,
-            "rows": selectors.problems_all(patient=patient),
-            "can_document": patient.access.can_document,
-            "today": timezone.localdate(),
-        },
-    )
+            else:
+                messages.success(request, added)
+                return redirect(page, patient_id=patient.pk)
+    return render(request, template, {
+        "patient": patient,
+        "form": form,
+        "rows": rows(patient=patient),
+        "can_document": patient.access.can_document,
+        "today": timezone.localdate(),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def problems(request: HttpRequest, patient_id) -> HttpResponse:
+    return _clinical_list(request, patient_id, category=categories.PROBLEMS, form_class=forms.ProblemForm,
+                          add=services.problem_add, added="Problem added.", page="encounters:problems",
+                          template="encounters/problems.html", rows=selectors.problems_all)
 
 
 def _row_or_back(request, template: str, context: dict, default: str, done: str) -> HttpResponse:
@@ -938,37 +933,9 @@ def allergy_status(request: HttpRequest, allergy_id) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def medications(request: HttpRequest, patient_id) -> HttpResponse:
-    patient = patient_get(
-        actor=request.user,
-        patient_id=patient_id,
-        perm=roles.VIEW_CLINICAL,
-        category=categories.MEDICATIONS,
-        request=request,
-    )
-    form = forms.MedicationForm(request.POST or None)
-    if request.method == "POST":
-        if not patient.access.can_document:
-            raise PermissionDenied
-        if form.is_valid():
-            try:
-                services.medication_record(
-                    actor=request.user, patient_id=patient.pk, request=request, **form.cleaned_data
-                )
-                messages.success(request, "Medication added.")
-                return redirect("encounters:medications", patient_id=patient.pk)
-            except ValidationError as exc:
-                form.add_error(None, exc.messages)
-    return render(
-        request,
-        "encounters/medications.html",
-        {
-            "patient": patient,
-            "form": form,
-            "rows": selectors.medications_all(patient=patient),
-            "can_document": patient.access.can_document,
-            "today": timezone.localdate(),
-        },
-    )
+    return _clinical_list(request, patient_id, category=categories.MEDICATIONS, form_class=forms.MedicationForm,
+                          add=services.medication_record, added="Medication added.", page="encounters:medications",
+                          template="encounters/medications.html", rows=selectors.medications_all)
 
 
 @login_required
@@ -1005,31 +972,10 @@ def medication_stop(request: HttpRequest, medication_id) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def immunizations(request: HttpRequest, patient_id) -> HttpResponse:
     """The immunization history; clinicians record a vaccine by hand (CVX code, date, lot)."""
-    patient = patient_get(
-        actor=request.user,
-        patient_id=patient_id,
-        perm=roles.VIEW_CLINICAL,
-        category=categories.IMMUNIZATIONS,
-        request=request,
-    )
-    form = forms.ImmunizationForm(request.POST or None)
-    if request.method == "POST":
-        if not patient.access.can_document:
-            raise PermissionDenied
-        if form.is_valid():
-            try:
-                services.immunization_record(
-                    actor=request.user, patient_id=patient.pk, request=request, **form.cleaned_data
-                )
-                messages.success(request, "Immunization recorded.")
-                return redirect("encounters:immunizations", patient_id=patient.pk)
-            except ValidationError as exc:
-                form.add_error(None, exc.messages)
-    return render(
-        request,
-        "encounters/immunizations.html",
-        {"patient": patient, "form": form, "rows": selectors.immunizations_all(patient=patient)},
-    )
+    return _clinical_list(request, patient_id, category=categories.IMMUNIZATIONS, form_class=forms.ImmunizationForm,
+                          add=services.immunization_record, added="Immunization recorded.",
+                          page="encounters:immunizations", template="encounters/immunizations.html",
+                          rows=selectors.immunizations_all)
 
 
 @login_required

@@ -27,7 +27,7 @@ VITALS: tuple[VitalDef, ...] = (
     VitalDef("spo2", "59408-5", "Oxygen saturation (pulse oximetry)", "%", (40, 100), (94, 100)),
     # Patient-reported (0 none, 10 worst): recorded and charted, not flagged.
     VitalDef(
-        "pain_score", "72514-3", "Pain severity (0-10 verbal numeric rating)", "{score}", (0, 10), (0, 10)
+        "pain_score", "72514-3", "Pain (0-10)", "/10", (0, 10), (0, 10)
     ),
     VitalDef("bmi", "39156-5", "Body mass index", "kg/m2", (5, 150), (18.5, 24.9)),
 )
