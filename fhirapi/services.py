@@ -9,12 +9,13 @@ and records one audit event naming its patients, with what was created, updated 
 from __future__ import annotations
 
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from audit import categories
@@ -69,13 +70,14 @@ class _Writer:
                                    resources=parsed.count())
 
     def load_links(self) -> None:
-        wanted = defaultdict(set)
-        for rows in self.parsed.rows.values():
-            for row in rows:
-                wanted[row.resource_type].add(row.source_id)
-        for rtype, ids in wanted.items():
-            for rec in ImportedRecord.objects.filter(source=self.source, resource_type=rtype, source_id__in=ids):
-                self.links[(rtype, rec.source_id)] = rec
+        """Every link an earlier import left for this bundle's resources, in one query."""
+        wanted = {(row.resource_type, row.source_id) for rows in self.parsed.rows.values() for row in rows}
+        if not wanted:
+            return
+        ids = {source_id for _, source_id in wanted}
+        for rec in ImportedRecord.objects.filter(source=self.source, source_id__in=ids):
+            if (rec.resource_type, rec.source_id) in wanted:
+                self.links[(rec.resource_type, rec.source_id)] = rec
 
     def target(self, row: Row, model) -> object | None:
         rec = self.links.get((row.resource_type, row.source_id))
@@ -138,8 +140,10 @@ class _Writer:
         if updates:
             model.objects.bulk_update(updates, fields=sorted(names - {"patient_id"}) + ["patient_id"],
                                       batch_size=500)
-        self.result.created[kind] += len(creates)
-        self.result.updated[kind] += len(updates)
+        if creates:
+            self.result.created[kind] += len(creates)
+        if updates:
+            self.result.updated[kind] += len(updates)
 
 
 # ---------------------------------------------------------------- per kind
@@ -158,8 +162,10 @@ def _patients(w: _Writer) -> None:
             setattr(patient, name, value)
         patient_derive(patient)
         try:
-            patient.full_clean(exclude=["mrn", "department"])
-        except Exception as exc:  # ValidationError: say which field, refuse the bundle
+            # Field rules here (lengths, choices, dates); the table's check constraints are the database's to
+            # enforce (an IntegrityError refuses the bundle), not one query each.
+            patient.full_clean(exclude=["mrn", "department"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:  # say which field, refuse the bundle
             raise BundleRefused(_validation_text(exc), entry=row.entry, resource=row.key) from None
         patient.save(force_insert=created)
         if created:
@@ -188,16 +194,18 @@ def _practitioners(w: _Writer) -> None:
     rows = w.parsed.rows.get("practitioner", [])
     ours = {p.npi: p.user_id for p in Practitioner.objects.filter(npi__in=[r.fields["npi"] for r in rows if
                                                                            r.fields["npi"]])}
+    linked = {row.key: w.target(row, User) for row in rows}
+    existing = {str(pk) for pk in User.objects.filter(pk__in=[int(v) for v in linked.values() if v])
+                .values_list("pk", flat=True)} if any(linked.values()) else set()
     for row in rows:
         f = row.fields
-        user_id = ours.get(f["npi"]) or w.target(row, User)
-        if user_id is None or not User.objects.filter(pk=user_id).exists():
+        user_id = ours.get(f["npi"]) or (linked[row.key] if str(linked[row.key]) in existing else None)
+        if user_id is None:
             user = User.objects.create(
                 username=f"ext.{uuid.uuid5(uuid.NAMESPACE_URL, w.source + row.key).hex[:20]}",
                 first_name=f["first_name"], last_name=f["last_name"], is_active=False,
+                password=make_password(None),  # unusable: never signs in
             )
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
             user_id = user.pk
             w.result.created["practitioner"] += 1
         w.local[row.key] = int(user_id)
