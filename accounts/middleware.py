@@ -24,6 +24,8 @@ _OPEN_PREFIXES = (
     "/pharmacy/inbound",
 )
 _ADMIN_PREFIX = "/admin/"
+# How stale the idle-timeout stamp may get before a request rewrites it (SessionLifetimeMiddleware).
+ACTIVITY_STAMP_SECONDS = 60
 
 
 class SessionLifetimeMiddleware:
@@ -52,8 +54,11 @@ class SessionLifetimeMiddleware:
                     resp["HX-Redirect"] = login_url
                     return resp
                 return redirect(f"{login_url}?{urlencode({'next': request.get_full_path()})}")
-            # Background polling (htmx "every" triggers) does not count as activity.
-            if not request.headers.get("X-Background-Poll"):
+            # Background polling (htmx "every" triggers) does not count as activity. The stamp is rewritten at most
+            # once a minute: rewriting it on every request cost an UPDATE and a commit (a WAL flush) per page, and
+            # the idle timeout needs it to the minute (a session may end up to a minute early, never late).
+            stale = "last_activity" not in request.session or now - last >= ACTIVITY_STAMP_SECONDS
+            if stale and not request.headers.get("X-Background-Poll"):
                 request.session["last_activity"] = now
         return self.get_response(request)
 

@@ -90,3 +90,101 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, c
     return copy_lines(
         table, columns, ("\t".join(text_value(v) for v in row) + "\n" for row in rows), chunk=chunk
     )
+
+
+# ------------------------------------------------------------------ model-aware tables and spools
+class SeedError(RuntimeError):
+    """A model gained a column the seeder cannot fill by itself (required, unique or a primary key)."""
+
+
+def _default_text(field, now: str) -> str:
+    """The model's default for a column the seeder does not write, in COPY text format.
+
+    Django keeps defaults in Python, not in the database: a column left out of COPY would be NULL and a NOT NULL
+    column would refuse the row. So every column the seeder does not name gets the model's own default."""
+    from django.contrib.postgres.fields import ArrayField
+    from django.db import models
+
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now
+    if field.has_default():
+        value = field.get_default()
+    elif field.null:
+        return "\\N"
+    elif field.blank and isinstance(field, models.CharField | models.TextField):
+        value = ""
+    else:
+        raise SeedError(f"{field.model._meta.label}.{field.name} is required and the seeder does not fill it")
+    if isinstance(field, models.JSONField):
+        import json
+
+        return text_value(json.dumps(value))
+    if isinstance(field, ArrayField):
+        return text_value(list(value or ()))
+    return text_value(value)
+
+
+class Table:
+    """A model's table for COPY: the fields the seeder writes, in order, and every other column at its default."""
+
+    def __init__(self, label: str, fields: Sequence[str]):
+        from datetime import UTC, datetime
+
+        from django.apps import apps
+        from django.db import models
+
+        self.model = apps.get_model(label)
+        meta = self.model._meta
+        self.table = meta.db_table
+        self.columns = [meta.get_field(f).column for f in fields]
+        now = datetime.now(UTC).isoformat()
+        extra, texts = [], []
+        for f in meta.concrete_fields:
+            if f.column in self.columns:
+                continue
+            if f.primary_key and isinstance(
+                f, models.AutoField | models.BigAutoField | models.SmallAutoField
+            ):
+                continue  # the table's sequence
+            if f.primary_key or (f.unique and not f.null):  # NULLs do not collide
+                raise SeedError(f"{meta.label}.{f.name} must be unique and the seeder does not fill it")
+            extra.append(f.column)
+            texts.append(_default_text(f, now))
+        self.all_columns = self.columns + extra
+        self.suffix = "".join("\t" + t for t in texts)
+
+    def line(self, values: Sequence) -> str:
+        return "\t".join(text_value(v) for v in values) + self.suffix + "\n"
+
+    def copy(self, rows: Iterable[Sequence], *, chunk: int = 50_000) -> int:
+        return copy_lines(self.table, self.all_columns, (self.line(r) for r in rows), chunk=chunk)
+
+    def spool(self) -> Spool:
+        return Spool(self)
+
+
+class Spool:
+    """Rows of a table that references another one being loaded: written to a temporary file while the other
+    table's rows are generated, and loaded with one COPY after it (foreign keys then find their rows)."""
+
+    def __init__(self, table: Table):
+        import tempfile
+
+        self.t = table
+        self.file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by load())
+        self.rows = 0
+
+    def add(self, values: Sequence) -> None:
+        self.file.write(self.t.line(values))
+        self.rows += 1
+
+    def load(self) -> int:
+        try:
+            if self.rows:
+                self.file.seek(0)
+                sql = f"COPY {self.t.table} ({_column_list(self.t.all_columns)}) FROM STDIN"
+                with connection.cursor() as cur:
+                    cur.cursor.copy_expert(sql, self.file, size=1 << 20)
+        finally:
+            self.file.close()
+        return self.rows

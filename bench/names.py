@@ -59,7 +59,8 @@ class NamePools:
                 ("first_names_female", self.female),
                 ("first_names_male", self.male),
             ):
-                vals, w = _pool(getattr(person, attr))
+                # es_MX has one list of given names for both sexes (Faker >= 30): use it for both.
+                vals, w = _pool(getattr(person, attr, None) or person.first_names)
                 target[loc] = Pool(vals, _cumulative(w))
 
     def draw(self, rng: random.Random, sexes: list[str]) -> list[tuple[str, str, str]]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import Group, Permission
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts import roles
@@ -109,18 +111,10 @@ def may_grant_clinical_access(user, access: PatientAccess) -> bool:
     return (roles.Role.CLINICIAN in roles.user_roles(user) and access.clinical) or access.administers
 
 
-def patient_access_for(user, patient_id) -> PatientAccess:
-    """One round trip: grants, department membership and break-the-glass for (user, patient)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return NO_ACCESS
-    user_roles = roles.user_roles(user)
+def _access(user_roles: set[str], granted_list, in_department: bool, glass: bool) -> PatientAccess:
+    """Effective access from what the permission query found (see the module docstring)."""
     role_perms = roles.patient_permissions_for_roles(user_roles)
     admin = roles.Role.PRACTICE_ADMIN in user_roles
-    if not role_perms and not admin:
-        return NO_ACCESS
-    with connection.cursor() as cur:
-        cur.execute(_PERMS_SQL, {"user": user.pk, "patient": str(patient_id), "now": timezone.now()})
-        granted_list, in_department, glass = cur.fetchone()
     granted = set(granted_list or ())
     if in_department:
         granted |= DEPARTMENT_PERMISSIONS
@@ -131,6 +125,60 @@ def patient_access_for(user, patient_id) -> PatientAccess:
     normal = frozenset((set(granted_list or ()) | (DEPARTMENT_PERMISSIONS if in_department else set())) & role_perms)
     return PatientAccess(perms=effective, break_glass=bool(glass) and effective != normal,
                          administers=admin and bool(in_department))
+
+
+def _may_hold_access(user) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    user_roles = roles.user_roles(user)
+    return bool(roles.patient_permissions_for_roles(user_roles)) or roles.Role.PRACTICE_ADMIN in user_roles
+
+
+def patient_access_for(user, patient_id) -> PatientAccess:
+    """One round trip: grants, department membership and break-the-glass for (user, patient)."""
+    if not _may_hold_access(user):
+        return NO_ACCESS
+    with connection.cursor() as cur:
+        cur.execute(_PERMS_SQL, {"user": user.pk, "patient": str(patient_id), "now": timezone.now()})
+        granted_list, in_department, glass = cur.fetchone()
+    return _access(roles.user_roles(user), granted_list, in_department, glass)
+
+
+def patient_fetch(user, patient_id, queryset: QuerySet[Patient]) -> tuple[Patient | None, PatientAccess]:
+    """The patient (from `queryset`) and what `user` may do on it, in one round trip: the door's read of a chart.
+    The same questions as patient_access_for (grants, department, break-the-glass), asked about the row being
+    read, plus the user's role names when they are not loaded yet.
+
+    (None, NO_ACCESS) when the patient does not exist or the user's roles can hold no patient permission. The
+    caller must still check `access.has(perm)`: the row is read whatever the grants, and handed out only once the
+    permission is there (patients.selectors.patient_get)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None, NO_ACCESS
+    known_roles = getattr(user, "_role_names", None)
+    if known_roles is not None and not _may_hold_access(user):
+        return None, NO_ACCESS
+    qs = queryset.filter(pk=patient_id).annotate(
+        _user_grants=ArraySubquery(PatientUserObjectPermission.objects.filter(
+            content_object_id=OuterRef("pk"), user_id=user.pk).values("permission__codename")),
+        _group_grants=ArraySubquery(PatientGroupObjectPermission.objects.filter(
+            content_object_id=OuterRef("pk"), group__user=user.pk).values("permission__codename")),
+        _in_department=Exists(Department.members.through.objects.filter(
+            department_id=OuterRef("department_id"), user_id=user.pk)),
+        _glass=Exists(BreakGlassGrant.objects.filter(
+            patient_id=OuterRef("pk"), user_id=user.pk, expires_at__gt=timezone.now())),
+    )
+    if known_roles is None:
+        qs = qs.annotate(_roles=ArraySubquery(
+            Group.objects.filter(user=user.pk, name__in=list(roles.ROLES)).values("name")))
+    patient = qs.order_by().first()
+    if patient is None:
+        return None, NO_ACCESS
+    if known_roles is None:
+        user._role_names = set(patient._roles or ())  # roles.user_roles' cache: the rest of the request reuses it
+        if not _may_hold_access(user):
+            return None, NO_ACCESS
+    granted = [*(patient._user_grants or ()), *(patient._group_grants or ())]
+    return patient, _access(roles.user_roles(user), granted, patient._in_department, patient._glass)
 
 
 def administered_patients(user) -> QuerySet[Patient]:
@@ -150,10 +198,15 @@ def visible_patients(user, perm: str = roles.VIEW_DEMOGRAPHICS) -> QuerySet[Pati
         return qs.none()
     if perm not in roles.patient_permissions_for_roles(roles.user_roles(user)):
         return qs.none()
+    # The permission's id as a scalar subquery (one InitPlan), not a join on its codename: the planner then knows
+    # how many grants the user holds (a clinician: 100k on a network of 1M) and probes them per candidate instead
+    # of hashing all of them for every search (patients/selectors.py; docs/benchmark.md: 138 -> 31 ms for "eric").
+    perm_id = Subquery(Permission.objects.filter(
+        content_type__app_label="patients", content_type__model="patient", codename=perm).values("pk"))
     user_grant = PatientUserObjectPermission.objects.filter(
-        content_object_id=OuterRef("pk"), user_id=user.pk, permission__codename=perm)
+        content_object_id=OuterRef("pk"), user_id=user.pk, permission_id=perm_id)
     group_grant = PatientGroupObjectPermission.objects.filter(
-        content_object_id=OuterRef("pk"), group__user=user.pk, permission__codename=perm)
+        content_object_id=OuterRef("pk"), group__user=user.pk, permission_id=perm_id)
     glass = BreakGlassGrant.objects.filter(patient_id=OuterRef("pk"), user_id=user.pk, expires_at__gt=timezone.now())
     cond = Exists(user_grant) | Exists(group_grant) | Exists(glass)
     if perm in DEPARTMENT_PERMISSIONS:

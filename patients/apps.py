@@ -7,8 +7,18 @@ class PatientsConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from . import models
+        from . import models, selectors
+
+        # The care-team form's list of staff is cached briefly (selectors._care_team_staff): forget it on any change.
+        User = get_user_model()
+        for sender in (User, Group):
+            post_save.connect(selectors.care_team_staff_forget, sender=sender, dispatch_uid=f"staff-{sender}-s")
+            post_delete.connect(selectors.care_team_staff_forget, sender=sender, dispatch_uid=f"staff-{sender}-d")
+        m2m_changed.connect(selectors.care_team_staff_forget, sender=User.groups.through, dispatch_uid="staff-m2m")
 
         # Identifiers, contacts (all encrypted at rest) and sexual orientation are masked completely in the write
         # log (audit/masking.py); names and dates stay so that a change can be reviewed.

@@ -7,6 +7,7 @@ An outsider gets Http404 — the same answer as for a patient that does not exis
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .access import (
     grants_clinical_access,
     may_grant_clinical_access,
     patient_access_for,
+    patient_fetch,
     visible_patients,
 )
 from .models import CareTeamMember, Patient
@@ -59,17 +61,15 @@ def patient_get(
     `record=False` is for services, which record their own write event instead of a read.
     """
     pid = _as_uuid(patient_id)
-    access = patient_access_for(actor, pid) if pid else None
+    # One round trip reads the row and the user's grants on it (access.patient_fetch); the row is handed out only
+    # once the permission is there.
+    patient, access = patient_fetch(actor, pid, Patient.objects.select_related("department")) if pid else (None, None)
     if category is None:  # the chart page: what it shows depends on what the user may see
         category = categories.CHART_SUMMARY if access and access.clinical else categories.DEMOGRAPHICS
-    if access is None or not access.has(perm):
+    if patient is None or not access.has(perm):
         access_record_denied(actor=actor, category=category, patient_id=pid, request=request,
                              detail={"needed": perm})
         raise Http404("No patient found")
-    try:
-        patient = Patient.objects.select_related("department").get(pk=pid)
-    except Patient.DoesNotExist:
-        raise Http404("No patient found") from None
     patient.access = access
     if record:
         access_record(actor=actor, action=action, category=category, patient_id=patient.pk, request=request,
@@ -122,35 +122,61 @@ def care_team_list(*, actor, patient: Patient) -> list[CareTeamMember]:
     return members
 
 
-def care_team_candidates(*, actor, patient: Patient) -> list[tuple[str, str]]:
-    """Choices for "add to the care team": active staff with a care role (clinician, nurse, front desk) and teams
-    (groups that are not role groups), minus current members; only those `actor` may add (front desk: non-clinical
-    staff only). Values are "user:<id>" / "group:<id>"; labels name the role. Two queries."""
+# The staff a care team can be given (active users with a care role, and teams) is the same for every chart: kept
+# per process for STAFF_CACHE_SECONDS, and forgotten whenever a user, a group or a membership changes in this
+# process (care_team_staff_forget, connected in apps.py). The list only fills a form's choices: care_team_add checks
+# the chosen member again (active, roles, who may grant clinical access), so a stale entry can grant nothing.
+STAFF_CACHE_SECONDS = 30
+_staff_cache: dict[str, object] = {}
+
+
+def care_team_staff_forget(**_kwargs) -> None:
+    _staff_cache.clear()
+
+
+def _care_team_staff() -> tuple[list[tuple[int, str, bool]], list[tuple[int, str]]]:
+    """([(user id, label, gets clinical access)], [(group id, label)]) in display order. Two queries, or none."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    cached = _staff_cache.get("staff")
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1], cached[2]
+    care_roles = [roles.Role.CLINICIAN, roles.Role.NURSE, roles.Role.FRONT_DESK]
+    users = (get_user_model().objects.filter(is_active=True, groups__name__in=care_roles)
+             .annotate(role_names=ArrayAgg("groups__name", distinct=True))
+             .order_by("last_name", "first_name", "username"))
+    staff = []
+    for u in users:
+        held = [r for r in care_roles if r in u.role_names]
+        label = ", ".join(roles.ROLES[r].label for r in held)
+        staff.append((u.pk, f"{u.get_full_name() or u.username} ({u.username}) — {label}",
+                      roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(held)))
+    teams = [(g.pk, f"{g.name} — team (each member within their own role)")
+             for g in Group.objects.exclude(name__in=list(roles.ROLES)).order_by("name")]
+    _staff_cache["staff"] = (time.monotonic() + STAFF_CACHE_SECONDS, staff, teams)
+    return staff, teams
+
+
+def care_team_candidates(*, actor, patient: Patient, members: list[CareTeamMember] | None = None
+                         ) -> list[tuple[str, str]]:
+    """Choices for "add to the care team": active staff with a care role (clinician, nurse, front desk) and teams
+    (groups that are not role groups), minus current members; only those `actor` may add (front desk: non-clinical
+    staff only). Values are "user:<id>" / "group:<id>"; labels name the role. `members`: the team as
+    care_team_list returned it (saves reading it again)."""
     access = getattr(patient, "access", None) or patient_access_for(actor, patient.pk)
     if not access.can_manage_care_team:
         return []
     clinical_ok = may_grant_clinical_access(actor, access)
-    on_team = CareTeamMember.objects.filter(patient=patient)
-    care_roles = [roles.Role.CLINICIAN, roles.Role.NURSE, roles.Role.FRONT_DESK]
-    users = (get_user_model().objects.filter(is_active=True, groups__name__in=care_roles)
-             .exclude(pk__in=on_team.filter(user__isnull=False).values("user"))
-             .annotate(role_names=ArrayAgg("groups__name", distinct=True))
-             .order_by("last_name", "first_name", "username"))
-    out = []
-    for u in users:
-        held = [r for r in care_roles if r in u.role_names]
-        clinical = roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(held)
-        if clinical and not clinical_ok:
-            continue
-        label = ", ".join(roles.ROLES[r].label for r in held)
-        out.append((f"user:{u.pk}", f"{u.get_full_name() or u.username} ({u.username}) — {label}"))
+    if members is None:
+        members = list(CareTeamMember.objects.filter(patient=patient))
+    on_users = {m.user_id for m in members if m.user_id}
+    on_groups = {m.group_id for m in members if m.group_id}
+    staff, teams = _care_team_staff()
+    out = [(f"user:{pk}", label) for pk, label, clinical in staff
+           if pk not in on_users and (clinical_ok or not clinical)]
     if clinical_ok:
-        teams = (Group.objects.exclude(name__in=list(roles.ROLES))
-                 .exclude(pk__in=on_team.filter(group__isnull=False).values("group")).order_by("name"))
-        out += [(f"group:{g.pk}", f"{g.name} — team (each member within their own role)") for g in teams]
+        out += [(f"group:{pk}", label) for pk, label in teams if pk not in on_groups]
     return out
 
 
@@ -298,9 +324,12 @@ def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
     if parsed.terms:
         scores = []
         for t in parsed.terms:
-            # Prefix/substring hits (fast, trigram GIN) or a close word (typo): `word <% name_search`.
+            # Prefix/substring hits (fast, trigram GIN) or a close word (typo): `word <% name_search`. A fragment of
+            # up to four letters is a name being typed: a typo in it shares too few trigrams to reach the threshold
+            # (jonh ~ john: 0.25), so the typo arm would only re-find the substring hits, at the cost of a second
+            # index scan and a similarity recheck on every row of it.
             cond = Q(name_search__contains=t)
-            if len(t) >= 3:
+            if len(t) >= TYPO_MIN_LENGTH:
                 cond |= Q(TrigramWordSimilar(F("name_search"), Value(t)))
             qs = qs.filter(cond)
             scores.append(TrigramWordSimilarity(Value(t), "name_search"))
@@ -320,6 +349,7 @@ def patient_find_by_mrn(*, actor, mrn: str, perm: str = roles.VIEW_DEMOGRAPHICS)
 
 
 TYPO_THRESHOLD = "0.5"
+TYPO_MIN_LENGTH = 5  # shorter fragments match by substring only (patient_search_queryset)
 
 
 def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int = 0) -> tuple[list[Patient], bool]:

@@ -78,12 +78,14 @@ def patient_register(request: HttpRequest) -> HttpResponse:
 @require_GET
 def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
     patient = selectors.patient_get(actor=request.user, patient_id=patient_id, request=request, category=None)
-    candidates = selectors.care_team_candidates(actor=request.user, patient=patient)
+    care_team = selectors.care_team_list(actor=request.user, patient=patient)
+    candidates = selectors.care_team_candidates(actor=request.user, patient=patient, members=care_team)
     return render(request, "patients/patient_detail.html", {
         "patient": patient,
-        "care_team": selectors.care_team_list(actor=request.user, patient=patient),
+        "care_team": care_team,
         "sections": chart.sections(actor=request.user, patient=patient, request=request),
         "care_team_form": CareTeamAddForm(candidates=candidates) if candidates else None,
+        "can_merge": roles.role_grants(request.user, "patients.merge_patient"),
     })
 
 

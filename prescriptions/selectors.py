@@ -539,19 +539,14 @@ def inbox_item_options(*, item: InboxItem) -> list[RequestedOption]:
 
 
 def chart_section(*, actor, patient, request) -> dict | None:
-    """The chart's prescriptions card (two queries). Shown to users with clinical access."""
+    """The chart's prescriptions card (one query). Shown to users with clinical access. Records nothing itself:
+    the chart's own access event (patient_get, "chart summary") covers every card on the page, as for the other
+    sections; the prescription pages record their own PRESCRIPTION events."""
     access = getattr(patient, "access", None)
     if access is None or not access.has(roles.VIEW_CLINICAL):
         return None
     from django.urls import reverse
 
-    access_record(
-        actor=actor,
-        action=Action.VIEW,
-        category=categories.PRESCRIPTION,
-        patient_id=patient.pk,
-        request=request,
-    )
     return {
         "template": "prescriptions/_chart_prescriptions.html",
         "title": "Prescriptions",

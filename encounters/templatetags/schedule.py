@@ -1,0 +1,74 @@
+"""The day list's rows, rendered in Python.
+
+A clinic network's day is hundreds of appointments, each with up to three status buttons: rendered by the
+template engine (a variable lookup, an escape and a URL reverse per cell and per form) they were most of the day
+page's time. The markup is the one the template had; every value is escaped (django.utils.html.escape).
+"""
+
+from django import template
+from django.urls import reverse
+from django.utils.dateformat import time_format
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
+
+from encounters.services import FLOW
+
+register = template.Library()
+
+_ANY = (
+    "00000000-0000-4000-8000-000000000000"  # a placeholder id: URLs are reversed once, then filled in per row
+)
+
+
+@register.simple_tag(takes_context=True)
+def day_list_rows(context, items) -> str:
+    """<tr> per calendar item (encounters.selectors.CalendarItem): time, patient (or "Busy"), type, provider, room,
+    status, and a form per next step of the patient flow (services.FLOW) where the patient may be shown."""
+    if not items:
+        return mark_safe('<tr><td colspan="7" class="muted">No appointments.</td></tr>')  # noqa: S308
+    detail = reverse("encounters:appointment_detail", args=[_ANY])
+    advance = reverse("encounters:appointment_advance", args=[_ANY])
+    form = (
+        f'<form method="post" action="{escape(advance)}" class="inline">'
+        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(str(context.get("csrf_token")))}">'
+        '<input type="hidden" name="status" value="{status}"><input type="hidden" name="next" value="day">'
+        f'<input type="hidden" name="date" value="{escape(context.get("day_iso", ""))}">'
+        '<button type="submit" class="btn-sm">{label}</button></form> '
+    )
+    # The same few types, providers and rooms recur on every row: their cells are escaped once.
+    types, providers, rooms, flows = {}, {}, {}, {}
+    rows = []
+    for i in items:
+        a = i.appointment
+        pk = str(a.pk)
+        t = types.get(a.appointment_type_id)
+        if t is None:
+            t = types[a.appointment_type_id] = (
+                escape(a.appointment_type.colour),
+                escape(a.appointment_type.name),
+            )
+        who = providers.get(a.provider_id)
+        if who is None:
+            who = providers[a.provider_id] = escape(a.provider.get_full_name() or a.provider.username)
+        room = rooms.get(a.room_id)
+        if room is None:
+            room = rooms[a.room_id] = escape((a.room.name if a.room else "") or "—")
+        steps = ""
+        if i.visible:
+            steps = flows.get(a.status)
+            if steps is None:
+                steps = flows[a.status] = "".join(
+                    form.format(status=escape(nxt), label=escape(nxt.label)) for nxt in FLOW.get(a.status, ())
+                )
+            steps = steps.replace(_ANY, pk)
+        patient = (
+            f'<a href="{escape(detail.replace(_ANY, pk))}">{escape(i.label)}</a>' if i.visible else "Busy"
+        )
+        rows.append(
+            f'<tr class="appt appt-{t[0]}">\n  <td>{time_format(localtime(a.start), "H:i")}–'
+            f"{time_format(localtime(a.end), 'H:i')}</td>\n  <td>{patient}</td>\n  <td>{t[1]}</td><td>{who}</td>"
+            f'<td>{room}</td>\n  <td><span class="status status-{escape(a.status)}">{escape(a.get_status_display())}'
+            f'</span></td>\n  <td class="row-actions">{steps}</td>\n</tr>'
+        )
+    return mark_safe("".join(rows))  # noqa: S308 (every value above is escaped)
