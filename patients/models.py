@@ -197,6 +197,30 @@ class Patient(models.Model):
         return (self.phones or [{}])[0].get("value", "") if self.phones else ""
 
 
+class PatientNameWord(models.Model):
+    """One word of a patient's searchable names, with the name the search list is sorted by.
+
+    Derived from `Patient.name_search` by database triggers (migration 0003), so every write path (forms, merges,
+    FHIR import, COPY) keeps it; nothing in Python writes it. The index on (word, family, given, patient) hands the
+    search a word prefix's patients already in list order, so "john" stops after one page instead of ranking every
+    John in the network (patients/selectors.py, docs/benchmark.md).
+    """
+
+    pk = models.CompositePrimaryKey("patient_id", "word")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="name_words")
+    word = models.TextField(db_collation="C")  # normalised: [a-z0-9]+, so byte order is prefix order
+    family_name = models.CharField(max_length=100)
+    given_name = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["word", "family_name", "given_name", "patient"], name="patient_name_word_order"),
+        ]
+
+    def __str__(self):
+        return self.word
+
+
 class PatientUserObjectPermission(UserObjectPermissionBase):
     """guardian direct foreign-key permissions: an indexed FK instead of a generic (text) object id."""
 

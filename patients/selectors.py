@@ -352,17 +352,60 @@ TYPO_THRESHOLD = "0.5"
 TYPO_MIN_LENGTH = 5  # shorter fragments match by substring only (patient_search_queryset)
 
 
+SEARCH_COLUMNS = (
+    "id", "mrn", "given_name", "middle_name", "family_name", "preferred_name", "birth_date", "sex_at_birth",
+    "deceased_date", "allergy_status",
+)
+
+
+def _word_prefix_matches(*, actor, word: str, need: int) -> tuple[list[Patient], bool]:
+    """Up to `need` visible patients with a name word starting with `word`, in list order: the word itself first
+    (every "john" before "johns" and "johnson"), then family and given name. The word table's index yields them in
+    that order, so the query stops after a page however common the name (docs/benchmark.md). A patient with two such
+    words ("john johnson") comes once, at the first. Returns the patients and whether there are no more."""
+    successor = word[:-1] + chr(ord(word[-1]) + 1)  # words are [a-z0-9]: the prefix's range ends here (C collation)
+    qs = (
+        visible_patients(actor, roles.VIEW_DEMOGRAPHICS)
+        .filter(name_words__word__gte=word, name_words__word__lt=successor)
+        .order_by("name_words__word", "name_words__family_name", "name_words__given_name", "name_words__patient_id")
+        .only(*SEARCH_COLUMNS)
+    )
+    seen: dict = {}
+    start, batch = 0, need + 8
+    while True:
+        rows = list(qs[start:start + batch])
+        for p in rows:
+            seen.setdefault(p.pk, p)
+        if len(rows) < batch:
+            return list(seen.values())[:need], True
+        if len(seen) >= need:
+            return list(seen.values())[:need], False
+        start += batch
+
+
 def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int = 0) -> tuple[list[Patient], bool]:
-    """One page of results and whether there are more. Records one list event naming the patients shown."""
-    qs = patient_search_queryset(actor=actor, q=q).only(
-        "id", "mrn", "given_name", "middle_name", "family_name", "preferred_name", "birth_date", "sex_at_birth",
-        "deceased_date", "allergy_status",
-    )[offset:offset + limit + 1]
-    with transaction.atomic(), connection.cursor() as cur:
-        # pg_trgm's default word-similarity threshold (0.6) misses one transposition in a short name
-        # ("garcai" ~ "garcia" scores 0.57); 0.5 catches it and still excludes "garza". Local to this transaction.
-        cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
-        rows = list(qs)
+    """One page of results and whether there are more. Records one list event naming the patients shown.
+
+    One name fragment (what is typed into the box most of the time) is looked up by word prefix first, in list
+    order and stopping after the page; only when those run out do the substring and typo matches follow, ranked by
+    similarity, without the patients already listed. Anything else (several words, a date, an MRN) is one ranked
+    query (patient_search_queryset)."""
+    need = offset + limit + 1
+    parsed = parse_query(q)
+    found: list[Patient] = []
+    exhausted = True
+    if len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx or parsed.alternatives):
+        found, exhausted = _word_prefix_matches(actor=actor, word=parsed.terms[0], need=need)
+    if exhausted and len(found) < need:
+        qs = patient_search_queryset(actor=actor, q=q).only(*SEARCH_COLUMNS)
+        if found:
+            qs = qs.exclude(pk__in=[p.pk for p in found])
+        with transaction.atomic(), connection.cursor() as cur:
+            # pg_trgm's default word-similarity threshold (0.6) misses one transposition in a short name
+            # ("garcai" ~ "garcia" scores 0.57); 0.5 catches it and still excludes "garza". Local to this transaction.
+            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
+            found += list(qs[:need - len(found)])
+    rows = found[offset:offset + limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
     if rows or q:

@@ -395,6 +395,7 @@ def break_glass_notify_send(*, grant_id) -> bool:
 STAY_WITH_ALIAS = frozenset({
     "patients.PatientMerge", "patients.DuplicateOverride", "patients.BreakGlassGrant",
     "patients.PatientUserObjectPermission", "patients.PatientGroupObjectPermission",
+    "patients.PatientNameWord",  # derived from the patient's own names by a trigger
 })
 _REVOKED = "_revoked_permissions"  # key in PatientMerge.moved: the alias's object permissions, for unmerge
 

@@ -27,8 +27,13 @@ def patient_linked_models() -> dict[str, str]:
     return {m._meta.label: via for m, via in linked.items()}
 
 
+# Derived rows written only by the database (triggers), never by the ORM, so django-auditlog's signals could not
+# see them anyway: the change that produces them (a patient's names) is itself in the write log.
+DERIVED_BY_TRIGGER = {"patients.PatientNameWord"}
+
+
 def test_every_patient_linked_model_is_registered_with_auditlog():
-    linked = patient_linked_models()
+    linked = {k: v for k, v in patient_linked_models().items() if k not in DERIVED_BY_TRIGGER}
     # The walk finds the relations hidden from Patient._meta.related_objects, and indirect ones.
     assert {"encounters.Addendum", "prescriptions.InboxItem", "fhirapi.PatientLaunchContext",
             "patients.CareTeamMember"} <= set(linked)

@@ -168,3 +168,65 @@ def test_result_pages_link_to_the_search_page_from_anywhere(login, clinician, pa
     assert 'href="?q=' not in body
     second = client.get(reverse("patients:search"), {"q": "garcia", "page": 2}).content.decode()
     assert 'href="/patients/?q=garcia&amp;page=1"' in second
+
+
+# ------------------------------------------------------------------ the word table behind one-fragment searches
+def _words(patient):
+    from patients.models import PatientNameWord
+
+    return sorted(PatientNameWord.objects.filter(patient=patient).values_list("word", flat=True))
+
+
+def test_the_database_keeps_each_patients_name_words(clinician, people):
+    from patients.models import Patient
+
+    assert _words(people["jose"]) == ["garcia", "jose"]
+    assert _words(people["mario"]) == ["garcia", "lopez", "mario"]
+    # Any write path that changes a name changes the words (the trigger, not Python, keeps them).
+    Patient.objects.filter(pk=people["ann"].pk).update(name_search="ann marsh whitfield", family_name="Whitfield")
+    assert _words(people["ann"]) == ["ann", "marsh", "whitfield"]
+    rows, _ = patient_search(actor=clinician, q="whitf")
+    assert names(rows) == ["Ann Whitfield"]
+    # A write that leaves the names alone leaves the words alone.
+    Patient.objects.filter(pk=people["ann"].pk).update(allergy_status="nka")
+    assert _words(people["ann"]) == ["ann", "marsh", "whitfield"]
+
+
+def test_one_fragment_lists_whole_words_first_then_longer_then_inside_a_name(clinician):
+    made = {}
+    for given, family in [("John", "Zeta"), ("John", "Adams"), ("Mary", "Johnson"), ("Carl", "Littlejohn"),
+                          ("Johnny", "Baker"), ("John", "Johnson")]:
+        made[(given, family)] = p = make_patient(given_name=given, family_name=family, ssn=None, phones=None)
+        care_team_grant(patient=p, user=clinician, care_role="PCP")
+    rows, more = patient_search(actor=clinician, q="john")
+    # "john" as a word (by family name), then "johnny", "johnson" as words, then "john" inside a word; the
+    # patient named both John and Johnson comes once, among the whole-word hits.
+    assert names(rows) == ["John Adams", "John Johnson", "John Zeta", "Johnny Baker", "Mary Johnson",
+                           "Carl Littlejohn"]
+    assert not more
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 5])
+def test_pages_of_one_fragment_have_no_gaps_or_repeats(clinician, limit):
+    for given, family in [("John", "Zeta"), ("John", "Adams"), ("Mary", "Johnson"), ("Carl", "Littlejohn"),
+                          ("Johnny", "Baker"), ("John", "Johnson"), ("Ana", "Bjohns")]:
+        care_team_grant(patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
+                        user=clinician, care_role="PCP")
+    everything, _ = patient_search(actor=clinician, q="john", limit=50)
+    paged, offset = [], 0
+    while True:
+        rows, more = patient_search(actor=clinician, q="john", limit=limit, offset=offset)
+        paged += rows
+        offset += limit
+        if not more:
+            break
+    assert [p.pk for p in paged] == [p.pk for p in everything]
+    assert len(everything) == 7 and len({p.pk for p in everything}) == 7
+
+
+def test_one_fragment_never_lists_a_merged_alias_or_anothers_patient(clinician, people):
+    from patients.models import Patient
+
+    Patient.objects.filter(pk=people["mario"].pk).update(merged_into=people["maria"])
+    rows, _ = patient_search(actor=clinician, q="garc")
+    assert sorted(names(rows)) == ["José García", "Maria Garcia"]  # not the alias, not the hidden twin
