@@ -298,13 +298,13 @@ def parse_query(q: str) -> ParsedQuery:
     return out
 
 
-def patient_search_queryset(*, actor, q: str) -> QuerySet[Patient]:
+def patient_search_queryset(*, actor, q: str, parsed: ParsedQuery | None = None) -> QuerySet[Patient]:
     """Ranked candidates among the patients `actor` may see. Name fragments in any order, typos tolerated.
 
     The trigram operators are used as lookup expressions (TrigramWordSimilar(...)) rather than the
     `__trigram_word_similar` shorthand, which exists only when django.contrib.postgres is in INSTALLED_APPS.
     """
-    parsed = parse_query(q)
+    parsed = parsed or parse_query(q)
     qs = visible_patients(actor, roles.VIEW_DEMOGRAPHICS)
     if parsed.alternatives:
         either = Q(pk__in=[])
@@ -358,11 +358,11 @@ SEARCH_COLUMNS = (
 )
 
 
-def _word_prefix_matches(*, actor, word: str, need: int) -> tuple[list[Patient], bool]:
+def _word_prefix_matches(*, actor, word: str, need: int) -> list[Patient]:
     """Up to `need` visible patients with a name word starting with `word`, in list order: the word itself first
     (every "john" before "johns" and "johnson"), then family and given name. The word table's index yields them in
     that order, so the query stops after a page however common the name (docs/benchmark.md). A patient with two such
-    words ("john johnson") comes once, at the first. Returns the patients and whether there are no more."""
+    words ("john johnson") comes once, at the first. Fewer than `need` means there are no more."""
     successor = word[:-1] + chr(ord(word[-1]) + 1)  # words are [a-z0-9]: the prefix's range ends here (C collation)
     qs = (
         visible_patients(actor, roles.VIEW_DEMOGRAPHICS)
@@ -376,10 +376,8 @@ def _word_prefix_matches(*, actor, word: str, need: int) -> tuple[list[Patient],
         rows = list(qs[start:start + batch])
         for p in rows:
             seen.setdefault(p.pk, p)
-        if len(rows) < batch:
-            return list(seen.values())[:need], True
-        if len(seen) >= need:
-            return list(seen.values())[:need], False
+        if len(rows) < batch or len(seen) >= need:
+            return list(seen.values())[:need]
         start += batch
 
 
@@ -393,11 +391,10 @@ def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int 
     need = offset + limit + 1
     parsed = parse_query(q)
     found: list[Patient] = []
-    exhausted = True
-    if len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx or parsed.alternatives):
-        found, exhausted = _word_prefix_matches(actor=actor, word=parsed.terms[0], need=need)
-    if exhausted and len(found) < need:
-        qs = patient_search_queryset(actor=actor, q=q).only(*SEARCH_COLUMNS)
+    if len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx):
+        found = _word_prefix_matches(actor=actor, word=parsed.terms[0], need=need)
+    if len(found) < need:
+        qs = patient_search_queryset(actor=actor, q=q, parsed=parsed).only(*SEARCH_COLUMNS)
         if found:
             qs = qs.exclude(pk__in=[p.pk for p in found])
         with transaction.atomic(), connection.cursor() as cur:
@@ -410,12 +407,11 @@ def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int 
     rows = rows[:limit]
     if rows or q:
         access_record(actor=actor, action=Action.LIST, category=categories.PATIENT_LIST,
-                      patient_ids=[p.pk for p in rows], request=request, detail={"query_kind": _kind(q)})
+                      patient_ids=[p.pk for p in rows], request=request, detail={"query_kind": _kind(parsed)})
     return rows, more
 
 
-def _kind(q: str) -> str:
-    p = parse_query(q)
+def _kind(p: ParsedQuery) -> str:
     if p.alternatives:
         return "number"
     return "mrn" if p.mrn else "dob" if p.birth_date and not p.terms else "phone" if p.phone_bidx else "name"
