@@ -288,6 +288,44 @@ def manage(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([PY, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT, **kw)
 
 
+class Supervisor:
+    """Runs the app's processes and starts a background one again when it exits (like `restart: unless-stopped`).
+
+    A Celery worker can exit on its own when Redis restarts under it (kombu's "Unrecoverable error" while it
+    re-connects); the clinic's prescriptions must keep flowing, so worker, beat and simulator are restarted, at most
+    MAX_RESTARTS times a minute (a crash loop stops everything, with the reason). The web process is not restarted:
+    when it exits, everything stops.
+    """
+
+    MAX_RESTARTS = 5
+
+    def __init__(self, procs: dict[str, list[str]], keep_running: set[str]):
+        self.procs = procs
+        self.keep_running = keep_running
+        self.restarts: dict[str, list[float]] = {name: [] for name in procs}
+        self.children = {name: self._spawn(cmd) for name, cmd in procs.items()}
+
+    @staticmethod
+    def _spawn(cmd: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+
+    def check(self) -> bool:
+        """Restart what exited and may be restarted; False when everything must stop."""
+        now = time.monotonic()
+        for name, p in self.children.items():
+            if p.poll() is None:
+                continue
+            recent = [t for t in self.restarts[name] if now - t < 60]
+            if name not in self.keep_running or len(recent) >= self.MAX_RESTARTS:
+                why = "" if name not in self.keep_running else f" (restarted {len(recent)} times in a minute)"
+                log(f"{name} exited with {p.returncode}{why}; stopping")
+                return False
+            log(f"{name} exited with {p.returncode}; starting it again")
+            self.restarts[name] = [*recent, now]
+            self.children[name] = self._spawn(self.procs[name])
+        return True
+
+
 # --------------------------------------------------------------------------- commands
 def cmd_run(argv: list[str]) -> int:
     load_secrets()
@@ -307,7 +345,8 @@ def cmd_run(argv: list[str]) -> int:
         }
         if (ROOT / "pharmacy_sim").exists():
             procs["pharmacy-sim"] = [PY, "-m", "pharmacy_sim", "--port", str(sim_port)]
-        children = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()}
+        supervisor = Supervisor(procs, keep_running={"worker", "beat", "pharmacy-sim"})
+        children = supervisor.children
         stop = False
 
         def _stop(*_):
@@ -330,10 +369,8 @@ def cmd_run(argv: list[str]) -> int:
         print("=" * 72 + "\n", flush=True)
         try:
             while not stop:
-                for name, p in children.items():
-                    if p.poll() is not None:
-                        log(f"{name} exited with {p.returncode}; stopping")
-                        stop = True
+                if not supervisor.check():
+                    stop = True
                 time.sleep(0.5)
         finally:
             log("stopping ...")

@@ -6,6 +6,7 @@ Personas (healthchecks style): `clinician` treats `patient` (care team); `collea
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -108,48 +109,96 @@ def login(client):
 WORKER_EXTRA_ENV: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session")
-def celery_worker_proc(request, django_db_setup, django_db_blocker):
-    """A real `celery worker` subprocess on the real Redis broker and the test database."""
-    db = settings.DATABASES["default"]
-    # The worker is another process: mail it sends goes to files in `proc.mail_dir` (tests read them there).
-    mail_dir = Path(tempfile.mkdtemp(prefix="ehr-test-mail-"))
-    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "EHR_TEST_MODE": "1", "EMAIL_BACKEND": "tests.patients.mail_backend.EmailBackend",
-           "EMAIL_FILE_PATH": str(mail_dir), **WORKER_EXTRA_ENV}
-    # One log per run (runs may overlap); kept only when a test failed, for the post-mortem.
-    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
-    log = open(log_path, "w") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-l", "info", "--concurrency", "2",
-         "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    from ehr.celery import app
+class WorkerSupervisor:
+    """Keeps one real `celery worker` subprocess running on the real Redis broker and the test database.
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    Like the product's own supervisors (docker compose `restart: unless-stopped`, `dev.py run`), it starts the worker
+    again when it has died or stops answering: a Redis restart can kill a Celery worker (kombu raises an
+    "Unrecoverable error" when the broker drops the connection while the consumer is re-connecting; the process exits
+    with 1), and test_chaos restarts Redis on purpose. Each test that needs the worker gets a live one.
+    """
+
+    def __init__(self, request):
+        db = settings.DATABASES["default"]
+        # The worker is another process: mail it sends goes to files in `mail_dir` (tests read them there).
+        self.mail_dir = Path(tempfile.mkdtemp(prefix="ehr-test-mail-"))
+        self.env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+                    "EHR_TEST_MODE": "1", "EMAIL_BACKEND": "tests.patients.mail_backend.EmailBackend",
+                    "EMAIL_FILE_PATH": str(self.mail_dir), **WORKER_EXTRA_ENV}
+        # One log per run (runs may overlap); kept only when a test failed, for the post-mortem.
+        self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+        self.log = open(self.log_path, "a") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
+        self.request = request
+        self.name = f"test-{os.getpid()}@{socket.gethostname()}"
+        self.starts = 0
+        self.proc: subprocess.Popen | None = None
+
+    def _start(self) -> None:
+        self.starts += 1
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-l", "info", "--concurrency", "2",
+             "--without-gossip", "--without-mingle", "-n", self.name],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.proc.mail_dir = self.mail_dir
+        if not self._answers(60):
+            self.stop()
+            raise RuntimeError(f"the Celery worker did not answer a ping within 60 s; see {self.log_path}")
+
+    def _answers(self, within: float) -> bool:
+        from ehr.celery import app
+
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if app.control.ping(destination=[self.name], timeout=1.0):
+                    return True
+            except Exception:  # broker not answering yet  # noqa: S110
+                pass
+        return False
+
+    def alive(self) -> subprocess.Popen:
+        """The running worker; started (again) when it is not running or does not answer within 10 s."""
+        if self.proc is None:
+            self._start()
+        elif not self._answers(10):
+            state = "stopped answering" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
+            print(f"[tests] Celery worker {state}; starting it again (see {self.log_path})", file=sys.stderr)
+            self.stop()
+            self._start()
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            if app.control.ping(timeout=1.0):
-                break
-        except Exception:  # broker not answering yet  # noqa: S110
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Celery worker exited at start; see {log_path}")
-    else:
-        proc.kill()
-        raise RuntimeError("the Celery worker did not answer a ping within 60 s")
-    proc.mail_dir = mail_dir
-    yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    if log is not subprocess.DEVNULL:
-        log.close()
-        if not request.session.testsfailed:
-            log_path.unlink(missing_ok=True)
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
+            if not self.request.session.testsfailed:
+                self.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_supervisor(request, django_db_setup, django_db_blocker):
+    supervisor = WorkerSupervisor(request)
+    yield supervisor
+    supervisor.close()
+
+
+@pytest.fixture
+def celery_worker_proc(celery_worker_supervisor):
+    """A live real `celery worker` subprocess (started once per session, again only if it died)."""
+    return celery_worker_supervisor.alive()
 
 
 def wait_until(predicate, timeout: float = 20, interval: float = 0.2):
