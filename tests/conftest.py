@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # PBKDF2 at Django's production cost takes ~0.2-0.5 s per persona and most tests make several; tests only need a
+    # working hash. The product keeps Django's default (tests/accounts/test_password_hashing.py).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def department(db):
     return DepartmentFactory(name="Family Medicine")
@@ -109,14 +116,16 @@ def login(client):
 WORKER_EXTRA_ENV: dict[str, str] = {}
 
 
-class WorkerSupervisor:
-    """Keeps one real `celery worker` subprocess running on the real Redis broker and the test database.
+class TestWorker:
+    """A real `celery worker` subprocess on the real Redis broker and the test database, for one test at a time.
 
-    Like the product's own supervisors (docker compose `restart: unless-stopped`, `dev.py run`), it starts the worker
-    again when it has died or stops answering: a Redis restart can kill a Celery worker (kombu raises an
-    "Unrecoverable error" when the broker drops the connection while the consumer is re-connecting; the process exits
-    with 1), and test_chaos restarts Redis on purpose. Each test that needs the worker gets a live one.
+    Started for each test that asks for it and stopped after it: a worker left running beside the tests that drive
+    the services directly would race them (it would send the outbox rows they send themselves), and a worker cannot
+    outlive test_chaos's Redis restart (with kombu 5.7 a worker exits when Redis goes away while it re-connects).
+    Tasks queued while no worker runs wait in Redis; they name rows of earlier tests, so the next worker skips them.
     """
+
+    __test__ = False  # not a test class
 
     def __init__(self, request):
         db = settings.DATABASES["default"]
@@ -130,11 +139,9 @@ class WorkerSupervisor:
         self.log = open(self.log_path, "a") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
         self.request = request
         self.name = f"test-{os.getpid()}@{socket.gethostname()}"
-        self.starts = 0
         self.proc: subprocess.Popen | None = None
 
-    def _start(self) -> None:
-        self.starts += 1
+    def start(self) -> subprocess.Popen:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-l", "info", "--concurrency", "2",
              "--without-gossip", "--without-mingle", "-n", self.name],
@@ -144,6 +151,7 @@ class WorkerSupervisor:
         if not self._answers(60):
             self.stop()
             raise RuntimeError(f"the Celery worker did not answer a ping within 60 s; see {self.log_path}")
+        return self.proc
 
     def _answers(self, within: float) -> bool:
         from ehr.celery import app
@@ -153,29 +161,18 @@ class WorkerSupervisor:
             if self.proc.poll() is not None:
                 return False
             try:
-                if app.control.ping(destination=[self.name], timeout=1.0):
+                if app.control.ping(destination=[self.name], timeout=0.5):
                     return True
             except Exception:  # broker not answering yet  # noqa: S110
                 pass
         return False
 
-    def alive(self) -> subprocess.Popen:
-        """The running worker; started (again) when it is not running or does not answer within 10 s."""
-        if self.proc is None:
-            self._start()
-        elif not self._answers(10):
-            state = "stopped answering" if self.proc.poll() is None else f"exited with {self.proc.returncode}"
-            print(f"[tests] Celery worker {state}; starting it again (see {self.log_path})", file=sys.stderr)
-            self.stop()
-            self._start()
-        return self.proc
-
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        os.killpg(self.proc.pid, signal.SIGTERM)  # warm shutdown: the task in hand finishes
         try:
-            self.proc.wait(20)
+            self.proc.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
@@ -189,16 +186,17 @@ class WorkerSupervisor:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_supervisor(request, django_db_setup, django_db_blocker):
-    supervisor = WorkerSupervisor(request)
-    yield supervisor
-    supervisor.close()
+def _test_worker(request, django_db_setup, django_db_blocker):
+    worker = TestWorker(request)
+    yield worker
+    worker.close()
 
 
 @pytest.fixture
-def celery_worker_proc(celery_worker_supervisor):
-    """A live real `celery worker` subprocess (started once per session, again only if it died)."""
-    return celery_worker_supervisor.alive()
+def celery_worker_proc(_test_worker):
+    """A real `celery worker` subprocess running for this test."""
+    yield _test_worker.start()
+    _test_worker.stop()
 
 
 def wait_until(predicate, timeout: float = 20, interval: float = 0.2):

@@ -89,11 +89,6 @@ def _value(v, ctx):
     return v(ctx) if callable(v) else v
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # Seven personas per test: PBKDF2 at production cost would dominate the run.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("app", "index", "entry"), ALL_ENTRIES,

@@ -1,12 +1,6 @@
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    # PBKDF2 at Django's production cost takes ~0.5 s per persona; tests only need a working hash.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def app_role_connection(db):
     """A psycopg2 connection to the test database as the application's role (DATABASE_APP_ROLE, created by

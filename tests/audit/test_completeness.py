@@ -32,10 +32,6 @@ pytestmark = pytest.mark.django_db
 READ_ACTIONS = {"view", "list"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def _patient_tables() -> set[str]:
     from django.apps import apps

@@ -118,11 +118,18 @@ SECRETS = ["321-54-9876", "321549876", "D1234567", "jdoe@example.test", "222-333
 
 
 def tables_containing(text: str) -> list[str]:
-    """Every table of the database whose rows, as text, contain `text` (the audit tables included)."""
+    """Every table of the database whose rows, as text, contain `text` (the audit tables included).
+
+    An all-digit secret (a ZIP code, a bare phone number) counts only as a whole token: "62704" inside a timestamp's
+    microseconds ("...27.062704") or inside a hex digest or base64 ciphertext is not the plaintext."""
+    if text.isdigit():
+        condition, param = "t::text ~ %s", f"(^|[^0-9A-Za-z+/=]){text}([^0-9A-Za-z+/=]|$)"
+    else:
+        condition, param = "t::text ILIKE %s", f"%{text}%"
     found = []
     with connection.cursor() as cur:
         for table in connection.introspection.table_names(include_views=False):
-            cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}" t WHERE t::text ILIKE %s)', [f"%{text}%"])
+            cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{table}" t WHERE {condition})', [param])
             if cur.fetchone()[0]:
                 found.append(table)
     return found
