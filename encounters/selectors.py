@@ -548,8 +548,8 @@ def calendar(
         .filter(span__overlap=DateTimeTZRange(start, end))
         .exclude(status=AppointmentStatus.CANCELLED)
         .select_related("patient")
-        # The day's few providers, types and rooms, once each (not one joined copy per appointment row).
-        .prefetch_related("provider", "appointment_type", "room")
+        # The day's few providers, types, rooms and locations, once each (not one joined copy per appointment row).
+        .prefetch_related("provider", "appointment_type", "room", "location")
         # a calendar shows names (CalendarItem.label): the patient's other columns, the encrypted ones among them,
         # are neither read nor decrypted, row after row
         .defer(*_PATIENT_NOT_SHOWN)

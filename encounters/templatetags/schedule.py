@@ -36,8 +36,8 @@ def day_list_rows(context, items) -> str:
         f'<input type="hidden" name="date" value="{escape(context.get("day_iso", ""))}">'
         '<button type="submit" class="btn-sm">{label}</button></form> '
     )
-    # The same few types, providers and rooms recur on every row: their cells are escaped once.
-    types, providers, rooms, flows = {}, {}, {}, {}
+    # The same few types, providers, rooms, statuses and slot times recur on every row: each is formatted once.
+    types, providers, rooms, flows, statuses, times = {}, {}, {}, {}, {}, {}
     rows = []
     for i in items:
         a = i.appointment
@@ -65,10 +65,18 @@ def day_list_rows(context, items) -> str:
         patient = (
             f'<a href="{escape(detail.replace(_ANY, pk))}">{escape(i.label)}</a>' if i.visible else "Busy"
         )
+        span = times.get((a.start, a.end))
+        if span is None:
+            span = times[(a.start, a.end)] = (
+                f"{time_format(localtime(a.start), 'H:i')}–{time_format(localtime(a.end), 'H:i')}"
+            )
+        status = statuses.get(a.status)
+        if status is None:
+            status = statuses[a.status] = (
+                f'<span class="status status-{escape(a.status)}">{escape(a.get_status_display())}</span>'
+            )
         rows.append(
-            f'<tr class="appt appt-{t[0]}">\n  <td>{time_format(localtime(a.start), "H:i")}–'
-            f"{time_format(localtime(a.end), 'H:i')}</td>\n  <td>{patient}</td>\n  <td>{t[1]}</td><td>{who}</td>"
-            f'<td>{room}</td>\n  <td><span class="status status-{escape(a.status)}">{escape(a.get_status_display())}'
-            f'</span></td>\n  <td class="row-actions">{steps}</td>\n</tr>'
+            f'<tr class="appt appt-{t[0]}">\n  <td>{span}</td>\n  <td>{patient}</td>\n  <td>{t[1]}</td><td>{who}</td>'
+            f'<td>{room}</td>\n  <td>{status}</td>\n  <td class="row-actions">{steps}</td>\n</tr>'
         )
     return mark_safe("".join(rows))  # noqa: S308 (every value above is escaped)

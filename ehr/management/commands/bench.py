@@ -24,6 +24,7 @@ from bench import figures, seeders, sizes
 from bench.erx import fig_erx
 from bench.fhir import fig_fhir
 from bench.http import fig_http
+from ehr.runtime import freeze_startup_objects
 
 DEFAULT_JSON = Path(__file__).resolve().parents[3] / "bench" / "results" / "latest.json"
 
@@ -147,6 +148,7 @@ class Command(BaseCommand):
             sample=max(2, opts["sample"]),
         )
         figures.bench_users(b)
+        freeze_startup_objects()  # what ehr/wsgi.py does in every gunicorn worker
         only = opts["only"]
         # Plain static storage, as the gunicorn run below has it: no collectstatic manifest needed (the hashed
         # name look-up it saves is one dict access per {% static %}).
