@@ -660,10 +660,25 @@ def appointment_reschedule(
 
 def _slot_freed(*, provider_id, start, end) -> None:
     """After commit, the waitlist_offer task offers the freed slot to the first matching waiting patient."""
-    if start > timezone.now():
-        from .tasks import waitlist_offer
+    _slots_freed([(provider_id, start, end)])
 
-        transaction.on_commit(lambda: waitlist_offer.delay(provider_id, start.isoformat(), end.isoformat()))
+
+def _slots_freed(slots) -> None:
+    """Slots freed together (a series moved) go to one task that offers them earliest first: a waiting patient is
+    offered the soonest slot that fits, not whichever a concurrent worker happened to reach first."""
+    payload = freed_slots_payload(slots)
+    if not payload:
+        return
+    from .tasks import waitlist_offer_slots
+
+    transaction.on_commit(lambda: waitlist_offer_slots.delay(payload))
+
+
+def freed_slots_payload(slots, *, now=None) -> list[list]:
+    """The waitlist task's argument: the future slots among (provider_id, start, end), earliest first."""
+    now = now or timezone.now()
+    future = sorted(((p, s, e) for p, s, e in slots if s > now), key=lambda slot: (slot[1], slot[0]))
+    return [[p, s.isoformat(), e.isoformat()] for p, s, e in future]
 
 
 def _cancel_locked(appt: Appointment, reason: str) -> None:
@@ -1077,8 +1092,7 @@ def series_occurrence_move(
                 raise ValidationError({"end": "The end must be after the start."})
             _save_guarded(row)
             _reminders_plan(row)
-        for provider_id, s, e in freed:
-            _slot_freed(provider_id=provider_id, start=s, end=e)
+        _slots_freed(freed)
     return sorted(moved, key=lambda r: r.start)
 
 

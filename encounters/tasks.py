@@ -8,11 +8,23 @@ from . import services
 
 
 @shared_task(acks_late=True)
+def waitlist_offer_slots(slots: list[list]) -> list[str]:
+    """[[provider_id, start, end], ...] in the order to offer them (earliest first)."""
+    offered = []
+    for provider_id, start, end in slots:
+        entry = services.waitlist_offer_slot(
+            provider_id=provider_id, start=datetime.fromisoformat(start), end=datetime.fromisoformat(end)
+        )
+        if entry:
+            offered.append(str(entry.pk))
+    return offered
+
+
+@shared_task(acks_late=True)
 def waitlist_offer(provider_id: int, start: str, end: str) -> str | None:
-    entry = services.waitlist_offer_slot(
-        provider_id=provider_id, start=datetime.fromisoformat(start), end=datetime.fromisoformat(end)
-    )
-    return str(entry.pk) if entry else None
+    """One slot (tasks queued before waitlist_offer_slots existed still arrive under this name)."""
+    offered = waitlist_offer_slots([[provider_id, start, end]])
+    return offered[0] if offered else None
 
 
 @shared_task(acks_late=True)

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from audit.models import AccessEvent, Outcome
-from encounters import recurrence, selectors, services
+from encounters import recurrence, selectors, services, tasks
 from encounters.models import (
     Appointment,
     AppointmentStatus,
@@ -400,7 +400,7 @@ def test_moving_following_offers_the_freed_slots_to_the_waitlist(
         provider=clinician,
         appointment_type=appt_type,
         earliest=monday + timedelta(weeks=1),
-        latest=monday + timedelta(weeks=1),
+        latest=monday + timedelta(weeks=2),  # both freed slots fit: the earlier one must be offered
     )
     with django_capture_on_commit_callbacks() as callbacks:
         services.series_occurrence_move(
@@ -409,11 +409,16 @@ def test_moving_following_offers_the_freed_slots_to_the_waitlist(
             start=_at(monday + timedelta(weeks=1), 14),
             scope="following",
         )
-    queued = [c for c in callbacks if c.__qualname__.startswith("_slot_freed")]
-    assert len(queued) == 2  # one freed slot per moved occurrence is queued for the waitlist task
-    # What the task does with the first freed slot (Monday of week 2, 09:00):
-    offered = services.waitlist_offer_slot(provider_id=clinician.pk, start=rows[1].start, end=rows[1].end)
-    assert offered.pk == entry.pk and offered.status == WaitlistStatus.OFFERED
+    queued = [c for c in callbacks if c.__qualname__.startswith("_slots_freed")]
+    assert len(queued) == 1  # the freed slots go to one waitlist task, in the order they are to be offered
+    # Given latest first, the task's argument is earliest first, and the task offers the earlier slot.
+    payload = services.freed_slots_payload(
+        [(clinician.pk, rows[2].start, rows[2].end), (clinician.pk, rows[1].start, rows[1].end)]
+    )
+    assert [slot[1] for slot in payload] == [rows[1].start.isoformat(), rows[2].start.isoformat()]
+    assert tasks.waitlist_offer_slots(payload) == [str(entry.pk)]  # run in this process, as the worker runs it
+    entry.refresh_from_db()
+    assert entry.status == WaitlistStatus.OFFERED and entry.offered_start == rows[1].start
 
 
 # ------------------------------------------------------------------ refused writes: the denied event survives
