@@ -221,6 +221,25 @@ class PatientNameWord(models.Model):
         return self.word
 
 
+class PatientNameVocabulary(models.Model):
+    """Every distinct word of any patient's names: what a typo or a fragment inside a word is matched against.
+
+    A network of a million patients has a few thousand to a few hundred thousand distinct name words, so a trigram
+    match runs over those instead of rechecking every patient row whose names share a trigram with the query
+    (hundreds to thousands per typo; docs/benchmark.md). The words found lead back to patients through
+    PatientNameWord. Kept by a database trigger on PatientNameWord (migration 0004); a word no patient carries any
+    more (after a rename) stays and matches nobody. Not linked to a patient, and read only by the search.
+    """
+
+    word = models.TextField(primary_key=True, db_collation="C")
+
+    class Meta:
+        indexes = [GinIndex(name="patient_vocabulary_trgm", fields=["word"], opclasses=["gin_trgm_ops"])]
+
+    def __str__(self):
+        return self.word
+
+
 class PatientUserObjectPermission(UserObjectPermissionBase):
     """guardian direct foreign-key permissions: an indexed FK instead of a generic (text) object id."""
 

@@ -17,7 +17,8 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
+from django.db.models.functions import Length
 from django.http import Http404
 
 from accounts import roles
@@ -35,7 +36,7 @@ from .access import (
     patient_fetch,
     visible_patients,
 )
-from .models import CareTeamMember, Patient
+from .models import CareTeamMember, Patient, PatientNameVocabulary, PatientNameWord
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -324,13 +325,28 @@ def patient_search_queryset(*, actor, q: str, parsed: ParsedQuery | None = None)
     if parsed.terms:
         scores = []
         for t in parsed.terms:
-            # Prefix/substring hits (fast, trigram GIN) or a close word (typo): `word <% name_search`. A fragment of
-            # up to four letters is a name being typed: a typo in it shares too few trigrams to reach the threshold
-            # (jonh ~ john: 0.25), so the typo arm would only re-find the substring hits, at the cost of a second
-            # index scan and a similarity recheck on every row of it.
-            cond = Q(name_search__contains=t)
+            # A fragment of up to four letters is a name being typed: substring hits only (trigram GIN). A typo in
+            # it shares too few trigrams to reach the threshold (jonh ~ john: 0.25), so a typo arm would only
+            # re-find the substring hits at the cost of a similarity recheck on every row.
             if len(t) >= TYPO_MIN_LENGTH:
-                cond |= Q(TrigramWordSimilar(F("name_search"), Value(t)))
+                # Inside a word or a close word (`word %> t`), looked up in the vocabulary of distinct name words
+                # rather than rechecked on every patient row sharing a trigram with it (854 rows for "caazres" at
+                # 1M patients; docs/benchmark.md); the words found lead to their patients through the word table.
+                # A term has no spaces, so a substring of the names is a substring of one of their words.
+                # Trigrams miss a transposition in the middle of a word ("caazres" shares 4 of 8 with "cazares":
+                # 0.33), so words with the same first letter and about the same length are also taken within
+                # two edits (three index scans, BitmapOr).
+                words = PatientNameVocabulary.objects.annotate(
+                    edits=LevenshteinLessEqual(F("word"), Value(t), Value(TYPO_MAX_EDITS)), n=Length("word"),
+                ).filter(
+                    Q(word__contains=t)
+                    | Q(TrigramWordSimilar(F("word"), Value(t)))
+                    | Q(word__startswith=t[0], n__range=(len(t) - TYPO_MAX_EDITS, len(t) + TYPO_MAX_EDITS),
+                        edits__lte=TYPO_MAX_EDITS)
+                ).values("word")
+                cond = Q(pk__in=PatientNameWord.objects.filter(word__in=words).values("patient_id"))
+            else:
+                cond = Q(name_search__contains=t)
             qs = qs.filter(cond)
             scores.append(TrigramWordSimilarity(Value(t), "name_search"))
         rank = scores[0] if len(scores) == 1 else sum(scores[1:], scores[0])
@@ -350,6 +366,14 @@ def patient_find_by_mrn(*, actor, mrn: str, perm: str = roles.VIEW_DEMOGRAPHICS)
 
 TYPO_THRESHOLD = "0.5"
 TYPO_MIN_LENGTH = 5  # shorter fragments match by substring only (patient_search_queryset)
+TYPO_MAX_EDITS = 2  # a transposition is two edits
+
+
+class LevenshteinLessEqual(Func):
+    """fuzzystrmatch's edit distance, stopping early past the limit (patients/migrations/0004)."""
+
+    function = "levenshtein_less_equal"
+    output_field = IntegerField()
 
 
 SEARCH_COLUMNS = (

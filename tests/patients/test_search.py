@@ -230,3 +230,36 @@ def test_one_fragment_never_lists_a_merged_alias_or_anothers_patient(clinician, 
     Patient.objects.filter(pk=people["mario"].pk).update(merged_into=people["maria"])
     rows, _ = patient_search(actor=clinician, q="garc")
     assert sorted(names(rows)) == ["José García", "Maria Garcia"]  # not the alias, not the hidden twin
+
+
+def test_a_transposition_that_trigrams_miss_is_found_by_edit_distance(clinician):
+    # "caazres" shares 4 of 8 trigrams with "cazares" (0.33, under the 0.5 threshold): two edits find it.
+    p = make_patient(given_name="Diego", family_name="Cazares", ssn=None, phones=None)
+    care_team_grant(patient=p, user=clinician, care_role="PCP")
+    for q in ("caazres", "cazaers", "diego caazres"):
+        rows, _ = patient_search(actor=clinician, q=q)
+        assert names(rows) == ["Diego Cazares"], q
+
+
+def test_a_typo_is_matched_within_one_word_not_across_two(clinician):
+    # word_similarity over the whole name let the end of one word and the start of the next make up a match:
+    # "dolores catalina" has "res", "es ", "  c", " ca" in a row, as "caazres" has (0.5).
+    for given, family in [("Dolores", "Catalina"), ("Andres", "Castro"), ("Abel", "Cazares")]:
+        care_team_grant(patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
+                        user=clinician, care_role="PCP")
+    rows, _ = patient_search(actor=clinician, q="caazres")
+    assert names(rows) == ["Abel Cazares"]
+
+
+def test_the_vocabulary_follows_registrations_and_renames(clinician):
+    from patients.models import Patient, PatientNameVocabulary
+
+    p = make_patient(given_name="Ingrid", family_name="Thorvaldsen", ssn=None, phones=None)
+    care_team_grant(patient=p, user=clinician, care_role="PCP")
+    assert PatientNameVocabulary.objects.filter(word__in=["ingrid", "thorvaldsen"]).count() == 2
+    assert names(patient_search(actor=clinician, q="thorvladsen")[0]) == ["Ingrid Thorvaldsen"]
+    Patient.objects.filter(pk=p.pk).update(name_search="ingrid halvorsen", family_name="Halvorsen")
+    assert PatientNameVocabulary.objects.filter(word="halvorsen").exists()
+    assert names(patient_search(actor=clinician, q="halvrosen")[0]) == ["Ingrid Halvorsen"]
+    # The old word stays in the vocabulary but leads to nobody.
+    assert patient_search(actor=clinician, q="thorvladsen")[0] == []
