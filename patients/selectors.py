@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection, transaction
-from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
+from django.db.models import F, Func, IntegerField, Q, QuerySet, TextField, Value
 from django.db.models.functions import Length
 from django.http import Http404
 
@@ -336,14 +337,7 @@ def patient_search_queryset(*, actor, q: str, parsed: ParsedQuery | None = None)
                 # Trigrams miss a transposition in the middle of a word ("caazres" shares 4 of 8 with "cazares":
                 # 0.33), so words with the same first letter and about the same length are also taken within
                 # two edits (three index scans, BitmapOr).
-                words = PatientNameVocabulary.objects.annotate(
-                    edits=LevenshteinLessEqual(F("word"), Value(t), Value(TYPO_MAX_EDITS)), n=Length("word"),
-                ).filter(
-                    Q(word__contains=t)
-                    | Q(TrigramWordSimilar(F("word"), Value(t)))
-                    | Q(word__startswith=t[0], n__range=(len(t) - TYPO_MAX_EDITS, len(t) + TYPO_MAX_EDITS),
-                        edits__lte=TYPO_MAX_EDITS)
-                ).values("word")
+                words = _vocabulary_matches(t).values("word")
                 cond = Q(pk__in=PatientNameWord.objects.filter(word__in=words).values("patient_id"))
             else:
                 cond = Q(name_search__contains=t)
@@ -376,6 +370,45 @@ class LevenshteinLessEqual(Func):
     output_field = IntegerField()
 
 
+def _vocabulary_matches(t: str) -> QuerySet[PatientNameVocabulary]:
+    """Name words that `t` may mean: containing it, close by trigrams (`word %> t`, within the word), or (same first
+    letter, about the same length) within two edits. Three index scans on the vocabulary, OR-ed in a bitmap."""
+    return PatientNameVocabulary.objects.annotate(
+        edits=LevenshteinLessEqual(F("word"), Value(t), Value(TYPO_MAX_EDITS)), n=Length("word"),
+    ).filter(
+        Q(word__contains=t)
+        | Q(TrigramWordSimilar(F("word"), Value(t)))
+        | Q(word__startswith=t[0], n__range=(len(t) - TYPO_MAX_EDITS, len(t) + TYPO_MAX_EDITS),
+            edits__lte=TYPO_MAX_EDITS)
+    )
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, or swap two neighbours) from a to b: optimal string alignment distance,
+    so a transposition ("barvo" for "bravo") is one edit where Levenshtein counts two."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
+def close_word_tiers(t: str) -> list[list[str]]:
+    """The vocabulary's words for one fragment, best first: words containing it; one edit or swap away; two; then
+    those only trigrams find (which for a short fragment are mostly words sharing its first three letters). Within
+    a tier, the closer by trigrams first. Run inside the transaction that sets the trigram threshold."""
+    tiers: list[list[tuple[float, str]]] = [[], [], [], []]
+    rows = _vocabulary_matches(t).annotate(sim=TrigramWordSimilarity(Value(t), "word")).values_list("word", "sim")
+    for word, sim in rows:
+        tier = 0 if t in word else min(edit_distance(t, word), 3)
+        tiers[tier].append((-sim, word))
+    return [[w for _, w in sorted(tier)] for tier in tiers]
+
+
 SEARCH_COLUMNS = (
     "id", "mrn", "given_name", "middle_name", "family_name", "preferred_name", "birth_date", "sex_at_birth",
     "deceased_date", "allergy_status",
@@ -394,6 +427,12 @@ def _word_prefix_matches(*, actor, word: str, need: int) -> list[Patient]:
         .order_by("name_words__word", "name_words__family_name", "name_words__given_name", "name_words__patient_id")
         .only(*SEARCH_COLUMNS)
     )
+    return _distinct_page(qs, need)
+
+
+def _distinct_page(qs: QuerySet[Patient], need: int) -> list[Patient]:
+    """Up to `need` distinct patients from a word-table join (a patient with two matching words comes twice), read
+    in batches so the index-ordered scan stops after a page."""
     seen: dict = {}
     start, batch = 0, need + 8
     while True:
@@ -405,19 +444,47 @@ def _word_prefix_matches(*, actor, word: str, need: int) -> list[Patient]:
         start += batch
 
 
+def _close_word_matches(*, actor, words: list[str], need: int, exclude: list) -> list[Patient]:
+    """Up to `need` visible patients (not in `exclude`) carrying one of `words`, in the words' order, then family and
+    given name."""
+    order = ["name_words__family_name", "name_words__given_name", "name_words__patient_id"]
+    qs = visible_patients(actor, roles.VIEW_DEMOGRAPHICS).exclude(pk__in=exclude).only(*SEARCH_COLUMNS)
+    if len(words) == 1:  # the word table's index order: stops after a page
+        return _distinct_page(qs.filter(name_words__word=words[0]).order_by(*order), need)
+    pos = Func(Value(words, output_field=ArrayField(TextField())), F("name_words__word"),
+               function="array_position", output_field=IntegerField())
+    qs = qs.filter(name_words__word__in=words).annotate(word_pos=pos).order_by("word_pos", *order)
+    return _distinct_page(qs, need)
+
+
 def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int = 0) -> tuple[list[Patient], bool]:
     """One page of results and whether there are more. Records one list event naming the patients shown.
 
     One name fragment (what is typed into the box most of the time) is looked up by word prefix first, in list
-    order and stopping after the page; only when those run out do the substring and typo matches follow, ranked by
-    similarity, without the patients already listed. Anything else (several words, a date, an MRN) is one ranked
-    query (patient_search_queryset)."""
+    order and stopping after the page; only when those run out do the other matches follow, without the patients
+    already listed: for five letters or more, words containing it and then typos by edit distance
+    (close_word_tiers); for fewer, substring matches ranked by similarity. Anything else (several words, a date,
+    an MRN) is one ranked query (patient_search_queryset)."""
     need = offset + limit + 1
     parsed = parse_query(q)
     found: list[Patient] = []
-    if len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx):
+    one_word = len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx)
+    if one_word:
         found = _word_prefix_matches(actor=actor, word=parsed.terms[0], need=need)
-    if len(found) < need:
+    if one_word and len(found) < need and len(parsed.terms[0]) >= TYPO_MIN_LENGTH:
+        # Words containing the fragment, then typos, tier by tier (close_word_tiers): each tier's patients in
+        # the words' order, then list order; the next tier is read only while the page is short.
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
+            tiers = close_word_tiers(parsed.terms[0])
+        # The close tiers word by word: each word's patients come in its index's order, so a common word ("young"
+        # for "yuong") stops after a page. The last tier (trigrams only: many words, few patients each) in one query.
+        groups = [[w] for tier in tiers[:-1] for w in tier] + [tiers[-1]]
+        for words in groups:
+            if words and len(found) < need:
+                found += _close_word_matches(actor=actor, words=words, need=need - len(found),
+                                             exclude=[p.pk for p in found])
+    elif len(found) < need:
         qs = patient_search_queryset(actor=actor, q=q, parsed=parsed).only(*SEARCH_COLUMNS)
         if found:
             qs = qs.exclude(pk__in=[p.pk for p in found])

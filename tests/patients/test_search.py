@@ -263,3 +263,25 @@ def test_the_vocabulary_follows_registrations_and_renames(clinician):
     assert names(patient_search(actor=clinician, q="halvrosen")[0]) == ["Ingrid Halvorsen"]
     # The old word stays in the vocabulary but leads to nobody.
     assert patient_search(actor=clinician, q="thorvladsen")[0] == []
+
+
+def test_one_fragment_lists_the_closest_words_first(clinician):
+    # "barvo": Bravo is one swap away, Barre two edits, Barnes only shares the first three letters' trigrams
+    # (0.5, as Barre does; Bravo scores 0.2, so ranking by trigrams alone listed it last).
+    for given, family in [("Ana", "Barnes"), ("Luis", "Bravo"), ("Eva", "Barre"), ("Ida", "Bravo")]:
+        care_team_grant(patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
+                        user=clinician, care_role="PCP")
+    rows, more = patient_search(actor=clinician, q="barvo")
+    assert names(rows) == ["Ida Bravo", "Luis Bravo", "Eva Barre", "Ana Barnes"]
+    assert not more
+    # paging through the tiers neither skips nor repeats
+    assert [names(patient_search(actor=clinician, q="barvo", limit=1, offset=i)[0]) for i in range(4)] == [
+        ["Ida Bravo"], ["Luis Bravo"], ["Eva Barre"], ["Ana Barnes"]]
+
+
+@pytest.mark.parametrize(("a", "b", "d"), [("barvo", "bravo", 1), ("caazres", "cazares", 1), ("smith", "smith", 0),
+                                           ("hnson", "hinton", 2), ("", "abc", 3), ("abc", "", 3)])
+def test_edit_distance_counts_a_swap_as_one(a, b, d):
+    from patients.selectors import edit_distance
+
+    assert edit_distance(a, b) == d
