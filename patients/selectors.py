@@ -6,6 +6,7 @@ An outsider gets Http404 — the same answer as for a patient that does not exis
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import unicodedata
@@ -334,9 +335,6 @@ def patient_search_queryset(*, actor, q: str, parsed: ParsedQuery | None = None)
                 # rather than rechecked on every patient row sharing a trigram with it (854 rows for "caazres" at
                 # 1M patients; docs/benchmark.md); the words found lead to their patients through the word table.
                 # A term has no spaces, so a substring of the names is a substring of one of their words.
-                # Trigrams miss a transposition in the middle of a word ("caazres" shares 4 of 8 with "cazares":
-                # 0.33), so words with the same first letter and about the same length are also taken within
-                # two edits (three index scans, BitmapOr).
                 words = _vocabulary_matches(t).values("word")
                 cond = Q(pk__in=PatientNameWord.objects.filter(word__in=words).values("patient_id"))
             else:
@@ -370,9 +368,20 @@ class LevenshteinLessEqual(Func):
     output_field = IntegerField()
 
 
+@contextlib.contextmanager
+def _typo_threshold():
+    """A transaction in which `%>` uses TYPO_THRESHOLD. pg_trgm's default word-similarity threshold (0.6) misses one
+    transposition in a short name ("garcai" ~ "garcia" scores 0.57); 0.5 catches it and still excludes "garza"."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
+        yield
+
+
 def _vocabulary_matches(t: str) -> QuerySet[PatientNameVocabulary]:
     """Name words that `t` may mean: containing it, close by trigrams (`word %> t`, within the word), or (same first
-    letter, about the same length) within two edits. Three index scans on the vocabulary, OR-ed in a bitmap."""
+    letter, about the same length) within two edits, which catches a transposition in the middle of a word that
+    trigrams miss ("caazres" shares 4 of 8 with "cazares": 0.33). Three index scans on the vocabulary, OR-ed in a
+    bitmap."""
     return PatientNameVocabulary.objects.annotate(
         edits=LevenshteinLessEqual(F("word"), Value(t), Value(TYPO_MAX_EDITS)), n=Length("word"),
     ).filter(
@@ -474,12 +483,13 @@ def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int 
     if one_word and len(found) < need and len(parsed.terms[0]) >= TYPO_MIN_LENGTH:
         # Words containing the fragment, then typos, tier by tier (close_word_tiers): each tier's patients in
         # the words' order, then list order; the next tier is read only while the page is short.
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
+        with _typo_threshold():
             tiers = close_word_tiers(parsed.terms[0])
         # The close tiers word by word: each word's patients come in its index's order, so a common word ("young"
         # for "yuong") stops after a page. The last tier (trigrams only: many words, few patients each) in one query.
-        groups = [[w] for tier in tiers[:-1] for w in tier] + [tiers[-1]]
+        # Words starting with the fragment are left out: the prefix step above listed all their patients.
+        t = parsed.terms[0]
+        groups = [[w] for tier in tiers[:-1] for w in tier if not w.startswith(t)] + [tiers[-1]]
         for words in groups:
             if words and len(found) < need:
                 found += _close_word_matches(actor=actor, words=words, need=need - len(found),
@@ -488,10 +498,7 @@ def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int 
         qs = patient_search_queryset(actor=actor, q=q, parsed=parsed).only(*SEARCH_COLUMNS)
         if found:
             qs = qs.exclude(pk__in=[p.pk for p in found])
-        with transaction.atomic(), connection.cursor() as cur:
-            # pg_trgm's default word-similarity threshold (0.6) misses one transposition in a short name
-            # ("garcai" ~ "garcia" scores 0.57); 0.5 catches it and still excludes "garza". Local to this transaction.
-            cur.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [TYPO_THRESHOLD])
+        with _typo_threshold():
             found += list(qs[:need - len(found)])
     rows = found[offset:offset + limit + 1]
     more = len(rows) > limit
