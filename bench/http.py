@@ -138,9 +138,22 @@ def _status(url: str, cookie: str) -> int:
         return e.code
 
 
-def wrk_run(url: str, cookie: str, *, concurrency: int, duration: int) -> dict:
+# With paths: each request the next of them, round robin across wrk's connections.
+WRK_PATHS_LUA = """
+local paths = {%s}
+local i = 0
+function request()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+"""
+
+
+def wrk_run(url: str, cookie: str, *, concurrency: int, duration: int, paths: list[str] | None = None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_LUA.replace("%s", cookie))
+        if paths:
+            f.write(WRK_PATHS_LUA % ", ".join(f'"{p}"' for p in paths))
         script = f.name
     try:
         out = subprocess.run(
@@ -228,3 +241,30 @@ def fig_http(b, *, duration: int, workers: int, rounds: int) -> None:
                         "duration_s": duration,
                     },
                 )
+        _chart_cold(b, base, cookie, duration=duration, workers=workers, rounds=rounds)
+
+
+def _chart_cold(b, base: str, cookie: str, *, duration: int, workers: int, rounds: int) -> None:
+    """Chart pages of patients not opened before, each request another one: every body is drawn and cached, none is
+    served from the cache (the repeat view of one chart is http_chart_c8). Informational: the issue's target is
+    judged on http_chart_c8."""
+    from django.urls import reverse
+
+    from .figures import granted_sample
+
+    paths = [reverse("patients:detail", args=[row[0]]) for row in granted_sample(b, 20_000)]
+    if len(paths) < 2 or _status(base + paths[0], cookie) != 200:
+        b.row("http_chart_cold_c8", "http chart, a new patient each request, c8", None, "req/s",
+              skipped="no granted patients answer 200")
+        return
+    paths = paths[1:]  # the first one is cached now
+    runs = [wrk_run(base + paths[0], cookie, concurrency=8, duration=duration, paths=paths[i::rounds])
+            for i in range(rounds)]  # each round its own patients
+    b.row(
+        "http_chart_cold_c8",
+        "http chart, a new patient each request, c8",
+        spread([r["rps"] for r in runs], 1),
+        "req/s",
+        detail={"errors": sum(r["errors"] for r in runs), "requests": sum(r["requests"] for r in runs),
+                "patients": len(paths), "workers": workers, "duration_s": duration},
+    )

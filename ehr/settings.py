@@ -157,6 +157,8 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
 AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
+# The chart page's body is cached per chart version for this long (patients/chart.py); 0 turns the cache off.
+CHART_CACHE_SECONDS = env.int("CHART_CACHE_SECONDS", default=300)
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=15 * 60)  # seconds
 SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME

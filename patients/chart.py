@@ -1,14 +1,40 @@
-"""Chart sections contributed by other apps (encounters, prescriptions) to the patient's chart page.
+"""The patient's chart page: sections contributed by other apps, and the cache of its rendered body.
 
-An app registers a function in its AppConfig.ready():
+Sections. An app registers a function in its AppConfig.ready():
     chart.register(order=20, name="encounters", fn=encounters.selectors.chart_section)
 fn(*, actor, patient, request) -> dict(template=..., **context) or None. It receives a patient already fetched
 through patient_get (access checked and recorded) and must run a constant number of queries.
+
+The body cache. Everything below the patient banner (sections, demographics, care team) is rendered once per
+(patient, chart version, user, what the user may do, day, code) and kept in the cache, encrypted (AES-GCM, the
+field encryption key, the cache key bound in as associated data), for CHART_CACHE_SECONDS (settings; 0 turns the cache off). The database bumps the chart
+version on every write to the patient row or to a record the page shows (patients/chartversion.py), so a cached
+body is never staler than the data; what the page shows from outside the patient's records (a provider's or a
+pharmacy's name, the staff a care team may add) may lag by up to that. The door is not cached: every page
+view still checks the permission and writes its access event before the cache is read (patients/views.py).
+Forms in the body carry a placeholder where the CSRF token goes; each response puts in its own.
 """
 
+from __future__ import annotations
+
+import hashlib
+import logging
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from django.middleware.csrf import get_token
+from django.utils import timezone
+
+from . import crypto
+
+log = logging.getLogger(__name__)
 
 _SECTIONS: list[tuple[int, str, Callable]] = []
+
+CSRF_PLACEHOLDER = "csrftokenplaceholder8f3a1c"  # letters only: format_html leaves it as it is
 
 
 def register(*, order: int, name: str, fn: Callable) -> None:
@@ -25,3 +51,51 @@ def sections(*, actor, patient, request) -> list[dict]:
             part.setdefault("name", name)
             out.append(part)
     return out
+
+
+@cache
+def _code_stamp() -> str:
+    """A digest of the templates and the modules that fill them: a deploy never serves a body the old code drew."""
+    base = Path(settings.BASE_DIR)
+    h = hashlib.sha256()
+    for path in sorted([*base.glob("templates/**/*.html"), *base.glob("*/selectors.py"), *base.glob("*/models.py"),
+                        *base.glob("*/chart.py")]):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def body_key(*, actor, patient, variant: tuple = ()) -> str:
+    access = patient.access
+    who = hashlib.sha256(
+        repr((sorted(access.perms), access.break_glass, access.administers, variant)).encode()
+    ).hexdigest()[:16]
+    return (f"chart:{_code_stamp()}:{patient.pk}:{patient.chart_version}:{actor.pk}:{who}:"
+            f"{timezone.localdate().isoformat()}")
+
+
+def body(*, actor, patient, request, render: Callable[[str], str], variant: tuple = ()) -> str:
+    """The chart body for `patient` (already through the door), from the cache or drawn by `render(csrf_token)`.
+
+    `variant` names anything else the body depends on (e.g. a role-wide permission shown as a link)."""
+    ttl = settings.CHART_CACHE_SECONDS
+    if ttl <= 0:
+        return render(get_token(request))
+    key = body_key(actor=actor, patient=patient, variant=variant)
+    html = None
+    try:
+        stored = django_cache.get(key)
+    except Exception:  # the cache is an accelerator: without Redis the page is drawn every time
+        log.warning("chart body cache unavailable", exc_info=True)
+        stored = None
+    if stored is not None:
+        try:
+            html = crypto.decrypt(stored, context=key)
+        except crypto.DecryptionError:  # a rotated key: draw it again
+            html = None
+    if html is None:
+        html = render(CSRF_PLACEHOLDER)
+        try:
+            django_cache.set(key, crypto.encrypt(html, context=key), ttl)
+        except Exception:
+            log.warning("chart body cache unavailable", exc_info=True)
+    return html.replace(CSRF_PLACEHOLDER, get_token(request))

@@ -126,6 +126,9 @@ class Patient(models.Model):
     name_search = models.TextField(blank=True, editable=False)
 
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="aliases")
+    # Bumped by the database on every change to the row and to any record the chart page shows (triggers:
+    # patients/chartversion.py). The chart's rendered body is cached under it (patients/chart.py).
+    chart_version = models.BigIntegerField(default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

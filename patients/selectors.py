@@ -66,7 +66,7 @@ def patient_get(
     pid = _as_uuid(patient_id)
     # One round trip reads the row and the user's grants on it (access.patient_fetch); the row is handed out only
     # once the permission is there.
-    patient, access = patient_fetch(actor, pid, Patient.objects.select_related("department")) if pid else (None, None)
+    patient, access = patient_fetch(actor, pid) if pid else (None, None)
     if category is None:  # the chart page: what it shows depends on what the user may see
         category = categories.CHART_SUMMARY if access and access.clinical else categories.DEMOGRAPHICS
     if patient is None or not access.has(perm):

@@ -62,3 +62,11 @@ def make_patient(**kw) -> Patient:
     patient_derive(p)
     p.save(force_insert=True)
     return p
+
+
+def chart_changed(patient) -> None:
+    """Bump the patient's chart version, as any write to the chart's records does (patients/chartversion.py): the
+    next chart page is drawn afresh, not served from the cache. For tests that count the queries of drawing it."""
+    from django.db.models import F
+
+    Patient.objects.filter(pk=patient.pk).update(chart_version=F("chart_version") + 1)

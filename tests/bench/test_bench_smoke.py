@@ -16,8 +16,12 @@ SEARCH = [f"search_{k}_{p}" for k in ("mrn", "name_prefix", "typo", "dob") for p
 EVERY = [
     *SEARCH,
     *[f"chart_e{n}_{p}" for n in (10, 100, 1000) for p in ("p50", "p95", "queries")],
+    "chart_cached_p50",
+    "chart_cached_p95",
+    "chart_cached_queries",
     "door_fetch_ratio",
     "door_chart_ratio",
+    "door_chart_cached_ratio",
     "calendar_day_20_providers_p95",
     "calendar_day_all_providers_p95",
     "audit_report_30d_p95",
@@ -29,6 +33,7 @@ EVERY = [
     "http_chart_c32",
     "http_search_c8",
     "http_search_c32",
+    "http_chart_cold_c8",
 ]
 
 
@@ -87,6 +92,8 @@ def test_seed_ci_then_bench_one_round(tmp_path):
             # only the HTTP figures may be skipped, and only when wrk is missing
             assert key.startswith("http_") and not shutil.which("wrk"), (key, fig["skipped"])
     assert figures["chart_e1000_queries"]["median"] == figures["chart_e10_queries"]["median"]
+    # a repeat view reads nothing of the body: the door's read and its access event, besides the session
+    assert figures["chart_cached_queries"]["median"] < figures["chart_e10_queries"]["median"] - 5
     assert figures["erx_sign_to_delivered_p95"]["detail"]["not_delivered_in_30s"] == 0
     assert result["meta"]["size"] == "ci" and result["meta"]["machine"]["nproc"]
     assert "| figure |" in (tmp_path / "bench.md").read_text()

@@ -1,0 +1,61 @@
+"""The chart version: a counter on each patient row that the database bumps whenever anything the chart page shows
+changes, so the page's rendered body can be cached under (patient, version) and never served stale.
+
+- A BEFORE UPDATE trigger on patients_patient bumps it when any other column of the row changes (demographics).
+- Each table whose rows the chart page shows gets three statement-level triggers (insert, update, delete) that
+  bump the version of every patient the statement touched, read from the statement's transition tables: one
+  UPDATE per statement, so a bulk import of a thousand rows costs one UPDATE, not a thousand. An update that moves
+  a row to another patient (a merge) bumps both.
+
+Triggers, not application code: a write that bypasses the services (the admin, a data fix in psql, a migration)
+still invalidates the cache. Migrations call `triggers_sql(table)` for their app's tables.
+"""
+
+FUNCTIONS_SQL = """
+CREATE FUNCTION patient_chart_version_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.chart_version = OLD.chart_version AND NEW IS DISTINCT FROM OLD THEN
+    NEW.chart_version := OLD.chart_version + 1;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER patient_chart_version_row BEFORE UPDATE ON patients_patient
+  FOR EACH ROW EXECUTE FUNCTION patient_chart_version_row();
+
+CREATE FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM new_rows);
+  ELSIF TG_OP = 'DELETE' THEN
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM old_rows);
+  ELSE
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM new_rows UNION SELECT patient_id FROM old_rows);
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+DROP_FUNCTIONS_SQL = """
+DROP TRIGGER patient_chart_version_row ON patients_patient;
+DROP FUNCTION patient_chart_version_row();
+DROP FUNCTION patient_chart_version_bump();
+"""
+
+
+def triggers_sql(table: str) -> str:
+    return f"""
+CREATE TRIGGER {table}_chart_ins AFTER INSERT ON {table}
+  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION patient_chart_version_bump();
+CREATE TRIGGER {table}_chart_upd AFTER UPDATE ON {table}
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+  EXECUTE FUNCTION patient_chart_version_bump();
+CREATE TRIGGER {table}_chart_del AFTER DELETE ON {table}
+  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION patient_chart_version_bump();
+"""
+
+
+def drop_triggers_sql(table: str) -> str:
+    return "".join(f"DROP TRIGGER {table}_chart_{op} ON {table};\n" for op in ("ins", "upd", "del"))
