@@ -7,6 +7,7 @@ from django.contrib.sessions.models import Session
 from django.db.models.signals import m2m_changed, post_migrate, pre_save
 from django.dispatch import receiver
 
+from . import sessions
 from .models import UserSession
 from .roles import Role
 
@@ -31,6 +32,7 @@ def end_sessions_of_deactivated_user(sender, instance, **kwargs):
         if was_active:
             keys = list(UserSession.objects.filter(user_id=instance.pk).values_list("session_key", flat=True))
             Session.objects.filter(session_key__in=keys).delete()
+            sessions.forget(keys)
             UserSession.objects.filter(user_id=instance.pk).delete()
 
 

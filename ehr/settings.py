@@ -162,7 +162,7 @@ CHART_CACHE_SECONDS = env.int("CHART_CACHE_SECONDS", default=300)
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=15 * 60)  # seconds
 SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_LIFETIME
-SESSION_ENGINE = "django.contrib.sessions.backends.db"  # deactivation ends sessions: we can find and delete them
+SESSION_ENGINE = "accounts.sessions"  # in the database (deactivation finds and ends them), read through Redis
 
 # --- security headers -----------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TEST_MODE)

@@ -121,3 +121,39 @@ def test_a_password_change_in_the_admin_records_the_new_session_key_too(login, c
     assert new_key != old_key
     recorded = UserSession.objects.filter(user=admin_user).values_list("session_key", flat=True)
     assert list(recorded) == [new_key]
+
+
+def test_a_deactivated_users_sessions_stay_ended_when_they_are_reactivated(nurse):
+    """Sessions are read through Redis (accounts/sessions.py): ending them must drop the cached copies too."""
+    laptop = Client()
+    laptop.post("/accounts/login/", {"username": "nurse.nina", "password": PASSWORD})
+    assert laptop.get("/").status_code == 200  # the session is now in the cache as well
+
+    nurse.is_active = False
+    nurse.save()
+    nurse.is_active = True
+    nurse.save()
+
+    assert laptop.get("/").status_code == 302
+
+
+def test_a_signed_in_page_reads_the_session_from_the_cache(login, client, nurse):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    login(nurse)
+    client.get("/")
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/").status_code == 200
+    assert not any("django_session" in q["sql"] for q in ctx.captured_queries)
+
+
+def test_without_redis_sign_in_and_pages_still_work(nurse, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:9/0"}}
+    c = Client()
+    resp = c.post("/accounts/login/", {"username": "nurse.nina", "password": PASSWORD})
+    assert resp.status_code == 302
+    assert c.get("/").status_code == 200
+    c.post("/accounts/logout/")
+    assert c.get("/").status_code == 302
