@@ -9,7 +9,9 @@ from ehr import runtime
 def test_freeze_moves_the_loaded_objects_to_the_permanent_generation():
     try:
         frozen = runtime.freeze_startup_objects()
-        assert frozen == gc.get_freeze_count() > 10_000  # Django and the apps: far more than a handful
+        assert frozen > 10_000  # Django and the apps: far more than a handful
+        # still frozen (a frozen object freed since, e.g. by another thread of the test run, lowers the count by one)
+        assert gc.get_freeze_count() > frozen - 1_000
         from django.urls import get_resolver
 
         assert "url_patterns" in get_resolver().__dict__  # the URLconf (every view module) was loaded first
