@@ -1,3 +1,6 @@
+from functools import cache
+
+from django.urls import reverse
 from django_otp import user_has_device
 
 from .roles import Role, admin_site_allowed, mfa_required, user_roles
@@ -8,6 +11,17 @@ def _second_factor_pending(user) -> bool:
     if is_verified is None or is_verified():
         return False
     return mfa_required(user) or user_has_device(user, confirmed=True)
+
+
+# The top bar's links name views without arguments: reversed once per process, not on every page (a reverse costs
+# ~50 us, and the bar has a dozen; docs/benchmark.md).
+BAR_URLS = {"search": "patients:search", "security": "accounts:security",
+            "password_change": "accounts:password_change", "logout": "accounts:logout"}
+
+
+@cache
+def _url(name: str) -> str:
+    return reverse(name)
 
 
 def navigation(request):
@@ -34,7 +48,8 @@ def navigation(request):
     if admin_site_allowed(user):  # the admin site's own test (accounts/admin.py PracticeAdminSite)
         items.append(("admin:index", "Admin"))
     return {
-        "nav_items": items,
+        "nav_items": [(name, _url(name), label) for name, label in items],
+        "bar_urls": {key: _url(name) for key, name in BAR_URLS.items()},
         "user_roles": roles,
         "can_search_patients": bool(roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
     }
