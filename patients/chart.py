@@ -1,18 +1,19 @@
-"""The patient's chart page: sections contributed by other apps, and the cache of its rendered body.
+"""The patient's chart page: sections contributed by other apps, and the cache of the rendered page.
 
 Sections. An app registers a function in its AppConfig.ready():
     chart.register(order=20, name="encounters", fn=encounters.selectors.chart_section)
 fn(*, actor, patient, request) -> dict(template=..., **context) or None. It receives a patient already fetched
 through patient_get (access checked and recorded) and must run a constant number of queries.
 
-The body cache. Everything below the patient banner (sections, demographics, care team) is rendered once per
-(patient, chart version, user, what the user may do, day, code) and kept in the cache, encrypted (AES-GCM, the
-field encryption key, the cache key bound in as associated data), for CHART_CACHE_SECONDS (settings; 0 turns the cache off). The database bumps the chart
-version on every write to the patient row or to a record the page shows (patients/chartversion.py), so a cached
-body is never staler than the data; what the page shows from outside the patient's records (a provider's or a
-pharmacy's name, the staff a care team may add) may lag by up to that. The door is not cached: every page
-view still checks the permission and writes its access event before the cache is read (patients/views.py).
-Forms in the body carry a placeholder where the CSRF token goes; each response puts in its own.
+The page cache. The rendered page (banner, sections, demographics, care team, the top bar) is kept per (patient,
+chart version, user, what the user may do on the patient, day, code) in the cache, encrypted (AES-GCM, the field
+encryption key, the cache key bound in as associated data), for CHART_CACHE_SECONDS (settings; 0 turns it off).
+The database bumps the chart version on every write to the patient row or to a record the page shows
+(patients/chartversion.py), so a cached page is never staler than the patient's data; what it shows from outside
+them (a provider's or a pharmacy's name, the staff the care-team form offers, the user's own menu) may lag by up to
+the TTL. The door is not cached: every view still checks the permission and writes its access event before the
+cache is read (patients/views.py). Forms carry a placeholder where the CSRF token goes; each response puts in its
+own. A request with a query string or with messages to show is drawn, not cached.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.cache import cache as django_cache
 from django.middleware.csrf import get_token
 from django.utils import timezone
@@ -64,7 +66,7 @@ def _code_stamp() -> str:
     return h.hexdigest()[:12]
 
 
-def body_key(*, actor, patient, variant: tuple = ()) -> str:
+def page_key(*, actor, patient, variant: tuple = ()) -> str:
     access = patient.access
     who = hashlib.sha256(
         repr((sorted(access.perms), access.break_glass, access.administers, variant)).encode()
@@ -73,19 +75,22 @@ def body_key(*, actor, patient, variant: tuple = ()) -> str:
             f"{timezone.localdate().isoformat()}")
 
 
-def body(*, actor, patient, request, render: Callable[[str], str], variant: tuple = ()) -> str:
-    """The chart body for `patient` (already through the door), from the cache or drawn by `render(csrf_token)`.
+def _cacheable(request) -> bool:
+    return settings.CHART_CACHE_SECONDS > 0 and not request.GET and not len(get_messages(request))
 
-    `variant` names anything else the body depends on (e.g. a role-wide permission shown as a link)."""
-    ttl = settings.CHART_CACHE_SECONDS
-    if ttl <= 0:
-        return render(get_token(request))
-    key = body_key(actor=actor, patient=patient, variant=variant)
+
+def page(*, actor, patient, request, draw: Callable[[str], str], variant: tuple = ()) -> str:
+    """The chart page of `patient` (already through the door), from the cache or drawn by `draw(csrf_token)`.
+
+    `variant` names anything else the page depends on (e.g. a role-wide permission shown as a link)."""
+    if not _cacheable(request):
+        return draw(get_token(request))
+    key = page_key(actor=actor, patient=patient, variant=variant)
     html = None
     try:
         stored = django_cache.get(key)
     except Exception:  # the cache is an accelerator: without Redis the page is drawn every time
-        log.warning("chart body cache unavailable", exc_info=True)
+        log.warning("chart page cache unavailable", exc_info=True)
         stored = None
     if stored is not None:
         try:
@@ -93,9 +98,9 @@ def body(*, actor, patient, request, render: Callable[[str], str], variant: tupl
         except crypto.DecryptionError:  # a rotated key: draw it again
             html = None
     if html is None:
-        html = render(CSRF_PLACEHOLDER)
+        html = draw(CSRF_PLACEHOLDER)
         try:
-            django_cache.set(key, crypto.encrypt(html, context=key), ttl)
+            django_cache.set(key, crypto.encrypt(html, context=key), settings.CHART_CACHE_SECONDS)
         except Exception:
-            log.warning("chart body cache unavailable", exc_info=True)
+            log.warning("chart page cache unavailable", exc_info=True)
     return html.replace(CSRF_PLACEHOLDER, get_token(request))

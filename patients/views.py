@@ -4,7 +4,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles
@@ -79,15 +78,15 @@ def patient_register(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
-    # The door first, on every view: permission checked, access recorded. Only then the body, from the cache when
+    # The door first, on every view: permission checked, access recorded. Only then the page, from the cache when
     # nothing it shows has changed since (patients/chart.py).
     patient = selectors.patient_get(actor=request.user, patient_id=patient_id, request=request, category=None)
     can_merge = roles.role_grants(request.user, "patients.merge_patient")
 
-    def render_body(csrf_token: str) -> str:
+    def draw(csrf_token: str) -> str:
         care_team = selectors.care_team_list(actor=request.user, patient=patient)
         candidates = selectors.care_team_candidates(actor=request.user, patient=patient, members=care_team)
-        return render_to_string("patients/_chart_body.html", {
+        return render_to_string("patients/patient_detail.html", {
             "patient": patient,
             "care_team": care_team,
             "sections": chart.sections(actor=request.user, patient=patient, request=request),
@@ -96,8 +95,8 @@ def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
             "csrf_token": csrf_token,
         }, request=request)
 
-    body = chart.body(actor=request.user, patient=patient, request=request, render=render_body, variant=(can_merge,))
-    return render(request, "patients/patient_detail.html", {"patient": patient, "chart_body": mark_safe(body)})  # noqa: S308 (our own rendered template)
+    return HttpResponse(chart.page(actor=request.user, patient=patient, request=request, draw=draw,
+                                   variant=(can_merge,)))
 
 
 @login_required

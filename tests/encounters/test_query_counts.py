@@ -52,7 +52,7 @@ def _bulk_clinical(patient, n):
 
 
 def _count(client, url, patient):
-    chart_changed(patient)  # the chart body is drawn each time, not served from its cache (patients/chart.py)
+    chart_changed(patient)  # the chart page is drawn each time, not served from its cache (patients/chart.py)
     with CaptureQueriesContext(connection) as ctx:
         resp = client.get(url)
     assert resp.status_code == 200

@@ -171,7 +171,7 @@ def test_chart_query_count_does_not_grow_with_the_staff_list(login, clinician, p
         from patients.selectors import care_team_staff_forget
 
         care_team_staff_forget()  # both counts read the staff list (it is cached briefly between charts)
-        chart_changed(patient)  # and both draw the chart body (not the cached one)
+        chart_changed(patient)  # and both draw the chart page (not the cached one)
         with CaptureQueriesContext(connection) as ctx:
             chart(client, patient)
         return len(ctx.captured_queries)

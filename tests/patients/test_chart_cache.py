@@ -1,4 +1,4 @@
-"""The chart body cache (patients/chart.py, patients/chartversion.py): a second view of an unchanged chart is served
+"""The chart page cache (patients/chart.py, patients/chartversion.py): a second view of an unchanged chart is served
 from the cache, yet every view still passes the door (permission, access event); any write to what the chart
 shows, through a service or straight in the database, shows on the next view; what one user may do never leaks
 into another's page; the cached copy is encrypted; forms carry the current request's CSRF token; without Redis
@@ -49,7 +49,7 @@ def test_a_second_view_of_an_unchanged_chart_is_served_from_the_cache_and_still_
     assert second.status_code == 200
     assert without_tokens(first) == without_tokens(second)
     assert "Penicillin" in second.content.decode()
-    # session, user, second factor, the door's read, its access event: nothing of the body
+    # user, second factor, the door's read, its access event (the session comes from Redis): nothing of the chart
     assert len(cached.captured_queries) <= 6
     assert not any("encounters_" in q["sql"] for q in cached.captured_queries)
     chart_changed(patient)
@@ -145,7 +145,7 @@ def test_forms_in_a_cached_chart_carry_this_requests_csrf_token(clinician, colle
     assert "Bob Baker" in chart(client, patient).content.decode()  # the care team changed: drawn again
 
 
-def test_the_cached_body_is_encrypted(login, clinician, patient):
+def test_the_cached_page_is_encrypted(login, clinician, patient):
     from django.core.cache import cache
 
     clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Peanut oil", category="food")
@@ -171,12 +171,12 @@ def test_without_redis_the_chart_is_drawn_every_time(login, clinician, patient, 
 
 def test_the_cache_key_changes_with_the_day(clinician, patient, monkeypatch):
     from patients.access import patient_access_for
-    from patients.chart import body_key
+    from patients.chart import page_key
 
     patient.access = patient_access_for(clinician, patient.pk)
-    today = body_key(actor=clinician, patient=patient)
+    today = page_key(actor=clinician, patient=patient)
     monkeypatch.setattr(timezone, "localdate", lambda *a: timezone.now().date() + timezone.timedelta(days=1))
-    assert body_key(actor=clinician, patient=patient) != today
+    assert page_key(actor=clinician, patient=patient) != today
 
 
 def test_with_the_cache_turned_off_every_view_draws_the_chart(login, clinician, patient, settings):
@@ -188,3 +188,25 @@ def test_with_the_cache_turned_off_every_view_draws_the_chart(login, clinician, 
     assert resp.status_code == 200
     assert any("encounters_allergy" in q["sql"] for q in ctx.captured_queries)
     assert CSRF_PLACEHOLDER not in resp.content.decode()
+
+
+def test_a_message_is_shown_once_on_a_cached_chart_and_never_cached(login, clinician, patient):
+    client = login(clinician)
+    chart(client, patient)
+    chart(client, patient)  # cached now
+    before = version(patient)
+    resp = client.post(reverse("patients:care_team_add", args=[patient.pk]), {"member": "user:0"}, follow=True)
+    assert version(patient) == before  # nothing changed: the page would be a cache hit
+    assert "Choose an active staff member" in resp.content.decode()
+    assert "Choose an active staff member" not in chart(client, patient).content.decode()
+
+
+def test_a_query_string_draws_the_page(login, clinician, patient):
+    client = login(clinician)
+    chart(client, patient)
+    with CaptureQueriesContext(connection) as ctx:
+        resp = client.get(reverse("patients:detail", args=[patient.pk]) + "?q=Garcia")
+    assert resp.status_code == 200
+    assert any("encounters_allergy" in q["sql"] for q in ctx.captured_queries)
+    assert 'value="Garcia"' in resp.content.decode()  # the top bar's search box, as on every page
+    assert 'value="Garcia"' not in chart(client, patient).content.decode()
