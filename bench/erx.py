@@ -138,13 +138,15 @@ def worker(queue: str, *, concurrency: int):
 
 def _patients(clinician, k: int) -> list[str]:
     """Patients on the clinician's care team with a home address (NCPDP needs it), without allergies or
-    current medications, so that no interaction alert needs an override reason."""
+    active medications, so that no interaction alert needs an override reason. fig_erx completes the courses it
+    started, so the same patients qualify again in the next run."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT p.id::text FROM patients_patient p JOIN patients_careteammember c ON c.patient_id = p.id "
             "WHERE c.user_id = %s AND p.addresses IS NOT NULL AND p.family_name <> 'Benchmark' "
             "AND p.allergy_status <> 'has' "
-            "AND NOT EXISTS (SELECT 1 FROM encounters_medicationstatement m WHERE m.patient_id = p.id) "
+            "AND NOT EXISTS (SELECT 1 FROM encounters_medicationstatement m WHERE m.patient_id = p.id "
+            "AND m.status = 'active') "
             "ORDER BY p.id LIMIT %s",
             [clinician.pk, k],
         )
@@ -178,6 +180,7 @@ def _latencies(ids: list[str]) -> tuple[list[float], int]:
 def fig_erx(b, *, rate: float, seconds: float, concurrency: int = 2) -> None:
     from django.contrib.auth import get_user_model
 
+    from encounters.models import MedicationStatement, MedicationStatus
     from prescriptions import services
     from prescriptions.models import Pharmacy
 
@@ -260,6 +263,10 @@ def fig_erx(b, *, rate: float, seconds: float, concurrency: int = 2) -> None:
                 p50s.append(percentile(done, 50))
                 p95s.append(percentile(done, 95))
         stats = json.loads(urllib.request.urlopen(sim + "/control/stats", timeout=5).read())  # noqa: S310
+    # The patients had no active medication before (_patients): every active one now is this run's. Completed, they
+    # leave the pool as it was (each run used to exhaust it: a second full run found no patient).
+    MedicationStatement.objects.filter(patient_id__in=patients, status=MedicationStatus.ACTIVE).update(
+        status=MedicationStatus.COMPLETED)
     detail = {
         "rate_per_s": rate,
         "per_round": per_round,
