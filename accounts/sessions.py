@@ -30,6 +30,7 @@ class SessionStore(cached_db.SessionStore):
         try:
             data = self._cache.get(self.cache_key)
         except Exception:
+            log.warning("session cache unavailable; reading the session from the database", exc_info=True)
             data = None
         if data is not None:
             return data

@@ -8,8 +8,10 @@ changes, so the page's rendered body can be cached under (patient, version) and 
   a row to another patient (a merge) bumps both.
 
 Triggers, not application code: a write that bypasses the services (the admin, a data fix in psql, a migration)
-still invalidates the cache. Migrations call `triggers_sql(table)` for their app's tables.
+still invalidates the cache. Each app's migration adds its tables' triggers with `triggers_operation(tables)`.
 """
+
+from django.db import migrations
 
 FUNCTIONS_SQL = """
 CREATE FUNCTION patient_chart_version_row() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -59,3 +61,12 @@ CREATE TRIGGER {table}_chart_del AFTER DELETE ON {table}
 
 def drop_triggers_sql(table: str) -> str:
     return "".join(f"DROP TRIGGER {table}_chart_{op} ON {table};\n" for op in ("ins", "upd", "del"))
+
+
+def triggers_operation(tables: list[str], *, with_functions: bool = False) -> migrations.RunSQL:
+    """The RunSQL that adds (and, reversed, drops) the triggers of `tables`; the first migration also the functions."""
+    forward = "".join(triggers_sql(t) for t in tables)
+    backward = "".join(drop_triggers_sql(t) for t in tables)
+    if with_functions:
+        forward, backward = FUNCTIONS_SQL + forward, backward + DROP_FUNCTIONS_SQL
+    return migrations.RunSQL(forward, backward)

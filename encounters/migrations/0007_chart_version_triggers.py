@@ -23,8 +23,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            "".join(chartversion.triggers_sql(t) for t in TABLES),
-            "".join(chartversion.drop_triggers_sql(t) for t in TABLES),
-        ),
+        chartversion.triggers_operation(TABLES),
     ]

@@ -21,8 +21,5 @@ class Migration(migrations.Migration):
             name='chart_version',
             field=models.BigIntegerField(db_default=0, default=0, editable=False),
         ),
-        migrations.RunSQL(
-            chartversion.FUNCTIONS_SQL + "".join(chartversion.triggers_sql(t) for t in TABLES),
-            "".join(chartversion.drop_triggers_sql(t) for t in TABLES) + chartversion.DROP_FUNCTIONS_SQL,
-        ),
+        chartversion.triggers_operation(TABLES, with_functions=True),
     ]
