@@ -10,10 +10,10 @@ from django.contrib.postgres.indexes import GinIndex, GistIndex
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Func
-from django.urls import reverse
 from django.utils import timezone
 
 from audit import categories
+from ehr.links import pk_url
 
 
 class TsTzRange(Func):
@@ -613,7 +613,7 @@ class Encounter(models.Model):
         return f"{self.get_encounter_type_display()} {self.start:%Y-%m-%d}"
 
     def get_absolute_url(self):
-        return reverse("encounters:encounter_detail", args=[self.pk])
+        return pk_url("encounters:encounter_detail", self.pk)
 
 
 class NoteTemplate(models.Model):

@@ -17,13 +17,14 @@ from django.core.exceptions import ValidationError
 from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
 from django.db.models import Case, CharField, F, IntegerField, Lookup, Q, Value, When
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
+from ehr.links import pk_url
+from ehr.prepared import SENTINEL_ID, Prepared
 from patients.access import visible_patients
 from patients.models import Patient
 from patients.selectors import patient_get
@@ -73,24 +74,49 @@ CRITICALITY_RANK = Case(
 )
 
 
+# The chart's lists, compiled once per process (ehr/prepared.py): the chart page runs them on every first view.
+_ALLERGIES_ACTIVE = Prepared(
+    lambda patient_id: Allergy.objects.filter(patient_id=patient_id, status=AllergyStatus.ACTIVE).order_by(
+        CRITICALITY_RANK, "substance_text"
+    ),
+    patient_id=SENTINEL_ID,
+)
+_MEDICATIONS_ACTIVE = Prepared(
+    lambda patient_id: MedicationStatement.objects.filter(
+        patient_id=patient_id, status=MedicationStatus.ACTIVE
+    ).order_by("name"),
+    patient_id=SENTINEL_ID,
+)
+_PROBLEMS_ACTIVE = Prepared(
+    lambda patient_id: Problem.objects.filter(patient_id=patient_id, status=ProblemStatus.ACTIVE).order_by(
+        "description"
+    ),
+    patient_id=SENTINEL_ID,
+)
+_VITALS_LATEST = Prepared(
+    lambda patient_id: VitalSigns.objects.filter(patient_id=patient_id).order_by("-taken_at")[:1],
+    patient_id=SENTINEL_ID,
+)
+_ENCOUNTERS_RECENT = Prepared(
+    lambda patient_id: Encounter.objects.filter(patient_id=patient_id)
+    .select_related("provider")
+    .order_by("-start", "-id")[:10],
+    patient_id=SENTINEL_ID,
+)
+
+
 def allergies_active(*, patient) -> list[Allergy]:
     """Active allergies and intolerances, the most critical first."""
-    return list(
-        Allergy.objects.filter(patient=patient, status=AllergyStatus.ACTIVE).order_by(
-            CRITICALITY_RANK, "substance_text"
-        )
-    )
+    return _ALLERGIES_ACTIVE(patient_id=patient.pk)
 
 
 def medications_active(*, patient) -> list[MedicationStatement]:
     """Current medications, prescribed here or reported by the patient."""
-    return list(
-        MedicationStatement.objects.filter(patient=patient, status=MedicationStatus.ACTIVE).order_by("name")
-    )
+    return _MEDICATIONS_ACTIVE(patient_id=patient.pk)
 
 
 def problems_active(*, patient) -> list[Problem]:
-    return list(Problem.objects.filter(patient=patient, status=ProblemStatus.ACTIVE).order_by("description"))
+    return _PROBLEMS_ACTIVE(patient_id=patient.pk)
 
 
 def problems_all(*, patient) -> list[Problem]:
@@ -118,7 +144,8 @@ def medications_all(*, patient) -> list[MedicationStatement]:
 
 
 def vitals_latest(*, patient) -> VitalSigns | None:
-    return VitalSigns.objects.filter(patient=patient).order_by("-taken_at").first()
+    rows = _VITALS_LATEST(patient_id=patient.pk)
+    return rows[0] if rows else None
 
 
 def vitals_rows(vs: VitalSigns | None) -> list[dict]:
@@ -256,15 +283,13 @@ def encounters_page(*, patient, cursor: str | None = None, limit: int = 25) -> P
 def chart_encounters(*, actor, patient, request):
     if not patient.access.clinical:
         return None
-    rows = list(
-        Encounter.objects.filter(patient=patient).select_related("provider").order_by("-start", "-id")[:10]
-    )
+    rows = _ENCOUNTERS_RECENT(patient_id=patient.pk)
     return {
         "template": "encounters/_chart_encounters.html",
         "title": "Encounters",
         "main": True,
         "rows": rows,
-        "nav_url": reverse("encounters:timeline", args=[patient.pk]),
+        "nav_url": pk_url("encounters:timeline", patient.pk),
     }
 
 
@@ -276,7 +301,7 @@ def chart_problems(*, actor, patient, request):
         "title": "Problems",
         "aside": True,
         "rows": problems_active(patient=patient),
-        "nav_url": reverse("encounters:problems", args=[patient.pk]),
+        "nav_url": pk_url("encounters:problems", patient.pk),
     }
 
 
@@ -288,7 +313,7 @@ def chart_allergies(*, actor, patient, request):
         "title": "Allergies",
         "aside": True,
         "rows": allergies_active(patient=patient),
-        "nav_url": reverse("encounters:allergies", args=[patient.pk]),
+        "nav_url": pk_url("encounters:allergies", patient.pk),
     }
 
 
@@ -300,7 +325,7 @@ def chart_medications(*, actor, patient, request):
         "title": "Medications",
         "aside": True,
         "rows": medications_active(patient=patient),
-        "nav_url": reverse("encounters:medications", args=[patient.pk]),
+        "nav_url": pk_url("encounters:medications", patient.pk),
     }
 
 
@@ -314,7 +339,7 @@ def chart_vitals(*, actor, patient, request):
         "aside": True,
         "latest": latest,
         "rows": vitals_rows(latest),
-        "nav_url": reverse("encounters:vitals_trend", args=[patient.pk]),
+        "nav_url": pk_url("encounters:vitals_trend", patient.pk),
     }
 
 
@@ -325,8 +350,8 @@ def chart_immunizations(*, actor, patient, request):
         "template": "encounters/_chart_immunizations.html",
         "title": "Immunizations",
         "aside": True,
-        "rows": immunizations_all(patient=patient, limit=8),
-        "nav_url": reverse("encounters:immunizations", args=[patient.pk]),
+        "rows": _IMMUNIZATIONS_RECENT(patient_id=patient.pk),
+        "nav_url": pk_url("encounters:immunizations", patient.pk),
     }
 
 
@@ -338,29 +363,39 @@ def chart_results(*, actor, patient, request):
         "title": "Results",
         "aside": True,
         "rows": results_latest(patient=patient, limit=10),
-        "nav_url": reverse("encounters:results", args=[patient.pk]),
+        "nav_url": pk_url("encounters:results", patient.pk),
     }
 
 
 # ------------------------------------------------------------------ immunizations and results
-def immunizations_all(*, patient, limit: int = 500) -> list[Immunization]:
-    """The patient's immunizations, newest first (entered-in-error ones left out). One query."""
-    return list(
-        Immunization.objects.filter(patient=patient)
+def _immunizations(patient_id):
+    return (
+        Immunization.objects.filter(patient_id=patient_id)
         .exclude(status=ImmunizationStatus.ERROR)
         .select_related("performer")
-        .order_by("-occurrence")[:limit]
+        .order_by("-occurrence")
     )
+
+
+_IMMUNIZATIONS_RECENT = Prepared(lambda patient_id: _immunizations(patient_id)[:8], patient_id=SENTINEL_ID)
+# The latest laboratory value of each test (LOINC code): DISTINCT ON, at most 200 tests.
+_RESULTS_LATEST = Prepared(
+    lambda patient_id: Observation.objects.filter(patient_id=patient_id, category=ObservationCategory.LABORATORY)
+    .exclude(status=ObservationStatus.ERROR)
+    .order_by("loinc_code", "-effective")
+    .distinct("loinc_code")[:200],
+    patient_id=SENTINEL_ID,
+)
+
+
+def immunizations_all(*, patient, limit: int = 500) -> list[Immunization]:
+    """The patient's immunizations, newest first (entered-in-error ones left out). One query."""
+    return list(_immunizations(patient.pk)[:limit])
 
 
 def results_latest(*, patient, limit: int = 10) -> list[Observation]:
     """The latest laboratory value of each test (LOINC code), most recent first. One query (DISTINCT ON)."""
-    rows = list(
-        Observation.objects.filter(patient=patient, category=ObservationCategory.LABORATORY)
-        .exclude(status=ObservationStatus.ERROR)
-        .order_by("loinc_code", "-effective")
-        .distinct("loinc_code")[:200]
-    )
+    rows = _RESULTS_LATEST(patient_id=patient.pk)
     return sorted(rows, key=lambda o: o.effective, reverse=True)[:limit]
 
 

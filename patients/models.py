@@ -7,10 +7,10 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Now
-from django.urls import reverse
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from accounts import roles
+from ehr.links import pk_url
 
 from .crypto import EncryptedJSONField, EncryptedTextField
 
@@ -164,7 +164,7 @@ class Patient(models.Model):
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
 
     def get_absolute_url(self):
-        return reverse("patients:detail", args=[self.pk])
+        return pk_url("patients:detail", self.pk)
 
     @property
     def display_name(self) -> str:

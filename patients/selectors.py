@@ -27,6 +27,7 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record, access_record_denied
+from ehr.prepared import SENTINEL_ID, Prepared
 
 from . import crypto
 from .access import (
@@ -107,14 +108,21 @@ def patient_get_for_care_team(*, actor, patient_id, request=None, record: bool =
     return patient
 
 
+# Compiled once per process (ehr/prepared.py): every chart page draws the care team.
+_CARE_TEAM = Prepared(
+    lambda patient_id: CareTeamMember.objects.filter(patient_id=patient_id)
+    .select_related("user", "group", "user__practitioner")
+    .annotate(role_names=ArrayAgg("user__groups__name", distinct=True,
+                                  filter=Q(user__groups__name__in=list(roles.ROLES))))
+    .order_by("added_at"),
+    patient_id=SENTINEL_ID,
+)
+
+
 def care_team_list(*, actor, patient: Patient) -> list[CareTeamMember]:
     """The care team of a patient already fetched through the door (which recorded the access). Each member
     carries `.removable`: whether `actor` may take them off the team (see access.may_grant_clinical_access)."""
-    members = list(CareTeamMember.objects.filter(patient=patient)
-                   .select_related("user", "group", "user__practitioner")
-                   .annotate(role_names=ArrayAgg("user__groups__name", distinct=True,
-                                                 filter=Q(user__groups__name__in=list(roles.ROLES))))
-                   .order_by("added_at"))
+    members = _CARE_TEAM(patient_id=patient.pk)
     access = getattr(patient, "access", None) or patient_access_for(actor, patient.pk)
     clinical_ok = may_grant_clinical_access(actor, access)
     for m in members:

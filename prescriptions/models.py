@@ -11,9 +11,9 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
-from django.urls import reverse
 
 from accounts.validators import validate_npi
+from ehr.links import pk_url
 from patients.crypto import EncryptedTextField
 
 from . import ncpdp
@@ -356,7 +356,7 @@ class Prescription(models.Model):
         return f"{self.medication} — {self.sig_text}"
 
     def get_absolute_url(self):
-        return reverse("prescriptions:detail", args=[self.pk])
+        return pk_url("prescriptions:detail", self.pk)
 
 
 class PrescriptionEvent(models.Model):

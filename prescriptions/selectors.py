@@ -18,6 +18,8 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
+from ehr.links import pk_url
+from ehr.prepared import SENTINEL_ID, Prepared
 from ehr.refdata import ingredient_key
 from encounters import selectors as enc_selectors
 from patients.access import visible_patients
@@ -94,8 +96,8 @@ def pharmacy_get(*, pharmacy_id) -> Pharmacy:
 
 def pharmacy_preferred(*, patient) -> Pharmacy | None:
     """The preferred pharmacy of a patient already fetched through patient_get."""
-    pref = PatientPharmacy.objects.filter(patient=patient).select_related("pharmacy").first()
-    return pref.pharmacy if pref else None
+    rows = _PHARMACY_PREFERRED(patient_id=patient.pk)
+    return rows[0].pharmacy if rows else None
 
 
 def pharmacy_by_ncpdp(*, ncpdp_id: str) -> Pharmacy | None:
@@ -355,13 +357,18 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
 
 
 # ------------------------------------------------------------------ prescriptions
-def prescription_list_for_patient(*, patient, limit: int = 50) -> list[Prescription]:
-    """A patient's prescriptions; `patient` was fetched through patient_get (which recorded the access)."""
-    return list(
-        Prescription.objects.filter(patient=patient)
-        .select_related("medication", "pharmacy", "prescriber")
-        .order_by("-created_at")[:limit]
-    )
+# The chart's cards, compiled once per process (ehr/prepared.py). The prescriptions card shows the drug, the
+# directions, the status and the date: only the medication is joined.
+_PRESCRIPTIONS_RECENT = Prepared(
+    lambda patient_id: Prescription.objects.filter(patient_id=patient_id)
+    .select_related("medication")
+    .order_by("-created_at")[:20],
+    patient_id=SENTINEL_ID,
+)
+_PHARMACY_PREFERRED = Prepared(
+    lambda patient_id: PatientPharmacy.objects.filter(patient_id=patient_id).select_related("pharmacy")[:1],
+    patient_id=SENTINEL_ID,
+)
 
 
 def prescription_get(
@@ -545,16 +552,15 @@ def chart_section(*, actor, patient, request) -> dict | None:
     access = getattr(patient, "access", None)
     if access is None or not access.has(roles.VIEW_CLINICAL):
         return None
-    from django.urls import reverse
 
     return {
         "template": "prescriptions/_chart_prescriptions.html",
         "title": "Prescriptions",
         "main": True,
         "nav_url": "#sec-prescriptions",
-        "prescriptions": prescription_list_for_patient(patient=patient, limit=20),
+        "prescriptions": _PRESCRIPTIONS_RECENT(patient_id=patient.pk),
         "can_prescribe": access.has(roles.PRESCRIBE),
-        "prescribe_url": reverse("prescriptions:new", args=[patient.pk]),
+        "prescribe_url": pk_url("prescriptions:new", patient.pk),
     }
 
 
@@ -564,7 +570,6 @@ def chart_pharmacy(*, actor, patient, request) -> dict | None:
     access = getattr(patient, "access", None)
     if access is None or not access.has(roles.VIEW_DEMOGRAPHICS):
         return None
-    from django.urls import reverse
 
     return {
         "template": "prescriptions/_chart_pharmacy.html",
@@ -572,5 +577,5 @@ def chart_pharmacy(*, actor, patient, request) -> dict | None:
         "aside": True,
         "pharmacy": pharmacy_preferred(patient=patient),
         "can_change": access.has(roles.CHANGE_DEMOGRAPHICS),
-        "change_url": reverse("prescriptions:pharmacy_choose", args=[patient.pk]),
+        "change_url": pk_url("prescriptions:pharmacy_choose", patient.pk),
     }
