@@ -9,6 +9,10 @@ changes, so the page's rendered body can be cached under (patient, version) and 
 
 Triggers, not application code: a write that bypasses the services (the admin, a data fix in psql, a migration)
 still invalidates the cache. Each app's migration adds its tables' triggers with `triggers_operation(tables)`.
+
+A bulk load (the bench's seed, bench/seeders.py) may `SET ehr.chart_version_bump = 'off'` for its session: the
+statement triggers then bump nothing, and the load must bump the versions of the patients it wrote to itself, once,
+before it ends (BULK_BUMP_SQL). Only the session that set it is affected.
 """
 
 from django.db import migrations
@@ -39,6 +43,32 @@ BEGIN
   RETURN NULL;
 END $$;
 """
+
+# Migration 0006: the same function with the bulk-load switch (0005 created the first version, kept here as its
+# reverse).
+BUMP_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('ehr.chart_version_bump', true) = 'off' THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM new_rows);
+  ELSIF TG_OP = 'DELETE' THEN
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM old_rows);
+  ELSE
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM new_rows UNION SELECT patient_id FROM old_rows);
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+BUMP_FUNCTION_V1_SQL = "CREATE OR REPLACE " + FUNCTIONS_SQL[FUNCTIONS_SQL.index("FUNCTION patient_chart_version_bump()"):]
+
+# What a bulk load that switched the bump off runs before it ends: every patient's version once (one statement).
+BULK_BUMP_SQL = "UPDATE patients_patient SET chart_version = chart_version + 1"
 
 DROP_FUNCTIONS_SQL = """
 DROP TRIGGER patient_chart_version_row ON patients_patient;

@@ -62,6 +62,14 @@ def test_seed_ci_then_bench_one_round(tmp_path):
     assert _scalar("SELECT count(*) FROM audit_accessevent") == 20000
     assert _scalar("SELECT count(*) FROM ONLY audit_accessevent_default") == 0
     assert _scalar("SELECT count(*) FROM audit_unlinked") == 0
+    # the chart-version triggers were off for the load and every version was bumped once at its end, not once per
+    # COPY chunk of each clinical table; the switch is off again afterwards
+    assert _row("SELECT min(chart_version), max(chart_version) FROM patients_patient") == (1, 1)
+    from encounters.models import Allergy
+
+    pid = _scalar("SELECT patient_id FROM encounters_encounter LIMIT 1")
+    Allergy.objects.create(patient_id=pid, substance_text="Latex", category="environment")
+    assert _scalar("SELECT chart_version FROM patients_patient WHERE id = %s", [pid]) == 2
     _the_seeded_rows_are_what_the_product_writes()
 
     out = tmp_path / "bench.json"

@@ -210,3 +210,17 @@ def test_a_query_string_draws_the_page(login, clinician, patient):
     assert any("encounters_allergy" in q["sql"] for q in ctx.captured_queries)
     assert 'value="Garcia"' in resp.content.decode()  # the top bar's search box, as on every page
     assert 'value="Garcia"' not in chart(client, patient).content.decode()
+
+
+def test_the_bulk_load_switch_holds_back_the_bump_only_in_its_own_session(patient):
+    """bench/seeders.py turns the statement triggers off for its session and bumps every version once at the end."""
+    before = version(patient)
+    with connection.cursor() as cur:
+        cur.execute("SET ehr.chart_version_bump = 'off'")
+        try:
+            Allergy.objects.create(patient=patient, substance_text="Latex", category="environment")
+            assert version(patient) == before
+        finally:
+            cur.execute("RESET ehr.chart_version_bump")
+    Allergy.objects.create(patient=patient, substance_text="Peanut", category="food")
+    assert version(patient) == before + 1
