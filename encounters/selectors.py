@@ -26,7 +26,6 @@ from audit.services import access_record
 from ehr.links import pk_url
 from ehr.prepared import SENTINEL_ID, Prepared
 from patients.access import visible_patients
-from patients.models import Patient
 from patients.selectors import patient_get
 
 from . import recurrence, vitals
@@ -597,7 +596,7 @@ def calendar(
     rows = list(qs)
     ids = {a.patient_id for a in rows}
     visible = (
-        set(visible_patients(actor, roles.VIEW_SCHEDULE).filter(pk__in=ids).values_list("pk", flat=True))
+        set(visible_patients(actor, roles.VIEW_SCHEDULE).filter(pk__in=ids).order_by().values_list("pk", flat=True))
         if ids
         else set()
     )
