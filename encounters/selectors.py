@@ -26,6 +26,7 @@ from audit.services import access_record
 from ehr.links import pk_url
 from ehr.prepared import SENTINEL_ID, Prepared
 from patients.access import visible_patients
+from patients.models import display_name
 from patients.selectors import patient_get
 
 from . import recurrence, vitals
@@ -545,14 +546,27 @@ def rooms() -> list[Room]:
     return list(Room.objects.select_related("location"))
 
 
-# What a calendar shows of an appointment (time, status, patient, type, provider, room, location) and of its
-# patient (the name, CalendarItem.label): every other column, the patient's encrypted ones among them, is neither
-# read nor converted, row after row. The day list, the week, the home panels and the iCalendar download read
-# nothing else (tests/encounters/test_query_counts.py counts their queries).
-_CALENDAR_COLUMNS = (
-    "start", "end", "status", "patient", "provider", "appointment_type", "room", "location",
-    "patient__given_name", "patient__family_name", "patient__preferred_name",
-)
+# What a calendar shows of an appointment (time, status, patient, type, provider, room, location): every other
+# column is neither read nor converted, row after row. Of the patient only the name is read, as three columns of
+# the appointment row (CalendarItem.label), not as a Patient instance: building one per row was a third of a
+# 382-row day's time. The day list, the week, the home panels and the iCalendar download read nothing else
+# (tests/encounters/test_query_counts.py counts their queries).
+_CALENDAR_COLUMNS = ("start", "end", "status", "patient", "provider", "appointment_type", "room", "location")
+_CALENDAR_NAMES = {
+    "patient_given_name": F("patient__given_name"),
+    "patient_family_name": F("patient__family_name"),
+    "patient_preferred_name": F("patient__preferred_name"),
+}
+
+
+def _attach(rows: list[Appointment], name: str) -> None:
+    """The day's few providers (types, rooms, locations), read once each and attached to every row that names
+    them: what prefetch_related does, at a third of its cost (15 ms -> 5 ms for a 382-row day)."""
+    field = Appointment._meta.get_field(name)
+    ids = {getattr(a, field.attname) for a in rows} - {None}
+    found = field.related_model._base_manager.in_bulk(ids) if ids else {}
+    for a in rows:
+        field.set_cached_value(a, found.get(getattr(a, field.attname)))
 
 
 class _Span(TsTzRange):
@@ -568,7 +582,9 @@ class CalendarItem:
 
     @property
     def label(self) -> str:
-        return self.appointment.patient.display_name if self.visible else "Busy"
+        a = self.appointment
+        return display_name(a.patient_given_name, a.patient_family_name, a.patient_preferred_name) if self.visible \
+            else "Busy"
 
 
 def calendar(
@@ -579,25 +595,24 @@ def calendar(
     One access event names the patients shown."""
     if not can_view_schedules(actor):
         raise Http404("No schedule")
-    qs = (
+    day = (
         # start < end and end > start, written as a range overlap so the GiST index appt_span finds the day's
         # appointments without reading the providers' whole history
         Appointment.objects.alias(span=_Span("start", "end", RangeBoundary()))
         .filter(span__overlap=DateTimeTZRange(start, end))
         .exclude(status=AppointmentStatus.CANCELLED)
-        .select_related("patient")
-        # The day's few providers, types, rooms and locations, once each (not one joined copy per appointment row).
-        .prefetch_related("provider", "appointment_type", "room", "location")
-        .only(*_CALENDAR_COLUMNS)
-        .order_by("start", "provider_id")
     )
     if provider_ids:
-        qs = qs.filter(provider_id__in=provider_ids)
-    rows = list(qs)
-    ids = {a.patient_id for a in rows}
+        day = day.filter(provider_id__in=provider_ids)
+    rows = list(day.only(*_CALENDAR_COLUMNS).annotate(**_CALENDAR_NAMES).order_by("start", "provider_id"))
+    for name in ("provider", "appointment_type", "room", "location"):
+        _attach(rows, name)
+    # Which of the day's patients the viewer may see, asked with the day's query as a subquery: a list of a few
+    # hundred ids as literals cost more to send, parse and plan than the answer.
     visible = (
-        set(visible_patients(actor, roles.VIEW_SCHEDULE).filter(pk__in=ids).order_by().values_list("pk", flat=True))
-        if ids
+        set(visible_patients(actor, roles.VIEW_SCHEDULE).filter(pk__in=day.values("patient_id")).order_by()
+            .values_list("pk", flat=True))
+        if rows
         else set()
     )
     items = [CalendarItem(a, a.patient_id in visible) for a in rows]

@@ -80,6 +80,14 @@ class AllergyStatus(models.TextChoices):
     HAS = "has", "Has allergies"
 
 
+def display_name(given: str, family: str, preferred: str) -> str:
+    """How a patient is named on screens: FAMILY, Given \u201cPreferred\u201d (Patient.display_name; the calendar calls it
+    with the three columns alone)."""
+    if preferred and preferred != given:
+        given = f"{given} \u201c{preferred}\u201d"
+    return f"{family.upper()}, {given}"
+
+
 class Patient(models.Model):
     """USCDI v3 demographics. Identifiers and contact details are encrypted (patients/crypto.py)."""
 
@@ -168,10 +176,7 @@ class Patient(models.Model):
 
     @property
     def display_name(self) -> str:
-        given = self.given_name
-        if self.preferred_name and self.preferred_name != self.given_name:
-            given = f"{self.given_name} \u201c{self.preferred_name}\u201d"
-        return f"{self.family_name.upper()}, {given}"
+        return display_name(self.given_name, self.family_name, self.preferred_name)
 
     def age_on(self, on: date) -> int:
         b = self.birth_date

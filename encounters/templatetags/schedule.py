@@ -24,18 +24,22 @@ _ANY = (
 @register.simple_tag(takes_context=True)
 def day_list_rows(context, items) -> str:
     """<tr> per calendar item (encounters.selectors.CalendarItem): time, patient (or "Busy"), type, provider, room,
-    status, and a form per next step of the patient flow (services.FLOW) where the patient may be shown."""
+    status, and a form with a button per next step of the patient flow (services.FLOW) where the patient may be
+    shown."""
     if not items:
         return mark_safe('<tr><td colspan="7" class="muted">No appointments.</td></tr>')  # noqa: S308
     detail = reverse("encounters:appointment_detail", args=[_ANY])
     advance = reverse("encounters:appointment_advance", args=[_ANY])
+    # One form per row, a button per next step of the flow (its name and value say which): the day of a clinic
+    # network is hundreds of rows, and a form per button tripled the page's markup.
     form = (
         f'<form method="post" action="{escape(advance)}" class="inline">'
         f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(str(context.get("csrf_token")))}">'
-        '<input type="hidden" name="status" value="{status}"><input type="hidden" name="next" value="day">'
+        '<input type="hidden" name="next" value="day">'
         f'<input type="hidden" name="date" value="{escape(context.get("day_iso", ""))}">'
-        '<button type="submit" class="btn-sm">{label}</button></form> '
+        "{buttons}</form>"
     )
+    button = '<button type="submit" name="status" value="{status}" class="btn-sm">{label}</button> '
     # The same few types, providers, rooms, statuses and slot times recur on every row: each is formatted once.
     types, providers, rooms, flows, statuses, times = {}, {}, {}, {}, {}, {}
     rows = []
@@ -58,9 +62,10 @@ def day_list_rows(context, items) -> str:
         if i.visible:
             steps = flows.get(a.status)
             if steps is None:
-                steps = flows[a.status] = "".join(
-                    form.format(status=escape(nxt), label=escape(nxt.label)) for nxt in FLOW.get(a.status, ())
-                )
+                nexts = FLOW.get(a.status, ())
+                steps = flows[a.status] = form.replace("{buttons}", "".join(
+                    button.format(status=escape(nxt), label=escape(nxt.label)) for nxt in nexts
+                )) if nexts else ""
             steps = steps.replace(_ANY, pk)
         patient = (
             f'<a href="{escape(detail.replace(_ANY, pk))}">{escape(i.label)}</a>' if i.visible else "Busy"
