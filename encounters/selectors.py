@@ -582,13 +582,14 @@ class CalendarItem:
 
     @property
     def label(self) -> str:
-        a = self.appointment
-        return display_name(a.patient_given_name, a.patient_family_name, a.patient_preferred_name) if self.visible \
-            else "Busy"
+        if not self.visible:
+            return "Busy"
+        a = self.appointment  # the name's three columns come with the row (calendar, _CALENDAR_NAMES)
+        return display_name(a.patient_given_name, a.patient_family_name, a.patient_preferred_name)
 
 
 def calendar(
-    *, actor, start: datetime, end: datetime, provider_ids=None, request=None, patient_ids_only=False
+    *, actor, start: datetime, end: datetime, provider_ids=None, request=None
 ) -> list[CalendarItem]:
     """Appointments of providers between start and end. Who: users with encounters.view_provider_schedule.
     Patient names only where the viewer holds view_schedule on the patient; otherwise "Busy".
