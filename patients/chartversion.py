@@ -17,6 +17,31 @@ before it ends (BULK_BUMP_SQL). Only the session that set it is affected.
 
 from django.db import migrations
 
+# The statement triggers' function: bump every patient the statement touched, read from its transition tables.
+_BUMP_BODY = """  IF TG_OP = 'INSERT' THEN
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM new_rows);
+  ELSIF TG_OP = 'DELETE' THEN
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM old_rows);
+  ELSE
+    UPDATE patients_patient SET chart_version = chart_version + 1
+     WHERE id IN (SELECT patient_id FROM new_rows UNION SELECT patient_id FROM old_rows);
+  END IF;
+  RETURN NULL;
+"""
+# Migration 0006 adds the bulk-load switch in front of it.
+_BULK_SWITCH = """  IF current_setting('ehr.chart_version_bump', true) = 'off' THEN
+    RETURN NULL;
+  END IF;
+"""
+
+
+def _bump_function_sql(*, create: str, switch: bool) -> str:
+    return (f"\n{create} FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+            f"{_BULK_SWITCH if switch else ''}{_BUMP_BODY}END $$;\n")
+
+
 FUNCTIONS_SQL = """
 CREATE FUNCTION patient_chart_version_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -27,45 +52,11 @@ BEGIN
 END $$;
 CREATE TRIGGER patient_chart_version_row BEFORE UPDATE ON patients_patient
   FOR EACH ROW EXECUTE FUNCTION patient_chart_version_row();
+""" + _bump_function_sql(create="CREATE", switch=False)
 
-CREATE FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    UPDATE patients_patient SET chart_version = chart_version + 1
-     WHERE id IN (SELECT patient_id FROM new_rows);
-  ELSIF TG_OP = 'DELETE' THEN
-    UPDATE patients_patient SET chart_version = chart_version + 1
-     WHERE id IN (SELECT patient_id FROM old_rows);
-  ELSE
-    UPDATE patients_patient SET chart_version = chart_version + 1
-     WHERE id IN (SELECT patient_id FROM new_rows UNION SELECT patient_id FROM old_rows);
-  END IF;
-  RETURN NULL;
-END $$;
-"""
-
-# Migration 0006: the same function with the bulk-load switch (0005 created the first version, kept here as its
-# reverse).
-BUMP_FUNCTION_SQL = """
-CREATE OR REPLACE FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF current_setting('ehr.chart_version_bump', true) = 'off' THEN
-    RETURN NULL;
-  END IF;
-  IF TG_OP = 'INSERT' THEN
-    UPDATE patients_patient SET chart_version = chart_version + 1
-     WHERE id IN (SELECT patient_id FROM new_rows);
-  ELSIF TG_OP = 'DELETE' THEN
-    UPDATE patients_patient SET chart_version = chart_version + 1
-     WHERE id IN (SELECT patient_id FROM old_rows);
-  ELSE
-    UPDATE patients_patient SET chart_version = chart_version + 1
-     WHERE id IN (SELECT patient_id FROM new_rows UNION SELECT patient_id FROM old_rows);
-  END IF;
-  RETURN NULL;
-END $$;
-"""
-BUMP_FUNCTION_V1_SQL = "CREATE OR REPLACE " + FUNCTIONS_SQL[FUNCTIONS_SQL.index("FUNCTION patient_chart_version_bump()"):]
+# Migration 0006: the function with the switch; its reverse is the function as 0005 created it.
+BUMP_FUNCTION_SQL = _bump_function_sql(create="CREATE OR REPLACE", switch=True)
+BUMP_FUNCTION_V1_SQL = _bump_function_sql(create="CREATE OR REPLACE", switch=False)
 
 # What a bulk load that switched the bump off runs before it ends: every patient's version once (one statement).
 BULK_BUMP_SQL = "UPDATE patients_patient SET chart_version = chart_version + 1"
