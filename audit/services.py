@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,13 +96,28 @@ def _insert_statement() -> tuple[list, str]:
     return fields, f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608 (model's names)
 
 
+# A uuid in its canonical text form (what str(uuid.UUID) writes and PostgreSQL's uuid_out reads back).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _prep(field, value):
+    """A field's value for the INSERT. patient_ids, when every id is a canonical uuid string (a list page's
+    hundreds of ids are), goes as one array literal that PostgreSQL parses: through the field, each id was parsed
+    into a uuid.UUID and adapted on its own (~3 ms for a 382-row day list). Anything else takes the field's own
+    get_db_prep_save, which rejects a malformed id as save() would."""
+    if field.attname == "patient_ids" and value and all(map(_CANONICAL_UUID.fullmatch, value)):
+        return "{" + ",".join(value) + "}"
+    return field.get_db_prep_save(value, connection)
+
+
 def _insert(event: AccessEvent) -> None:
     """event.save(force_insert=True), written once: every page view of patient data pays for this INSERT, and the
     ORM compiled the same statement anew each time (~0.4 ms; docs/benchmark.md). Values go through each field's
-    own get_db_prep_save, as save() does; AccessEvent has no save() override and no signal receivers."""
+    own get_db_prep_save, as save() does (but see _prep); AccessEvent has no save() override and no signal
+    receivers."""
     fields, sql = _insert_statement()
     with connection.cursor() as cur:
-        cur.execute(sql, [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields])
+        cur.execute(sql, [_prep(f, getattr(event, f.attname)) for f in fields])
         event.pk = cur.fetchone()[0]
     event._state.adding = False
     event._state.db = connection.alias

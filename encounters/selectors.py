@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.postgres.fields import DateTimeRangeField, RangeBoundary
 from django.core.exceptions import ValidationError
-from django.db.backends.postgresql.psycopg_any import DateTimeTZRange
+from django.db import connection
 from django.db.models import Case, CharField, F, IntegerField, Lookup, Q, Value, When
 from django.http import Http404
 from django.utils import timezone
@@ -25,7 +24,7 @@ from audit.models import Action
 from audit.services import access_record
 from ehr.links import pk_url
 from ehr.prepared import SENTINEL_ID, Prepared
-from patients.access import visible_patients
+from patients.access import visible_condition, visible_patients
 from patients.models import display_name
 from patients.selectors import patient_get
 
@@ -58,7 +57,6 @@ from .models import (
     Room,
     Series,
     TimeOff,
-    TsTzRange,
     VitalSigns,
     WaitlistEntry,
     WaitlistStatus,
@@ -546,46 +544,82 @@ def rooms() -> list[Room]:
     return list(Room.objects.select_related("location"))
 
 
-# What a calendar shows of an appointment (time, status, patient, type, provider, room, location): every other
-# column is neither read nor converted, row after row. Of the patient only the name is read, as three columns of
-# the appointment row (CalendarItem.label), not as a Patient instance: building one per row was a third of a
-# 382-row day's time. The day list, the week, the home panels and the iCalendar download read nothing else
-# (tests/encounters/test_query_counts.py counts their queries).
-_CALENDAR_COLUMNS = ("start", "end", "status", "patient", "provider", "appointment_type", "room", "location")
-_CALENDAR_NAMES = {
-    "patient_given_name": F("patient__given_name"),
-    "patient_family_name": F("patient__family_name"),
-    "patient_preferred_name": F("patient__preferred_name"),
-}
+# What a calendar shows of an appointment: its time, status, patient (the name, and whether the viewer may see it),
+# type, provider, room and location; in one statement, written out, each row a CalendarAppointment rather than an
+# Appointment. A clinic network's day is hundreds of rows: an Appointment per row (its __init__, its deferred
+# columns, seven uuid.UUID parses), a read per related table and the visible-patients probe composed with the ORM
+# were two thirds of a 382-row day page's time (docs/benchmark.md). The day list, the week, the home panels and the
+# iCalendar download read nothing else (tests/encounters/test_query_counts.py counts their queries,
+# tests/encounters/test_scheduling.py checks what they show). The range overlap is the expression of the GiST
+# index appt_span, so the day's appointments are found without reading the providers' whole history.
+_CALENDAR_SQL = """
+SELECT a.id::text, a.start, a."end", a.status, a.patient_id::text,
+       pt.given_name, pt.family_name, pt.preferred_name, {visible},
+       a.provider_id, u.username, u.first_name, u.last_name,
+       a.appointment_type_id::text, t.name, t.colour,
+       a.room_id::text, r.name, a.location_id::text, l.name
+  FROM encounters_appointment a
+  JOIN patients_patient pt ON pt.id = a.patient_id
+  JOIN auth_user u ON u.id = a.provider_id
+  JOIN encounters_appointmenttype t ON t.id = a.appointment_type_id
+  LEFT JOIN encounters_room r ON r.id = a.room_id
+  LEFT JOIN encounters_location l ON l.id = a.location_id
+ WHERE tstzrange(a.start, a."end", '[)') && tstzrange(%(start)s, %(end)s, '[)')
+   AND a.status <> %(cancelled)s {providers}
+ ORDER BY a.start, a.provider_id"""
+_STATUS_LABELS = dict(AppointmentStatus.choices)
 
 
-def _attach(rows: list[Appointment], name: str) -> None:
-    """The day's few providers (types, rooms, locations), read once each and attached to every row that names
-    them: what prefetch_related does, at a third of its cost (15 ms -> 5 ms for a 382-row day)."""
-    field = Appointment._meta.get_field(name)
-    ids = {getattr(a, field.attname) for a in rows} - {None}
-    found = field.related_model._base_manager.in_bulk(ids) if ids else {}
-    for a in rows:
-        field.set_cached_value(a, found.get(getattr(a, field.attname)))
+@dataclass(slots=True, eq=False)
+class CalendarAppointment:
+    """An appointment as a calendar shows it (calendar()): ids as text; the provider, type, room and location
+    are instances holding the columns a calendar reads (any other column is read from the database on first
+    use, as a deferred field)."""
+
+    pk: str
+    start: datetime
+    end: datetime
+    status: str
+    patient_id: str
+    patient_name: str
+    provider_id: int
+    provider: object
+    appointment_type_id: str
+    appointment_type: AppointmentType
+    room_id: str | None
+    room: Room | None
+    location_id: str | None
+    location: Location | None
+
+    @property
+    def id(self) -> str:
+        return self.pk
+
+    @property
+    def active(self) -> bool:
+        return self.status not in FREE_STATUSES
+
+    def get_status_display(self) -> str:
+        return _STATUS_LABELS.get(self.status, self.status)
 
 
-class _Span(TsTzRange):
-    """TSTZRANGE(start, end, '[)') as a range: the expression of the GiST index appt_span."""
-
-    output_field = DateTimeRangeField()
-
-
-@dataclass
+@dataclass(slots=True)
 class CalendarItem:
-    appointment: Appointment
+    appointment: CalendarAppointment
     visible: bool  # may the viewer see who the patient is?
 
     @property
     def label(self) -> str:
-        if not self.visible:
-            return "Busy"
-        a = self.appointment  # the name's three columns come with the row (calendar, _CALENDAR_NAMES)
-        return display_name(a.patient_given_name, a.patient_family_name, a.patient_preferred_name)
+        return self.appointment.patient_name if self.visible else "Busy"
+
+
+def _shared(cache: dict, model, key, **columns) -> object:
+    """One instance per provider (type, room, location) of the day, from the columns of its first row."""
+    obj = cache.get(key)
+    if obj is None:
+        names = [f.attname for f in model._meta.concrete_fields if f.attname in columns]  # from_db's order
+        obj = cache[key] = model.from_db(None, names, [columns[n] for n in names])
+    return obj
 
 
 def calendar(
@@ -596,30 +630,43 @@ def calendar(
     One access event names the patients shown."""
     if not can_view_schedules(actor):
         raise Http404("No schedule")
-    day = (
-        # start < end and end > start, written as a range overlap so the GiST index appt_span finds the day's
-        # appointments without reading the providers' whole history
-        Appointment.objects.alias(span=_Span("start", "end", RangeBoundary()))
-        .filter(span__overlap=DateTimeTZRange(start, end))
-        .exclude(status=AppointmentStatus.CANCELLED)
+    visible, params = visible_condition(
+        actor, roles.VIEW_SCHEDULE, patient="a.patient_id", department="pt.department_id", merged="pt.merged_into_id"
     )
+    params.update(start=start, end=end, cancelled=AppointmentStatus.CANCELLED.value)
+    providers = ""
     if provider_ids:
-        day = day.filter(provider_id__in=provider_ids)
-    rows = list(day.only(*_CALENDAR_COLUMNS).annotate(**_CALENDAR_NAMES).order_by("start", "provider_id"))
-    for name in ("provider", "appointment_type", "room", "location"):
-        _attach(rows, name)
-    # Which of the day's patients the viewer may see, asked with the day's query as a subquery: a list of a few
-    # hundred ids as literals cost more to send, parse and plan than the answer.
-    visible = (
-        set(visible_patients(actor, roles.VIEW_SCHEDULE).filter(pk__in=day.values("patient_id")).order_by()
-            .values_list("pk", flat=True))
-        if rows
-        else set()
-    )
-    items = [CalendarItem(a, a.patient_id in visible) for a in rows]
-    shown = sorted({str(a.patient_id) for a in rows if a.patient_id in visible})
+        providers = "AND a.provider_id = ANY(%(providers)s)"
+        params["providers"] = [int(p) for p in provider_ids]
+    with connection.cursor() as cur:
+        cur.execute(_CALENDAR_SQL.format(visible=visible, providers=providers), params)
+        found = cur.fetchall()
+    User = get_user_model()
+    users, types, rooms_, places = {}, {}, {}, {}
+    items, shown = [], set()
+    for (pk, begin, finish, status, patient_id, given, family, preferred, seen, provider_id, username, first, last,
+         type_id, type_name, colour, room_id, room_name, location_id, location_name) in found:
+        appt = CalendarAppointment(
+            pk,
+            begin,
+            finish,
+            status,
+            patient_id,
+            display_name(given, family, preferred) if seen else "",
+            provider_id,
+            _shared(users, User, provider_id, id=provider_id, username=username, first_name=first, last_name=last),
+            type_id,
+            _shared(types, AppointmentType, type_id, id=type_id, name=type_name, colour=colour),
+            room_id,
+            _shared(rooms_, Room, room_id, id=room_id, name=room_name, location_id=location_id) if room_id else None,
+            location_id,
+            _shared(places, Location, location_id, id=location_id, name=location_name) if location_id else None,
+        )
+        items.append(CalendarItem(appt, seen))
+        if seen:
+            shown.add(patient_id)
     access_record(
-        actor=actor, action=Action.LIST, category=categories.SCHEDULE, patient_ids=shown, request=request
+        actor=actor, action=Action.LIST, category=categories.SCHEDULE, patient_ids=sorted(shown), request=request
     )
     return items
 

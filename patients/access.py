@@ -189,6 +189,47 @@ def patient_fetch(user, patient_id) -> tuple[Patient | None, PatientAccess]:
     return patient, _access(roles.user_roles(user), patient._granted, patient._in_department, patient._glass)
 
 
+# visible_patients as a condition on one row's patient, for a statement written out (the calendar's: hundreds of
+# rows, each labelled with a name or "Busy", in one round trip). The same questions, asked the same way: a care-team
+# grant of the permission (user or group), an active break-the-glass grant, membership of the patient's department
+# where it gives the permission; merged aliases never. tests/patients/test_access.py holds both to the same answers.
+_VISIBLE_SQL = """({merged} IS NULL AND (
+    EXISTS (SELECT 1 FROM patients_patientuserobjectpermission u
+             WHERE u.content_object_id = {patient} AND u.user_id = %(visible_user)s
+               AND u.permission_id = (SELECT id FROM auth_permission WHERE codename = %(visible_perm)s
+                                        AND content_type_id = %(visible_ct)s))
+ OR EXISTS (SELECT 1 FROM patients_patientgroupobjectpermission g
+              JOIN auth_user_groups ug ON ug.group_id = g.group_id AND ug.user_id = %(visible_user)s
+             WHERE g.content_object_id = {patient}
+               AND g.permission_id = (SELECT id FROM auth_permission WHERE codename = %(visible_perm)s
+                                        AND content_type_id = %(visible_ct)s))
+ OR EXISTS (SELECT 1 FROM patients_breakglassgrant b
+             WHERE b.patient_id = {patient} AND b.user_id = %(visible_user)s AND b.expires_at > %(visible_now)s)
+ {department}))"""
+_VISIBLE_DEPARTMENT_SQL = """OR EXISTS (SELECT 1 FROM patients_department_members m
+             WHERE m.department_id = {department} AND m.user_id = %(visible_user)s)"""
+
+
+def visible_condition(user, perm: str, *, patient: str, department: str, merged: str) -> tuple[str, dict]:
+    """visible_patients(user, perm) as an SQL boolean on a row of a hand-written statement: `patient`,
+    `department` and `merged` name the row's patient id, department id and merged_into id columns. Returns the
+    condition and its named parameters (all prefixed visible_)."""
+    if (not getattr(user, "is_authenticated", False) or not user.is_active
+            or perm not in roles.patient_permissions_for_roles(roles.user_roles(user))):
+        return "FALSE", {}
+    from django.contrib.contenttypes.models import ContentType
+
+    dept = _VISIBLE_DEPARTMENT_SQL.format(department=department) if perm in DEPARTMENT_PERMISSIONS else ""
+    sql = _VISIBLE_SQL.format(merged=merged, patient=patient, department=dept)
+    params = {
+        "visible_user": user.pk,
+        "visible_perm": perm,
+        "visible_ct": ContentType.objects.get_for_model(Patient).pk,  # cached by ContentTypeManager
+        "visible_now": timezone.now(),
+    }
+    return sql, params
+
+
 def administered_patients(user) -> QuerySet[Patient]:
     """Patients of the departments a practice admin belongs to (care-team administration in the admin site).
     Merged aliases are left out. Everyone else: none."""

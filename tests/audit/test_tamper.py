@@ -295,3 +295,27 @@ def test_the_overdue_check_reads_the_queue_not_the_events(chain, django_assert_m
         assert audit_verify(link_first=False).ok
     overdue = [q["sql"] for q in ctx.captured_queries if "audit_unlinked" in q["sql"]]
     assert len(overdue) == 1 and "audit_accessevent" not in overdue[0]
+
+
+def test_a_list_events_ids_are_stored_as_given_and_chained(clinician):
+    """A list page's ids go to PostgreSQL as one array literal (audit.services._prep); ids in any other form take
+    the field's own conversion, and a malformed one is refused before anything is written."""
+    import uuid
+
+    from django.core.exceptions import ValidationError
+
+    many = [str(uuid.uuid4()) for _ in range(300)]
+    upper = uuid.uuid4()
+    listed = access_record(actor=clinician, action="list", category=categories.SCHEDULE, patient_ids=many)
+    mixed = access_record(actor=clinician, action="list", category=categories.SCHEDULE,
+                          patient_ids=[many[0], str(upper).upper(), upper])
+    assert [str(p) for p in AccessEvent.objects.get(pk=listed.pk).patient_ids] == many
+    assert [str(p) for p in AccessEvent.objects.get(pk=mixed.pk).patient_ids] == [many[0], str(upper), str(upper)]
+    assert AccessEvent.objects.filter(patient_ids__contains=[uuid.UUID(many[123])]).get() == listed
+    before = AccessEvent.objects.count()
+    for bad in (["not-a-uuid"], [many[0] + "," + many[1]], [many[0], "{" + many[1] + "},{" + many[2]]):
+        with pytest.raises(ValidationError):
+            access_record(actor=clinician, action="list", category=categories.SCHEDULE, patient_ids=bad)
+    assert AccessEvent.objects.count() == before
+    assert audit_link_chain() >= 2
+    assert audit_verify(link_first=False).ok
