@@ -565,7 +565,7 @@ SELECT a.id::text, a.start, a."end", a.status, a.patient_id::text,
   LEFT JOIN encounters_room r ON r.id = a.room_id
   LEFT JOIN encounters_location l ON l.id = a.location_id
  WHERE tstzrange(a.start, a."end", '[)') && tstzrange(%(start)s, %(end)s, '[)')
-   AND a.status <> %(cancelled)s {providers}
+   AND a.status <> %(cancelled)s{where}
  ORDER BY a.start, a.provider_id"""
 _STATUS_LABELS = dict(AppointmentStatus.choices)
 
@@ -622,28 +622,35 @@ def _shared(cache: dict, model, key, **columns) -> object:
     return obj
 
 
-def calendar(
-    *, actor, start: datetime, end: datetime, provider_ids=None, request=None
+def _calendar_items(
+    *, actor, start, end, provider_ids=None, statuses=None, visible_only=False, limit=None
 ) -> list[CalendarItem]:
-    """Appointments of providers between start and end. Who: users with encounters.view_provider_schedule.
-    Patient names only where the viewer holds view_schedule on the patient; otherwise "Busy".
-    One access event names the patients shown."""
+    """The rows of calendar() and calendar_next(), nothing recorded."""
     if not can_view_schedules(actor):
         raise Http404("No schedule")
     visible, params = visible_condition(
         actor, roles.VIEW_SCHEDULE, patient="a.patient_id", department="pt.department_id", merged="pt.merged_into_id"
     )
     params.update(start=start, end=end, cancelled=AppointmentStatus.CANCELLED.value)
-    providers = ""
+    where = ""
     if provider_ids:
-        providers = "AND a.provider_id = ANY(%(providers)s)"
+        where += " AND a.provider_id = ANY(%(providers)s)"
         params["providers"] = [int(p) for p in provider_ids]
+    if statuses:
+        where += " AND a.status = ANY(%(statuses)s)"
+        params["statuses"] = [str(s) for s in statuses]
+    if visible_only:
+        where += f" AND {visible}"
+    sql = _CALENDAR_SQL.format(visible=visible, where=where)
+    if limit is not None:
+        sql += " LIMIT %(limit)s"
+        params["limit"] = limit
     with connection.cursor() as cur:
-        cur.execute(_CALENDAR_SQL.format(visible=visible, providers=providers), params)
+        cur.execute(sql, params)
         found = cur.fetchall()
     User = get_user_model()
     users, types, rooms_, places = {}, {}, {}, {}
-    items, shown = [], set()
+    items = []
     for (pk, begin, finish, status, patient_id, given, family, preferred, seen, provider_id, username, first, last,
          type_id, type_name, colour, room_id, room_name, location_id, location_name) in found:
         appt = CalendarAppointment(
@@ -663,12 +670,36 @@ def calendar(
             _shared(places, Location, location_id, id=location_id, name=location_name) if location_id else None,
         )
         items.append(CalendarItem(appt, seen))
-        if seen:
-            shown.add(patient_id)
-    access_record(
-        actor=actor, action=Action.LIST, category=categories.SCHEDULE, patient_ids=sorted(shown), request=request
-    )
     return items
+
+
+def _record_shown(actor, items: list[CalendarItem], request) -> None:
+    shown = sorted({i.appointment.patient_id for i in items if i.visible})
+    access_record(actor=actor, action=Action.LIST, category=categories.SCHEDULE, patient_ids=shown, request=request)
+
+
+def calendar(
+    *, actor, start: datetime, end: datetime, provider_ids=None, request=None
+) -> list[CalendarItem]:
+    """Appointments of providers between start and end. Who: users with encounters.view_provider_schedule.
+    Patient names only where the viewer holds view_schedule on the patient; otherwise "Busy".
+    One access event names the patients shown."""
+    items = _calendar_items(actor=actor, start=start, end=end, provider_ids=provider_ids)
+    _record_shown(actor, items, request)
+    return items
+
+
+def calendar_next(
+    *, actor, start: datetime, end: datetime, limit: int, provider_ids=None, statuses=None, request=None
+) -> tuple[list[CalendarItem], bool]:
+    """The first `limit` appointments between start and end whose patient the viewer may see (in `statuses`
+    when given), and whether more follow: a work list, not the whole day of a clinic network. One access event
+    names the patients shown."""
+    items = _calendar_items(actor=actor, start=start, end=end, provider_ids=provider_ids, statuses=statuses,
+                            visible_only=True, limit=limit + 1)
+    items, more = items[:limit], len(items) > limit
+    _record_shown(actor, items, request)
+    return items, more
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -856,22 +887,32 @@ def series_notices(*, patient) -> list[dict]:
 
 
 # ------------------------------------------------------------------ home page
-def home_panels(*, actor) -> list[dict]:
-    """The home page's work lists by role: front desk -> today's day list; clinician -> today's patients and
-    unsigned notes; nurse -> today's arrivals. Records one list event per panel naming the patients shown."""
+# A home panel is a work list: the next rows, then a link to the day list (a clinic network's day is a thousand).
+HOME_PANEL_ROWS = 25
+# What the front desk still acts on today: not done, not a no-show.
+_OPEN_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN,
+                  AppointmentStatus.IN_ROOM, AppointmentStatus.WITH_PROVIDER)
+_ARRIVED_STATUSES = (AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN, AppointmentStatus.IN_ROOM)
+
+
+def home_panels(*, actor, now: datetime | None = None) -> list[dict]:
+    """The home page's work lists by role: front desk -> today's appointments still to come (or under way);
+    clinician -> their own day and unsigned notes; nurse -> patients arrived and not yet with the provider. Each
+    lists the patients the viewer may see, the first HOME_PANEL_ROWS of them ("more" says others follow), and
+    records one list event naming those shown."""
     user_roles = roles.user_roles(actor)
     panels: list[dict] = []
-    start, end = day_bounds(timezone.localdate())
+    now = now or timezone.now()
+    start, end = day_bounds(timezone.localdate(now, recurrence.clinic_tz()))
+    today = {"actor": actor, "end": end, "limit": HOME_PANEL_ROWS}
     if roles.Role.FRONT_DESK in user_roles:
-        items = [i for i in calendar(actor=actor, start=start, end=end) if i.visible]
-        panels.append(
-            {"title": "Today's appointments", "template": "encounters/_panel_day.html", "rows": items}
-        )
+        items, more = calendar_next(start=max(start, now), statuses=_OPEN_STATUSES, **today)
+        panels.append({"title": "Coming up today", "template": "encounters/_panel_day.html", "rows": items,
+                       "more": more})
     if roles.Role.CLINICIAN in user_roles:
-        items = [i for i in calendar(actor=actor, start=start, end=end, provider_ids=[actor.pk]) if i.visible]
-        panels.append(
-            {"title": "Your patients today", "template": "encounters/_panel_day.html", "rows": items}
-        )
+        items, more = calendar_next(start=start, provider_ids=[actor.pk], **today)
+        panels.append({"title": "Your patients today", "template": "encounters/_panel_day.html", "rows": items,
+                       "more": more})
         notes = list(
             Note.objects.filter(author=actor, status=NoteStatus.DRAFT)
             .select_related("patient", "encounter")
@@ -886,14 +927,8 @@ def home_panels(*, actor) -> list[dict]:
             )
         panels.append({"title": "Unsigned notes", "template": "encounters/_panel_notes.html", "rows": notes})
     if roles.Role.NURSE in user_roles:
-        items = [
-            i
-            for i in calendar(actor=actor, start=start, end=end)
-            if i.visible
-            and i.appointment.status
-            in (AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN, AppointmentStatus.IN_ROOM)
-        ]
-        panels.append({"title": "Arrivals", "template": "encounters/_panel_day.html", "rows": items})
+        items, more = calendar_next(start=start, statuses=_ARRIVED_STATUSES, **today)
+        panels.append({"title": "Arrivals", "template": "encounters/_panel_day.html", "rows": items, "more": more})
     return panels
 
 

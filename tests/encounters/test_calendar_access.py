@@ -75,3 +75,54 @@ def test_calendar_names_exactly_the_patients_visible_patients_allows(
     assert seen_by["dr.alice"] == {"Team"}  # the merged alias's grant opens nothing
     assert seen_by["dr.bob"] == {"Group", "Glass"}  # the expired glass grant neither
     assert seen_by["desk.dan"] == {"Team"}  # department (Family Medicine); the alias is merged
+
+
+@pytest.mark.django_db
+def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
+    login, front_desk, nurse, clinician, colleague, department, appt_type, tomorrow_9
+):
+    """A network's day is a thousand rows: the home page lists the first HOME_PANEL_ROWS the viewer may see (the
+    front desk: still to come today; the nurse: arrived, not yet with the provider), says more follow, and its
+    access event names exactly the patients listed."""
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    now = tomorrow_9  # "now" is 09:00 of a day with nothing else booked
+    mine = [make_patient(given_name=f"Pat{i:02d}", department=department) for i in range(30)]
+    stranger = make_patient(given_name="Zed", family_name="Stranger", department=DepartmentFactory(name="Other"))
+    earlier = make_patient(given_name="Ida", family_name="Earlier", department=department)
+    providers = [clinician, colleague] + [UserFactory(username=f"dr.{i}", roles=[roles.Role.CLINICIAN])
+                                          for i in range(2)]
+    rows = [Appointment(patient=stranger, provider=providers[0], appointment_type=appt_type,
+                        start=now, end=now + timedelta(minutes=3))]  # first, but "Busy" to the desk: not listed
+    rows += [Appointment(patient=p, provider=providers[i % 4], appointment_type=appt_type,
+                         status=AppointmentStatus.ARRIVED if i < 3 else AppointmentStatus.SCHEDULED,
+                         start=now + timedelta(minutes=5 + i), end=now + timedelta(minutes=6 + i))
+             for i, p in enumerate(mine)]
+    rows.append(Appointment(patient=earlier, provider=providers[1], appointment_type=appt_type,  # over: not listed
+                            status=AppointmentStatus.SCHEDULED, start=now - timedelta(minutes=50),
+                            end=now - timedelta(minutes=40)))
+    Appointment.objects.bulk_create(rows)
+    assert selectors.HOME_PANEL_ROWS == 25
+
+    desk = selectors.home_panels(actor=type(front_desk).objects.get(pk=front_desk.pk), now=now)
+    panel = next(p for p in desk if p["title"] == "Coming up today")
+    assert [i.label for i in panel["rows"]] == [p.display_name for p in mine[:25]] and panel["more"]
+    event = AccessEvent.objects.filter(actor=front_desk).latest("occurred_at")
+    assert sorted(map(str, event.patient_ids)) == sorted(str(p.pk) for p in mine[:25])
+
+    for p in mine + [earlier]:
+        care_team_grant(patient=p, user=nurse, care_role="Nurse")
+    arrivals = next(p for p in selectors.home_panels(actor=type(nurse).objects.get(pk=nurse.pk), now=now)
+                    if p["title"] == "Arrivals")
+    assert [i.label for i in arrivals["rows"]] == [p.display_name for p in mine[:3]] and not arrivals["more"]
+
+    # The page itself (today, whatever the hour): the panel and its note when rows were left out.
+    body = login(front_desk).get(reverse("home")).content.decode()
+    assert "Coming up today" in body and 'href="/schedule/"' in body
+    from django.template.loader import render_to_string
+
+    note = render_to_string("encounters/_panel_day.html", {"rows": panel["rows"], "more": True})
+    assert "The first 25 are shown." in note and "Pat00" in note
+    assert "are shown" not in render_to_string("encounters/_panel_day.html", {"rows": arrivals["rows"], "more": False})

@@ -109,7 +109,8 @@ def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
     login, front_desk, clinician, colleague, department, appt_type, room
 ):
     """The day list, the week, the home page and the iCalendar download read only the calendar's columns
-    (encounters.selectors._CALENDAR_COLUMNS): a column they show but the query defers would cost a query a row."""
+    (encounters.selectors._CALENDAR_SQL): a related row they show but the statement leaves out would cost a query a
+    row."""
     from tests.factories import make_patient
 
     day = timezone.localdate() + timedelta(days=1)
