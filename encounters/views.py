@@ -80,8 +80,10 @@ def week(request: HttpRequest) -> HttpResponse:
     items = selectors.calendar(
         actor=request.user, start=start, end=end, provider_ids=ids or None, request=request
     )
-    days = [monday + timedelta(days=i) for i in range(7)]
-    columns = [(d, [i for i in items if timezone.localtime(i.appointment.start).date() == d]) for d in days]
+    by_day = {monday + timedelta(days=i): [] for i in range(7)}
+    for i in items:  # in start order: each column stays sorted
+        by_day.get(timezone.localtime(i.appointment.start).date(), []).append(i)
+    columns = list(by_day.items())
     return render(
         request,
         "encounters/week.html",

@@ -87,3 +87,28 @@ def day_list_rows(context, items) -> str:
             f'<td>{room}</td>\n  <td>{status}</td>\n  <td class="row-actions">{steps}</td>\n</tr>'
         )
     return mark_safe("".join(rows))  # noqa: S308 (every value above is escaped)
+
+
+@register.simple_tag
+def week_day_items(items) -> str:
+    """A week column's appointments (encounters.selectors.CalendarItem): time, patient (or "Busy"), provider.
+    A week of twenty providers is two thousand of these; the template engine took ~0.3 ms each."""
+    if not items:
+        return mark_safe('<p class="muted">—</p>')  # noqa: S308
+    detail = escape(reverse("encounters:appointment_detail", args=[_ANY]))
+    colours, names, times = {}, {}, {}
+    out = []
+    for i in items:
+        a = i.appointment
+        colour = colours.get(a.appointment_type_id)
+        if colour is None:
+            colour = colours[a.appointment_type_id] = escape(a.appointment_type.colour)
+        who = names.get(a.provider_id)
+        if who is None:
+            who = names[a.provider_id] = escape(a.provider.last_name)
+        at = times.get(a.start)
+        if at is None:
+            at = times[a.start] = time_format(localtime(a.start), "H:i")
+        patient = f'<a href="{detail.replace(_ANY, a.pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
+        out.append(f'<div class="appt appt-{colour}">{at} {patient}<br><span class="muted">{who}</span></div>')
+    return mark_safe("".join(out))  # noqa: S308 (every value above is escaped)
