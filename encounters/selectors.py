@@ -592,10 +592,6 @@ class CalendarAppointment:
     location: Location | None
 
     @property
-    def id(self) -> str:
-        return self.pk
-
-    @property
     def active(self) -> bool:
         return self.status not in FREE_STATUSES
 

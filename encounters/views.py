@@ -34,11 +34,18 @@ def _aware(dt: datetime) -> datetime:
     return timezone.make_aware(dt, recurrence.clinic_tz()) if timezone.is_naive(dt) else dt
 
 
+# The days a calendar page may show (?date=): wide enough for any clinic, narrow enough that the previous and next
+# day or week and the week's bounds stay valid dates (9999-12-31 overflowed them: a 500).
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def _day(request) -> date:
+    """The ?date= of a calendar page; today when it is missing, malformed or out of range."""
     try:
-        return date.fromisoformat(request.GET.get("date", ""))
+        day = date.fromisoformat(request.GET.get("date", ""))
     except ValueError:
         return timezone.localdate()
+    return day if _FIRST_DAY <= day <= _LAST_DAY else timezone.localdate()
 
 
 # ------------------------------------------------------------------ schedule

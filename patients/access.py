@@ -192,7 +192,8 @@ def patient_fetch(user, patient_id) -> tuple[Patient | None, PatientAccess]:
 # visible_patients as a condition on one row's patient, for a statement written out (the calendar's: hundreds of
 # rows, each labelled with a name or "Busy", in one round trip). The same questions, asked the same way: a care-team
 # grant of the permission (user or group), an active break-the-glass grant, membership of the patient's department
-# where it gives the permission; merged aliases never. tests/patients/test_access.py holds both to the same answers.
+# where it gives the permission; merged aliases never. tests/encounters/test_calendar_access.py holds both to the
+# same answers.
 _VISIBLE_SQL = """({merged} IS NULL AND (
     EXISTS (SELECT 1 FROM patients_patientuserobjectpermission u
              WHERE u.content_object_id = {patient} AND u.user_id = %(visible_user)s

@@ -199,3 +199,21 @@ def test_unknown_codes(clinician, patient):
     assert not Problem.objects.exists() and not Immunization.objects.exists()
     patient.refresh_from_db()
     assert patient.allergy_status == "unknown"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["encounters:day_list", "encounters:week"])
+@pytest.mark.parametrize(
+    "query",
+    ["date=9999-12-31", "date=0001-01-01", "date=2026-13-40", "date=" + "9" * 300,
+     "provider=99999999999999999999", "provider=abc&provider=-1"],
+)
+def test_calendar_pages_answer_any_date_or_provider(front_desk, login, page, query):
+    """A date at the edge of the calendar (its previous day or the week's end overflowed), a malformed one, an
+    unknown provider: the page answers, showing today where the date cannot be shown."""
+    resp = login(front_desk).get(reverse(page) + "?" + query)
+    assert resp.status_code == 200
+    if query.startswith("date="):
+        today = timezone.localdate()
+        shown = resp.context["day"] if page == "encounters:day_list" else resp.context["monday"]
+        assert shown in (today, today - timedelta(days=today.weekday()))
