@@ -15,8 +15,12 @@ def _second_factor_pending(user) -> bool:
 
 # The top bar's links name views without arguments: reversed once per process, not on every page (a reverse costs
 # ~50 us, and the bar has a dozen; docs/benchmark.md).
-BAR_URLS = {"search": "patients:search", "security": "accounts:security",
-            "password_change": "accounts:password_change", "logout": "accounts:logout"}
+BAR_URLS = {
+    "search": "patients:search",
+    "security": "accounts:security",
+    "password_change": "accounts:password_change",
+    "logout": "accounts:logout",
+}
 
 
 @cache

@@ -33,7 +33,9 @@ class TokenForm(forms.Form):
     token = forms.CharField(
         label="Authentication code",
         max_length=16,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
         help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
     )
 

@@ -64,7 +64,9 @@ class Practitioner(models.Model):
 class UserSession(models.Model):
     """Which sessions belong to whom, so deactivating a user can end all of their sessions at once."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_sessions"
+    )
     session_key = models.CharField(max_length=40, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

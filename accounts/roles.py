@@ -51,44 +51,88 @@ ROLES: dict[str, RoleSpec] = {
         Role.CLINICIAN,
         "Clinician (prescriber)",
         ("patients.add_patient", "patients.register_patient", "encounters.view_provider_schedule"),
-        (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE, VIEW_CLINICAL, CHANGE_CLINICAL,
-         PRESCRIBE),
+        (
+            VIEW_DEMOGRAPHICS,
+            CHANGE_DEMOGRAPHICS,
+            VIEW_SCHEDULE,
+            MANAGE_SCHEDULE,
+            VIEW_CLINICAL,
+            CHANGE_CLINICAL,
+            PRESCRIBE,
+        ),
         "Treats patients on their care team: full chart, documentation and e-prescribing.",
     ),
     Role.NURSE: RoleSpec(
         Role.NURSE,
         "Nurse",
         ("patients.add_patient", "patients.register_patient", "encounters.view_provider_schedule"),
-        (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE, VIEW_CLINICAL, CHANGE_CLINICAL),
+        (
+            VIEW_DEMOGRAPHICS,
+            CHANGE_DEMOGRAPHICS,
+            VIEW_SCHEDULE,
+            MANAGE_SCHEDULE,
+            VIEW_CLINICAL,
+            CHANGE_CLINICAL,
+        ),
         "Rooms patients, records vitals and allergies, documents; cannot prescribe.",
     ),
     Role.FRONT_DESK: RoleSpec(
         Role.FRONT_DESK,
         "Front desk",
-        ("patients.add_patient", "patients.register_patient", "patients.merge_patient",
-         "encounters.view_provider_schedule", "encounters.manage_calendar"),
+        (
+            "patients.add_patient",
+            "patients.register_patient",
+            "patients.merge_patient",
+            "encounters.view_provider_schedule",
+            "encounters.manage_calendar",
+        ),
         (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE),
         "Registers patients and runs the schedule; never sees clinical content.",
     ),
     Role.PRACTICE_ADMIN: RoleSpec(
         Role.PRACTICE_ADMIN,
         "Practice admin",
-        ("auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group",
-         "accounts.view_practitioner", "accounts.add_practitioner", "accounts.change_practitioner",
-         "patients.view_department", "patients.add_department", "patients.change_department",
-         "encounters.manage_calendar", "encounters.view_provider_schedule",
-         # The clinic's scheduling and documentation reference data, edited in the Django admin.
-         *(f"encounters.{verb}_{model}" for model in ("location", "room", "appointmenttype", "workinghours",
-                                                     "timeoff", "notetemplate")
-           for verb in ("view", "add", "change", "delete")),
-         # The pharmacy directory and prescribers' SPIs (not patient data).
-         *(f"prescriptions.{verb}_{model}" for model in ("pharmacy", "prescriberspi")
-           for verb in ("view", "add", "change", "delete")),
-         # Unlock an account after repeated failed sign-ins (the lockout message sends people here) and
-         # reset a lost phone (the user enrols again at next sign-in).
-         "axes.view_accessattempt", "axes.delete_accessattempt",
-         "otp_totp.view_totpdevice", "otp_totp.delete_totpdevice",
-         "otp_static.view_staticdevice", "otp_static.delete_staticdevice"),
+        (
+            "auth.view_user",
+            "auth.add_user",
+            "auth.change_user",
+            "auth.view_group",
+            "accounts.view_practitioner",
+            "accounts.add_practitioner",
+            "accounts.change_practitioner",
+            "patients.view_department",
+            "patients.add_department",
+            "patients.change_department",
+            "encounters.manage_calendar",
+            "encounters.view_provider_schedule",
+            # The clinic's scheduling and documentation reference data, edited in the Django admin.
+            *(
+                f"encounters.{verb}_{model}"
+                for model in (
+                    "location",
+                    "room",
+                    "appointmenttype",
+                    "workinghours",
+                    "timeoff",
+                    "notetemplate",
+                )
+                for verb in ("view", "add", "change", "delete")
+            ),
+            # The pharmacy directory and prescribers' SPIs (not patient data).
+            *(
+                f"prescriptions.{verb}_{model}"
+                for model in ("pharmacy", "prescriberspi")
+                for verb in ("view", "add", "change", "delete")
+            ),
+            # Unlock an account after repeated failed sign-ins (the lockout message sends people here) and
+            # reset a lost phone (the user enrols again at next sign-in).
+            "axes.view_accessattempt",
+            "axes.delete_accessattempt",
+            "otp_totp.view_totpdevice",
+            "otp_totp.delete_totpdevice",
+            "otp_static.view_staticdevice",
+            "otp_static.delete_staticdevice",
+        ),
         (),
         "Runs the practice through the Django admin: staff, roles, departments, templates, schedules; unlocks "
         "accounts and resets lost authenticator apps.",
@@ -119,7 +163,9 @@ def role_grants(user, perm: str) -> bool:
     `user.has_perm`. The view behind the link still checks `has_perm`."""
     if not user.is_authenticated or not user.is_active:
         return False
-    return user.is_superuser or any(perm in ROLES[r].model_permissions for r in user_roles(user) if r in ROLES)
+    return user.is_superuser or any(
+        perm in ROLES[r].model_permissions for r in user_roles(user) if r in ROLES
+    )
 
 
 def patient_permissions_for_roles(roles) -> set[str]:
@@ -188,6 +234,10 @@ def roles_markdown() -> str:
     for spec in ROLES.values():
         lines += ["", f"## {spec.label} (`{spec.name}`)", "", spec.description, "", "Model permissions:", ""]
         lines += [f"- `{p}`" for p in spec.model_permissions] or ["- none"]
-        lines += ["", "Patient permissions (on patients whose care team or department includes the user):", ""]
+        lines += [
+            "",
+            "Patient permissions (on patients whose care team or department includes the user):",
+            "",
+        ]
         lines += [f"- `{p}`: {PATIENT_PERMISSION_LABELS[p]}" for p in spec.patient_permissions] or ["- none"]
     return "\n".join(lines) + "\n"

@@ -24,8 +24,8 @@ urlpatterns = [
     path(
         "password/change/done/",
         auth_views.PasswordChangeDoneView.as_view(
-            template_name="accounts/message.html", extra_context={"title": "Password changed",
-                                                                  "text": "Your password was changed."}
+            template_name="accounts/message.html",
+            extra_context={"title": "Password changed", "text": "Your password was changed."},
         ),
         name="password_change_done",
     ),
@@ -44,8 +44,10 @@ urlpatterns = [
         "password/reset/sent/",
         auth_views.PasswordResetDoneView.as_view(
             template_name="accounts/message.html",
-            extra_context={"title": "Check your email",
-                           "text": "If an account uses that address, a link to reset the password is on its way."},
+            extra_context={
+                "title": "Check your email",
+                "text": "If an account uses that address, a link to reset the password is on its way.",
+            },
         ),
         name="password_reset_done",
     ),

@@ -22,7 +22,9 @@ def npi_is_valid(npi: str) -> bool:
 
 def validate_npi(value: str) -> None:
     if not npi_is_valid(value):
-        raise ValidationError("Enter a valid 10-digit NPI (the check digit does not match).", code="invalid_npi")
+        raise ValidationError(
+            "Enter a valid 10-digit NPI (the check digit does not match).", code="invalid_npi"
+        )
 
 
 def dea_is_valid(dea: str, last_name: str | None = None) -> bool:
@@ -43,7 +45,8 @@ def dea_is_valid(dea: str, last_name: str | None = None) -> bool:
 def validate_dea(value: str) -> None:
     if not dea_is_valid(value):
         raise ValidationError(
-            "Enter a valid DEA number: two letters and seven digits whose check digit matches.", code="invalid_dea"
+            "Enter a valid DEA number: two letters and seven digits whose check digit matches.",
+            code="invalid_dea",
         )
 
 

@@ -83,14 +83,22 @@ def checkpoint_due(identity: str | None = None) -> bool:
     return time.time() - files[-1].stat().st_mtime >= settings.AUDIT_ANCHOR_INTERVAL_SECONDS
 
 
-def checkpoint_write(*, seq: int, event_id: int, chain_hash: str, continuous: bool,
-                     identity: str | None = None) -> dict:
+def checkpoint_write(
+    *, seq: int, event_id: int, chain_hash: str, continuous: bool, identity: str | None = None
+) -> dict:
     """Append one checkpoint line (and log it). `continuous` says whether the previous checkpoint still matched
     the chain when this one was taken (False is an alarm: the chain was cut or rewritten in between)."""
     identity = identity or database_identity()
     now = timezone.now()
-    record = {"database": identity, "seq": seq, "count": seq, "event_id": event_id, "chain_hash": chain_hash,
-              "time": now.isoformat(timespec="seconds"), "continuous": continuous}
+    record = {
+        "database": identity,
+        "seq": seq,
+        "count": seq,
+        "event_id": event_id,
+        "chain_hash": chain_hash,
+        "time": now.isoformat(timespec="seconds"),
+        "continuous": continuous,
+    }
     folder = anchor_dir(identity)
     folder.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, sort_keys=True) + "\n"

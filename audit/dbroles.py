@@ -42,16 +42,27 @@ def grants_apply(*, connection, app_role: str) -> list[str]:
     with connection.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [app_role])
         if cur.fetchone() is None:
-            log.warning("database role %s does not exist: no grants applied (see docs/deployment.md)", app_role)
+            log.warning(
+                "database role %s does not exist: no grants applied (see docs/deployment.md)", app_role
+            )
             return []
         cur.execute("SELECT current_database()")
         db = cur.fetchone()[0]
-        cur.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass('audit_accessevent')")
+        cur.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass('audit_accessevent')"
+        )
         partitions = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t",
-                    [list(APPEND_ONLY_TABLES + READ_ONLY_TABLES)])
-        present = [t for t, ok in zip(APPEND_ONLY_TABLES + READ_ONLY_TABLES, [r[0] for r in cur.fetchall()],
-                                      strict=True) if ok]
+        cur.execute(
+            "SELECT to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t",
+            [list(APPEND_ONLY_TABLES + READ_ONLY_TABLES)],
+        )
+        present = [
+            t
+            for t, ok in zip(
+                APPEND_ONLY_TABLES + READ_ONLY_TABLES, [r[0] for r in cur.fetchall()], strict=True
+            )
+            if ok
+        ]
         cur.execute("SELECT to_regprocedure('audit_partition_ensure(date)') IS NOT NULL")
         has_function = cur.fetchone()[0]
         stmts = [
@@ -75,12 +86,19 @@ def grants_apply(*, connection, app_role: str) -> list[str]:
             stmts.append(f"GRANT EXECUTE ON FUNCTION audit_partition_ensure(date) TO {role}")
         for sql in stmts:
             cur.execute(sql)
-        cur.execute("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
-                    "WHERE r.rolname = %s AND c.relnamespace = 'public'::regnamespace", [app_role])
+        cur.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+            "WHERE r.rolname = %s AND c.relnamespace = 'public'::regnamespace",
+            [app_role],
+        )
         owned = cur.fetchone()[0]
     if owned:
-        log.warning("database role %s owns %s objects: it could disable the audit triggers; reassign them to the "
-                    "owner role (docs/deployment.md)", app_role, owned)
+        log.warning(
+            "database role %s owns %s objects: it could disable the audit triggers; reassign them to the "
+            "owner role (docs/deployment.md)",
+            app_role,
+            owned,
+        )
     return stmts
 
 
@@ -100,8 +118,11 @@ def _connect(url: str, dbname: str | None = None):
 
     parts = urlsplit(url)
     conn = psycopg2.connect(
-        host=parts.hostname or None, port=parts.port or None, user=parts.username or None,
-        password=parts.password or None, dbname=dbname or (parts.path.lstrip("/") or "postgres"),
+        host=parts.hostname or None,
+        port=parts.port or None,
+        user=parts.username or None,
+        password=parts.password or None,
+        dbname=dbname or (parts.path.lstrip("/") or "postgres"),
     )
     conn.autocommit = True
     return conn
@@ -113,8 +134,14 @@ def is_superuser(url: str) -> bool:
         return bool(cur.fetchone()[0])
 
 
-def roles_create(*, superuser_url: str, owner: str = "ehr_owner", owner_password: str = "", app: str = "ehr_app",
-                 app_password: str = "") -> None:
+def roles_create(
+    *,
+    superuser_url: str,
+    owner: str = "ehr_owner",
+    owner_password: str = "",
+    app: str = "ehr_app",
+    app_password: str = "",
+) -> None:
     """Create (or bring in line) the owner and application roles, as a superuser: both may log in; neither is a
     superuser, nor creates roles or databases. Idempotent, and safe when several processes run it at once."""
     import psycopg2
@@ -125,8 +152,9 @@ def roles_create(*, superuser_url: str, owner: str = "ehr_owner", owner_password
             # Exists already, or another process just made it (pg_authid's unique index).
             with contextlib.suppress(psycopg2.errors.DuplicateObject, psycopg2.errors.UniqueViolation):
                 cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-            query = sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(
-                sql.Identifier(role))
+            query = sql.SQL(
+                "ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+            ).format(sql.Identifier(role))
             if password:
                 query = query + sql.SQL(" PASSWORD {}").format(sql.Literal(password))
             cur.execute(query)
@@ -143,13 +171,19 @@ def database_prepare(*, superuser_url: str, database: str, owner: str = "ehr_own
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
         if cur.fetchone() is None:
             with contextlib.suppress(psycopg2.errors.DuplicateDatabase):
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database),
-                                                                          sql.Identifier(owner)))
-        cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(owner)))
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(database), sql.Identifier(owner)
+                    )
+                )
+        cur.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(owner))
+        )
     with contextlib.closing(_connect(superuser_url, database)) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(owner)))
         cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-        cur.execute("""
+        cur.execute(
+            """
             SELECT format('ALTER %%s %%s OWNER TO %%I',
                           CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
                                          WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
@@ -161,15 +195,20 @@ def database_prepare(*, superuser_url: str, database: str, owner: str = "ehr_own
                -- a serial or identity column's sequence follows its table (and refuses to be moved alone)
                AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
                                                       AND d.deptype IN ('a', 'i')))
-        """, [owner, owner])
+        """,
+            [owner, owner],
+        )
         for (stmt,) in cur.fetchall():
             cur.execute(stmt)
-        cur.execute("""
+        cur.execute(
+            """
             SELECT format('ALTER FUNCTION %%s OWNER TO %%I', p.oid::regprocedure, %s)
               FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
              WHERE p.pronamespace = 'public'::regnamespace AND r.rolname <> %s
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
-        """, [owner, owner])
+        """,
+            [owner, owner],
+        )
         for (stmt,) in cur.fetchall():
             cur.execute(stmt)
 

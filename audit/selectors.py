@@ -85,8 +85,12 @@ class AuditReport:
 
 
 def _require_reports(actor) -> None:
-    if not (actor is not None and getattr(actor, "is_authenticated", False) and actor.is_active
-            and actor.has_perm(REPORT_PERM)):
+    if not (
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.is_active
+        and actor.has_perm(REPORT_PERM)
+    ):
         raise PermissionDenied
 
 
@@ -110,8 +114,10 @@ def date_range(start: date | None, end: date | None) -> tuple[date, date]:
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
     tz = timezone.get_current_timezone()
-    return (timezone.make_aware(datetime.combine(start, time.min), tz),
-            timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), tz))
+    return (
+        timezone.make_aware(datetime.combine(start, time.min), tz),
+        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), tz),
+    )
 
 
 def _ordered(qs: QuerySet, sort: str) -> QuerySet:
@@ -122,7 +128,9 @@ def _ordered(qs: QuerySet, sort: str) -> QuerySet:
 
         # The patient a row shows: the event's patient, or the first one a list event names (_rows does the same).
         qs = qs.annotate(shown_patient=Coalesce("patient_id", F("patient_ids__0")))
-        qs = qs.annotate(patient_mrn=Subquery(Patient.objects.filter(pk=OuterRef("shown_patient")).values("mrn")[:1]))
+        qs = qs.annotate(
+            patient_mrn=Subquery(Patient.objects.filter(pk=OuterRef("shown_patient")).values("mrn")[:1])
+        )
     elif key == "reason":
         from django.db.models.fields.json import KT
 
@@ -139,13 +147,18 @@ def _patient_labels(ids: set) -> dict:
         return {}
     from patients.models import Patient
 
-    return {p["id"]: p for p in Patient.objects.filter(pk__in=ids).values("id", "mrn", "given_name", "family_name")}
+    return {
+        p["id"]: p
+        for p in Patient.objects.filter(pk__in=ids).values("id", "mrn", "given_name", "family_name")
+    }
 
 
 def _shown_id(ev: AccessEvent, subject=None):
     """The patient a row shows: the report's subject if the event names it, else the event's patient, else the
     first patient a list event names."""
-    if subject is not None and (ev.patient_id == subject or str(subject) in {str(p) for p in ev.patient_ids or []}):
+    if subject is not None and (
+        ev.patient_id == subject or str(subject) in {str(p) for p in ev.patient_ids or []}
+    ):
         return subject
     return ev.patient_id or (uuid.UUID(str(ev.patient_ids[0])) if ev.patient_ids else None)
 
@@ -161,12 +174,14 @@ def _rows(events: list[AccessEvent], subject=None) -> list[EventRow]:
         if pid:
             named.discard(str(pid))
         others = len(named)
-        out.append(EventRow(
-            event=ev,
-            patient_mrn=lab["mrn"] if lab else "",
-            patient_name=f"{lab['family_name'].upper()}, {lab['given_name']}" if lab else "",
-            others=others,
-        ))
+        out.append(
+            EventRow(
+                event=ev,
+                patient_mrn=lab["mrn"] if lab else "",
+                patient_name=f"{lab['family_name'].upper()}, {lab['given_name']}" if lab else "",
+                others=others,
+            )
+        )
     return out
 
 
@@ -178,7 +193,7 @@ def _asof(asof: int | None) -> int:
 
 def _page(qs: QuerySet, *, page: int, per_page: int, asof: int) -> tuple[list[AccessEvent], bool]:
     page = min(max(1, page), MAX_PAGE)
-    events = list(qs.filter(id__lte=asof)[(page - 1) * per_page:page * per_page + 1])
+    events = list(qs.filter(id__lte=asof)[(page - 1) * per_page : page * per_page + 1])
     return events[:per_page], len(events) > per_page and page < MAX_PAGE
 
 
@@ -207,8 +222,12 @@ def audit_user_find(*, actor, username: str):
     username = (username or "").strip()
     if not username:
         return None
-    return get_user_model().objects.filter(username=username).only("id", "username", "first_name",
-                                                                    "last_name").first()
+    return (
+        get_user_model()
+        .objects.filter(username=username)
+        .only("id", "username", "first_name", "last_name")
+        .first()
+    )
 
 
 def _patient_events(patient_id, lo: datetime, hi: datetime) -> QuerySet:
@@ -223,8 +242,16 @@ def _patient_events(patient_id, lo: datetime, hi: datetime) -> QuerySet:
 
 
 def audit_events_for_patient(
-    *, actor, patient_id, start: date | None = None, end: date | None = None, sort: str | None = None,
-    page: int = 1, per_page: int = PER_PAGE, asof: int | None = None, request=None,
+    *,
+    actor,
+    patient_id,
+    start: date | None = None,
+    end: date | None = None,
+    sort: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    asof: int | None = None,
+    request=None,
 ) -> AuditReport:
     """Who opened this chart: every event naming the patient (alone or in a list) between start and end.
     Who: privacy officers (audit.view_reports). Records one AUDIT_REPORT event naming the patient."""
@@ -232,19 +259,44 @@ def audit_events_for_patient(
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
     asof = _asof(asof)
-    events, more = _page(_ordered(_patient_events(patient_id, *_bounds(start, end)), sort), page=page,
-                         per_page=per_page, asof=asof)
+    events, more = _page(
+        _ordered(_patient_events(patient_id, *_bounds(start, end)), sort),
+        page=page,
+        per_page=per_page,
+        asof=asof,
+    )
     rows = _rows(events, subject=_uuid(patient_id))
-    access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT, patient_id=patient_id,
-                  request=request, detail={"report": "patient", "start": start.isoformat(), "end": end.isoformat(),
-                                           "page": page})
-    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end, asof=asof,
-                       subject={"patient_id": patient_id})
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=categories.AUDIT_REPORT,
+        patient_id=patient_id,
+        request=request,
+        detail={"report": "patient", "start": start.isoformat(), "end": end.isoformat(), "page": page},
+    )
+    return AuditReport(
+        rows=rows,
+        sort=sort,
+        page=page,
+        more=more,
+        start=start,
+        end=end,
+        asof=asof,
+        subject={"patient_id": patient_id},
+    )
 
 
 def audit_events_for_user(
-    *, actor, user_id: int, start: date | None = None, end: date | None = None, sort: str | None = None,
-    page: int = 1, per_page: int = PER_PAGE, asof: int | None = None, request=None,
+    *,
+    actor,
+    user_id: int,
+    start: date | None = None,
+    end: date | None = None,
+    sort: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    asof: int | None = None,
+    request=None,
 ) -> AuditReport:
     """What did this user open: every event by the user between start and end.
     Who: privacy officers. Records one AUDIT_REPORT event naming the patients shown."""
@@ -256,12 +308,30 @@ def audit_events_for_user(
     qs = AccessEvent.objects.filter(actor_id=user_id, occurred_at__gte=lo, occurred_at__lt=hi)
     events, more = _page(_ordered(qs, sort), page=page, per_page=per_page, asof=asof)
     rows = _rows(events)
-    access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT,
-                  patient_ids=_shown_patients(rows), request=request,
-                  detail={"report": "user", "user_id": user_id, "start": start.isoformat(), "end": end.isoformat(),
-                          "page": page})
-    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end, asof=asof,
-                       subject={"user_id": user_id})
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=categories.AUDIT_REPORT,
+        patient_ids=_shown_patients(rows),
+        request=request,
+        detail={
+            "report": "user",
+            "user_id": user_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "page": page,
+        },
+    )
+    return AuditReport(
+        rows=rows,
+        sort=sort,
+        page=page,
+        more=more,
+        start=start,
+        end=end,
+        asof=asof,
+        subject={"user_id": user_id},
+    )
 
 
 def _break_glass_qs(lo: datetime, hi: datetime, *, grants_only: bool) -> QuerySet:
@@ -270,8 +340,16 @@ def _break_glass_qs(lo: datetime, hi: datetime, *, grants_only: bool) -> QuerySe
 
 
 def break_glass_events(
-    *, actor, start: date | None = None, end: date | None = None, sort: str | None = None, page: int = 1,
-    per_page: int = PER_PAGE, grants_only: bool = False, asof: int | None = None, request=None,
+    *,
+    actor,
+    start: date | None = None,
+    end: date | None = None,
+    sort: str | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    grants_only: bool = False,
+    asof: int | None = None,
+    request=None,
 ) -> AuditReport:
     """Emergency access: the requests (with the reason given) and, unless grants_only, every read made under it.
     Who: privacy officers. Records one AUDIT_REPORT event naming the patients shown."""
@@ -279,19 +357,45 @@ def break_glass_events(
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
     asof = _asof(asof)
-    events, more = _page(_ordered(_break_glass_qs(*_bounds(start, end), grants_only=grants_only), sort),
-                         page=page, per_page=per_page, asof=asof)
+    events, more = _page(
+        _ordered(_break_glass_qs(*_bounds(start, end), grants_only=grants_only), sort),
+        page=page,
+        per_page=per_page,
+        asof=asof,
+    )
     rows = _rows(events)
-    access_record(actor=actor, action=Action.VIEW, category=categories.AUDIT_REPORT,
-                  patient_ids=_shown_patients(rows), request=request,
-                  detail={"report": "break_glass", "start": start.isoformat(), "end": end.isoformat(), "page": page})
-    return AuditReport(rows=rows, sort=sort, page=page, more=more, start=start, end=end, asof=asof,
-                       subject={"grants_only": grants_only})
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=categories.AUDIT_REPORT,
+        patient_ids=_shown_patients(rows),
+        request=request,
+        detail={"report": "break_glass", "start": start.isoformat(), "end": end.isoformat(), "page": page},
+    )
+    return AuditReport(
+        rows=rows,
+        sort=sort,
+        page=page,
+        more=more,
+        start=start,
+        end=end,
+        asof=asof,
+        subject={"grants_only": grants_only},
+    )
 
 
 def audit_export_rows(
-    *, actor, report: str, start: date | None = None, end: date | None = None, sort: str | None = None,
-    patient_id=None, user_id: int | None = None, grants_only: bool = False, request=None, chunk: int = 2000,
+    *,
+    actor,
+    report: str,
+    start: date | None = None,
+    end: date | None = None,
+    sort: str | None = None,
+    patient_id=None,
+    user_id: int | None = None,
+    grants_only: bool = False,
+    request=None,
+    chunk: int = 2000,
 ) -> Iterator[EventRow]:
     """Every row of one report, for CSV export, streamed in chunks. Records one EXPORT event up front (the export
     is what is disclosed, whether or not the download completes)."""
@@ -304,17 +408,32 @@ def audit_export_rows(
         qs = _patient_events(patient_id, lo, hi)
         named = [str(subject)]  # every row shows the subject (_shown_id)
     elif report in ("user", "break_glass"):
-        qs = (AccessEvent.objects.filter(actor_id=user_id, occurred_at__gte=lo, occurred_at__lt=hi)
-              if report == "user" else _break_glass_qs(lo, hi, grants_only=grants_only))
+        qs = (
+            AccessEvent.objects.filter(actor_id=user_id, occurred_at__gte=lo, occurred_at__lt=hi)
+            if report == "user"
+            else _break_glass_qs(lo, hi, grants_only=grants_only)
+        )
         named = _exported_patients(qs)
     else:
         raise ValueError(report)
     # The export is what is disclosed, whether or not the download completes: one event up front, naming every
     # patient whose MRN and name the file will show.
-    access_record(actor=actor, action=Action.EXPORT, category=categories.AUDIT_REPORT, patient_id=subject,
-                  patient_ids=named, request=request,
-                  detail={"report": report, "user_id": user_id, "start": start.isoformat(), "end": end.isoformat(),
-                          "format": "csv", "patients": len(named)})
+    access_record(
+        actor=actor,
+        action=Action.EXPORT,
+        category=categories.AUDIT_REPORT,
+        patient_id=subject,
+        patient_ids=named,
+        request=request,
+        detail={
+            "report": report,
+            "user_id": user_id,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "format": "csv",
+            "patients": len(named),
+        },
+    )
     qs = _ordered(qs, sort)
 
     def _gen() -> Iterator[EventRow]:
@@ -332,8 +451,13 @@ def audit_export_rows(
 
 def _exported_patients(qs: QuerySet) -> list[str]:
     """The patients a report's rows show (one per row, as _shown_id without a subject), in one query."""
-    shown = (qs.order_by().annotate(shown=Coalesce("patient_id", F("patient_ids__0")))
-             .exclude(shown=None).values_list("shown", flat=True).distinct())
+    shown = (
+        qs.order_by()
+        .annotate(shown=Coalesce("patient_id", F("patient_ids__0")))
+        .exclude(shown=None)
+        .values_list("shown", flat=True)
+        .distinct()
+    )
     return sorted(str(p) for p in shown)
 
 

@@ -29,7 +29,7 @@ _LINK_LOCK = 7_304_211  # pg advisory lock key: one linker at a time, never a re
 def _ip(value: str | None) -> str | None:
     value = (value or "").strip()
     if value.startswith("[") and "]" in value:  # [v6]:port
-        value = value[1:value.index("]")]
+        value = value[1 : value.index("]")]
     elif value.count(":") == 1:  # v4:port
         value = value.split(":", 1)[0]
     try:
@@ -78,8 +78,18 @@ def access_record(
     Runs in its own savepoint-free autocommit context when called outside a transaction; inside one, the event
     commits or rolls back with the work it describes (a denied attempt is recorded outside any transaction).
     """
-    event = _event(actor=actor, action=action, category=category, patient_id=patient_id, patient_ids=patient_ids,
-                   outcome=outcome, request=request, break_glass=break_glass, channel=channel, detail=detail)
+    event = _event(
+        actor=actor,
+        action=action,
+        category=category,
+        patient_id=patient_id,
+        patient_ids=patient_ids,
+        outcome=outcome,
+        request=request,
+        break_glass=break_glass,
+        channel=channel,
+        detail=detail,
+    )
     if source_ip and event.source_ip is None:
         event.source_ip = _ip(source_ip)
     _insert(event)
@@ -126,12 +136,20 @@ def _insert(event: AccessEvent) -> None:
 def access_record_denied(*, actor, category: str, patient_id=None, request=None, detail=None) -> None:
     """A refused attempt is evidence too. Services check access before they open their transaction, so this
     event is committed even though the refused operation never starts."""
-    access_record(actor=actor, action=Action.VIEW, category=category, patient_id=patient_id,
-                  outcome=Outcome.DENIED, request=request, detail=detail)
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=category,
+        patient_id=patient_id,
+        outcome=Outcome.DENIED,
+        request=request,
+        detail=detail,
+    )
 
 
-def _event(*, actor, action, category, patient_id, patient_ids, outcome, request, break_glass, channel,
-           detail) -> AccessEvent:
+def _event(
+    *, actor, action, category, patient_id, patient_ids, outcome, request, break_glass, channel, detail
+) -> AccessEvent:
     user = actor if getattr(actor, "is_authenticated", False) else None
     if channel is None:
         channel = getattr(request, "audit_channel", None) or ("ui" if request is not None else "task")
@@ -235,21 +253,35 @@ def audit_link_chain(*, batch: int = 5000, max_batches: int = 100) -> int:
                 last = ChainLink.objects.order_by("-seq").values("seq", "chain_hash").first()
                 seq = last["seq"] if last else 0
                 prev = last["chain_hash"] if last else GENESIS
-                queued = list(UnlinkedEvent.objects.order_by("event_id").values_list("event_id", "occurred_at")
-                              [:batch])
+                queued = list(
+                    UnlinkedEvent.objects.order_by("event_id").values_list("event_id", "occurred_at")[:batch]
+                )
                 if not queued:
                     break
                 times = [t for _, t in queued]
                 # The time bounds let PostgreSQL read only the partitions concerned.
-                events = list(AccessEvent.objects.filter(id__in=[i for i, _ in queued], occurred_at__gte=min(times),
-                                                         occurred_at__lte=max(times)).order_by("id"))
+                events = list(
+                    AccessEvent.objects.filter(
+                        id__in=[i for i, _ in queued],
+                        occurred_at__gte=min(times),
+                        occurred_at__lte=max(times),
+                    ).order_by("id")
+                )
                 links = []
                 for ev in events:
                     seq += 1
                     ch = content_hash(ev)
                     new = chain_hash(prev, ch)
-                    links.append(ChainLink(seq=seq, event_id=ev.id, event_time=ev.occurred_at, content_hash=ch,
-                                           prev_hash=prev, chain_hash=new))
+                    links.append(
+                        ChainLink(
+                            seq=seq,
+                            event_id=ev.id,
+                            event_time=ev.occurred_at,
+                            content_hash=ch,
+                            prev_hash=prev,
+                            chain_hash=new,
+                        )
+                    )
                     prev = new
                 # A queued event that no longer exists (removed by someone who bypassed the triggers) stays
                 # queued: audit_verify reports it as overdue.
@@ -280,8 +312,13 @@ def audit_checkpoint(*, force: bool = False) -> dict | None:
     if previous and "seq" in previous:
         at = ChainLink.objects.filter(seq=previous["seq"]).values_list("chain_hash", flat=True).first()
         continuous = at == previous.get("chain_hash")
-    return anchor.checkpoint_write(seq=head["seq"], event_id=head["event_id"], chain_hash=head["chain_hash"],
-                                   continuous=continuous, identity=identity)
+    return anchor.checkpoint_write(
+        seq=head["seq"],
+        event_id=head["event_id"],
+        chain_hash=head["chain_hash"],
+        continuous=continuous,
+        identity=identity,
+    )
 
 
 @dataclass
@@ -332,8 +369,9 @@ def audit_verify(*, link_first: bool = True, chunk: int = 20000) -> VerifyResult
     checkpoints = anchor.checkpoints_read()
     invalid = [c["invalid"] for c in checkpoints if "invalid" in c]
     if invalid:
-        return VerifyResult(0, False, None, None, f"checkpoint file damaged at {invalid[0]}",
-                            checkpoints=len(checkpoints))
+        return VerifyResult(
+            0, False, None, None, f"checkpoint file damaged at {invalid[0]}", checkpoints=len(checkpoints)
+        )
     expected = {c["seq"]: c for c in checkpoints}
     checked = 0
     prev = GENESIS
@@ -348,7 +386,9 @@ def audit_verify(*, link_first: bool = True, chunk: int = 20000) -> VerifyResult
             if lk.seq != expected_seq:
                 return VerifyResult(checked, False, expected_seq, None, f"link #{expected_seq} is missing")
             if lk.prev_hash != prev:
-                return VerifyResult(checked, False, lk.seq, lk.event_id, "links are out of order (prev hash differs)")
+                return VerifyResult(
+                    checked, False, lk.seq, lk.event_id, "links are out of order (prev hash differs)"
+                )
             ev = events.get(lk.event_id)
             if ev is None:
                 return VerifyResult(checked, False, lk.seq, lk.event_id, f"event {lk.event_id} was deleted")
@@ -358,9 +398,14 @@ def audit_verify(*, link_first: bool = True, chunk: int = 20000) -> VerifyResult
                 return VerifyResult(checked, False, lk.seq, lk.event_id, "chain hash does not match")
             cp = expected.get(lk.seq)
             if cp is not None and cp.get("chain_hash") != lk.chain_hash:
-                return VerifyResult(checked, False, lk.seq, lk.event_id,
-                                    f"the chain differs from the checkpoint of {cp.get('time')} at link #{lk.seq} "
-                                    "(rewritten)")
+                return VerifyResult(
+                    checked,
+                    False,
+                    lk.seq,
+                    lk.event_id,
+                    f"the chain differs from the checkpoint of {cp.get('time')} at link #{lk.seq} "
+                    "(rewritten)",
+                )
             prev = lk.chain_hash
             expected_seq += 1
             checked += 1
@@ -373,15 +418,27 @@ def audit_verify(*, link_first: bool = True, chunk: int = 20000) -> VerifyResult
         furthest = max(expected)
         if furthest > last_seq:
             cp = expected[furthest]
-            return VerifyResult(checked, False, last_seq + 1, cp.get("event_id"),
-                                f"the chain ends at link #{last_seq} but a checkpoint of {cp.get('time')} recorded "
-                                f"link #{furthest} (events and links were deleted or truncated)",
-                                checkpoints=len(checkpoints))
+            return VerifyResult(
+                checked,
+                False,
+                last_seq + 1,
+                cp.get("event_id"),
+                f"the chain ends at link #{last_seq} but a checkpoint of {cp.get('time')} recorded "
+                f"link #{furthest} (events and links were deleted or truncated)",
+                checkpoints=len(checkpoints),
+            )
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.AUDIT_LINK_MAX_LAG_SECONDS)
     overdue = UnlinkedEvent.objects.filter(occurred_at__lt=cutoff).count()
     if overdue:
-        return VerifyResult(checked, False, None, None, f"{overdue} events are older than the allowed lag and "
-                            "not linked into the chain", unlinked_overdue=overdue, checkpoints=len(checkpoints))
+        return VerifyResult(
+            checked,
+            False,
+            None,
+            None,
+            f"{overdue} events are older than the allowed lag and not linked into the chain",
+            unlinked_overdue=overdue,
+            checkpoints=len(checkpoints),
+        )
     return VerifyResult(checked, True, checkpoints=len(checkpoints))
 
 

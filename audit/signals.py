@@ -8,8 +8,11 @@ from django.dispatch import receiver
 from .models import Action
 from .services import access_record, log_entry_hash
 
-_ACTIONS = {LogEntry.Action.CREATE: Action.CREATE, LogEntry.Action.UPDATE: Action.UPDATE,
-            LogEntry.Action.DELETE: Action.DELETE}
+_ACTIONS = {
+    LogEntry.Action.CREATE: Action.CREATE,
+    LogEntry.Action.UPDATE: Action.UPDATE,
+    LogEntry.Action.DELETE: Action.DELETE,
+}
 
 
 def patient_id_of(instance, _depth: int = 0):
@@ -48,6 +51,11 @@ def log_entry_to_access_event(sender, instance, action, changes, log_entry, log_
         patient_id=patient_id_of(instance),
         channel="write",
         source_ip=stored.remote_addr,
-        detail={"log_entry": log_entry.pk, "log_entry_sha256": log_entry_hash(stored), "model": sender._meta.label,
-                "object": str(log_entry.object_pk), "fields": sorted((changes or {}).keys())},
+        detail={
+            "log_entry": log_entry.pk,
+            "log_entry_sha256": log_entry_hash(stored),
+            "model": sender._meta.label,
+            "object": str(log_entry.object_pk),
+            "fields": sorted((changes or {}).keys()),
+        },
     )

@@ -25,16 +25,34 @@ def reports_required(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not request.user.has_perm(selectors.REPORT_PERM):
-            access_record_denied(actor=request.user, category=categories.AUDIT_REPORT, request=request,
-                                 detail={"needed": selectors.REPORT_PERM})
+            access_record_denied(
+                actor=request.user,
+                category=categories.AUDIT_REPORT,
+                request=request,
+                detail={"needed": selectors.REPORT_PERM},
+            )
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
-CSV_HEADER = ["event_id", "occurred_at", "user", "action", "category", "outcome", "patient_mrn", "patient_name",
-              "other_patients", "break_glass", "reason", "source_ip", "channel", "request_id"]
+CSV_HEADER = [
+    "event_id",
+    "occurred_at",
+    "user",
+    "action",
+    "category",
+    "outcome",
+    "patient_mrn",
+    "patient_name",
+    "other_patients",
+    "break_glass",
+    "reason",
+    "source_ip",
+    "channel",
+    "request_id",
+]
 
 
 def _query(request: HttpRequest, **changes) -> str:
@@ -54,8 +72,14 @@ def _columns(request: HttpRequest, report: selectors.AuditReport, keys: list[tup
         current = report.sort.lstrip("-") == key
         desc = report.sort.startswith("-")
         nxt = f"-{key}" if current and not desc else key
-        cols.append({"key": key, "label": label, "url": _query(request, sort=nxt, page=None, asof=None),
-                     "aria": ("descending" if desc else "ascending") if current else None})
+        cols.append(
+            {
+                "key": key,
+                "label": label,
+                "url": _query(request, sort=nxt, page=None, asof=None),
+                "aria": ("descending" if desc else "ascending") if current else None,
+            }
+        )
     return cols
 
 
@@ -77,10 +101,27 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
         yield writer.writerow(CSV_HEADER)
         for r in rows:
             ev = r.event
-            yield writer.writerow([_safe_cell(x) for x in (
-                ev.id, timezone.localtime(ev.occurred_at).isoformat(timespec="seconds"), ev.actor_username,
-                ev.action, ev.category, ev.outcome, r.patient_mrn, r.patient_name, r.others,
-                "yes" if ev.break_glass else "", r.reason, ev.source_ip or "", ev.channel, ev.request_id)])
+            yield writer.writerow(
+                [
+                    _safe_cell(x)
+                    for x in (
+                        ev.id,
+                        timezone.localtime(ev.occurred_at).isoformat(timespec="seconds"),
+                        ev.actor_username,
+                        ev.action,
+                        ev.category,
+                        ev.outcome,
+                        r.patient_mrn,
+                        r.patient_name,
+                        r.others,
+                        "yes" if ev.break_glass else "",
+                        r.reason,
+                        ev.source_ip or "",
+                        ev.channel,
+                        ev.request_id,
+                    )
+                ]
+            )
 
     resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     resp["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -103,23 +144,53 @@ def _filters(form: ReportFilterForm) -> dict:
     return {"start": c.get("start"), "end": c.get("end"), "sort": c.get("sort") or None}
 
 
-PATIENT_COLUMNS = [("time", "When"), ("user", "User"), ("action", "Action"), ("category", "Data"),
-                   ("outcome", "Outcome"), ("break_glass", "Emergency"), ("reason", "Reason"), ("ip", "Address"),
-                   ("channel", "Channel")]
-USER_COLUMNS = [("time", "When"), ("patient", "Patient"), ("action", "Action"), ("category", "Data"),
-                ("outcome", "Outcome"), ("break_glass", "Emergency"), ("reason", "Reason"), ("ip", "Address"),
-                ("channel", "Channel")]
-BTG_COLUMNS = [("time", "When"), ("user", "User"), ("patient", "Patient"), ("action", "Action"),
-               ("category", "Data"), ("outcome", "Outcome"), ("reason", "Reason"), ("ip", "Address")]
+PATIENT_COLUMNS = [
+    ("time", "When"),
+    ("user", "User"),
+    ("action", "Action"),
+    ("category", "Data"),
+    ("outcome", "Outcome"),
+    ("break_glass", "Emergency"),
+    ("reason", "Reason"),
+    ("ip", "Address"),
+    ("channel", "Channel"),
+]
+USER_COLUMNS = [
+    ("time", "When"),
+    ("patient", "Patient"),
+    ("action", "Action"),
+    ("category", "Data"),
+    ("outcome", "Outcome"),
+    ("break_glass", "Emergency"),
+    ("reason", "Reason"),
+    ("ip", "Address"),
+    ("channel", "Channel"),
+]
+BTG_COLUMNS = [
+    ("time", "When"),
+    ("user", "User"),
+    ("patient", "Patient"),
+    ("action", "Action"),
+    ("category", "Data"),
+    ("outcome", "Outcome"),
+    ("reason", "Reason"),
+    ("ip", "Address"),
+]
 
 
 @login_required
 @reports_required
 @require_GET
 def reports(request: HttpRequest) -> HttpResponse:
-    return render(request, "audit/reports.html", {
-        "patient_form": PatientReportForm(), "user_form": UserReportForm(), "btg_form": BreakGlassReportForm(),
-    })
+    return render(
+        request,
+        "audit/reports.html",
+        {
+            "patient_form": PatientReportForm(),
+            "user_form": UserReportForm(),
+            "btg_form": BreakGlassReportForm(),
+        },
+    )
 
 
 @login_required
@@ -133,15 +204,26 @@ def patient_report(request: HttpRequest) -> HttpResponse:
         if subject is None:
             form.add_error("mrn", "No patient has that MRN.")
         else:
-            ctx["subject"] = f"{subject['family_name'].upper()}, {subject['given_name']} · MRN {subject['mrn']}"
+            ctx["subject"] = (
+                f"{subject['family_name'].upper()}, {subject['given_name']} · MRN {subject['mrn']}"
+            )
             if request.GET.get("export") == "csv":
-                rows = selectors.audit_export_rows(actor=request.user, report="patient", patient_id=subject["id"],
-                                                   request=request, **_filters(form))
+                rows = selectors.audit_export_rows(
+                    actor=request.user,
+                    report="patient",
+                    patient_id=subject["id"],
+                    request=request,
+                    **_filters(form),
+                )
                 return _csv_response(rows, f"audit-patient-{subject['mrn']}.csv")
-            report = selectors.audit_events_for_patient(actor=request.user, patient_id=subject["id"],
-                                                        page=form.cleaned_data.get("page") or 1, request=request,
-                                                        asof=form.cleaned_data.get("asof"),
-                                                        **_filters(form))
+            report = selectors.audit_events_for_patient(
+                actor=request.user,
+                patient_id=subject["id"],
+                page=form.cleaned_data.get("page") or 1,
+                request=request,
+                asof=form.cleaned_data.get("asof"),
+                **_filters(form),
+            )
             ctx.update(_report_ctx(request, report, PATIENT_COLUMNS))
     return render(request, "audit/report.html", ctx, status=200)
 
@@ -159,12 +241,18 @@ def user_report(request: HttpRequest) -> HttpResponse:
         else:
             ctx["subject"] = f"{user.get_full_name() or user.username} ({user.username})"
             if request.GET.get("export") == "csv":
-                rows = selectors.audit_export_rows(actor=request.user, report="user", user_id=user.pk,
-                                                   request=request, **_filters(form))
+                rows = selectors.audit_export_rows(
+                    actor=request.user, report="user", user_id=user.pk, request=request, **_filters(form)
+                )
                 return _csv_response(rows, f"audit-user-{user.pk}.csv")
-            report = selectors.audit_events_for_user(actor=request.user, user_id=user.pk,
-                                                     page=form.cleaned_data.get("page") or 1, request=request,
-                                                     asof=form.cleaned_data.get("asof"), **_filters(form))
+            report = selectors.audit_events_for_user(
+                actor=request.user,
+                user_id=user.pk,
+                page=form.cleaned_data.get("page") or 1,
+                request=request,
+                asof=form.cleaned_data.get("asof"),
+                **_filters(form),
+            )
             ctx.update(_report_ctx(request, report, USER_COLUMNS))
     return render(request, "audit/report.html", ctx)
 
@@ -179,12 +267,22 @@ def break_glass_report(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         grants_only = form.cleaned_data["grants_only"]
         if request.GET.get("export") == "csv":
-            rows = selectors.audit_export_rows(actor=request.user, report="break_glass", grants_only=grants_only,
-                                               request=request, **_filters(form))
+            rows = selectors.audit_export_rows(
+                actor=request.user,
+                report="break_glass",
+                grants_only=grants_only,
+                request=request,
+                **_filters(form),
+            )
             return _csv_response(rows, "audit-emergency-access.csv")
-        report = selectors.break_glass_events(actor=request.user, page=form.cleaned_data.get("page") or 1,
-                                              grants_only=grants_only, request=request,
-                                              asof=form.cleaned_data.get("asof"), **_filters(form))
+        report = selectors.break_glass_events(
+            actor=request.user,
+            page=form.cleaned_data.get("page") or 1,
+            grants_only=grants_only,
+            request=request,
+            asof=form.cleaned_data.get("asof"),
+            **_filters(form),
+        )
         ctx.update(_report_ctx(request, report, BTG_COLUMNS))
     return render(request, "audit/report.html", ctx)
 

@@ -266,7 +266,8 @@ def fig_erx(b, *, rate: float, seconds: float, concurrency: int = 2) -> None:
     # The patients had no active medication before (_patients): every active one now is this run's. Completed, they
     # leave the pool as it was (each run used to exhaust it: a second full run found no patient).
     MedicationStatement.objects.filter(patient_id__in=patients, status=MedicationStatus.ACTIVE).update(
-        status=MedicationStatus.COMPLETED)
+        status=MedicationStatus.COMPLETED
+    )
     detail = {
         "rate_per_s": rate,
         "per_round": per_round,

@@ -221,10 +221,20 @@ def fig_chart(b: Bench) -> None:
         _get(client, url)
     n = len(ctx.captured_queries)
     b.row("chart_cached_p50", f"chart {label} p50 (repeat view, cached body)", res["p50"], "ms")
-    b.row("chart_cached_p95", f"chart {label} p95 (repeat view, cached body)", res["p95"], "ms",
-          target=TARGETS["chart"])
-    b.row("chart_cached_queries", f"chart {label} queries (cached body)", {"median": n, "min": n, "max": n},
-          "queries", target=TARGETS["chart_queries"])
+    b.row(
+        "chart_cached_p95",
+        f"chart {label} p95 (repeat view, cached body)",
+        res["p95"],
+        "ms",
+        target=TARGETS["chart"],
+    )
+    b.row(
+        "chart_cached_queries",
+        f"chart {label} queries (cached body)",
+        {"median": n, "min": n, "max": n},
+        "queries",
+        target=TARGETS["chart_queries"],
+    )
 
 
 def fig_door(b: Bench) -> None:

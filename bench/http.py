@@ -149,7 +149,9 @@ end
 """
 
 
-def wrk_run(url: str, cookie: str, *, concurrency: int, duration: int, paths: list[str] | None = None) -> dict:
+def wrk_run(
+    url: str, cookie: str, *, concurrency: int, duration: int, paths: list[str] | None = None
+) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_LUA.replace("%s", cookie))
         if paths:
@@ -254,17 +256,29 @@ def _chart_cold(b, base: str, cookie: str, *, duration: int, workers: int, round
 
     paths = [reverse("patients:detail", args=[row[0]]) for row in granted_sample(b, 20_000)]
     if len(paths) < 2 or _status(base + paths[0], cookie) != 200:
-        b.row("http_chart_cold_c8", "http chart, a new patient each request, c8", None, "req/s",
-              skipped="no granted patients answer 200")
+        b.row(
+            "http_chart_cold_c8",
+            "http chart, a new patient each request, c8",
+            None,
+            "req/s",
+            skipped="no granted patients answer 200",
+        )
         return
     paths = paths[1:]  # the first one is cached now
-    runs = [wrk_run(base + paths[0], cookie, concurrency=8, duration=duration, paths=paths[i::rounds])
-            for i in range(rounds)]  # each round its own patients
+    runs = [
+        wrk_run(base + paths[0], cookie, concurrency=8, duration=duration, paths=paths[i::rounds])
+        for i in range(rounds)
+    ]  # each round its own patients
     b.row(
         "http_chart_cold_c8",
         "http chart, a new patient each request, c8",
         spread([r["rps"] for r in runs], 1),
         "req/s",
-        detail={"errors": sum(r["errors"] for r in runs), "requests": sum(r["requests"] for r in runs),
-                "patients": len(paths), "workers": workers, "duration_s": duration},
+        detail={
+            "errors": sum(r["errors"] for r in runs),
+            "requests": sum(r["requests"] for r in runs),
+            "patients": len(paths),
+            "workers": workers,
+            "duration_s": duration,
+        },
     )

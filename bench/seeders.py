@@ -134,7 +134,10 @@ def seed_run(
                 "rows_per_s": round(n / dt) if dt and n else 0,
                 "tables": {t: r - before.get(t, 0) for t, r in ctx.tables.items() if r != before.get(t, 0)},
             }
-            out(f"  {s.name:<12} {n:>12,} rows  {dt:8.1f} s" + (f"  ({n / dt:,.0f} rows/s)" if n and dt else ""))
+            out(
+                f"  {s.name:<12} {n:>12,} rows  {dt:8.1f} s"
+                + (f"  ({n / dt:,.0f} rows/s)" if n and dt else "")
+            )
     finally:
         with connection.cursor() as cur:
             cur.execute("RESET ehr.chart_version_bump")

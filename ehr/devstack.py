@@ -110,8 +110,17 @@ class EmbeddedPostgres:
                 ensure_prefix_permissions(self.datadir)
                 pw = pwd.getpwnam(self.user)
                 os.chown(self.datadir, pw.pw_uid, pw.pw_gid)
-            self._run("initdb", "-D", str(self.datadir), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
-                      "--locale=C", stdout=subprocess.DEVNULL)
+            self._run(
+                "initdb",
+                "-D",
+                str(self.datadir),
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                stdout=subprocess.DEVNULL,
+            )
         running = self._running_port()
         if running:
             # Another run (a second terminal, a parallel test run) already serves this data folder: share it.
@@ -122,15 +131,53 @@ class EmbeddedPostgres:
             if os.environ.get("EHR_TEST_MODE"):
                 opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             opts += "".join(f" -c {k}={v}" for k, v in self.settings.items())
-            self._run("pg_ctl", "-D", str(self.datadir), "-w", "-t", "60", "-l", str(self.datadir / "server.log"),
-                      "-o", opts, "start", stdout=subprocess.DEVNULL)
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.datadir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.datadir / "server.log"),
+                "-o",
+                opts,
+                "start",
+                stdout=subprocess.DEVNULL,
+            )
         url = f"postgres://postgres@127.0.0.1:{self.port}/ehr"
-        out = subprocess.run([str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                              "-d", "postgres", "-qtAc", "SELECT 1 FROM pg_database WHERE datname='ehr'"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qtAc",
+                "SELECT 1 FROM pg_database WHERE datname='ehr'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         if out != "1":
-            subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                            "ehr"], check=True)
+            subprocess.run(
+                [
+                    str(self.bin / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "ehr",
+                ],
+                check=True,
+            )
         log(f"PostgreSQL 18 (embedded) on 127.0.0.1:{self.port}")
         return url
 
@@ -154,8 +201,17 @@ class EmbeddedPostgres:
         if not self.owner:
             return  # someone else started it and will stop it
         with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop",
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._run(
+                "pg_ctl",
+                "-D",
+                str(self.datadir),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
 
 
 # --------------------------------------------------------------------------- Redis
@@ -174,14 +230,30 @@ class EmbeddedRedis:
         if running:
             # `dev.py manage` beside a running `dev.py run`: one Redis per data folder, never two on one AOF file.
             self.port = running
-            log(f"Redis (embedded) on 127.0.0.1:{self.port}, shared with the run already using {self.datadir.name}")
+            log(
+                f"Redis (embedded) on 127.0.0.1:{self.port}, shared with the run already using {self.datadir.name}"
+            )
             return f"redis://127.0.0.1:{self.port}/0"
         self.port = free_port(63799)
         pidfile = self.datadir / "redis.pid"
         self.proc = subprocess.Popen(
-            [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.datadir),
-             "--appendonly", "yes", "--save", "", "--logfile", str(self.datadir / "redis.log"),
-             "--pidfile", str(pidfile)],
+            [
+                str(self.binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.datadir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--logfile",
+                str(self.datadir / "redis.log"),
+                "--pidfile",
+                str(pidfile),
+            ],
             start_new_session=True,
         )
         wait_for_port(self.port)
@@ -232,7 +304,9 @@ class Services:
             self.pg = EmbeddedPostgres(VAR / self.pgdir, self.pg_settings)
             os.environ["DATABASE_URL"] = self.pg.start()
             if self.pg_settings and not self.pg.owner:
-                log(f"PostgreSQL in {self.pgdir} was already running: its settings are the ones it started with")
+                log(
+                    f"PostgreSQL in {self.pgdir} was already running: its settings are the ones it started with"
+                )
             if self.roles:
                 self._least_privilege(os.environ["DATABASE_URL"])
         else:
@@ -283,6 +357,7 @@ def test_roles() -> None:
         return
     roles_create(superuser_url=url, owner=OWNER_ROLE, app=APP_ROLE)
     os.environ.setdefault("DATABASE_APP_ROLE", APP_ROLE)
+
 
 def manage(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([PY, str(ROOT / "manage.py"), *args], check=True, cwd=ROOT, **kw)
@@ -340,8 +415,18 @@ def cmd_run(argv: list[str]) -> int:
         procs = {
             "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             "worker": [PY, "-m", "celery", "-A", "ehr", "worker", "-l", "warning", "--concurrency", "2"],
-            "beat": [PY, "-m", "celery", "-A", "ehr", "beat", "-l", "warning",
-                     "-s", str(VAR / "celerybeat-schedule")],
+            "beat": [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "ehr",
+                "beat",
+                "-l",
+                "warning",
+                "-s",
+                str(VAR / "celerybeat-schedule"),
+            ],
         }
         if (ROOT / "pharmacy_sim").exists():
             procs["pharmacy-sim"] = [PY, "-m", "pharmacy_sim", "--port", str(sim_port)]
@@ -359,12 +444,21 @@ def cmd_run(argv: list[str]) -> int:
         print("\n" + "=" * 72)
         print(f"  EHR is running at  http://127.0.0.1:{port}/")
         print("  Demo logins (password for all: demo-password-2026):")
-        for who, what in [("dr.house", "clinician, prescriber"), ("dr.grey", "clinician, prescriber"),
-                          ("nurse.joy", "nurse"), ("front.desk", "front desk"),
-                          ("admin", "practice admin (Django admin at /admin/)"), ("privacy", "privacy officer")]:
+        for who, what in [
+            ("dr.house", "clinician, prescriber"),
+            ("dr.grey", "clinician, prescriber"),
+            ("nurse.joy", "nurse"),
+            ("front.desk", "front desk"),
+            ("admin", "practice admin (Django admin at /admin/)"),
+            ("privacy", "privacy officer"),
+        ]:
             print(f"    {who:<12} {what}")
-        print("  Clinicians, the admin and the privacy officer also need a TOTP code. The demo accounts have one")
-        print("  ready: in another terminal run  python3 dev.py manage demo_totp dr.house  for the current code.")
+        print(
+            "  Clinicians, the admin and the privacy officer also need a TOTP code. The demo accounts have one"
+        )
+        print(
+            "  ready: in another terminal run  python3 dev.py manage demo_totp dr.house  for the current code."
+        )
         print("  Ctrl-C stops everything; data stays in var/.")
         print("=" * 72 + "\n", flush=True)
         try:
@@ -393,8 +487,11 @@ def ensure_chromium() -> None:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         log("installing Chromium from the distribution's packages (browser tests need it) ...")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         return
     sys.exit(
         "The browser tests need Chromium at /usr/bin/chromium.\n"
@@ -411,7 +508,9 @@ def cmd_test(argv: list[str]) -> int:
     import base64
 
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    os.environ.setdefault(
+        "FIELD_ENCRYPTION_KEYS", "1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
     os.environ.setdefault("BLIND_INDEX_KEY", secrets.token_urlsafe(32))
     # Parallel runs (two terminals, CI and a developer) get their own test database and Celery queue.
     os.environ.setdefault("EHR_TEST_DB_NAME", f"test_ehr_{os.getpid()}")

@@ -12,5 +12,7 @@ class NoStoreMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        add_never_cache_headers(response)  # Cache-Control: max-age=0, no-cache, no-store, must-revalidate, private
+        add_never_cache_headers(
+            response
+        )  # Cache-Control: max-age=0, no-cache, no-store, must-revalidate, private
         return response

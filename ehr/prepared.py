@@ -74,7 +74,9 @@ class Prepared:
         compiler.as_sql = lambda *args, **kwargs: (sql, params)
         # Django's ModelIterable, fed this compiler: instances, select_related objects and annotations as usual.
         source = SimpleNamespace(
-            model=model, db=db, _known_related_objects={},
+            model=model,
+            db=db,
+            _known_related_objects={},
             query=SimpleNamespace(get_compiler=lambda *args, **kwargs: compiler),
         )
         return list(ModelIterable(source))

@@ -103,7 +103,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env("EHR_TEST_DB_NAME", default="test_ehr")}
 DATABASE_MIGRATE_URL = env("DATABASE_MIGRATE_URL", default="")
-DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default=DATABASES["default"]["USER"] if DATABASE_MIGRATE_URL else "")
+DATABASE_APP_ROLE = env(
+    "DATABASE_APP_ROLE", default=DATABASES["default"]["USER"] if DATABASE_MIGRATE_URL else ""
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache and Celery on Redis -----------------------------------------------------------------------
@@ -143,7 +145,9 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Roles whose members must use a second factor; see accounts/roles.py.
-MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["clinician", "practice_admin", "privacy_officer"])
+MFA_REQUIRED_ROLES = env.list(
+    "MFA_REQUIRED_ROLES", default=["clinician", "practice_admin", "privacy_officer"]
+)
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Open EHR")
 # Nobody, superusers included, sees an authenticator's secret or QR code in the admin: whoever saw it could
 # produce the owner's codes. A lost phone is handled by deleting the device; the owner enrols again.
@@ -175,11 +179,15 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG or TEST_MODE else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "ehr.views.csrf_failure"  # a plain page (Django's own mentions DEBUG and needs inline style)
+CSRF_FAILURE_VIEW = (
+    "ehr.views.csrf_failure"  # a plain page (Django's own mentions DEBUG and needs inline style)
+)
 
 from csp.constants import NONE, SELF  # noqa: E402
 
@@ -234,7 +242,9 @@ WHITENOISE_USE_FINDERS = DEBUG or TEST_MODE
 # --- email ------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
@@ -254,11 +264,15 @@ USE_TZ = True
 BREAK_GLASS_HOURS = env.int("BREAK_GLASS_HOURS", default=4)
 AUDIT_LINK_MAX_LAG_SECONDS = env.int("AUDIT_LINK_MAX_LAG_SECONDS", default=60)
 # Chain checkpoints outside the database (audit/anchor.py); production ships this folder to WORM storage.
-AUDIT_ANCHOR_DIR = env("AUDIT_ANCHOR_DIR", default=str(Path(env("EHR_DATA_DIR", default=str(BASE_DIR / "var")))
-                                                         / "audit-anchors"))
+AUDIT_ANCHOR_DIR = env(
+    "AUDIT_ANCHOR_DIR",
+    default=str(Path(env("EHR_DATA_DIR", default=str(BASE_DIR / "var"))) / "audit-anchors"),
+)
 AUDIT_ANCHOR_INTERVAL_SECONDS = env.int("AUDIT_ANCHOR_INTERVAL_SECONDS", default=60)
 # Proxies in front of the app whose X-Forwarded-For hop is trusted (audit.services.client_ip): 1 behind one proxy.
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if env.bool("BEHIND_PROXY", default=False) else 0)
+TRUSTED_PROXY_COUNT = env.int(
+    "TRUSTED_PROXY_COUNT", default=1 if env.bool("BEHIND_PROXY", default=False) else 0
+)
 PHARMACY_SIMULATOR_URL = env("PHARMACY_SIMULATOR_URL", default="http://127.0.0.1:8765")
 
 # --- e-prescribing (prescriptions) ------------------------------------------------------------------

@@ -96,9 +96,11 @@ _VITALS_LATEST = Prepared(
     patient_id=SENTINEL_ID,
 )
 _ENCOUNTERS_RECENT = Prepared(
-    lambda patient_id: Encounter.objects.filter(patient_id=patient_id)
-    .select_related("provider")
-    .order_by("-start", "-id")[:10],
+    lambda patient_id: (
+        Encounter.objects.filter(patient_id=patient_id)
+        .select_related("provider")
+        .order_by("-start", "-id")[:10]
+    ),
     patient_id=SENTINEL_ID,
 )
 
@@ -378,10 +380,12 @@ def _immunizations(patient_id):
 _IMMUNIZATIONS_RECENT = Prepared(lambda patient_id: _immunizations(patient_id)[:8], patient_id=SENTINEL_ID)
 # The latest laboratory value of each test (LOINC code): DISTINCT ON, at most 200 tests.
 _RESULTS_LATEST = Prepared(
-    lambda patient_id: Observation.objects.filter(patient_id=patient_id, category=ObservationCategory.LABORATORY)
-    .exclude(status=ObservationStatus.ERROR)
-    .order_by("loinc_code", "-effective")
-    .distinct("loinc_code")[:200],
+    lambda patient_id: (
+        Observation.objects.filter(patient_id=patient_id, category=ObservationCategory.LABORATORY)
+        .exclude(status=ObservationStatus.ERROR)
+        .order_by("loinc_code", "-effective")
+        .distinct("loinc_code")[:200]
+    ),
     patient_id=SENTINEL_ID,
 )
 
@@ -625,7 +629,11 @@ def _calendar_items(
     if not can_view_schedules(actor):
         raise Http404("No schedule")
     visible, params = visible_condition(
-        actor, roles.VIEW_SCHEDULE, patient="a.patient_id", department="pt.department_id", merged="pt.merged_into_id"
+        actor,
+        roles.VIEW_SCHEDULE,
+        patient="a.patient_id",
+        department="pt.department_id",
+        merged="pt.merged_into_id",
     )
     params.update(start=start, end=end, cancelled=AppointmentStatus.CANCELLED.value)
     where = ""
@@ -647,8 +655,28 @@ def _calendar_items(
     User = get_user_model()
     users, types, rooms_, places = {}, {}, {}, {}
     items = []
-    for (pk, begin, finish, status, patient_id, given, family, preferred, seen, provider_id, username, first, last,
-         type_id, type_name, colour, room_id, room_name, location_id, location_name) in found:
+    for (
+        pk,
+        begin,
+        finish,
+        status,
+        patient_id,
+        given,
+        family,
+        preferred,
+        seen,
+        provider_id,
+        username,
+        first,
+        last,
+        type_id,
+        type_name,
+        colour,
+        room_id,
+        room_name,
+        location_id,
+        location_name,
+    ) in found:
         appt = CalendarAppointment(
             pk,
             begin,
@@ -657,13 +685,19 @@ def _calendar_items(
             patient_id,
             display_name(given, family, preferred) if seen else "",
             provider_id,
-            _shared(users, User, provider_id, id=provider_id, username=username, first_name=first, last_name=last),
+            _shared(
+                users, User, provider_id, id=provider_id, username=username, first_name=first, last_name=last
+            ),
             type_id,
             _shared(types, AppointmentType, type_id, id=type_id, name=type_name, colour=colour),
             room_id,
-            _shared(rooms_, Room, room_id, id=room_id, name=room_name, location_id=location_id) if room_id else None,
+            _shared(rooms_, Room, room_id, id=room_id, name=room_name, location_id=location_id)
+            if room_id
+            else None,
             location_id,
-            _shared(places, Location, location_id, id=location_id, name=location_name) if location_id else None,
+            _shared(places, Location, location_id, id=location_id, name=location_name)
+            if location_id
+            else None,
         )
         items.append(CalendarItem(appt, seen))
     return items
@@ -671,12 +705,12 @@ def _calendar_items(
 
 def _record_shown(actor, items: list[CalendarItem], request) -> None:
     shown = sorted({i.appointment.patient_id for i in items if i.visible})
-    access_record(actor=actor, action=Action.LIST, category=categories.SCHEDULE, patient_ids=shown, request=request)
+    access_record(
+        actor=actor, action=Action.LIST, category=categories.SCHEDULE, patient_ids=shown, request=request
+    )
 
 
-def calendar(
-    *, actor, start: datetime, end: datetime, provider_ids=None, request=None
-) -> list[CalendarItem]:
+def calendar(*, actor, start: datetime, end: datetime, provider_ids=None, request=None) -> list[CalendarItem]:
     """Appointments of providers between start and end. Who: users with encounters.view_provider_schedule.
     Patient names only where the viewer holds view_schedule on the patient; otherwise "Busy".
     One access event names the patients shown."""
@@ -691,8 +725,15 @@ def calendar_next(
     """The first `limit` appointments between start and end whose patient the viewer may see (in `statuses`
     when given), and whether more follow: a work list, not the whole day of a clinic network. One access event
     names the patients shown."""
-    items = _calendar_items(actor=actor, start=start, end=end, provider_ids=provider_ids, statuses=statuses,
-                            visible_only=True, limit=limit + 1)
+    items = _calendar_items(
+        actor=actor,
+        start=start,
+        end=end,
+        provider_ids=provider_ids,
+        statuses=statuses,
+        visible_only=True,
+        limit=limit + 1,
+    )
     items, more = items[:limit], len(items) > limit
     _record_shown(actor, items, request)
     return items, more
@@ -886,8 +927,13 @@ def series_notices(*, patient) -> list[dict]:
 # A home panel is a work list: the next rows, then a link to the day list (a clinic network's day is a thousand).
 HOME_PANEL_ROWS = 25
 # What the front desk still acts on today: not done, not a no-show.
-_OPEN_STATUSES = (AppointmentStatus.SCHEDULED, AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN,
-                  AppointmentStatus.IN_ROOM, AppointmentStatus.WITH_PROVIDER)
+_OPEN_STATUSES = (
+    AppointmentStatus.SCHEDULED,
+    AppointmentStatus.ARRIVED,
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.IN_ROOM,
+    AppointmentStatus.WITH_PROVIDER,
+)
 _ARRIVED_STATUSES = (AppointmentStatus.ARRIVED, AppointmentStatus.CHECKED_IN, AppointmentStatus.IN_ROOM)
 
 
@@ -903,12 +949,24 @@ def home_panels(*, actor, now: datetime | None = None) -> list[dict]:
     today = {"actor": actor, "end": end, "limit": HOME_PANEL_ROWS}
     if roles.Role.FRONT_DESK in user_roles:
         items, more = calendar_next(start=max(start, now), statuses=_OPEN_STATUSES, **today)
-        panels.append({"title": "Coming up today", "template": "encounters/_panel_day.html", "rows": items,
-                       "more": more})
+        panels.append(
+            {
+                "title": "Coming up today",
+                "template": "encounters/_panel_day.html",
+                "rows": items,
+                "more": more,
+            }
+        )
     if roles.Role.CLINICIAN in user_roles:
         items, more = calendar_next(start=start, provider_ids=[actor.pk], **today)
-        panels.append({"title": "Your patients today", "template": "encounters/_panel_day.html", "rows": items,
-                       "more": more})
+        panels.append(
+            {
+                "title": "Your patients today",
+                "template": "encounters/_panel_day.html",
+                "rows": items,
+                "more": more,
+            }
+        )
         notes = list(
             Note.objects.filter(author=actor, status=NoteStatus.DRAFT)
             .select_related("patient", "encounter")
@@ -924,7 +982,9 @@ def home_panels(*, actor, now: datetime | None = None) -> list[dict]:
         panels.append({"title": "Unsigned notes", "template": "encounters/_panel_notes.html", "rows": notes})
     if roles.Role.NURSE in user_roles:
         items, more = calendar_next(start=start, statuses=_ARRIVED_STATUSES, **today)
-        panels.append({"title": "Arrivals", "template": "encounters/_panel_day.html", "rows": items, "more": more})
+        panels.append(
+            {"title": "Arrivals", "template": "encounters/_panel_day.html", "rows": items, "more": more}
+        )
     return panels
 
 

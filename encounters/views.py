@@ -57,8 +57,12 @@ def day_list(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     day = _day(request)
     start, end = selectors.day_bounds(day)
-    ids = [int(p) for p in request.GET.getlist("provider") if p.isdigit()]  # one, several (?provider=1&provider=2)
-    items = selectors.calendar(actor=request.user, start=start, end=end, request=request, provider_ids=ids or None)
+    ids = [
+        int(p) for p in request.GET.getlist("provider") if p.isdigit()
+    ]  # one, several (?provider=1&provider=2)
+    items = selectors.calendar(
+        actor=request.user, start=start, end=end, request=request, provider_ids=ids or None
+    )
     return render(
         request,
         "encounters/day_list.html",
@@ -766,12 +770,17 @@ def vitals_trend(request: HttpRequest, patient_id) -> HttpResponse:
     return render(request, "encounters/vitals_trend.html", {"patient": patient, "trend": trend})
 
 
-def _clinical_list(request, patient_id, *, category: str, form_class, add, added: str, page: str, template: str,
-                   rows) -> HttpResponse:
+def _clinical_list(
+    request, patient_id, *, category: str, form_class, add, added: str, page: str, template: str, rows
+) -> HttpResponse:
     """A clinical list page (problems, medications, immunizations): read through the door with the page's data
     category; those who may document add to it (POST, then redirect back)."""
     patient = patient_get(
-        actor=request.user, patient_id=patient_id, perm=roles.VIEW_CLINICAL, category=category, request=request
+        actor=request.user,
+        patient_id=patient_id,
+        perm=roles.VIEW_CLINICAL,
+        category=category,
+        request=request,
     )
     form = form_class(request.POST or None)
     if request.method == "POST":
@@ -785,21 +794,33 @@ def _clinical_list(request, patient_id, *, category: str, form_class, add, added
             else:
                 messages.success(request, added)
                 return redirect(page, patient_id=patient.pk)
-    return render(request, template, {
-        "patient": patient,
-        "form": form,
-        "rows": rows(patient=patient),
-        "can_document": patient.access.can_document,
-        "today": timezone.localdate(),
-    })
+    return render(
+        request,
+        template,
+        {
+            "patient": patient,
+            "form": form,
+            "rows": rows(patient=patient),
+            "can_document": patient.access.can_document,
+            "today": timezone.localdate(),
+        },
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def problems(request: HttpRequest, patient_id) -> HttpResponse:
-    return _clinical_list(request, patient_id, category=categories.PROBLEMS, form_class=forms.ProblemForm,
-                          add=services.problem_add, added="Problem added.", page="encounters:problems",
-                          template="encounters/problems.html", rows=selectors.problems_all)
+    return _clinical_list(
+        request,
+        patient_id,
+        category=categories.PROBLEMS,
+        form_class=forms.ProblemForm,
+        add=services.problem_add,
+        added="Problem added.",
+        page="encounters:problems",
+        template="encounters/problems.html",
+        rows=selectors.problems_all,
+    )
 
 
 def _row_or_back(request, template: str, context: dict, default: str, done: str) -> HttpResponse:
@@ -942,9 +963,17 @@ def allergy_status(request: HttpRequest, allergy_id) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def medications(request: HttpRequest, patient_id) -> HttpResponse:
-    return _clinical_list(request, patient_id, category=categories.MEDICATIONS, form_class=forms.MedicationForm,
-                          add=services.medication_record, added="Medication added.", page="encounters:medications",
-                          template="encounters/medications.html", rows=selectors.medications_all)
+    return _clinical_list(
+        request,
+        patient_id,
+        category=categories.MEDICATIONS,
+        form_class=forms.MedicationForm,
+        add=services.medication_record,
+        added="Medication added.",
+        page="encounters:medications",
+        template="encounters/medications.html",
+        rows=selectors.medications_all,
+    )
 
 
 @login_required
@@ -981,10 +1010,17 @@ def medication_stop(request: HttpRequest, medication_id) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def immunizations(request: HttpRequest, patient_id) -> HttpResponse:
     """The immunization history; clinicians record a vaccine by hand (CVX code, date, lot)."""
-    return _clinical_list(request, patient_id, category=categories.IMMUNIZATIONS, form_class=forms.ImmunizationForm,
-                          add=services.immunization_record, added="Immunization recorded.",
-                          page="encounters:immunizations", template="encounters/immunizations.html",
-                          rows=selectors.immunizations_all)
+    return _clinical_list(
+        request,
+        patient_id,
+        category=categories.IMMUNIZATIONS,
+        form_class=forms.ImmunizationForm,
+        add=services.immunization_record,
+        added="Immunization recorded.",
+        page="encounters:immunizations",
+        template="encounters/immunizations.html",
+        rows=selectors.immunizations_all,
+    )
 
 
 @login_required

@@ -26,9 +26,7 @@ VITALS: tuple[VitalDef, ...] = (
     VitalDef("height", "8302-2", "Body height", "cm", (20, 260), (20, 260)),
     VitalDef("spo2", "59408-5", "Oxygen saturation (pulse oximetry)", "%", (40, 100), (94, 100)),
     # Patient-reported (0 none, 10 worst): recorded and charted, not flagged.
-    VitalDef(
-        "pain_score", "72514-3", "Pain (0-10)", "/10", (0, 10), (0, 10)
-    ),
+    VitalDef("pain_score", "72514-3", "Pain (0-10)", "/10", (0, 10), (0, 10)),
     VitalDef("bmi", "39156-5", "Body mass index", "kg/m2", (5, 150), (18.5, 24.9)),
 )
 BY_FIELD = {v.field: v for v in VITALS}

@@ -18,7 +18,13 @@ def demo_import_synthea(*, department, care_team) -> int:
     actor = import_account()
     count = 0
     for path in sorted(SYNTHEA.glob("*.json")):
-        result = bundle_import(actor=actor, bundle=json.loads(path.read_text()), source="synthea",
-                               department=department, care_team=care_team, label=path.name)
+        result = bundle_import(
+            actor=actor,
+            bundle=json.loads(path.read_text()),
+            source="synthea",
+            department=department,
+            care_team=care_team,
+            label=path.name,
+        )
         count += len(result.patient_ids)
     return count

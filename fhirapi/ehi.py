@@ -25,8 +25,9 @@ FORMAT_VERSION = "1"
 def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]:
     """(patient, zip bytes). Who: users with clinical access to the patient (the export must be complete).
     Records one export event (through patient_everything)."""
-    patient, found = selectors.patient_everything(actor=actor, patient_id=patient_id, request=request,
-                                                  need_clinical=True, category=categories.EXPORT)
+    patient, found = selectors.patient_everything(
+        actor=actor, patient_id=patient_id, request=request, need_clinical=True, category=categories.EXPORT
+    )
     resources: dict[str, list[dict]] = {"Patient": [mapping.patient_to_fhir(patient, with_identifiers=True)]}
     for name, rows in found.items():
         expand = REGISTRY[name].expand
@@ -43,15 +44,23 @@ def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]
         "humanReadable": "summary.html",
         "documentation": "README.txt",
     }
+
     def of(name: str, model_name: str) -> list:
         return [r for r in found.get(name, []) if r._meta.model_name == model_name]
 
-    summary = render_to_string("fhirapi/ehi_summary.html", {
-        "patient": patient, "found": found, "generated": generated, "counts": manifest["files"],
-        "vitals": of("Observation", "vitalsigns"), "results": of("Observation", "observation"),
-        "prescriptions": of("MedicationRequest", "prescription"),
-        "imported_orders": of("MedicationRequest", "medicationstatement"),
-    })
+    summary = render_to_string(
+        "fhirapi/ehi_summary.html",
+        {
+            "patient": patient,
+            "found": found,
+            "generated": generated,
+            "counts": manifest["files"],
+            "vitals": of("Observation", "vitalsigns"),
+            "results": of("Observation", "observation"),
+            "prescriptions": of("MedicationRequest", "prescription"),
+            "imported_orders": of("MedicationRequest", "medicationstatement"),
+        },
+    )
     readme = render_to_string("fhirapi/ehi_readme.txt", {"manifest": manifest})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:

@@ -200,7 +200,9 @@ def _patient(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         for n in names
         if n is not official and n.get("use") in ("old", "maiden")
     ]
-    preferred = next((n.get("given", [""])[0] for n in names if n.get("use") == "nickname" and n.get("given")), "")
+    preferred = next(
+        (n.get("given", [""])[0] for n in names if n.get("use") == "nickname" and n.get("given")), ""
+    )
     if "birthDate" not in r:
         raise Invalid("Patient.birthDate is required")
     fields = {
@@ -215,8 +217,9 @@ def _patient(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     ext = {e.get("url"): e for e in r.get("extension") or [] if isinstance(e, dict)}
     birthsex = (ext.get(mapping.US_CORE + "us-core-birthsex") or {}).get("valueCode")
     gender = r.get("gender")
-    fields["sex_at_birth"] = birthsex if birthsex in ("F", "M", "UNK", "ASKU") else {
-        "female": "F", "male": "M"}.get(gender, "UNK")
+    fields["sex_at_birth"] = (
+        birthsex if birthsex in ("F", "M", "UNK", "ASKU") else {"female": "F", "male": "M"}.get(gender, "UNK")
+    )
     fields["race"] = _omb(ext.get(mapping.US_CORE + "us-core-race"), mapping.OMB_RACE)
     eth = _omb(ext.get(mapping.US_CORE + "us-core-ethnicity"), mapping.OMB_ETHNICITY)
     fields["ethnicity"] = eth[0] if eth else ""
@@ -257,8 +260,18 @@ def _patient(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         # Driver's licence numbers: urn:oid:2.16.840.1.113883.4.3[.<state FIPS>] (HL7 OID registry).
         elif (system == mapping.DL_SYSTEM or system.startswith(mapping.DL_SYSTEM + ".")) and value:
             fields["drivers_license"] = value
-    used = {"name", "birthDate", "gender", "extension", "telecom", "address", "communication", "deceasedDateTime",
-            "identifier", "deceasedBoolean"}
+    used = {
+        "name",
+        "birthDate",
+        "gender",
+        "extension",
+        "telecom",
+        "address",
+        "communication",
+        "deceasedDateTime",
+        "identifier",
+        "deceasedBoolean",
+    }
     return fields, {}, used
 
 
@@ -276,7 +289,9 @@ def _omb(extension, allowed: set) -> list[str]:
 
 def _practitioner(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     name = next((n for n in r.get("name") or [] if isinstance(n, dict)), {})
-    npi = next((i.get("value") for i in r.get("identifier") or [] if i.get("system") == mapping.NPI_SYSTEM), "")
+    npi = next(
+        (i.get("value") for i in r.get("identifier") or [] if i.get("system") == mapping.NPI_SYSTEM), ""
+    )
     fields = {
         "first_name": _clip(" ".join(name.get("given") or []), 150),
         "last_name": _clip(name.get("family") or "", 150),
@@ -306,11 +321,18 @@ def _encounter(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     if fields["end"] and fields["end"] < fields["start"]:
         raise Invalid("Encounter.period.end is before its start")
     participant = next(
-        (p.get("individual") for p in r.get("participant") or [] if isinstance(p, dict) and p.get("individual")),
+        (
+            p.get("individual")
+            for p in r.get("participant") or []
+            if isinstance(p, dict) and p.get("individual")
+        ),
         None,
     )
-    out_refs = {"provider": refs.key(participant, "Encounter.participant.individual", want="Practitioner",
-                                     required=False)}
+    out_refs = {
+        "provider": refs.key(
+            participant, "Encounter.participant.individual", want="Practitioner", required=False
+        )
+    }
     used = {"status", "class", "type", "period", "subject", "participant", "reasonCode", "serviceProvider"}
     return fields, out_refs, used
 
@@ -336,10 +358,20 @@ def _condition(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     }
     if fields["onset_date"] and fields["resolved_date"] and fields["resolved_date"] < fields["onset_date"]:
         raise Invalid("Condition.abatementDateTime is before its onset")
-    out_refs = {"encounter": refs.key(r.get("encounter"), "Condition.encounter", want="Encounter",
-                                      required=False)}
-    used = {"clinicalStatus", "verificationStatus", "code", "subject", "encounter", "onsetDateTime",
-            "abatementDateTime", "recordedDate", "category"}
+    out_refs = {
+        "encounter": refs.key(r.get("encounter"), "Condition.encounter", want="Encounter", required=False)
+    }
+    used = {
+        "clinicalStatus",
+        "verificationStatus",
+        "code",
+        "subject",
+        "encounter",
+        "onsetDateTime",
+        "abatementDateTime",
+        "recordedDate",
+        "category",
+    }
     return fields, out_refs, used
 
 
@@ -352,7 +384,9 @@ def _allergy(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     clinical = (_first_code(r.get("clinicalStatus")) or {}).get("code") or "active"
     if (_first_code(r.get("verificationStatus")) or {}).get("code") == "entered-in-error":
         clinical = "entered-in-error"
-    categories = [c for c in r.get("category") or [] if c in ("food", "medication", "environment", "biologic")]
+    categories = [
+        c for c in r.get("category") or [] if c in ("food", "medication", "environment", "biologic")
+    ]
     reaction = next((x for x in r.get("reaction") or [] if isinstance(x, dict)), {})
     manifest = ", ".join(_text(m) for m in reaction.get("manifestation") or [] if _text(m))
     fields = {
@@ -361,14 +395,30 @@ def _allergy(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         "substance_system": "" if rx or not code else _clip(code.get("system", ""), 100),
         "substance_code": "" if rx or not code else _clip(code.get("code", ""), 40),
         "category": categories[0] if categories else ("medication" if rx else "environment"),
-        "criticality": r.get("criticality") if r.get("criticality") in ("low", "high", "unable-to-assess") else "",
-        "severity": reaction.get("severity") if reaction.get("severity") in ("mild", "moderate", "severe") else "",
+        "criticality": r.get("criticality")
+        if r.get("criticality") in ("low", "high", "unable-to-assess")
+        else "",
+        "severity": reaction.get("severity")
+        if reaction.get("severity") in ("mild", "moderate", "severe")
+        else "",
         "reaction": _clip(manifest, 200),
-        "status": clinical if clinical in ("active", "inactive", "resolved", "entered-in-error") else "active",
+        "status": clinical
+        if clinical in ("active", "inactive", "resolved", "entered-in-error")
+        else "active",
         "onset_date": _optional(_date, r.get("onsetDateTime"), "AllergyIntolerance.onsetDateTime"),
     }
-    used = {"clinicalStatus", "verificationStatus", "type", "category", "criticality", "code", "patient",
-            "recordedDate", "reaction", "onsetDateTime"}
+    used = {
+        "clinicalStatus",
+        "verificationStatus",
+        "type",
+        "category",
+        "criticality",
+        "code",
+        "patient",
+        "recordedDate",
+        "reaction",
+        "onsetDateTime",
+    }
     return fields, {}, used
 
 
@@ -381,23 +431,37 @@ def _immunization(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         "vaccine_code": _clip(cvx["code"], 10),
         "vaccine_display": _clip(_text(r.get("vaccineCode")) or cvx.get("display", ""), 200),
         "occurrence": _instant(when, "Immunization.occurrenceDateTime"),
-        "status": r.get("status") if r.get("status") in ("completed", "not-done", "entered-in-error") else "completed",
+        "status": r.get("status")
+        if r.get("status") in ("completed", "not-done", "entered-in-error")
+        else "completed",
         "lot_number": _clip(r.get("lotNumber") or "", 40),
         "site": _clip(_text(r.get("site")), 60),
         "route": _clip(_text(r.get("route")), 60),
     }
-    out_refs = {"encounter": refs.key(r.get("encounter"), "Immunization.encounter", want="Encounter",
-                                      required=False)}
-    used = {"status", "vaccineCode", "patient", "encounter", "occurrenceDateTime", "occurrenceString",
-            "primarySource", "lotNumber", "site", "route"}
+    out_refs = {
+        "encounter": refs.key(r.get("encounter"), "Immunization.encounter", want="Encounter", required=False)
+    }
+    used = {
+        "status",
+        "vaccineCode",
+        "patient",
+        "encounter",
+        "occurrenceDateTime",
+        "occurrenceString",
+        "primarySource",
+        "lotNumber",
+        "site",
+        "route",
+    }
     return fields, out_refs, used
 
 
 def _medication_request(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     concept = r.get("medicationCodeableConcept")
     if concept is None:
-        raise Invalid("MedicationRequest.medicationCodeableConcept is required (medicationReference is not "
-                      "supported)")
+        raise Invalid(
+            "MedicationRequest.medicationCodeableConcept is required (medicationReference is not supported)"
+        )
     rx = _code_in(concept, mapping.RXNORM_SYSTEM)
     name = _text(concept)
     if not name:
@@ -414,14 +478,31 @@ def _medication_request(r: dict, refs: Refs) -> tuple[dict, dict, set]:
     }
     fields["started_on"] = fields["authored_at"].date() if fields["authored_at"] else None
     out_refs = {
-        "requester": refs.key(r.get("requester"), "MedicationRequest.requester", want="Practitioner",
-                              required=False),
-        "encounter": refs.key(r.get("encounter"), "MedicationRequest.encounter", want="Encounter", required=False),
-        "reason_condition": refs.key((r.get("reasonReference") or [None])[0], "MedicationRequest.reasonReference",
-                                     want="Condition", required=False),
+        "requester": refs.key(
+            r.get("requester"), "MedicationRequest.requester", want="Practitioner", required=False
+        ),
+        "encounter": refs.key(
+            r.get("encounter"), "MedicationRequest.encounter", want="Encounter", required=False
+        ),
+        "reason_condition": refs.key(
+            (r.get("reasonReference") or [None])[0],
+            "MedicationRequest.reasonReference",
+            want="Condition",
+            required=False,
+        ),
     }
-    used = {"status", "intent", "medicationCodeableConcept", "subject", "encounter", "authoredOn", "requester",
-            "dosageInstruction", "reasonCode", "reasonReference"}
+    used = {
+        "status",
+        "intent",
+        "medicationCodeableConcept",
+        "subject",
+        "encounter",
+        "authoredOn",
+        "requester",
+        "dosageInstruction",
+        "reasonCode",
+        "reasonReference",
+    }
     return fields, out_refs, used
 
 
@@ -440,8 +521,9 @@ def _observation(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         "category": category or "laboratory",
         "loinc_code": _clip(code["code"], 20),
         "display": _clip(_text(r.get("code")) or code.get("display", ""), 200),
-        "status": r.get("status") if r.get("status") in ("final", "amended", "preliminary", "entered-in-error",
-                                                          "corrected") else "final",
+        "status": r.get("status")
+        if r.get("status") in ("final", "amended", "preliminary", "entered-in-error", "corrected")
+        else "final",
         "effective": _instant(when, "Observation.effective[x]"),
         "issued": _optional(_instant, r.get("issued"), "Observation.issued"),
         "value_quantity": None,
@@ -456,8 +538,14 @@ def _observation(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         ccode = _code_in(comp.get("code"), mapping.LOINC_SYSTEM) or _first_code(comp.get("code"))
         if ccode is None:
             raise Invalid(f"Observation.component[{i}].code has no coding")
-        part = {"code": ccode["code"], "value_quantity": None, "value_unit": "", "value_text": "", "value_code": "",
-                "value_system": ""}
+        part = {
+            "code": ccode["code"],
+            "value_quantity": None,
+            "value_unit": "",
+            "value_text": "",
+            "value_code": "",
+            "value_system": "",
+        }
         _observation_value(comp, part, f"Observation.component[{i}]")
         fields["components"].append(part)
     interp = _first_code((r.get("interpretation") or [None])[0])
@@ -466,12 +554,28 @@ def _observation(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         fields["interpretation"] = ""
     ref = next((x for x in r.get("referenceRange") or [] if isinstance(x, dict)), {})
     fields["reference_low"] = _optional(_decimal, (ref.get("low") or {}).get("value"), "referenceRange.low")
-    fields["reference_high"] = _optional(_decimal, (ref.get("high") or {}).get("value"), "referenceRange.high")
-    out_refs = {"encounter": refs.key(r.get("encounter"), "Observation.encounter", want="Encounter",
-                                      required=False)}
-    used = {"status", "category", "code", "subject", "encounter", "effectiveDateTime", "effectivePeriod", "issued",
-            "valueQuantity", "valueCodeableConcept", "valueString", "component", "interpretation",
-            "referenceRange"}
+    fields["reference_high"] = _optional(
+        _decimal, (ref.get("high") or {}).get("value"), "referenceRange.high"
+    )
+    out_refs = {
+        "encounter": refs.key(r.get("encounter"), "Observation.encounter", want="Encounter", required=False)
+    }
+    used = {
+        "status",
+        "category",
+        "code",
+        "subject",
+        "encounter",
+        "effectiveDateTime",
+        "effectivePeriod",
+        "issued",
+        "valueQuantity",
+        "valueCodeableConcept",
+        "valueString",
+        "component",
+        "interpretation",
+        "referenceRange",
+    }
     return fields, out_refs, used
 
 
@@ -508,10 +612,12 @@ SUBJECT = {"AllergyIntolerance": "patient", "Immunization": "patient"}
 def parse_bundle(bundle) -> ParsedBundle:
     """Parse a whole bundle or refuse it (BundleRefused with the entry, the resource and the reason)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise BundleRefused("not a FHIR Bundle (resourceType must be \"Bundle\")")
+        raise BundleRefused('not a FHIR Bundle (resourceType must be "Bundle")')
     if bundle.get("type") not in ("transaction", "batch", "collection", "searchset", "document"):
-        raise BundleRefused(f"Bundle.type {bundle.get('type')!r} cannot be imported (transaction, batch, "
-                            "collection, searchset or document)")
+        raise BundleRefused(
+            f"Bundle.type {bundle.get('type')!r} cannot be imported (transaction, batch, "
+            "collection, searchset or document)"
+        )
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise BundleRefused("Bundle.entry is not a list")
@@ -523,8 +629,9 @@ def parse_bundle(bundle) -> ParsedBundle:
             raise BundleRefused("the entry has no resource", entry=i)
         rid = r.get("id") or (e.get("fullUrl") or "").removeprefix("urn:uuid:")
         if not rid or not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", rid):
-            raise BundleRefused(f"resource id {rid!r} is missing or not a FHIR id", entry=i,
-                                resource=r["resourceType"])
+            raise BundleRefused(
+                f"resource id {rid!r} is missing or not a FHIR id", entry=i, resource=r["resourceType"]
+            )
         key = f"{r['resourceType']}/{rid}"
         if key in seen:
             raise BundleRefused("the same resource appears twice in the bundle", entry=i, resource=key)
@@ -550,6 +657,16 @@ def parse_bundle(bundle) -> ParsedBundle:
             raise BundleRefused(str(exc), entry=i, resource=key) from None
         for element in r.keys() - used - BOOKKEEPING:
             out.dropped_elements[f"{rtype}.{element}"] += 1
-        out.add(kind, Row(rtype, key, key.split("/", 1)[1], patient_key, fields,
-                          {k: v for k, v in row_refs.items() if v}, entry=i))
+        out.add(
+            kind,
+            Row(
+                rtype,
+                key,
+                key.split("/", 1)[1],
+                patient_key,
+                fields,
+                {k: v for k, v in row_refs.items() if v},
+                entry=i,
+            ),
+        )
     return out

@@ -145,11 +145,21 @@ def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
     }
     if with_identifiers:
         if p.ssn:
-            out["identifier"].append({"type": {"coding": [_coding(V2_0203, "SS", "Social Security number")]},
-                                      "system": "http://hl7.org/fhir/sid/us-ssn", "value": p.ssn})
+            out["identifier"].append(
+                {
+                    "type": {"coding": [_coding(V2_0203, "SS", "Social Security number")]},
+                    "system": "http://hl7.org/fhir/sid/us-ssn",
+                    "value": p.ssn,
+                }
+            )
         if p.drivers_license:
-            out["identifier"].append({"type": {"coding": [_coding(V2_0203, "DL", "Driver's license number")]},
-                                      "system": DL_SYSTEM, "value": p.drivers_license})
+            out["identifier"].append(
+                {
+                    "type": {"coding": [_coding(V2_0203, "DL", "Driver's license number")]},
+                    "system": DL_SYSTEM,
+                    "value": p.drivers_license,
+                }
+            )
     if p.deceased_date:
         out["deceasedDateTime"] = p.deceased_date.isoformat()
     if p.merged_into_id:
@@ -195,25 +205,42 @@ ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-cli
 ALLERGY_VER = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 # Our own encounter types are not SNOMED CT concepts; they travel in a product code system (docs/fhir.md).
-ENCOUNTER_TYPE_SYSTEM = getattr(
-    settings, "FHIR_ENCOUNTER_TYPE_SYSTEM", "urn:oid:2.999.1.2"
-)
+ENCOUNTER_TYPE_SYSTEM = getattr(settings, "FHIR_ENCOUNTER_TYPE_SYSTEM", "urn:oid:2.999.1.2")
 
-ENCOUNTER_STATUS = {"planned": "planned", "in_progress": "in-progress", "finished": "finished",
-                    "cancelled": "cancelled"}
+ENCOUNTER_STATUS = {
+    "planned": "planned",
+    "in_progress": "in-progress",
+    "finished": "finished",
+    "cancelled": "cancelled",
+}
 # v3 ActCode: telehealth and telephone visits are virtual (VR); everything else here is ambulatory.
 ENCOUNTER_CLASS = {"telehealth": "VR", "phone": "VR", "emergency": "EMER", "inpatient": "IMP", "home": "HH"}
-ACT_CODE_DISPLAY = {"AMB": "ambulatory", "VR": "virtual", "EMER": "emergency", "IMP": "inpatient encounter",
-                    "HH": "home health"}
+ACT_CODE_DISPLAY = {
+    "AMB": "ambulatory",
+    "VR": "virtual",
+    "EMER": "emergency",
+    "IMP": "inpatient encounter",
+    "HH": "home health",
+}
 
 APPOINTMENT_STATUS = {
-    "scheduled": "booked", "arrived": "arrived", "checked_in": "checked-in", "in_room": "arrived",
-    "with_provider": "arrived", "done": "fulfilled", "cancelled": "cancelled", "no_show": "noshow",
+    "scheduled": "booked",
+    "arrived": "arrived",
+    "checked_in": "checked-in",
+    "in_room": "arrived",
+    "with_provider": "arrived",
+    "done": "fulfilled",
+    "cancelled": "cancelled",
+    "no_show": "noshow",
 }
 # A prescription's e-prescribing states collapse to the MedicationRequest status vocabulary.
 RX_STATUS = {
-    "draft": "draft", "cancelled": "cancelled", "renewed": "completed", "replaced": "completed",
-    "error": "active", "needs_attention": "active",
+    "draft": "draft",
+    "cancelled": "cancelled",
+    "renewed": "completed",
+    "replaced": "completed",
+    "error": "active",
+    "needs_attention": "active",
 }
 
 
@@ -290,11 +317,15 @@ def condition_to_fhir(p) -> dict:
         "verificationStatus": {
             "coding": [{"system": CONDITION_VER, "code": "entered-in-error" if error else "confirmed"}]
         },
-        "category": [
-            {"coding": [_coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")]}
-        ],
-        "code": {"coding": [_coding(ICD10CM_SYSTEM, p.code_id, p.code.description) if p.code_id
-                            else _coding(p.code_system, p.code_value, p.description)], "text": p.description},
+        "category": [{"coding": [_coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")]}],
+        "code": {
+            "coding": [
+                _coding(ICD10CM_SYSTEM, p.code_id, p.code.description)
+                if p.code_id
+                else _coding(p.code_system, p.code_value, p.description)
+            ],
+            "text": p.description,
+        },
         "subject": _ref("Patient", p.patient_id),
         "encounter": _ref("Encounter", p.encounter_id) if p.encounter_id else None,
         "onsetDateTime": _dt(p.onset_date),
@@ -345,14 +376,29 @@ VITAL_OBSERVATIONS = (
     ("temp", "temperature", "8310-5", "Body temperature", "Cel", "us-core-body-temperature"),
     ("wt", "weight", "29463-7", "Body weight", "kg", "us-core-body-weight"),
     ("ht", "height", "8302-2", "Body height", "cm", "us-core-body-height"),
-    ("spo2", "spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%",
-     "us-core-pulse-oximetry"),
+    (
+        "spo2",
+        "spo2",
+        "59408-5",
+        "Oxygen saturation in Arterial blood by Pulse oximetry",
+        "%",
+        "us-core-pulse-oximetry",
+    ),
     ("bmi", "bmi", "39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", "us-core-bmi"),
-    ("pain", "pain_score", "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported", "{score}",
-     "us-core-vital-signs"),
+    (
+        "pain",
+        "pain_score",
+        "72514-3",
+        "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+        "{score}",
+        "us-core-vital-signs",
+    ),
 )
 BP_PANEL = ("bp", "85354-9", "Blood pressure panel with all children optional", "us-core-blood-pressure")
-BP_COMPONENTS = (("systolic", "8480-6", "Systolic blood pressure"), ("diastolic", "8462-4", "Diastolic blood pressure"))
+BP_COMPONENTS = (
+    ("systolic", "8480-6", "Systolic blood pressure"),
+    ("diastolic", "8462-4", "Diastolic blood pressure"),
+)
 VITAL_SUFFIXES = ("bp", *(v[0] for v in VITAL_OBSERVATIONS))
 # LOINC code -> suffix, for the `code` search parameter (the oximetry profile also carries 2708-6).
 VITAL_CODE_SUFFIX = {BP_PANEL[1]: "bp", "2708-6": "spo2", **{v[2]: v[0] for v in VITAL_OBSERVATIONS}}
@@ -383,8 +429,9 @@ def vitals_to_fhir(vs) -> list[dict]:
     out = []
     if vs.systolic is not None or vs.diastolic is not None:
         suffix, loinc, display, profile = BP_PANEL
-        obs = _observation_base(vs, suffix, profile, {"coding": [_coding(LOINC_SYSTEM, loinc, display)],
-                                                      "text": "Blood pressure"})
+        obs = _observation_base(
+            vs, suffix, profile, {"coding": [_coding(LOINC_SYSTEM, loinc, display)], "text": "Blood pressure"}
+        )
         components = []
         for field, code, label in BP_COMPONENTS:
             comp = {"code": {"coding": [_coding(LOINC_SYSTEM, code, label)], "text": label}}
@@ -417,7 +464,9 @@ def medication_request_to_fhir(rx) -> dict:
         "numberOfRepeatsAllowed": rx.refills,
         "quantity": {"value": float(rx.quantity), "unit": rx.get_quantity_unit_display()},
         "expectedSupplyDuration": (
-            {"value": rx.days_supply, "unit": "days", "system": UCUM_SYSTEM, "code": "d"} if rx.days_supply else None
+            {"value": rx.days_supply, "unit": "days", "system": UCUM_SYSTEM, "code": "d"}
+            if rx.days_supply
+            else None
         ),
     }
     out = {
@@ -427,11 +476,16 @@ def medication_request_to_fhir(rx) -> dict:
         "status": RX_STATUS.get(rx.status, "active"),
         "intent": "order",
         "reportedBoolean": False,
-        "medicationCodeableConcept": {"coding": [_coding(RXNORM_SYSTEM, med.rxcui, med.name)], "text": med.name},
+        "medicationCodeableConcept": {
+            "coding": [_coding(RXNORM_SYSTEM, med.rxcui, med.name)],
+            "text": med.name,
+        },
         "subject": _ref("Patient", rx.patient_id),
         "authoredOn": _dt(rx.signed_at or rx.created_at),
         "requester": _user_ref_safe(rx.prescriber),
-        "reasonCode": [{"coding": [{"system": ICD10CM_SYSTEM, "code": rx.diagnosis}]}] if rx.diagnosis else [],
+        "reasonCode": [{"coding": [{"system": ICD10CM_SYSTEM, "code": rx.diagnosis}]}]
+        if rx.diagnosis
+        else [],
         "dosageInstruction": [{"text": rx.sig_text}],
         "dispenseRequest": _clean(dispense),
         "substitution": {"allowedBoolean": rx.substitution_allowed},
@@ -485,12 +539,26 @@ def appointment_to_fhir(a) -> dict:
 
 # ====================================================================== inbound vocabularies (fhirapi/importing.py)
 ENCOUNTER_STATUS_IN = {
-    "planned": "planned", "arrived": "in_progress", "triaged": "in_progress", "in-progress": "in_progress",
-    "onleave": "in_progress", "finished": "finished", "cancelled": "cancelled", "entered-in-error": "cancelled",
+    "planned": "planned",
+    "arrived": "in_progress",
+    "triaged": "in_progress",
+    "in-progress": "in_progress",
+    "onleave": "in_progress",
+    "finished": "finished",
+    "cancelled": "cancelled",
+    "entered-in-error": "cancelled",
 }
 # v3 ActCode class -> our encounter type; ambulatory visits are told apart by their type's words.
-ENCOUNTER_TYPE_BY_CLASS = {"EMER": "emergency", "IMP": "inpatient", "ACUTE": "inpatient", "NONAC": "inpatient",
-                           "OBSENC": "inpatient", "SS": "inpatient", "VR": "telehealth", "HH": "home"}
+ENCOUNTER_TYPE_BY_CLASS = {
+    "EMER": "emergency",
+    "IMP": "inpatient",
+    "ACUTE": "inpatient",
+    "NONAC": "inpatient",
+    "OBSENC": "inpatient",
+    "SS": "inpatient",
+    "VR": "telehealth",
+    "HH": "home",
+}
 WELLNESS_WORDS = ("check up", "check-up", "checkup", "wellness", "well child", "preventive")
 
 
@@ -507,12 +575,26 @@ def encounter_type_in(klass: str, coding: dict | None, text: str) -> str:
     return "office"
 
 
-CONDITION_STATUS_IN = {"active": "active", "recurrence": "active", "relapse": "active", "inactive": "inactive",
-                       "remission": "inactive", "resolved": "resolved", "entered-in-error": "entered-in-error"}
+CONDITION_STATUS_IN = {
+    "active": "active",
+    "recurrence": "active",
+    "relapse": "active",
+    "inactive": "inactive",
+    "remission": "inactive",
+    "resolved": "resolved",
+    "entered-in-error": "entered-in-error",
+}
 # MedicationRequest.status -> the medication list's status for an order written elsewhere.
-MED_ORDER_STATUS_IN = {"active": "active", "on-hold": "active", "completed": "completed", "stopped": "stopped",
-                       "cancelled": "stopped", "entered-in-error": "entered-in-error", "draft": "active",
-                       "unknown": "active"}
+MED_ORDER_STATUS_IN = {
+    "active": "active",
+    "on-hold": "active",
+    "completed": "completed",
+    "stopped": "stopped",
+    "cancelled": "stopped",
+    "entered-in-error": "entered-in-error",
+    "draft": "active",
+    "unknown": "active",
+}
 
 
 def dosage_text_in(dosage: dict) -> str:
@@ -525,18 +607,28 @@ def dosage_text_in(dosage: dict) -> str:
     for dr in dosage.get("doseAndRate") or []:
         q = dr.get("doseQuantity") or {}
         if "value" in q:
-            parts.append(f"{q['value']:g} {q.get('unit') or ''}".strip() if isinstance(q["value"], (int, float))
-                         else f"{q['value']} {q.get('unit') or ''}".strip())
+            parts.append(
+                f"{q['value']:g} {q.get('unit') or ''}".strip()
+                if isinstance(q["value"], (int, float))
+                else f"{q['value']} {q.get('unit') or ''}".strip()
+            )
     rep = (dosage.get("timing") or {}).get("repeat") or {}
     if rep.get("frequency") and rep.get("period"):
-        parts.append(f"{rep['frequency']} times per {rep['period']:g} {rep.get('periodUnit') or 'd'}"
-                     if isinstance(rep["period"], (int, float)) else f"{rep['frequency']} per {rep['period']}")
+        parts.append(
+            f"{rep['frequency']} times per {rep['period']:g} {rep.get('periodUnit') or 'd'}"
+            if isinstance(rep["period"], (int, float))
+            else f"{rep['frequency']} per {rep['period']}"
+        )
     return ", ".join(parts)  # "as needed" is kept apart (MedicationStatement.as_needed)
 
 
 # ---------------------------------------------------------------- clinical notes -> DocumentReference
-NOTE_SECTIONS = (("subjective", "Subjective"), ("objective", "Objective"), ("assessment", "Assessment"),
-                 ("plan", "Plan"))
+NOTE_SECTIONS = (
+    ("subjective", "Subjective"),
+    ("objective", "Objective"),
+    ("assessment", "Assessment"),
+    ("plan", "Plan"),
+)
 
 
 def note_text(note) -> str:
@@ -562,8 +654,17 @@ def note_to_fhir(note) -> dict:
         "status": "current",
         "docStatus": "final" if note.signed else "preliminary",
         "type": {"coding": [_coding(LOINC_SYSTEM, "11506-3", "Progress note")], "text": "Progress note"},
-        "category": [{"coding": [_coding("http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
-                                         "clinical-note", "Clinical Note")]}],
+        "category": [
+            {
+                "coding": [
+                    _coding(
+                        "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                        "clinical-note",
+                        "Clinical Note",
+                    )
+                ]
+            }
+        ],
         "subject": _ref("Patient", note.patient_id),
         "date": _dt(note.signed_at or note.updated_at),
         "author": [author] if author else [],
@@ -626,8 +727,10 @@ def immunization_to_fhir(i) -> dict:
         "meta": {"profile": [US_CORE + "us-core-immunization"]},
         "status": i.status,
         "statusReason": {"text": "Not given"} if i.status == "not-done" else None,
-        "vaccineCode": {"coding": [_coding(CVX_SYSTEM, i.vaccine_code, i.vaccine_display or i.vaccine_code)],
-                        "text": i.vaccine_display or i.vaccine_code},
+        "vaccineCode": {
+            "coding": [_coding(CVX_SYSTEM, i.vaccine_code, i.vaccine_display or i.vaccine_code)],
+            "text": i.vaccine_display or i.vaccine_code,
+        },
         "patient": _ref("Patient", i.patient_id),
         "encounter": _ref("Encounter", i.encounter_id) if i.encounter_id else None,
         "occurrenceDateTime": _dt(i.occurrence),
@@ -641,9 +744,15 @@ def immunization_to_fhir(i) -> dict:
     return _clean(out)
 
 
-OBSERVATION_CATEGORY_DISPLAY = {"laboratory": "Laboratory", "social-history": "Social History", "survey": "Survey",
-                                "exam": "Exam", "imaging": "Imaging", "procedure": "Procedure",
-                                "vital-signs": "Vital Signs"}
+OBSERVATION_CATEGORY_DISPLAY = {
+    "laboratory": "Laboratory",
+    "social-history": "Social History",
+    "survey": "Survey",
+    "exam": "Exam",
+    "imaging": "Imaging",
+    "procedure": "Procedure",
+    "vital-signs": "Vital Signs",
+}
 INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 
 
@@ -656,14 +765,25 @@ def _number(value):
 def result_to_fhir(o) -> dict:
     """A result (laboratory, social history, survey ...): US Core Laboratory Result Observation or the base
     Observation profile for the other categories."""
-    profile = "us-core-observation-lab" if o.category == "laboratory" else "us-core-observation-clinical-result"
+    profile = (
+        "us-core-observation-lab" if o.category == "laboratory" else "us-core-observation-clinical-result"
+    )
     out = {
         "resourceType": "Observation",
         "id": str(o.pk),
         "meta": {"profile": [US_CORE + profile]},
         "status": o.status,
-        "category": [{"coding": [_coding(OBSERVATION_CATEGORY, o.category,
-                                         OBSERVATION_CATEGORY_DISPLAY.get(o.category, o.category))]}],
+        "category": [
+            {
+                "coding": [
+                    _coding(
+                        OBSERVATION_CATEGORY,
+                        o.category,
+                        OBSERVATION_CATEGORY_DISPLAY.get(o.category, o.category),
+                    )
+                ]
+            }
+        ],
         "code": {"coding": [_coding(LOINC_SYSTEM, o.loinc_code, o.display)], "text": o.display},
         "subject": _ref("Patient", o.patient_id),
         "encounter": _ref("Encounter", o.encounter_id) if o.encounter_id else None,
@@ -676,11 +796,20 @@ def result_to_fhir(o) -> dict:
             q.update(system=UCUM_SYSTEM, code=o.value_unit)
         out["valueQuantity"] = _clean(q)
     elif o.value_code:
-        out["valueCodeableConcept"] = _clean({
-            "coding": [_clean({"system": o.value_system or None, "code": o.value_code,
-                               "display": o.value_text or None})],
-            "text": o.value_text or None,
-        })
+        out["valueCodeableConcept"] = _clean(
+            {
+                "coding": [
+                    _clean(
+                        {
+                            "system": o.value_system or None,
+                            "code": o.value_code,
+                            "display": o.value_text or None,
+                        }
+                    )
+                ],
+                "text": o.value_text or None,
+            }
+        )
     elif o.value_text:
         out["valueString"] = o.value_text
     else:

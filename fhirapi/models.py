@@ -36,14 +36,17 @@ class ImportedRecord(models.Model):
     source_id = models.CharField(max_length=64)
     target_model = models.CharField(max_length=60, help_text="app_label.model of the row it became")
     target_id = models.CharField(max_length=64)
-    patient = models.ForeignKey("patients.Patient", null=True, blank=True, on_delete=models.CASCADE,
-                                related_name="+")
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     imported_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         permissions = [("import_bundle", "Can import FHIR bundles")]
         constraints = [
-            models.UniqueConstraint(fields=["source", "resource_type", "source_id"], name="imported_record_unique")
+            models.UniqueConstraint(
+                fields=["source", "resource_type", "source_id"], name="imported_record_unique"
+            )
         ]
         indexes = [models.Index(fields=["target_model", "target_id"], name="imported_record_target")]
 
@@ -55,8 +58,9 @@ class LaunchGrant(models.Model):
     """The patient a user chose on the consent page of a standalone patient launch, kept with the authorization
     code until the token is issued (fhirapi/oauth.py)."""
 
-    grant = models.OneToOneField(oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="fhir_launch",
-                                 swappable=False)
+    grant = models.OneToOneField(
+        oauth2_settings.GRANT_MODEL, on_delete=models.CASCADE, related_name="fhir_launch", swappable=False
+    )
     patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -50,7 +50,10 @@ class SmartScopes(BaseScopes):
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
         scopes = list(_all_scopes())
-        if application is not None and application.authorization_grant_type != application.GRANT_CLIENT_CREDENTIALS:
+        if (
+            application is not None
+            and application.authorization_grant_type != application.GRANT_CLIENT_CREDENTIALS
+        ):
             scopes = [s for s in scopes if not s.startswith("system/")]
         return scopes
 
@@ -59,8 +62,12 @@ class SmartScopes(BaseScopes):
 
 
 class LaunchAllowForm(AllowForm):
-    patient_mrn = forms.CharField(label="Patient MRN", required=False, max_length=12,
-                                  help_text="The app will see this patient only (and only what you may see).")
+    patient_mrn = forms.CharField(
+        label="Patient MRN",
+        required=False,
+        max_length=12,
+        help_text="The app will see this patient only (and only what you may see).",
+    )
 
 
 class SmartAuthorizationView(AuthorizationView):
@@ -97,9 +104,14 @@ class SmartAuthorizationView(AuthorizationView):
         scopes = (form.data.get("scope") or "").split()
         all_scopes = get_scopes_backend().get_all_scopes()
         app = get_application_model().objects.filter(client_id=form.data.get("client_id")).first()
-        return self.render_to_response(self.get_context_data(
-            form=form, application=app, scopes=scopes,
-            scopes_descriptions=[all_scopes.get(s, s) for s in scopes]))
+        return self.render_to_response(
+            self.get_context_data(
+                form=form,
+                application=app,
+                scopes=scopes,
+                scopes_descriptions=[all_scopes.get(s, s) for s in scopes],
+            )
+        )
 
 
 def _launch_remember(redirect_uri: str | None, patient) -> None:

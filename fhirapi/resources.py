@@ -159,11 +159,18 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
         if named is None and grant.patient_id is None:
             raise search.SearchError(f"{resource_type} searches need the patient parameter.")
         patient_ids = selectors.clinical_patients_in_reach(
-            resource_type=resource_type, actor=grant.actor, patient_ids=named, launch_patient_id=grant.patient_id
+            resource_type=resource_type,
+            actor=grant.actor,
+            patient_ids=named,
+            launch_patient_id=grant.patient_id,
         )
         if expand is None:
             rows, total = selectors.clinical_fhir_rows(
-                resource_type=resource_type, patient_ids=patient_ids, filters=filters, offset=offset, count=count
+                resource_type=resource_type,
+                patient_ids=patient_ids,
+                filters=filters,
+                offset=offset,
+                count=count,
             )
             resources = [to_fhir(r) for r in rows]
         else:
@@ -185,13 +192,18 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
     return run
 
 
-PATIENT_PARAM = SearchParam("patient", "reference", "The patient: <id> or Patient/<id> (required unless the "
-                            "token has a patient launch context)")
+PATIENT_PARAM = SearchParam(
+    "patient",
+    "reference",
+    "The patient: <id> or Patient/<id> (required unless the token has a patient launch context)",
+)
 ID_PARAM = SearchParam("_id", "token", "The resource id")
 DATE_DOC = "YYYY[-MM[-DD]] with optional prefix eq, ne, gt, lt, ge, le"
 
 
-def _register_clinical(name: str, profile: str, to_fhir, handlers: dict, params: tuple, expand=None, read=None):
+def _register_clinical(
+    name: str, profile: str, to_fhir, handlers: dict, params: tuple, expand=None, read=None
+):
     register(
         ResourceType(
             name=name,
@@ -213,7 +225,9 @@ _register_clinical(
         SearchParam("date", "date", f"Start of the encounter: {DATE_DOC}"),
         SearchParam("status", "token", "planned | in-progress | finished | cancelled"),
         SearchParam("class", "token", f"{mapping.ACT_CODE}|AMB or VR"),
-        SearchParam("type", "token", f"{mapping.ENCOUNTER_TYPE_SYSTEM}|office, telehealth, phone, urgent, wellness"),
+        SearchParam(
+            "type", "token", f"{mapping.ENCOUNTER_TYPE_SYSTEM}|office, telehealth, phone, urgent, wellness"
+        ),
     ),
 )
 _register_clinical(
@@ -279,9 +293,12 @@ _register_clinical(
     None,
     (search.OBSERVATION_PARAMS, search.RESULT_PARAMS),
     (
-        SearchParam("category", "token", "vital-signs, laboratory, social-history, survey, exam, imaging, "
-                                         "procedure"),
-        SearchParam("code", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]code, e.g. 85354-9 (blood pressure), 8867-4"),
+        SearchParam(
+            "category", "token", "vital-signs, laboratory, social-history, survey, exam, imaging, procedure"
+        ),
+        SearchParam(
+            "code", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]code, e.g. 85354-9 (blood pressure), 8867-4"
+        ),
         SearchParam("date", "date", f"When taken: {DATE_DOC}"),
     ),
     expand=_observations,
@@ -294,7 +311,9 @@ _register_clinical(
     (search.MEDICATION_REQUEST_PARAMS, search.IMPORTED_ORDER_PARAMS),
     (
         SearchParam("status", "token", "active | completed | cancelled | draft ..."),
-        SearchParam("intent", "token", "order (prescriptions written here and orders imported from elsewhere)"),
+        SearchParam(
+            "intent", "token", "order (prescriptions written here and orders imported from elsewhere)"
+        ),
         SearchParam("authoredon", "date", DATE_DOC),
     ),
 )
@@ -353,6 +372,8 @@ def everything_bundle(*, patient, found: dict, base: str) -> dict:
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(resources),
-        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-                  for r in resources],
+        "entry": [
+            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ],
     }

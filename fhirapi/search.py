@@ -379,8 +379,12 @@ def _rx_status(value: str) -> Q:
 
     if value == "active":
         return ~Q(status__in=list(RX_STATUS)) | Q(status__in=["error", "needs_attention"])
-    return _reverse(RX_STATUS, value, "status",
-                    {"on-hold", "entered-in-error", "stopped", "draft", "unknown", "completed", "cancelled"})
+    return _reverse(
+        RX_STATUS,
+        value,
+        "status",
+        {"on-hold", "entered-in-error", "stopped", "draft", "unknown", "completed", "cancelled"},
+    )
 
 
 MEDICATION_REQUEST_PARAMS = {
@@ -392,8 +396,16 @@ MEDICATION_REQUEST_PARAMS = {
 
 
 def _statement_status(value: str) -> Q:
-    if value not in {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
-                     "not-taken"}:
+    if value not in {
+        "active",
+        "completed",
+        "entered-in-error",
+        "intended",
+        "stopped",
+        "on-hold",
+        "unknown",
+        "not-taken",
+    }:
         raise SearchError(f"status {value!r} is not a MedicationStatement status.")
     return Q(status=value)
 
@@ -404,8 +416,9 @@ MEDICATION_STATEMENT_PARAMS = {"_id": _uuid_id, "status": _statement_status}
 def _appointment_status(value: str) -> Q:
     from .mapping import APPOINTMENT_STATUS
 
-    return _reverse(APPOINTMENT_STATUS, value, "status",
-                    {"proposed", "pending", "entered-in-error", "waitlist"})
+    return _reverse(
+        APPOINTMENT_STATUS, value, "status", {"proposed", "pending", "entered-in-error", "waitlist"}
+    )
 
 
 APPOINTMENT_PARAMS = {
@@ -465,7 +478,16 @@ RESULT_PARAMS = {
     "date": lambda v: datetime_query("effective", v),
 }
 
-ORDER_STATUSES = {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"}
+ORDER_STATUSES = {
+    "active",
+    "on-hold",
+    "cancelled",
+    "completed",
+    "entered-in-error",
+    "stopped",
+    "draft",
+    "unknown",
+}
 
 
 def _imported_order_status(value: str) -> Q:

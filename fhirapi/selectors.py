@@ -157,32 +157,73 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
 
     imported = Q(source=MedicationSource.IMPORTED)
     return {
-        "Encounter": ClinicalKind(roles.VIEW_CLINICAL, categories.ENCOUNTERS, (
-            Source(Encounter, ("provider__practitioner", "location"), ("-start", "pk")),)),
-        "Condition": ClinicalKind(roles.VIEW_CLINICAL, categories.PROBLEMS, (
-            Source(Problem, ("code",), ("-recorded_at", "pk")),)),
-        "AllergyIntolerance": ClinicalKind(roles.VIEW_CLINICAL, categories.ALLERGIES, (
-            Source(Allergy, (), ("substance_text", "pk")),)),
-        "Observation": ClinicalKind(roles.VIEW_CLINICAL, categories.VITALS, (
-            Source(VitalSigns, (), ("-taken_at", "pk"), when=lambda r: r.taken_at),
-            Source(Observation, (), ("-effective", "pk"), when=lambda r: r.effective),
-        )),
-        "MedicationRequest": ClinicalKind(roles.VIEW_CLINICAL, categories.MEDICATIONS, (
-            Source(Prescription, ("medication", "prescriber__practitioner"), ("-created_at", "pk"),
-                   when=lambda r: r.signed_at or r.created_at),
-            Source(MedicationStatement, ("requester__practitioner",), ("-authored_at", "pk"), only=imported,
-                   when=lambda r: r.authored_at or r.recorded_at),
-        )),
-        "MedicationStatement": ClinicalKind(roles.VIEW_CLINICAL, categories.MEDICATIONS, (
-            Source(MedicationStatement, (), ("name", "pk"), only=~imported),)),
-        "Immunization": ClinicalKind(roles.VIEW_CLINICAL, categories.IMMUNIZATIONS, (
-            Source(Immunization, ("performer__practitioner",), ("-occurrence", "pk")),)),
-        "Appointment": ClinicalKind(roles.VIEW_SCHEDULE, categories.SCHEDULE, (
-            Source(Appointment, ("provider__practitioner", "appointment_type"), ("-start", "pk")),)),
+        "Encounter": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.ENCOUNTERS,
+            (Source(Encounter, ("provider__practitioner", "location"), ("-start", "pk")),),
+        ),
+        "Condition": ClinicalKind(
+            roles.VIEW_CLINICAL, categories.PROBLEMS, (Source(Problem, ("code",), ("-recorded_at", "pk")),)
+        ),
+        "AllergyIntolerance": ClinicalKind(
+            roles.VIEW_CLINICAL, categories.ALLERGIES, (Source(Allergy, (), ("substance_text", "pk")),)
+        ),
+        "Observation": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.VITALS,
+            (
+                Source(VitalSigns, (), ("-taken_at", "pk"), when=lambda r: r.taken_at),
+                Source(Observation, (), ("-effective", "pk"), when=lambda r: r.effective),
+            ),
+        ),
+        "MedicationRequest": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.MEDICATIONS,
+            (
+                Source(
+                    Prescription,
+                    ("medication", "prescriber__practitioner"),
+                    ("-created_at", "pk"),
+                    when=lambda r: r.signed_at or r.created_at,
+                ),
+                Source(
+                    MedicationStatement,
+                    ("requester__practitioner",),
+                    ("-authored_at", "pk"),
+                    only=imported,
+                    when=lambda r: r.authored_at or r.recorded_at,
+                ),
+            ),
+        ),
+        "MedicationStatement": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.MEDICATIONS,
+            (Source(MedicationStatement, (), ("name", "pk"), only=~imported),),
+        ),
+        "Immunization": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.IMMUNIZATIONS,
+            (Source(Immunization, ("performer__practitioner",), ("-occurrence", "pk")),),
+        ),
+        "Appointment": ClinicalKind(
+            roles.VIEW_SCHEDULE,
+            categories.SCHEDULE,
+            (Source(Appointment, ("provider__practitioner", "appointment_type"), ("-start", "pk")),),
+        ),
         # Signed notes only: a draft is work in progress, not yet part of the record.
-        "DocumentReference": ClinicalKind(roles.VIEW_CLINICAL, categories.CLINICAL_NOTE, (
-            Source(Note, ("author__practitioner", "signed_by__practitioner"), ("-signed_at", "pk"),
-                   prefetch=("addenda__author",), only=Q(status=NoteStatus.SIGNED)),)),
+        "DocumentReference": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.CLINICAL_NOTE,
+            (
+                Source(
+                    Note,
+                    ("author__practitioner", "signed_by__practitioner"),
+                    ("-signed_at", "pk"),
+                    prefetch=("addenda__author",),
+                    only=Q(status=NoteStatus.SIGNED),
+                ),
+            ),
+        ),
     }
 
 
@@ -213,8 +254,13 @@ def clinical_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: u
     if source is None:
         raise Http404("Not found")
     if launch_patient_id is not None and patient_id != launch_patient_id:
-        access_record_denied(actor=actor, category=kind.category, patient_id=patient_id, request=request,
-                             detail={"needed": "patient launch context"})
+        access_record_denied(
+            actor=actor,
+            category=kind.category,
+            patient_id=patient_id,
+            request=request,
+            detail={"needed": "patient launch context"},
+        )
         raise Http404("Not found")
     patient_get(actor=actor, patient_id=patient_id, perm=kind.perm, category=kind.category, request=request)
     return source.rows().get(pk=pk)
@@ -234,13 +280,21 @@ def clinical_patients_in_reach(
     return list(qs.values_list("pk", flat=True))
 
 
-def clinical_fhir_rows(*, resource_type: str, patient_ids: list[uuid.UUID], filters: list[Q],
-                       offset: int = 0, count: int | None = None) -> tuple[list, int]:
+def clinical_fhir_rows(
+    *,
+    resource_type: str,
+    patient_ids: list[uuid.UUID],
+    filters: list[Q],
+    offset: int = 0,
+    count: int | None = None,
+) -> tuple[list, int]:
     """Rows of the patients already put in reach by clinical_patients_in_reach, one filter per source table;
     `count=None`: all of them. Two tables are merged newest first."""
     kind = clinical_kind(resource_type)
-    qss = [src.rows().filter(patient_id__in=patient_ids).filter(f).order_by(*src.order)
-           for src, f in zip(kind.sources, filters, strict=True)]
+    qss = [
+        src.rows().filter(patient_id__in=patient_ids).filter(f).order_by(*src.order)
+        for src, f in zip(kind.sources, filters, strict=True)
+    ]
     if len(qss) == 1:
         [qs] = qss
         if count is None:
@@ -262,7 +316,9 @@ def clinical_fhir_rows(*, resource_type: str, patient_ids: list[uuid.UUID], filt
     return rows[offset : offset + count], total
 
 
-def clinical_search_record(*, resource_type: str, actor, patient_ids, request, param_names: list[str]) -> None:
+def clinical_search_record(
+    *, resource_type: str, actor, patient_ids, request, param_names: list[str]
+) -> None:
     """The one list event of a clinical search, naming the patients searched."""
     access_record(
         actor=actor,
@@ -275,9 +331,16 @@ def clinical_search_record(*, resource_type: str, actor, patient_ids, request, p
 
 
 # ====================================================================== everything about one patient
-def patient_everything(*, actor, patient_id, request, launch_patient_id: uuid.UUID | None = None,
-                       need_clinical: bool = False, category: str = categories.EXPORT,
-                       types: set[str] | None = None):
+def patient_everything(
+    *,
+    actor,
+    patient_id,
+    request,
+    launch_patient_id: uuid.UUID | None = None,
+    need_clinical: bool = False,
+    category: str = categories.EXPORT,
+    types: set[str] | None = None,
+):
     """The patient and every row of theirs that `actor` may see, per FHIR type: (patient, {type: [rows]}).
 
     Patient/$everything and the EHI export. Clinical types need VIEW_CLINICAL on the patient, appointments
@@ -286,29 +349,61 @@ def patient_everything(*, actor, patient_id, request, launch_patient_id: uuid.UU
     types included. A constant number of queries: one per type, whatever the history.
     """
     if launch_patient_id is not None and str(patient_id) != str(launch_patient_id):
-        access_record_denied(actor=actor, category=category, patient_id=_uuid(patient_id), request=request,
-                             detail={"needed": "patient launch context"})
+        access_record_denied(
+            actor=actor,
+            category=category,
+            patient_id=_uuid(patient_id),
+            request=request,
+            detail={"needed": "patient launch context"},
+        )
         raise Http404("No patient found")
     perm = roles.VIEW_CLINICAL if need_clinical else roles.VIEW_DEMOGRAPHICS
-    patient = patient_get(actor=actor, patient_id=patient_id, perm=perm, category=category, request=request,
-                          action=Action.EXPORT, record=False)
+    patient = patient_get(
+        actor=actor,
+        patient_id=patient_id,
+        perm=perm,
+        category=category,
+        request=request,
+        action=Action.EXPORT,
+        record=False,
+    )
     found = {}
     for name, kind in clinical_kinds().items():
         if (types is None or name in types) and patient.access.has(kind.perm):
-            found[name] = [row for src in kind.sources
-                           for row in src.rows().filter(patient_id=patient.pk).order_by(*src.order)]
-    access_record(actor=actor, action=Action.EXPORT, category=category, patient_id=patient.pk, request=request,
-                  break_glass=patient.access.break_glass,
-                  detail={"types": sorted(found), "rows": sum(len(v) for v in found.values())})
+            found[name] = [
+                row
+                for src in kind.sources
+                for row in src.rows().filter(patient_id=patient.pk).order_by(*src.order)
+            ]
+    access_record(
+        actor=actor,
+        action=Action.EXPORT,
+        category=category,
+        patient_id=patient.pk,
+        request=request,
+        break_glass=patient.access.break_glass,
+        detail={"types": sorted(found), "rows": sum(len(v) for v in found.values())},
+    )
     return patient, found
 
 
 def patient_for_launch(*, actor, mrn: str, request) -> Patient:
     """The patient a user picks for a SMART standalone launch, by MRN, among those they may see (else 404)."""
-    found = visible_patients(actor, roles.VIEW_DEMOGRAPHICS).filter(mrn=mrn).values_list("pk", flat=True).first()
+    found = (
+        visible_patients(actor, roles.VIEW_DEMOGRAPHICS).filter(mrn=mrn).values_list("pk", flat=True).first()
+    )
     if found is None:
-        access_record_denied(actor=actor, category=categories.DEMOGRAPHICS, request=request,
-                             detail={"needed": "patient for app launch"})
+        access_record_denied(
+            actor=actor,
+            category=categories.DEMOGRAPHICS,
+            request=request,
+            detail={"needed": "patient for app launch"},
+        )
         raise Http404("No patient found")
-    return patient_get(actor=actor, patient_id=found, perm=roles.VIEW_DEMOGRAPHICS, category=categories.DEMOGRAPHICS,
-                       request=request)
+    return patient_get(
+        actor=actor,
+        patient_id=found,
+        perm=roles.VIEW_DEMOGRAPHICS,
+        category=categories.DEMOGRAPHICS,
+        request=request,
+    )

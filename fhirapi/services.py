@@ -66,8 +66,11 @@ class _Writer:
         self.patient_of: dict[str, uuid.UUID] = {}  # bundle patient key -> our patient id
         self.links: dict[tuple[str, str], ImportedRecord] = {}
         self.new_links: list[ImportedRecord] = []
-        self.result = BundleResult(not_modelled=parsed.not_modelled, dropped_elements=parsed.dropped_elements,
-                                   resources=parsed.count())
+        self.result = BundleResult(
+            not_modelled=parsed.not_modelled,
+            dropped_elements=parsed.dropped_elements,
+            resources=parsed.count(),
+        )
 
     def load_links(self) -> None:
         """Every link an earlier import left for this bundle's resources, in one query."""
@@ -88,12 +91,22 @@ class _Writer:
     def link(self, row: Row, model, pk, patient_id) -> None:
         rec = self.links.get((row.resource_type, row.source_id))
         if rec is not None:
-            if (rec.target_model, rec.target_id, rec.patient_id) != (model._meta.label_lower, str(pk), patient_id):
+            if (rec.target_model, rec.target_id, rec.patient_id) != (
+                model._meta.label_lower,
+                str(pk),
+                patient_id,
+            ):
                 rec.target_model, rec.target_id, rec.patient_id = model._meta.label_lower, str(pk), patient_id
                 rec.save(update_fields=["target_model", "target_id", "patient", "imported_at"])
             return
-        rec = ImportedRecord(source=self.source, resource_type=row.resource_type, source_id=row.source_id,
-                             target_model=model._meta.label_lower, target_id=str(pk), patient_id=patient_id)
+        rec = ImportedRecord(
+            source=self.source,
+            resource_type=row.resource_type,
+            source_id=row.source_id,
+            target_model=model._meta.label_lower,
+            target_id=str(pk),
+            patient_id=patient_id,
+        )
         self.links[(row.resource_type, row.source_id)] = rec
         self.new_links.append(rec)
 
@@ -101,7 +114,9 @@ class _Writer:
         try:
             return self.patient_of[row.patient_key]
         except KeyError:
-            raise BundleRefused("its patient is not imported with it", entry=row.entry, resource=row.key) from None
+            raise BundleRefused(
+                "its patient is not imported with it", entry=row.entry, resource=row.key
+            ) from None
 
     def patient_of_row(self, row: Row) -> uuid.UUID | None:
         return self.patient_of.get(row.patient_key)
@@ -138,8 +153,9 @@ class _Writer:
             self.link(row, model, obj.pk, values.get("patient_id"))
         model.objects.bulk_create(creates, batch_size=1000)
         if updates:
-            model.objects.bulk_update(updates, fields=sorted(names - {"patient_id"}) + ["patient_id"],
-                                      batch_size=500)
+            model.objects.bulk_update(
+                updates, fields=sorted(names - {"patient_id"}) + ["patient_id"], batch_size=500
+            )
         if creates:
             self.result.created[kind] += len(creates)
         if updates:
@@ -164,7 +180,9 @@ def _patients(w: _Writer) -> None:
         try:
             # Field rules here (lengths, choices, dates); the table's check constraints are the database's to
             # enforce (an IntegrityError refuses the bundle), not one query each.
-            patient.full_clean(exclude=["mrn", "department"], validate_unique=False, validate_constraints=False)
+            patient.full_clean(
+                exclude=["mrn", "department"], validate_unique=False, validate_constraints=False
+            )
         except ValidationError as exc:  # say which field, refuse the bundle
             raise BundleRefused(_validation_text(exc), entry=row.entry, resource=row.key) from None
         patient.save(force_insert=created)
@@ -192,18 +210,30 @@ def _practitioners(w: _Writer) -> None:
 
     User = get_user_model()
     rows = w.parsed.rows.get("practitioner", [])
-    ours = {p.npi: p.user_id for p in Practitioner.objects.filter(npi__in=[r.fields["npi"] for r in rows if
-                                                                           r.fields["npi"]])}
+    ours = {
+        p.npi: p.user_id
+        for p in Practitioner.objects.filter(npi__in=[r.fields["npi"] for r in rows if r.fields["npi"]])
+    }
     linked = {row.key: w.target(row, User) for row in rows}
-    existing = {str(pk) for pk in User.objects.filter(pk__in=[int(v) for v in linked.values() if v])
-                .values_list("pk", flat=True)} if any(linked.values()) else set()
+    existing = (
+        {
+            str(pk)
+            for pk in User.objects.filter(pk__in=[int(v) for v in linked.values() if v]).values_list(
+                "pk", flat=True
+            )
+        }
+        if any(linked.values())
+        else set()
+    )
     for row in rows:
         f = row.fields
         user_id = ours.get(f["npi"]) or (linked[row.key] if str(linked[row.key]) in existing else None)
         if user_id is None:
             user = User.objects.create(
                 username=f"ext.{uuid.uuid5(uuid.NAMESPACE_URL, w.source + row.key).hex[:20]}",
-                first_name=f["first_name"], last_name=f["last_name"], is_active=False,
+                first_name=f["first_name"],
+                last_name=f["last_name"],
+                is_active=False,
                 password=make_password(None),  # unusable: never signs in
             )
             user_id = user.pk
@@ -215,8 +245,8 @@ def _practitioners(w: _Writer) -> None:
 def _unknown_provider():
     User = get_user_model()
     user, created = User.objects.get_or_create(
-        username=UNKNOWN_PROVIDER, defaults={"first_name": "Unknown", "last_name": "external provider",
-                                             "is_active": False}
+        username=UNKNOWN_PROVIDER,
+        defaults={"first_name": "Unknown", "last_name": "external provider", "is_active": False},
     )
     if created:
         user.set_unusable_password()
@@ -249,8 +279,9 @@ def _problems(w: _Writer) -> None:
         f = dict(row.fields)
         code = f.pop("icd10")
         if code and code not in known:
-            raise BundleRefused(f"ICD-10-CM code {code!r} is not in the code list", entry=row.entry,
-                                resource=row.key)
+            raise BundleRefused(
+                f"ICD-10-CM code {code!r} is not in the code list", entry=row.entry, resource=row.key
+            )
         f["code_id"] = code
         if code:  # the ICD-10-CM code is the coded value; the other columns hold non-ICD codings
             f["code_system"], f["code_value"] = "", ""
@@ -261,16 +292,24 @@ def _problems(w: _Writer) -> None:
 def _allergies(w: _Writer) -> None:
     from encounters.models import Allergy
 
-    w.upsert(Allergy, [(row, {**row.fields, "patient_id": w.patient_id(row)})
-                       for row in w.parsed.rows.get("allergy", [])], kind="allergy")
+    w.upsert(
+        Allergy,
+        [(row, {**row.fields, "patient_id": w.patient_id(row)}) for row in w.parsed.rows.get("allergy", [])],
+        kind="allergy",
+    )
 
 
 def _immunizations(w: _Writer) -> None:
     from encounters.models import Immunization
 
-    w.upsert(Immunization, [(row, {**row.fields, "patient_id": w.patient_id(row),
-                                   "encounter_id": w.ref(row, "encounter")})
-                            for row in w.parsed.rows.get("immunization", [])], kind="immunization")
+    w.upsert(
+        Immunization,
+        [
+            (row, {**row.fields, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")})
+            for row in w.parsed.rows.get("immunization", [])
+        ],
+        kind="immunization",
+    )
 
 
 def _medication_orders(w: _Writer) -> None:
@@ -283,17 +322,36 @@ def _medication_orders(w: _Writer) -> None:
         f = dict(row.fields)
         if not f["reason_text"] and row.refs.get("reason_condition"):
             f["reason_text"] = problems.get(row.refs["reason_condition"], "")[:200]
-        out.append((row, {**f, "patient_id": w.patient_id(row), "source": MedicationSource.IMPORTED,
-                          "requester_id": w.ref(row, "requester"), "encounter_id": w.ref(row, "encounter")}))
+        out.append(
+            (
+                row,
+                {
+                    **f,
+                    "patient_id": w.patient_id(row),
+                    "source": MedicationSource.IMPORTED,
+                    "requester_id": w.ref(row, "requester"),
+                    "encounter_id": w.ref(row, "encounter"),
+                },
+            )
+        )
     w.upsert(MedicationStatement, out, kind="medication order")
 
 
 # Vital signs arrive as one Observation per measurement; here they become one row per (patient, encounter, time).
 # LOINC -> (column, UCUM unit conversions to ours).
 VITAL_CODES = {
-    "8480-6": "systolic", "8462-4": "diastolic", "8867-4": "heart_rate", "9279-1": "resp_rate",
-    "8310-5": "temperature", "8331-1": "temperature", "29463-7": "weight", "8302-2": "height",
-    "59408-5": "spo2", "2708-6": "spo2", "39156-5": "bmi", "72514-3": "pain_score",
+    "8480-6": "systolic",
+    "8462-4": "diastolic",
+    "8867-4": "heart_rate",
+    "9279-1": "resp_rate",
+    "8310-5": "temperature",
+    "8331-1": "temperature",
+    "29463-7": "weight",
+    "8302-2": "height",
+    "59408-5": "spo2",
+    "2708-6": "spo2",
+    "39156-5": "bmi",
+    "72514-3": "pain_score",
 }
 BP_PANELS = {"85354-9", "55284-4"}
 UNIT_CONVERSIONS = {
@@ -314,13 +372,18 @@ def _vital_value(column: str, part: dict, row: Row):
     if convert:
         value = convert(value)
     places = PLACES.get(column)
-    value = value.quantize(Decimal(places), rounding=ROUND_HALF_UP) if places else int(
-        value.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    value = (
+        value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+        if places
+        else int(value.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+    )
     from encounters.vitals import BY_FIELD
 
     d = BY_FIELD.get(column)
     if d and not d.possible[0] <= float(value) <= d.possible[1]:
-        raise BundleRefused(f"{d.label} of {value} {d.unit} is not possible", entry=row.entry, resource=row.key)
+        raise BundleRefused(
+            f"{d.label} of {value} {d.unit} is not possible", entry=row.entry, resource=row.key
+        )
     return value
 
 
@@ -341,7 +404,9 @@ def _observations(w: _Writer) -> None:
             if values["category"] not in categories_known:
                 w.result.dropped_elements[f"Observation.category={values['category']}"] += 1
                 values["category"] = ObservationCategory.LABORATORY
-            others.append((row, {**values, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")}))
+            others.append(
+                (row, {**values, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")})
+            )
             continue
         key = (w.patient_id(row), row.refs.get("encounter"), f["effective"])
         group = groups.setdefault(key, {"rows": [], "values": {}})
@@ -361,8 +426,18 @@ def _observations(w: _Writer) -> None:
         if values.get("bmi") is None:
             values["bmi"] = vitals.bmi(values.get("weight"), values.get("height"))
         first = min(group["rows"], key=lambda r: r.source_id)
-        vital_rows.append((first, {**values, "patient_id": patient_id, "taken_at": taken_at,
-                                   "encounter_id": w.local.get(enc_key) if enc_key else None}, group["rows"]))
+        vital_rows.append(
+            (
+                first,
+                {
+                    **values,
+                    "patient_id": patient_id,
+                    "taken_at": taken_at,
+                    "encounter_id": w.local.get(enc_key) if enc_key else None,
+                },
+                group["rows"],
+            )
+        )
     w.upsert(VitalSigns, [(first, values) for first, values, _ in vital_rows], kind="vital signs")
     for first, _, rows in vital_rows:  # every measurement of the set points at the same row
         for row in rows:
@@ -370,12 +445,21 @@ def _observations(w: _Writer) -> None:
                 w.link(row, VitalSigns, w.local[first.key], w.patient_of_row(row))
 
 
-WRITERS = (_patients, _practitioners, _encounters, _problems, _allergies, _immunizations, _medication_orders,
-           _observations)
+WRITERS = (
+    _patients,
+    _practitioners,
+    _encounters,
+    _problems,
+    _allergies,
+    _immunizations,
+    _medication_orders,
+    _observations,
+)
 
 
-def bundle_import(*, actor, bundle: dict, source: str = "import", department=None, care_team=(),
-                  label: str = "") -> BundleResult:
+def bundle_import(
+    *, actor, bundle: dict, source: str = "import", department=None, care_team=(), label: str = ""
+) -> BundleResult:
     """Import one FHIR bundle. Who: holders of fhirapi.import_bundle (the import account, superusers).
 
     Refuses the whole bundle (BundleRefused: entry, resource, reason) when any part is unusable; nothing of it is
@@ -395,10 +479,18 @@ def bundle_import(*, actor, bundle: dict, source: str = "import", department=Non
             ImportedRecord.objects.bulk_create(w.new_links, batch_size=1000)
             _allergy_banners(w)
             access_record(
-                actor=actor, action=Action.CREATE, category=categories.FHIR_IMPORT,
-                patient_ids=w.result.patient_ids, channel="command",
-                detail={"source": source, "label": label[:200], "created": dict(w.result.created),
-                        "updated": dict(w.result.updated), "not_modelled": dict(parsed.not_modelled)},
+                actor=actor,
+                action=Action.CREATE,
+                category=categories.FHIR_IMPORT,
+                patient_ids=w.result.patient_ids,
+                channel="command",
+                detail={
+                    "source": source,
+                    "label": label[:200],
+                    "created": dict(w.result.created),
+                    "updated": dict(w.result.updated),
+                    "not_modelled": dict(parsed.not_modelled),
+                },
             )
     except IntegrityError as exc:
         raise BundleRefused(f"the database refused it: {_constraint(exc)}") from None

@@ -203,9 +203,16 @@ def patient_everything(request, patient_id: str) -> HttpResponse:
     ctx = token_authenticate(request)
     grant = grant_for(ctx, "Patient")
     # Each type still needs a scope of its own: user/Patient.read alone returns the Patient and nothing else.
-    types = {name for name in REGISTRY if name not in ("Patient", "Practitioner") and _scope_allows(ctx, name)}
-    patient, found = everything_select(actor=grant.actor, patient_id=patient_id, request=request,
-                                       launch_patient_id=grant.patient_id, types=types)
+    types = {
+        name for name in REGISTRY if name not in ("Patient", "Practitioner") and _scope_allows(ctx, name)
+    }
+    patient, found = everything_select(
+        actor=grant.actor,
+        patient_id=patient_id,
+        request=request,
+        launch_patient_id=grant.patient_id,
+        types=types,
+    )
     base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
     return fhir_response(everything_bundle(patient=patient, found=found, base=base))
 
@@ -259,8 +266,15 @@ def smart_configuration(request) -> HttpResponse:
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": sorted(SmartScopes().get_all_scopes()),
-        "capabilities": ["launch-standalone", "client-public", "client-confidential-symmetric",
-                         "context-standalone-patient", "permission-patient", "permission-user", "permission-v1"],
+        "capabilities": [
+            "launch-standalone",
+            "client-public",
+            "client-confidential-symmetric",
+            "context-standalone-patient",
+            "permission-patient",
+            "permission-user",
+            "permission-v1",
+        ],
     }
     resp = HttpResponse(json.dumps(body), content_type="application/json")
     resp["Access-Control-Allow-Origin"] = "*"  # discovery is public metadata, read by browser apps

@@ -29,8 +29,9 @@ from .models import (
 )
 
 # What membership of a patient's department gives (still intersected with the user's roles).
-DEPARTMENT_PERMISSIONS = frozenset({roles.VIEW_DEMOGRAPHICS, roles.CHANGE_DEMOGRAPHICS, roles.VIEW_SCHEDULE,
-                                    roles.MANAGE_SCHEDULE})
+DEPARTMENT_PERMISSIONS = frozenset(
+    {roles.VIEW_DEMOGRAPHICS, roles.CHANGE_DEMOGRAPHICS, roles.VIEW_SCHEDULE, roles.MANAGE_SCHEDULE}
+)
 
 # The questions the door asks about (user, patient): care-team grants (user and group), department membership,
 # an active break-the-glass grant. {patient} is the patient's id: a parameter, or a column of the row being read.
@@ -51,7 +52,8 @@ _GRANTS_SQL = """
            WHERE b.user_id = %(user)s AND b.patient_id = {patient} AND b.expires_at > %(now)s) AS _glass"""
 
 _PERMS_SQL = "SELECT" + _GRANTS_SQL.format(  # noqa: S608 (constant fragments; every value is a parameter)
-    patient="%(patient)s", department="(SELECT department_id FROM patients_patient WHERE id = %(patient)s)")
+    patient="%(patient)s", department="(SELECT department_id FROM patients_patient WHERE id = %(patient)s)"
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,14 @@ def _access(user_roles: set[str], granted_list, in_department: bool, glass: bool
         granted |= role_perms
     effective = frozenset(granted & role_perms)
     # break_glass is reported only when the emergency grant is what opens the chart.
-    normal = frozenset((set(granted_list or ()) | (DEPARTMENT_PERMISSIONS if in_department else set())) & role_perms)
-    return PatientAccess(perms=effective, break_glass=bool(glass) and effective != normal,
-                         administers=admin and bool(in_department))
+    normal = frozenset(
+        (set(granted_list or ()) | (DEPARTMENT_PERMISSIONS if in_department else set())) & role_perms
+    )
+    return PatientAccess(
+        perms=effective,
+        break_glass=bool(glass) and effective != normal,
+        administers=admin and bool(in_department),
+    )
 
 
 def _may_hold_access(user) -> bool:
@@ -180,10 +187,13 @@ def patient_fetch(user, patient_id) -> tuple[Patient | None, PatientAccess]:
         return None, NO_ACCESS
     patient._state.fields_cache["department"] = (
         Department.from_db(None, ["id", "name"], [patient.department_id, patient._department_name])
-        if patient.department_id is not None else None
+        if patient.department_id is not None
+        else None
     )
     if known_roles is None:
-        user._role_names = set(patient._roles or ())  # roles.user_roles' cache: the rest of the request reuses it
+        user._role_names = set(
+            patient._roles or ()
+        )  # roles.user_roles' cache: the rest of the request reuses it
         if not _may_hold_access(user):
             return None, NO_ACCESS
     return patient, _access(roles.user_roles(user), patient._granted, patient._in_department, patient._glass)
@@ -215,8 +225,11 @@ def visible_condition(user, perm: str, *, patient: str, department: str, merged:
     """visible_patients(user, perm) as an SQL boolean on a row of a hand-written statement: `patient`,
     `department` and `merged` name the row's patient id, department id and merged_into id columns. Returns the
     condition and its named parameters (all prefixed visible_)."""
-    if (not getattr(user, "is_authenticated", False) or not user.is_active
-            or perm not in roles.patient_permissions_for_roles(roles.user_roles(user))):
+    if (
+        not getattr(user, "is_authenticated", False)
+        or not user.is_active
+        or perm not in roles.patient_permissions_for_roles(roles.user_roles(user))
+    ):
         return "FALSE", {}
     from django.contrib.contenttypes.models import ContentType
 
@@ -235,8 +248,11 @@ def administered_patients(user) -> QuerySet[Patient]:
     """Patients of the departments a practice admin belongs to (care-team administration in the admin site).
     Merged aliases are left out. Everyone else: none."""
     qs = Patient.objects.filter(merged_into__isnull=True)
-    if not (getattr(user, "is_authenticated", False) and user.is_active
-            and roles.Role.PRACTICE_ADMIN in roles.user_roles(user)):
+    if not (
+        getattr(user, "is_authenticated", False)
+        and user.is_active
+        and roles.Role.PRACTICE_ADMIN in roles.user_roles(user)
+    ):
         return qs.none()
     return qs.filter(department__in=Department.objects.filter(members=user.pk))
 
@@ -251,13 +267,20 @@ def visible_patients(user, perm: str = roles.VIEW_DEMOGRAPHICS) -> QuerySet[Pati
     # The permission's id as a scalar subquery (one InitPlan), not a join on its codename: the planner then knows
     # how many grants the user holds (a clinician: 100k on a network of 1M) and probes them per candidate instead
     # of hashing all of them for every search (patients/selectors.py; docs/benchmark.md: 138 -> 31 ms for "eric").
-    perm_id = Subquery(Permission.objects.filter(
-        content_type__app_label="patients", content_type__model="patient", codename=perm).values("pk"))
+    perm_id = Subquery(
+        Permission.objects.filter(
+            content_type__app_label="patients", content_type__model="patient", codename=perm
+        ).values("pk")
+    )
     user_grant = PatientUserObjectPermission.objects.filter(
-        content_object_id=OuterRef("pk"), user_id=user.pk, permission_id=perm_id)
+        content_object_id=OuterRef("pk"), user_id=user.pk, permission_id=perm_id
+    )
     group_grant = PatientGroupObjectPermission.objects.filter(
-        content_object_id=OuterRef("pk"), group__user=user.pk, permission_id=perm_id)
-    glass = BreakGlassGrant.objects.filter(patient_id=OuterRef("pk"), user_id=user.pk, expires_at__gt=timezone.now())
+        content_object_id=OuterRef("pk"), group__user=user.pk, permission_id=perm_id
+    )
+    glass = BreakGlassGrant.objects.filter(
+        patient_id=OuterRef("pk"), user_id=user.pk, expires_at__gt=timezone.now()
+    )
     cond = Exists(user_grant) | Exists(group_grant) | Exists(glass)
     if perm in DEPARTMENT_PERMISSIONS:
         cond |= Q(department__in=Department.objects.filter(members=user.pk))

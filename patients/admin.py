@@ -40,9 +40,15 @@ class CareTeamMemberInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":
-            kwargs["queryset"] = get_user_model().objects.filter(
-                is_active=True, groups__name__in=[roles.Role.CLINICIAN, roles.Role.NURSE, roles.Role.FRONT_DESK]
-            ).distinct().order_by("last_name", "first_name")
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(
+                    is_active=True,
+                    groups__name__in=[roles.Role.CLINICIAN, roles.Role.NURSE, roles.Role.FRONT_DESK],
+                )
+                .distinct()
+                .order_by("last_name", "first_name")
+            )
         elif db_field.name == "group":
             kwargs["queryset"] = Group.objects.exclude(name__in=list(roles.ROLES)).order_by("name")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -68,8 +74,20 @@ class PatientAdmin(admin.ModelAdmin):
     list_display = ["mrn", "family_name", "given_name", "birth_date", "sex_at_birth", "department"]
     search_fields = ["mrn"]
     list_filter = ["department"]
-    fields = ["mrn", "given_name", "middle_name", "family_name", "preferred_name", "birth_date", "sex_at_birth",
-              "gender_identity", "pronouns", "preferred_language", "deceased_date", "department"]
+    fields = [
+        "mrn",
+        "given_name",
+        "middle_name",
+        "family_name",
+        "preferred_name",
+        "birth_date",
+        "sex_at_birth",
+        "gender_identity",
+        "pronouns",
+        "preferred_language",
+        "deceased_date",
+        "department",
+    ]
     readonly_fields = ["mrn"]
     inlines = [CareTeamMemberInline]
     list_per_page = 50
@@ -92,8 +110,13 @@ class PatientAdmin(admin.ModelAdmin):
         response = super().changelist_view(request, extra_context)
         cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
         if cl is not None:
-            access_record(actor=request.user, action=Action.LIST, category=categories.PATIENT_LIST,
-                          patient_ids=[p.pk for p in cl.result_list], request=request)
+            access_record(
+                actor=request.user,
+                action=Action.LIST,
+                category=categories.PATIENT_LIST,
+                patient_ids=[p.pk for p in cl.result_list],
+                request=request,
+            )
         return response
 
     def has_add_permission(self, request):
@@ -127,10 +150,17 @@ class PatientAdmin(admin.ModelAdmin):
         formset.save(commit=False)
         try:
             for member in formset.deleted_objects:
-                services.care_team_remove(actor=request.user, patient_id=patient.pk, member_id=member.pk,
-                                          request=request)
+                services.care_team_remove(
+                    actor=request.user, patient_id=patient.pk, member_id=member.pk, request=request
+                )
             for member in formset.new_objects:
-                services.care_team_add(actor=request.user, patient_id=patient.pk, user=member.user,
-                                       group=member.group, care_role=member.care_role, request=request)
+                services.care_team_add(
+                    actor=request.user,
+                    patient_id=patient.pk,
+                    user=member.user,
+                    group=member.group,
+                    care_role=member.care_role,
+                    request=request,
+                )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

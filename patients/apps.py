@@ -16,18 +16,37 @@ class PatientsConfig(AppConfig):
         # The care-team form's list of staff is cached briefly (selectors._care_team_staff): forget it on any change.
         User = get_user_model()
         for sender in (User, Group):
-            post_save.connect(selectors.care_team_staff_forget, sender=sender, dispatch_uid=f"staff-{sender}-s")
-            post_delete.connect(selectors.care_team_staff_forget, sender=sender, dispatch_uid=f"staff-{sender}-d")
-        m2m_changed.connect(selectors.care_team_staff_forget, sender=User.groups.through, dispatch_uid="staff-m2m")
+            post_save.connect(
+                selectors.care_team_staff_forget, sender=sender, dispatch_uid=f"staff-{sender}-s"
+            )
+            post_delete.connect(
+                selectors.care_team_staff_forget, sender=sender, dispatch_uid=f"staff-{sender}-d"
+            )
+        m2m_changed.connect(
+            selectors.care_team_staff_forget, sender=User.groups.through, dispatch_uid="staff-m2m"
+        )
 
         # Identifiers, contacts (all encrypted at rest) and sexual orientation are masked completely in the write
         # log (audit/masking.py); names and dates stay so that a change can be reviewed.
         auditlog.register(
             models.Patient,
-            mask_fields=["ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts",
-                         "sexual_orientation"],
+            mask_fields=[
+                "ssn",
+                "drivers_license",
+                "phones",
+                "email",
+                "addresses",
+                "emergency_contacts",
+                "sexual_orientation",
+            ],
             exclude_fields=["name_search", "ssn_bidx", "drivers_license_bidx", "phone_bidx", "updated_at"],
         )
-        for model in (models.CareTeamMember, models.BreakGlassGrant, models.PatientMerge, models.DuplicateOverride,
-                      models.PatientUserObjectPermission, models.PatientGroupObjectPermission):
+        for model in (
+            models.CareTeamMember,
+            models.BreakGlassGrant,
+            models.PatientMerge,
+            models.DuplicateOverride,
+            models.PatientUserObjectPermission,
+            models.PatientGroupObjectPermission,
+        ):
             auditlog.register(model)

@@ -70,8 +70,10 @@ def page_key(*, actor, patient, variant: tuple = ()) -> str:
     who = hashlib.sha256(
         repr((sorted(access.perms), access.break_glass, access.administers, variant)).encode()
     ).hexdigest()[:16]
-    return (f"chart:{_code_stamp()}:{patient.pk}:{patient.chart_version}:{actor.pk}:{who}:"
-            f"{timezone.localdate().isoformat()}")
+    return (
+        f"chart:{_code_stamp()}:{patient.pk}:{patient.chart_version}:{actor.pk}:{who}:"
+        f"{timezone.localdate().isoformat()}"
+    )
 
 
 def _cacheable(request) -> bool:

@@ -38,8 +38,10 @@ _BULK_SWITCH = """  IF current_setting('ehr.chart_version_bump', true) = 'off' T
 
 
 def _bump_function_sql(*, create: str, switch: bool) -> str:
-    return (f"\n{create} FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
-            f"{_BULK_SWITCH if switch else ''}{_BUMP_BODY}END $$;\n")
+    return (
+        f"\n{create} FUNCTION patient_chart_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+        f"{_BULK_SWITCH if switch else ''}{_BUMP_BODY}END $$;\n"
+    )
 
 
 FUNCTIONS_SQL = """

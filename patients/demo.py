@@ -20,7 +20,10 @@ def demo_patients_create(*, count: int, department, clinicians, nurse, rng, fake
         first = fake.first_name_female() if sex == "F" else fake.first_name_male()
         birth = fake.date_of_birth(minimum_age=0, maximum_age=95)
         p = Patient(
-            given_name=first, family_name=fake.last_name(), birth_date=birth, sex_at_birth=sex,
+            given_name=first,
+            family_name=fake.last_name(),
+            birth_date=birth,
+            sex_at_birth=sex,
             middle_name=fake.first_name() if rng.random() < 0.3 else "",
             preferred_name=(first[:3] if rng.random() < 0.08 else ""),
             pronouns={"F": "she/her", "M": "he/him"}[sex] if rng.random() < 0.5 else "",
@@ -29,11 +32,23 @@ def demo_patients_create(*, count: int, department, clinicians, nurse, rng, fake
             preferred_language=rng.choice(["en"] * 8 + ["es", "vi"]),
             phones=[{"use": "mobile", "value": f"555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"}],
             email=f"{first.lower()}.{i}@mail.example",
-            addresses=[{"use": "home", "line": fake.street_address(), "city": fake.city(),
-                        "state": fake.state_abbr(), "postal_code": fake.zipcode(), "country": "US"}],
-            emergency_contacts=[{"name": fake.name(), "relationship": rng.choice(["spouse", "parent",
-                                                                                  "sibling", "friend"]),
-                                 "phone": f"555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"}],
+            addresses=[
+                {
+                    "use": "home",
+                    "line": fake.street_address(),
+                    "city": fake.city(),
+                    "state": fake.state_abbr(),
+                    "postal_code": fake.zipcode(),
+                    "country": "US",
+                }
+            ],
+            emergency_contacts=[
+                {
+                    "name": fake.name(),
+                    "relationship": rng.choice(["spouse", "parent", "sibling", "friend"]),
+                    "phone": f"555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}",
+                }
+            ],
             ssn=f"{rng.randint(100, 665):03d}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
             department=department,
         )
@@ -50,11 +65,23 @@ def demo_patients_create(*, count: int, department, clinicians, nurse, rng, fake
         care_team_grant(patient=p, user=nurse, care_role="Nurse")
     # A near-duplicate pair for the merge and duplicate-detection demo.
     twin = made[3]
-    dup = Patient(given_name=twin.given_name, family_name=twin.family_name + "e", birth_date=twin.birth_date,
-                  sex_at_birth=twin.sex_at_birth, phones=twin.phones, department=department)
+    dup = Patient(
+        given_name=twin.given_name,
+        family_name=twin.family_name + "e",
+        birth_date=twin.birth_date,
+        sex_at_birth=twin.sex_at_birth,
+        phones=twin.phones,
+        department=department,
+    )
     dup.mrn = mrn_next()
     patient_derive(dup)
     dup.save(force_insert=True)
-    access_record(actor=None, action=Action.CREATE, category="demographics", channel="command",
-                  patient_ids=[p.pk for p in made] + [dup.pk], detail={"demo_data": len(made) + 1})
+    access_record(
+        actor=None,
+        action=Action.CREATE,
+        category="demographics",
+        channel="command",
+        patient_ids=[p.pk for p in made] + [dup.pk],
+        detail={"demo_data": len(made) + 1},
+    )
     return made

@@ -40,13 +40,18 @@ class PatientForm(forms.Form):
     suffix = forms.CharField(max_length=20, required=False)
     previous_given_name = forms.CharField(label="Previous given name", max_length=100, required=False)
     previous_family_name = forms.CharField(label="Previous family name", max_length=100, required=False)
-    birth_date = forms.DateField(label="Date of birth", widget=forms.DateInput(attrs={"type": "date"}),
-                                 error_messages={"invalid": "Enter the date of birth as YYYY-MM-DD."})
+    birth_date = forms.DateField(
+        label="Date of birth",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the date of birth as YYYY-MM-DD."},
+    )
     sex_at_birth = forms.ChoiceField(label="Sex assigned at birth", choices=SexAtBirth.choices)
     gender_identity = forms.ChoiceField(choices=[("", "—")] + GenderIdentity.choices, required=False)
     sexual_orientation = forms.ChoiceField(choices=[("", "—")] + SexualOrientation.choices, required=False)
     pronouns = forms.CharField(max_length=40, required=False)
-    race = forms.MultipleChoiceField(choices=Race.choices, required=False, widget=forms.CheckboxSelectMultiple)
+    race = forms.MultipleChoiceField(
+        choices=Race.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
     ethnicity = forms.ChoiceField(choices=[("", "—")] + Ethnicity.choices, required=False)
     preferred_language = forms.CharField(max_length=20, initial="en", help_text="e.g. en, es, vi")
     tribal_affiliation = forms.CharField(label="Tribal affiliation", max_length=200, required=False)
@@ -68,8 +73,9 @@ class PatientForm(forms.Form):
     emergency_phone = forms.CharField(label="Emergency contact phone", max_length=30, required=False)
     ssn = forms.CharField(label="SSN", max_length=11, required=False, help_text="Optional. 123-45-6789")
     drivers_license = forms.CharField(label="Driver's licence", max_length=30, required=False)
-    deceased_date = forms.DateField(label="Date of death", required=False,
-                                    widget=forms.DateInput(attrs={"type": "date"}))
+    deceased_date = forms.DateField(
+        label="Date of death", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def clean_given_name(self):
         return _clean_name(self.cleaned_data["given_name"], "given name")
@@ -178,42 +184,80 @@ class PatientForm(forms.Form):
 
     def to_data(self) -> dict:
         c = self.cleaned_data
-        phones = [{"use": use, "value": c[f]} for use, f in (("mobile", "phone_mobile"), ("home", "phone_home"))
-                  if c.get(f)]
+        phones = [
+            {"use": use, "value": c[f]}
+            for use, f in (("mobile", "phone_mobile"), ("home", "phone_home"))
+            if c.get(f)
+        ]
         old = self.patient
         current, previous = [], []
         if any(c.get(f) for f in ("address_line", "address_city", "address_state", "address_postal")):
-            current.append({"use": "home", "line": c["address_line"], "city": c["address_city"],
-                            "state": c["address_state"], "postal_code": c["address_postal"], "country": "US"})
-        if any(c.get(f) for f in ("prev_address_line", "prev_address_city", "prev_address_state",
-                                  "prev_address_postal")):
-            previous.append({"use": "old", "line": c["prev_address_line"], "city": c["prev_address_city"],
-                             "state": c["prev_address_state"], "postal_code": c["prev_address_postal"],
-                             "country": "US"})
+            current.append(
+                {
+                    "use": "home",
+                    "line": c["address_line"],
+                    "city": c["address_city"],
+                    "state": c["address_state"],
+                    "postal_code": c["address_postal"],
+                    "country": "US",
+                }
+            )
+        if any(
+            c.get(f)
+            for f in ("prev_address_line", "prev_address_city", "prev_address_state", "prev_address_postal")
+        ):
+            previous.append(
+                {
+                    "use": "old",
+                    "line": c["prev_address_line"],
+                    "city": c["prev_address_city"],
+                    "state": c["prev_address_state"],
+                    "postal_code": c["prev_address_postal"],
+                    "country": "US",
+                }
+            )
         if old is not None:
             current += old.current_addresses[1:]
             previous += old.previous_addresses[1:]
         addresses = current + previous
         emergency = None
         if c.get("emergency_name"):
-            emergency = [{"name": c["emergency_name"], "relationship": c["emergency_relationship"],
-                          "phone": c["emergency_phone"]}]
+            emergency = [
+                {
+                    "name": c["emergency_name"],
+                    "relationship": c["emergency_relationship"],
+                    "phone": c["emergency_phone"],
+                }
+            ]
         prev = []
         if c.get("previous_family_name"):
             prev.append({"given": c["previous_given_name"], "family": c["previous_family_name"]})
         if old is not None:
             prev += list(old.previous_names or [])[1:]
         return {
-            "given_name": c["given_name"], "middle_name": c["middle_name"], "family_name": c["family_name"],
-            "preferred_name": c["preferred_name"], "suffix": c["suffix"], "previous_names": prev,
-            "birth_date": c["birth_date"], "sex_at_birth": c["sex_at_birth"],
-            "gender_identity": c["gender_identity"], "sexual_orientation": c["sexual_orientation"],
-            "pronouns": c["pronouns"], "race": c["race"],
-            "ethnicity": c["ethnicity"], "preferred_language": c["preferred_language"] or "en",
-            "tribal_affiliation": c["tribal_affiliation"], "occupation": c["occupation"],
+            "given_name": c["given_name"],
+            "middle_name": c["middle_name"],
+            "family_name": c["family_name"],
+            "preferred_name": c["preferred_name"],
+            "suffix": c["suffix"],
+            "previous_names": prev,
+            "birth_date": c["birth_date"],
+            "sex_at_birth": c["sex_at_birth"],
+            "gender_identity": c["gender_identity"],
+            "sexual_orientation": c["sexual_orientation"],
+            "pronouns": c["pronouns"],
+            "race": c["race"],
+            "ethnicity": c["ethnicity"],
+            "preferred_language": c["preferred_language"] or "en",
+            "tribal_affiliation": c["tribal_affiliation"],
+            "occupation": c["occupation"],
             "occupation_industry": c["occupation_industry"],
-            "phones": phones or None, "email": c["email"] or None, "addresses": addresses or None,
-            "emergency_contacts": emergency, "ssn": c["ssn"] or None, "drivers_license": c["drivers_license"] or None,
+            "phones": phones or None,
+            "email": c["email"] or None,
+            "addresses": addresses or None,
+            "emergency_contacts": emergency,
+            "ssn": c["ssn"] or None,
+            "drivers_license": c["drivers_license"] or None,
             "deceased_date": c.get("deceased_date"),
         }
 
@@ -225,28 +269,51 @@ class PatientForm(forms.Form):
         em = (p.emergency_contacts or [{}])[0]
         prev = (p.previous_names or [{}])[0]
         return {
-            "given_name": p.given_name, "middle_name": p.middle_name, "family_name": p.family_name,
-            "preferred_name": p.preferred_name, "suffix": p.suffix, "previous_given_name": prev.get("given", ""),
+            "given_name": p.given_name,
+            "middle_name": p.middle_name,
+            "family_name": p.family_name,
+            "preferred_name": p.preferred_name,
+            "suffix": p.suffix,
+            "previous_given_name": prev.get("given", ""),
             "previous_family_name": prev.get("family", ""),
-            "birth_date": p.birth_date, "sex_at_birth": p.sex_at_birth, "gender_identity": p.gender_identity,
-            "sexual_orientation": p.sexual_orientation, "pronouns": p.pronouns, "race": p.race,
-            "ethnicity": p.ethnicity, "preferred_language": p.preferred_language,
-            "tribal_affiliation": p.tribal_affiliation, "occupation": p.occupation,
-            "occupation_industry": p.occupation_industry, "phone_mobile": phones.get("mobile", ""),
-            "phone_home": phones.get("home", ""), "email": p.email or "", "address_line": addr.get("line", ""),
-            "address_city": addr.get("city", ""), "address_state": addr.get("state", ""),
-            "address_postal": addr.get("postal_code", ""), "prev_address_line": old_addr.get("line", ""),
-            "prev_address_city": old_addr.get("city", ""), "prev_address_state": old_addr.get("state", ""),
-            "prev_address_postal": old_addr.get("postal_code", ""), "emergency_name": em.get("name", ""),
-            "emergency_relationship": em.get("relationship", ""), "emergency_phone": em.get("phone", ""),
-            "ssn": p.ssn or "", "drivers_license": p.drivers_license or "", "deceased_date": p.deceased_date,
+            "birth_date": p.birth_date,
+            "sex_at_birth": p.sex_at_birth,
+            "gender_identity": p.gender_identity,
+            "sexual_orientation": p.sexual_orientation,
+            "pronouns": p.pronouns,
+            "race": p.race,
+            "ethnicity": p.ethnicity,
+            "preferred_language": p.preferred_language,
+            "tribal_affiliation": p.tribal_affiliation,
+            "occupation": p.occupation,
+            "occupation_industry": p.occupation_industry,
+            "phone_mobile": phones.get("mobile", ""),
+            "phone_home": phones.get("home", ""),
+            "email": p.email or "",
+            "address_line": addr.get("line", ""),
+            "address_city": addr.get("city", ""),
+            "address_state": addr.get("state", ""),
+            "address_postal": addr.get("postal_code", ""),
+            "prev_address_line": old_addr.get("line", ""),
+            "prev_address_city": old_addr.get("city", ""),
+            "prev_address_state": old_addr.get("state", ""),
+            "prev_address_postal": old_addr.get("postal_code", ""),
+            "emergency_name": em.get("name", ""),
+            "emergency_relationship": em.get("relationship", ""),
+            "emergency_phone": em.get("phone", ""),
+            "ssn": p.ssn or "",
+            "drivers_license": p.drivers_license or "",
+            "deceased_date": p.deceased_date,
         }
 
 
 class DuplicateReasonForm(forms.Form):
     duplicate_reason = forms.CharField(
-        label="Why is this a new patient?", widget=forms.Textarea(attrs={"rows": 2}), max_length=500,
-        help_text="e.g. 'Twins: different first names, checked ID'.")
+        label="Why is this a new patient?",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=500,
+        help_text="e.g. 'Twins: different first names, checked ID'.",
+    )
 
 
 MRN_REGEX = r"^\d{8,12}$"
@@ -256,8 +323,12 @@ MRN_MESSAGE = "An MRN is 8 to 12 digits."
 class BreakGlassForm(forms.Form):
     mrn = forms.RegexField(label="MRN", regex=MRN_REGEX, error_messages={"invalid": MRN_MESSAGE})
     birth_date = forms.DateField(label="Date of birth", widget=forms.DateInput(attrs={"type": "date"}))
-    reason = forms.CharField(label="Reason for emergency access", widget=forms.Textarea(attrs={"rows": 3}),
-                             min_length=10, max_length=1000)
+    reason = forms.CharField(
+        label="Reason for emergency access",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=10,
+        max_length=1000,
+    )
 
 
 class OptionListSelect(forms.Select):
@@ -269,16 +340,27 @@ class OptionListSelect(forms.Select):
         widget = self.get_context(name, value, attrs)["widget"]
 
         def attrs_html(attrs: dict) -> str:
-            return "".join(format_html(" {}", k) if v is True else format_html(' {}="{}"', k, v)
-                           for k, v in attrs.items() if v is not False and v is not None)
+            return "".join(
+                format_html(" {}", k) if v is True else format_html(' {}="{}"', k, v)
+                for k, v in attrs.items()
+                if v is not False and v is not None
+            )
 
         options = "".join(
-            format_html('\n  <option value="{}"{}>{}</option>\n', option["value"], mark_safe(attrs_html(option["attrs"])),
-                        option["label"])
-            for _group, group_choices, _index in widget["optgroups"] for option in group_choices
+            format_html(
+                '\n  <option value="{}"{}>{}</option>\n',
+                option["value"],
+                mark_safe(attrs_html(option["attrs"])),
+                option["label"],
+            )
+            for _group, group_choices, _index in widget["optgroups"]
+            for option in group_choices
         )
-        return mark_safe(format_html('<select name="{}"{}>', widget["name"], mark_safe(attrs_html(widget["attrs"])))
-                         + options + "\n</select>")
+        return mark_safe(
+            format_html('<select name="{}"{}>', widget["name"], mark_safe(attrs_html(widget["attrs"])))
+            + options
+            + "\n</select>"
+        )
 
 
 class MemberChoiceField(forms.ChoiceField):
@@ -291,8 +373,12 @@ class MemberChoiceField(forms.ChoiceField):
 
 
 class CareTeamAddForm(forms.Form):
-    member = MemberChoiceField(label="Staff member or team", choices=(), widget=OptionListSelect,
-                               error_messages={"invalid_choice": "Choose a staff member or team from the list."})
+    member = MemberChoiceField(
+        label="Staff member or team",
+        choices=(),
+        widget=OptionListSelect,
+        error_messages={"invalid_choice": "Choose a staff member or team from the list."},
+    )
     care_role = forms.CharField(label="Role on the care team", max_length=80, initial="Care team")
 
     def __init__(self, *args, candidates: list[tuple[str, str]] = (), **kwargs):
@@ -309,6 +395,7 @@ class CareTeamAddForm(forms.Form):
 
 
 class MergeForm(forms.Form):
-    duplicate_mrn = forms.RegexField(label="MRN of the duplicate record", regex=MRN_REGEX,
-                                     error_messages={"invalid": MRN_MESSAGE})
+    duplicate_mrn = forms.RegexField(
+        label="MRN of the duplicate record", regex=MRN_REGEX, error_messages={"invalid": MRN_MESSAGE}
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=500)

@@ -106,16 +106,23 @@ class Patient(models.Model):
     pronouns = models.CharField(max_length=40, blank=True)
     race = ArrayField(models.CharField(max_length=8, choices=Race.choices), default=list, blank=True)
     ethnicity = models.CharField(max_length=8, choices=Ethnicity.choices, blank=True)
-    preferred_language = models.CharField(max_length=20, default="en", help_text="BCP 47 code, e.g. en, es, zh")
+    preferred_language = models.CharField(
+        max_length=20, default="en", help_text="BCP 47 code, e.g. en, es, zh"
+    )
     # USCDI v3: tribal affiliation (HL7 TribalEntityUS names), occupation and its industry (CDC ODH, as text).
     tribal_affiliation = models.CharField(max_length=200, blank=True)
     occupation = models.CharField(max_length=200, blank=True)
     occupation_industry = models.CharField(max_length=200, blank=True)
     deceased_date = models.DateField(null=True, blank=True)
-    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="patients")
-    allergy_status = models.CharField(max_length=8, choices=AllergyStatus.choices, default=AllergyStatus.UNKNOWN)
-    allergy_summary = models.CharField(max_length=200, blank=True, help_text="Banner text, kept by the allergy service")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="patients"
+    )
+    allergy_status = models.CharField(
+        max_length=8, choices=AllergyStatus.choices, default=AllergyStatus.UNKNOWN
+    )
+    allergy_summary = models.CharField(
+        max_length=200, blank=True, help_text="Banner text, kept by the allergy service"
+    )
 
     # Encrypted identifiers and contacts, with blind indexes for exact search.
     ssn = EncryptedTextField("SSN or national ID", blank=True, null=True)
@@ -133,7 +140,9 @@ class Patient(models.Model):
     # Search: accent-free lower-case names (current, preferred, previous), trigram-indexed.
     name_search = models.TextField(blank=True, editable=False)
 
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="aliases")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="aliases"
+    )
     # Bumped by the database on every change to the row and to any record the chart page shows (triggers:
     # patients/chartversion.py). The chart's rendered body is cached under it (patients/chart.py).
     chart_version = models.BigIntegerField(default=0, db_default=0, editable=False)
@@ -155,9 +164,12 @@ class Patient(models.Model):
         constraints = [
             # 7+ digit sequence number and a Luhn check digit: 8 digits up to 9,999,999 patients, then 9, 10 ...
             models.CheckConstraint(condition=models.Q(mrn__regex=r"^\d{8,12}$"), name="patient_mrn_format"),
-            models.CheckConstraint(condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_self"),
             models.CheckConstraint(
-                condition=models.Q(deceased_date__isnull=True) | models.Q(deceased_date__gte=models.F("birth_date")),
+                condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_self"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(deceased_date__isnull=True)
+                | models.Q(deceased_date__gte=models.F("birth_date")),
                 name="patient_deceased_after_birth",
             ),
             # Time only moves forward, so a row valid today stays valid (safe on restore). Compared with the
@@ -222,7 +234,9 @@ class PatientNameWord(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["word", "family_name", "given_name", "patient"], name="patient_name_word_order"),
+            models.Index(
+                fields=["word", "family_name", "given_name", "patient"], name="patient_name_word_order"
+            ),
         ]
 
     def __str__(self):
@@ -262,25 +276,37 @@ class CareTeamMember(models.Model):
     """A user or a group on a patient's care team. Membership is what grants access (patients/services.py)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="care_teams")
-    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="care_teams")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="care_teams"
+    )
+    group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="care_teams"
+    )
     care_role = models.CharField(max_length=80, help_text="e.g. Primary care physician, Care coordinator")
     added_at = models.DateTimeField(auto_now_add=True)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(user__isnull=False, group__isnull=True)
-                           | models.Q(user__isnull=True, group__isnull=False)),
+                condition=(
+                    models.Q(user__isnull=False, group__isnull=True)
+                    | models.Q(user__isnull=True, group__isnull=False)
+                ),
                 name="careteam_user_xor_group",
             ),
-            models.UniqueConstraint(fields=["patient", "user"], name="careteam_unique_user",
-                                    condition=models.Q(user__isnull=False)),
-            models.UniqueConstraint(fields=["patient", "group"], name="careteam_unique_group",
-                                    condition=models.Q(group__isnull=False)),
+            models.UniqueConstraint(
+                fields=["patient", "user"],
+                name="careteam_unique_user",
+                condition=models.Q(user__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "group"],
+                name="careteam_unique_group",
+                condition=models.Q(group__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -292,7 +318,9 @@ class BreakGlassGrant(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="break_glass_grants")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="break_glass_grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="break_glass_grants"
+    )
     reason = models.TextField()
     granted_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
@@ -301,7 +329,9 @@ class BreakGlassGrant(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "patient", "expires_at"], name="btg_user_patient_exp")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(expires_at__gt=models.F("granted_at")), name="btg_expires_later"),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("granted_at")), name="btg_expires_later"
+            ),
             models.CheckConstraint(condition=~models.Q(reason=""), name="btg_reason_required"),
         ]
 
@@ -315,7 +345,9 @@ class DuplicateOverride(models.Model):
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="duplicate_override")
     reason = models.TextField()
     candidates = models.JSONField(default=list)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -330,11 +362,14 @@ class PatientMerge(models.Model):
     merged = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_as_duplicate")
     moved = models.JSONField(default=dict, help_text='{"app_label.model.field": [pk, ...]}')
     reason = models.TextField()
-    merged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     merged_at = models.DateTimeField(auto_now_add=True)
     unmerged_at = models.DateTimeField(null=True, blank=True)
-    unmerged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    unmerged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self):
         return f"{self.merged_id} -> {self.survivor_id}"

@@ -71,13 +71,20 @@ def patient_get(
     if category is None:  # the chart page: what it shows depends on what the user may see
         category = categories.CHART_SUMMARY if access and access.clinical else categories.DEMOGRAPHICS
     if patient is None or not access.has(perm):
-        access_record_denied(actor=actor, category=category, patient_id=pid, request=request,
-                             detail={"needed": perm})
+        access_record_denied(
+            actor=actor, category=category, patient_id=pid, request=request, detail={"needed": perm}
+        )
         raise Http404("No patient found")
     patient.access = access
     if record:
-        access_record(actor=actor, action=action, category=category, patient_id=patient.pk, request=request,
-                      break_glass=access.break_glass)
+        access_record(
+            actor=actor,
+            action=action,
+            category=category,
+            patient_id=patient.pk,
+            request=request,
+            break_glass=access.break_glass,
+        )
     return patient
 
 
@@ -94,8 +101,13 @@ def patient_get_for_care_team(*, actor, patient_id, request=None, record: bool =
     pid = _as_uuid(patient_id)
     access = patient_access_for(actor, pid) if pid else None
     if access is None or not access.can_manage_care_team:
-        access_record_denied(actor=actor, category=categories.CARE_TEAM, patient_id=pid, request=request,
-                             detail={"needed": "care team management"})
+        access_record_denied(
+            actor=actor,
+            category=categories.CARE_TEAM,
+            patient_id=pid,
+            request=request,
+            detail={"needed": "care team management"},
+        )
         raise Http404("No patient found")
     try:
         patient = Patient.objects.select_related("department").get(pk=pid)
@@ -103,18 +115,28 @@ def patient_get_for_care_team(*, actor, patient_id, request=None, record: bool =
         raise Http404("No patient found") from None
     patient.access = access
     if record:
-        access_record(actor=actor, action=Action.VIEW, category=categories.CARE_TEAM, patient_id=patient.pk,
-                      request=request)
+        access_record(
+            actor=actor,
+            action=Action.VIEW,
+            category=categories.CARE_TEAM,
+            patient_id=patient.pk,
+            request=request,
+        )
     return patient
 
 
 # Compiled once per process (ehr/prepared.py): every chart page draws the care team.
 _CARE_TEAM = Prepared(
-    lambda patient_id: CareTeamMember.objects.filter(patient_id=patient_id)
-    .select_related("user", "group", "user__practitioner")
-    .annotate(role_names=ArrayAgg("user__groups__name", distinct=True,
-                                  filter=Q(user__groups__name__in=list(roles.ROLES))))
-    .order_by("added_at"),
+    lambda patient_id: (
+        CareTeamMember.objects.filter(patient_id=patient_id)
+        .select_related("user", "group", "user__practitioner")
+        .annotate(
+            role_names=ArrayAgg(
+                "user__groups__name", distinct=True, filter=Q(user__groups__name__in=list(roles.ROLES))
+            )
+        )
+        .order_by("added_at")
+    ),
     patient_id=SENTINEL_ID,
 )
 
@@ -129,7 +151,8 @@ def care_team_list(*, actor, patient: Patient) -> list[CareTeamMember]:
         if m.user is not None:
             m.user._role_names = set(m.role_names or ())  # roles.user_roles' cache: no query per member
         m.removable = access.can_manage_care_team and (
-            clinical_ok or not grants_clinical_access(user=m.user, group=m.group))
+            clinical_ok or not grants_clinical_access(user=m.user, group=m.group)
+        )
     return members
 
 
@@ -154,23 +177,34 @@ def _care_team_staff() -> tuple[list[tuple[int, str, bool]], list[tuple[int, str
     if cached is not None and cached[0] > time.monotonic():
         return cached[1], cached[2]
     care_roles = [roles.Role.CLINICIAN, roles.Role.NURSE, roles.Role.FRONT_DESK]
-    users = (get_user_model().objects.filter(is_active=True, groups__name__in=care_roles)
-             .annotate(role_names=ArrayAgg("groups__name", distinct=True))
-             .order_by("last_name", "first_name", "username"))
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=care_roles)
+        .annotate(role_names=ArrayAgg("groups__name", distinct=True))
+        .order_by("last_name", "first_name", "username")
+    )
     staff = []
     for u in users:
         held = [r for r in care_roles if r in u.role_names]
         label = ", ".join(roles.ROLES[r].label for r in held)
-        staff.append((u.pk, f"{u.get_full_name() or u.username} ({u.username}) — {label}",
-                      roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(held)))
-    teams = [(g.pk, f"{g.name} — team (each member within their own role)")
-             for g in Group.objects.exclude(name__in=list(roles.ROLES)).order_by("name")]
+        staff.append(
+            (
+                u.pk,
+                f"{u.get_full_name() or u.username} ({u.username}) — {label}",
+                roles.VIEW_CLINICAL in roles.patient_permissions_for_roles(held),
+            )
+        )
+    teams = [
+        (g.pk, f"{g.name} — team (each member within their own role)")
+        for g in Group.objects.exclude(name__in=list(roles.ROLES)).order_by("name")
+    ]
     _staff_cache["staff"] = (time.monotonic() + STAFF_CACHE_SECONDS, staff, teams)
     return staff, teams
 
 
-def care_team_candidates(*, actor, patient: Patient, members: list[CareTeamMember] | None = None
-                         ) -> list[tuple[str, str]]:
+def care_team_candidates(
+    *, actor, patient: Patient, members: list[CareTeamMember] | None = None
+) -> list[tuple[str, str]]:
     """Choices for "add to the care team": active staff with a care role (clinician, nurse, front desk) and teams
     (groups that are not role groups), minus current members; only those `actor` may add (front desk: non-clinical
     staff only). Values are "user:<id>" / "group:<id>"; labels name the role. `members`: the team as
@@ -184,8 +218,11 @@ def care_team_candidates(*, actor, patient: Patient, members: list[CareTeamMembe
     on_users = {m.user_id for m in members if m.user_id}
     on_groups = {m.group_id for m in members if m.group_id}
     staff, teams = _care_team_staff()
-    out = [(f"user:{pk}", label) for pk, label, clinical in staff
-           if pk not in on_users and (clinical_ok or not clinical)]
+    out = [
+        (f"user:{pk}", label)
+        for pk, label, clinical in staff
+        if pk not in on_users and (clinical_ok or not clinical)
+    ]
     if clinical_ok:
         out += [(f"group:{pk}", label) for pk, label in teams if pk not in on_groups]
     return out
@@ -238,8 +275,19 @@ def name_search_text(*, given: str, middle: str = "", family: str, preferred: st
     return normalise_name(" ".join(x for x in parts if x))
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%d.%m.%Y", "%Y%m%d", "%m%d%Y", "%b %d %Y",
-                 "%d %b %Y", "%B %d %Y", "%d %B %Y")
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%m-%d-%Y",
+    "%m/%d/%y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%m%d%Y",
+    "%b %d %Y",
+    "%d %b %Y",
+    "%B %d %Y",
+    "%d %B %Y",
+)
 EARLIEST_BIRTH_YEAR = 1890
 
 
@@ -391,12 +439,16 @@ def _vocabulary_matches(t: str) -> QuerySet[PatientNameVocabulary]:
     trigrams miss ("caazres" shares 4 of 8 with "cazares": 0.33). Three index scans on the vocabulary, OR-ed in a
     bitmap."""
     return PatientNameVocabulary.objects.annotate(
-        edits=LevenshteinLessEqual(F("word"), Value(t), Value(TYPO_MAX_EDITS)), n=Length("word"),
+        edits=LevenshteinLessEqual(F("word"), Value(t), Value(TYPO_MAX_EDITS)),
+        n=Length("word"),
     ).filter(
         Q(word__contains=t)
         | Q(TrigramWordSimilar(F("word"), Value(t)))
-        | Q(word__startswith=t[0], n__range=(len(t) - TYPO_MAX_EDITS, len(t) + TYPO_MAX_EDITS),
-            edits__lte=TYPO_MAX_EDITS)
+        | Q(
+            word__startswith=t[0],
+            n__range=(len(t) - TYPO_MAX_EDITS, len(t) + TYPO_MAX_EDITS),
+            edits__lte=TYPO_MAX_EDITS,
+        )
     )
 
 
@@ -419,7 +471,11 @@ def close_word_tiers(t: str) -> list[list[str]]:
     those only trigrams find (which for a short fragment are mostly words sharing its first three letters). Within
     a tier, the closer by trigrams first. Run inside the transaction that sets the trigram threshold."""
     tiers: list[list[tuple[float, str]]] = [[], [], [], []]
-    rows = _vocabulary_matches(t).annotate(sim=TrigramWordSimilarity(Value(t), "word")).values_list("word", "sim")
+    rows = (
+        _vocabulary_matches(t)
+        .annotate(sim=TrigramWordSimilarity(Value(t), "word"))
+        .values_list("word", "sim")
+    )
     for word, sim in rows:
         tier = 0 if t in word else min(edit_distance(t, word), 3)
         tiers[tier].append((-sim, word))
@@ -427,8 +483,16 @@ def close_word_tiers(t: str) -> list[list[str]]:
 
 
 SEARCH_COLUMNS = (
-    "id", "mrn", "given_name", "middle_name", "family_name", "preferred_name", "birth_date", "sex_at_birth",
-    "deceased_date", "allergy_status",
+    "id",
+    "mrn",
+    "given_name",
+    "middle_name",
+    "family_name",
+    "preferred_name",
+    "birth_date",
+    "sex_at_birth",
+    "deceased_date",
+    "allergy_status",
 )
 
 
@@ -437,11 +501,15 @@ def _word_prefix_matches(*, actor, word: str, need: int) -> list[Patient]:
     (every "john" before "johns" and "johnson"), then family and given name. The word table's index yields them in
     that order, so the query stops after a page however common the name (docs/benchmark.md). A patient with two such
     words ("john johnson") comes once, at the first. Fewer than `need` means there are no more."""
-    successor = word[:-1] + chr(ord(word[-1]) + 1)  # words are [a-z0-9]: the prefix's range ends here (C collation)
+    successor = word[:-1] + chr(
+        ord(word[-1]) + 1
+    )  # words are [a-z0-9]: the prefix's range ends here (C collation)
     qs = (
         visible_patients(actor, roles.VIEW_DEMOGRAPHICS)
         .filter(name_words__word__gte=word, name_words__word__lt=successor)
-        .order_by("name_words__word", "name_words__family_name", "name_words__given_name", "name_words__patient_id")
+        .order_by(
+            "name_words__word", "name_words__family_name", "name_words__given_name", "name_words__patient_id"
+        )
         .only(*SEARCH_COLUMNS)
     )
     return _distinct_page(qs, need)
@@ -453,7 +521,7 @@ def _distinct_page(qs: QuerySet[Patient], need: int) -> list[Patient]:
     seen: dict = {}
     start, batch = 0, need + 8
     while True:
-        rows = list(qs[start:start + batch])
+        rows = list(qs[start : start + batch])
         for p in rows:
             seen.setdefault(p.pk, p)
         if len(rows) < batch or len(seen) >= need:
@@ -468,13 +536,19 @@ def _close_word_matches(*, actor, words: list[str], need: int, exclude: list) ->
     qs = visible_patients(actor, roles.VIEW_DEMOGRAPHICS).exclude(pk__in=exclude).only(*SEARCH_COLUMNS)
     if len(words) == 1:  # the word table's index order: stops after a page
         return _distinct_page(qs.filter(name_words__word=words[0]).order_by(*order), need)
-    pos = Func(Value(words, output_field=ArrayField(TextField())), F("name_words__word"),
-               function="array_position", output_field=IntegerField())
+    pos = Func(
+        Value(words, output_field=ArrayField(TextField())),
+        F("name_words__word"),
+        function="array_position",
+        output_field=IntegerField(),
+    )
     qs = qs.filter(name_words__word__in=words).annotate(word_pos=pos).order_by("word_pos", *order)
     return _distinct_page(qs, need)
 
 
-def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int = 0) -> tuple[list[Patient], bool]:
+def patient_search(
+    *, actor, q: str, request=None, limit: int = 20, offset: int = 0
+) -> tuple[list[Patient], bool]:
     """One page of results and whether there are more. Records one list event naming the patients shown.
 
     One name fragment (what is typed into the box most of the time) is looked up by word prefix first, in list
@@ -500,20 +574,27 @@ def patient_search(*, actor, q: str, request=None, limit: int = 20, offset: int 
         groups = [[w] for tier in tiers[:-1] for w in tier if not w.startswith(t)] + [tiers[-1]]
         for words in groups:
             if words and len(found) < need:
-                found += _close_word_matches(actor=actor, words=words, need=need - len(found),
-                                             exclude=[p.pk for p in found])
+                found += _close_word_matches(
+                    actor=actor, words=words, need=need - len(found), exclude=[p.pk for p in found]
+                )
     elif len(found) < need:
         qs = patient_search_queryset(actor=actor, q=q, parsed=parsed).only(*SEARCH_COLUMNS)
         if found:
             qs = qs.exclude(pk__in=[p.pk for p in found])
         with _typo_threshold():
-            found += list(qs[:need - len(found)])
-    rows = found[offset:offset + limit + 1]
+            found += list(qs[: need - len(found)])
+    rows = found[offset : offset + limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
     if rows or q:
-        access_record(actor=actor, action=Action.LIST, category=categories.PATIENT_LIST,
-                      patient_ids=[p.pk for p in rows], request=request, detail={"query_kind": _kind(parsed)})
+        access_record(
+            actor=actor,
+            action=Action.LIST,
+            category=categories.PATIENT_LIST,
+            patient_ids=[p.pk for p in rows],
+            request=request,
+            detail={"query_kind": _kind(parsed)},
+        )
     return rows, more
 
 
@@ -521,6 +602,3 @@ def _kind(p: ParsedQuery) -> str:
     if p.alternatives:
         return "number"
     return "mrn" if p.mrn else "dob" if p.birth_date and not p.terms else "phone" if p.phone_bidx else "name"
-
-
-

@@ -35,10 +35,31 @@ from .models import (
 from .selectors import name_search_text, normalise_name, patient_get, patient_get_for_care_team
 
 DEMOGRAPHIC_FIELDS = (
-    "given_name", "middle_name", "family_name", "preferred_name", "suffix", "previous_names", "birth_date",
-    "sex_at_birth", "gender_identity", "sexual_orientation", "pronouns", "race", "ethnicity", "preferred_language",
-    "tribal_affiliation", "occupation", "occupation_industry", "deceased_date",
-    "ssn", "drivers_license", "phones", "email", "addresses", "emergency_contacts", "department",
+    "given_name",
+    "middle_name",
+    "family_name",
+    "preferred_name",
+    "suffix",
+    "previous_names",
+    "birth_date",
+    "sex_at_birth",
+    "gender_identity",
+    "sexual_orientation",
+    "pronouns",
+    "race",
+    "ethnicity",
+    "preferred_language",
+    "tribal_affiliation",
+    "occupation",
+    "occupation_industry",
+    "deceased_date",
+    "ssn",
+    "drivers_license",
+    "phones",
+    "email",
+    "addresses",
+    "emergency_contacts",
+    "department",
 )
 
 
@@ -60,8 +81,7 @@ MRN_MIN_LENGTH, MRN_MAX_LENGTH = 8, 12
 def mrn_is_valid(mrn: str) -> bool:
     """8 to 12 digits whose last is the Luhn check digit of the others (see mrn_next)."""
     mrn = mrn or ""
-    return (MRN_MIN_LENGTH <= len(mrn) <= MRN_MAX_LENGTH and mrn.isdigit()
-            and luhn_digit(mrn[:-1]) == mrn[-1])
+    return MRN_MIN_LENGTH <= len(mrn) <= MRN_MAX_LENGTH and mrn.isdigit() and luhn_digit(mrn[:-1]) == mrn[-1]
 
 
 def mrn_next() -> str:
@@ -78,13 +98,21 @@ def mrn_next() -> str:
 def patient_derive(patient: Patient) -> None:
     """Fill the columns derived from encrypted or free-text ones: search text and blind indexes."""
     patient.name_search = name_search_text(
-        given=patient.given_name, middle=patient.middle_name, family=patient.family_name,
-        preferred=patient.preferred_name, previous=patient.previous_names,
+        given=patient.given_name,
+        middle=patient.middle_name,
+        family=patient.family_name,
+        preferred=patient.preferred_name,
+        previous=patient.previous_names,
     )
     patient.ssn_bidx = crypto.blind_index("ssn", crypto.digits(patient.ssn or ""))
     patient.drivers_license_bidx = crypto.blind_index("dl", crypto.licence(patient.drivers_license or ""))
-    patient.phone_bidx = sorted({crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
-                                 for p in (patient.phones or []) if crypto.digits(p.get("value", ""))})
+    patient.phone_bidx = sorted(
+        {
+            crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
+            for p in (patient.phones or [])
+            if crypto.digits(p.get("value", ""))
+        }
+    )
     patient.key_version = crypto.current_key_version()
 
 
@@ -130,8 +158,11 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = DUPLICATES
     name = normalise_name(f"{data.get('given_name', '')} {data.get('family_name', '')}")
     ssn_bidx = crypto.blind_index("ssn", crypto.digits(data.get("ssn") or ""))
     dl_bidx = crypto.blind_index("dl", crypto.licence(data.get("drivers_license") or ""))
-    phone_b = {crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
-               for p in (data.get("phones") or []) if crypto.digits(p.get("value", ""))}
+    phone_b = {
+        crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
+        for p in (data.get("phones") or [])
+        if crypto.digits(p.get("value", ""))
+    }
     similar = Q(TrigramSimilar(F("name_search"), Value(name)))
     cond = similar & Q(birth_date=data.get("birth_date"))
     cond |= similar & Q(sex_at_birth=data.get("sex_at_birth"))
@@ -144,8 +175,11 @@ def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = DUPLICATES
     family = normalise_name(data.get("family_name", ""))
     if family and data.get("birth_date"):
         cond |= Q(birth_date=data["birth_date"]) & Q(TrigramWordSimilar(F("name_search"), Value(family)))
-    qs = (Patient.objects.filter(cond, merged_into__isnull=True)
-          .annotate(sim=TrigramSimilarity("name_search", name)).order_by("-sim")[:50])
+    qs = (
+        Patient.objects.filter(cond, merged_into__isnull=True)
+        .annotate(sim=TrigramSimilarity("name_search", name))
+        .order_by("-sim")[:50]
+    )
     if exclude_id:
         qs = qs.exclude(pk=exclude_id)
     out = []
@@ -202,9 +236,14 @@ def patient_register(*, actor, data: dict, duplicate_reason: str = "", request=N
         for c in candidates:
             c.visible = patient_access_for(actor, c.patient.pk).has(roles.VIEW_DEMOGRAPHICS)
         # Outside the registration's transaction: the disclosure is kept although nothing is saved.
-        access_record(actor=actor, action=Action.LIST, category=categories.DUPLICATE_CHECK,
-                      patient_ids=[c.patient.pk for c in candidates], request=request,
-                      detail={"shown_in_full": [str(c.patient.pk) for c in candidates if c.visible]})
+        access_record(
+            actor=actor,
+            action=Action.LIST,
+            category=categories.DUPLICATE_CHECK,
+            patient_ids=[c.patient.pk for c in candidates],
+            request=request,
+            detail={"shown_in_full": [str(c.patient.pk) for c in candidates if c.visible]},
+        )
         raise DuplicatesFound(candidates)
     with transaction.atomic():
         patient = Patient(**{k: v for k, v in data.items() if k in DEMOGRAPHIC_FIELDS})
@@ -216,9 +255,12 @@ def patient_register(*, actor, data: dict, duplicate_reason: str = "", request=N
         patient.save(force_insert=True)
         if candidates:
             DuplicateOverride.objects.create(
-                patient=patient, reason=duplicate_reason.strip(), created_by=actor,
-                candidates=[{"patient": str(c.patient.pk), "score": c.score, "reasons": c.reasons}
-                            for c in candidates],
+                patient=patient,
+                reason=duplicate_reason.strip(),
+                created_by=actor,
+                candidates=[
+                    {"patient": str(c.patient.pk), "score": c.score, "reasons": c.reasons} for c in candidates
+                ],
             )
         if roles.Role.CLINICIAN in roles.user_roles(actor):
             care_team_grant(patient=patient, user=actor, care_role="Registering clinician", added_by=actor)
@@ -227,8 +269,14 @@ def patient_register(*, actor, data: dict, duplicate_reason: str = "", request=N
 
 def patient_update(*, actor, patient_id, data: dict, request=None) -> Patient:
     """Change demographics. Who: users holding change_demographics on the patient."""
-    patient = patient_get(actor=actor, patient_id=patient_id, perm=roles.CHANGE_DEMOGRAPHICS,
-                          category=categories.DEMOGRAPHICS, request=request, record=False)
+    patient = patient_get(
+        actor=actor,
+        patient_id=patient_id,
+        perm=roles.CHANGE_DEMOGRAPHICS,
+        category=categories.DEMOGRAPHICS,
+        request=request,
+        record=False,
+    )
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         for k, v in data.items():
@@ -249,10 +297,13 @@ def _all_clinical_perms() -> set[str]:
     return set(roles.PATIENT_PERMISSION_LABELS)
 
 
-def care_team_grant(*, patient: Patient, user=None, group=None, care_role: str, added_by=None) -> CareTeamMember:
+def care_team_grant(
+    *, patient: Patient, user=None, group=None, care_role: str, added_by=None
+) -> CareTeamMember:
     """Internal: put a member on the team and grant the object permissions (no access check here)."""
     member, _ = CareTeamMember.objects.get_or_create(
-        patient=patient, user=user, group=group, defaults={"care_role": care_role, "added_by": added_by})
+        patient=patient, user=user, group=group, defaults={"care_role": care_role, "added_by": added_by}
+    )
     if user is not None:
         for perm in _perms_for_user(user):
             assign_perm(f"patients.{perm}", user, patient)
@@ -266,12 +317,21 @@ def care_team_grant(*, patient: Patient, user=None, group=None, care_role: str, 
 def _refuse_clinical_grant(*, actor, patient: Patient, request, target) -> None:
     from audit.services import access_record_denied
 
-    access_record_denied(actor=actor, category=categories.CARE_TEAM, patient_id=patient.pk, request=request,
-                         detail={"needed": "clinician or practice admin", "member": str(target)})
-    raise PermissionDenied("Only a treating clinician or a practice admin may change who has clinical access.")
+    access_record_denied(
+        actor=actor,
+        category=categories.CARE_TEAM,
+        patient_id=patient.pk,
+        request=request,
+        detail={"needed": "clinician or practice admin", "member": str(target)},
+    )
+    raise PermissionDenied(
+        "Only a treating clinician or a practice admin may change who has clinical access."
+    )
 
 
-def care_team_add(*, actor, patient_id, user=None, group=None, care_role: str, request=None) -> CareTeamMember:
+def care_team_add(
+    *, actor, patient_id, user=None, group=None, care_role: str, request=None
+) -> CareTeamMember:
     """Add a user or group to a patient's care team, which grants them the patient permissions of their roles.
 
     Who: users holding change_demographics on the patient, or a practice admin of its department. A member who
@@ -283,13 +343,26 @@ def care_team_add(*, actor, patient_id, user=None, group=None, care_role: str, r
         raise ValidationError("Choose either a user or a group.")
     if user is not None and not user.is_active:
         raise ValidationError("That user is deactivated.")
-    if grants_clinical_access(user=user, group=group) and not may_grant_clinical_access(actor, patient.access):
+    if grants_clinical_access(user=user, group=group) and not may_grant_clinical_access(
+        actor, patient.access
+    ):
         _refuse_clinical_grant(actor=actor, patient=patient, request=request, target=user or group)
     with transaction.atomic():
-        member = care_team_grant(patient=patient, user=user, group=group, care_role=care_role.strip() or "Care team",
-                                 added_by=actor)
-        access_record(actor=actor, action=Action.UPDATE, category=categories.CARE_TEAM, patient_id=patient.pk,
-                      request=request, detail={"added": str(user or group), "care_role": care_role})
+        member = care_team_grant(
+            patient=patient,
+            user=user,
+            group=group,
+            care_role=care_role.strip() or "Care team",
+            added_by=actor,
+        )
+        access_record(
+            actor=actor,
+            action=Action.UPDATE,
+            category=categories.CARE_TEAM,
+            patient_id=patient.pk,
+            request=request,
+            detail={"added": str(user or group), "care_role": care_role},
+        )
         return member
 
 
@@ -303,18 +376,27 @@ def care_team_remove(*, actor, patient_id, member_id: int, request=None) -> None
     """Remove a member and revoke the permissions the membership granted (their next request is a 404).
     Who: as care_team_add; removing a member with clinical access needs a treating clinician or practice admin."""
     patient = patient_get_for_care_team(actor=actor, patient_id=patient_id, request=request, record=False)
-    member = CareTeamMember.objects.select_related("user", "group").filter(patient=patient, pk=member_id).first()
+    member = (
+        CareTeamMember.objects.select_related("user", "group").filter(patient=patient, pk=member_id).first()
+    )
     if member is None:
         raise ValidationError("That person is no longer on the care team.")
     target = member.user or member.group
     if grants_clinical_access(user=member.user, group=member.group) and not may_grant_clinical_access(
-            actor, patient.access):
+        actor, patient.access
+    ):
         _refuse_clinical_grant(actor=actor, patient=patient, request=request, target=target)
     with transaction.atomic():
         _care_team_revoke(patient=patient, target=target)
         member.delete()
-        access_record(actor=actor, action=Action.UPDATE, category=categories.CARE_TEAM, patient_id=patient.pk,
-                      request=request, detail={"removed": str(target)})
+        access_record(
+            actor=actor,
+            action=Action.UPDATE,
+            category=categories.CARE_TEAM,
+            patient_id=patient.pk,
+            request=request,
+            detail={"removed": str(target)},
+        )
 
 
 # ------------------------------------------------------------ break the glass
@@ -328,8 +410,12 @@ def break_glass_check_role(*, actor, request=None) -> None:
     if roles.VIEW_CLINICAL not in _perms_for_user(actor):
         from audit.services import access_record_denied
 
-        access_record_denied(actor=actor, category=categories.CHART_SUMMARY, request=request,
-                             detail={"needed": "clinical role", "break_glass": True})
+        access_record_denied(
+            actor=actor,
+            category=categories.CHART_SUMMARY,
+            request=request,
+            detail={"needed": "clinical role", "break_glass": True},
+        )
         raise PermissionDenied
 
 
@@ -342,21 +428,39 @@ def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=Non
     reason = (reason or "").strip()
     if len(reason) < 10:
         raise ValidationError({"reason": "Say why you need emergency access (at least 10 characters)."})
-    patient = Patient.objects.filter(mrn=(mrn or "").strip(), birth_date=birth_date,
-                                     merged_into__isnull=True).first()
+    patient = Patient.objects.filter(
+        mrn=(mrn or "").strip(), birth_date=birth_date, merged_into__isnull=True
+    ).first()
     if patient is None:
-        access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY,
-                      outcome="failure", request=request, detail={"reason": reason, "matched": False})
+        access_record(
+            actor=actor,
+            action=Action.BREAK_GLASS,
+            category=categories.CHART_SUMMARY,
+            outcome="failure",
+            request=request,
+            detail={"reason": reason, "matched": False},
+        )
         raise BreakGlassRefused("No patient matches that MRN and date of birth.")
     from .tasks import break_glass_notify
 
     with transaction.atomic():
         now = timezone.now()
-        grant = BreakGlassGrant.objects.create(patient=patient, user=actor, reason=reason, granted_at=now,
-                                               expires_at=now + timedelta(hours=settings.BREAK_GLASS_HOURS))
-        access_record(actor=actor, action=Action.BREAK_GLASS, category=categories.CHART_SUMMARY,
-                      patient_id=patient.pk, request=request, break_glass=True,
-                      detail={"reason": reason, "grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()})
+        grant = BreakGlassGrant.objects.create(
+            patient=patient,
+            user=actor,
+            reason=reason,
+            granted_at=now,
+            expires_at=now + timedelta(hours=settings.BREAK_GLASS_HOURS),
+        )
+        access_record(
+            actor=actor,
+            action=Action.BREAK_GLASS,
+            category=categories.CHART_SUMMARY,
+            patient_id=patient.pk,
+            request=request,
+            break_glass=True,
+            detail={"reason": reason, "grant": str(grant.pk), "expires_at": grant.expires_at.isoformat()},
+        )
         transaction.on_commit(lambda: break_glass_notify.delay(str(grant.pk)))
     return grant
 
@@ -367,21 +471,32 @@ def break_glass_notify_send(*, grant_id) -> bool:
     from django.core.mail import send_mail
 
     with transaction.atomic():
-        grant = (BreakGlassGrant.objects.select_for_update().select_related("user", "patient")
-                 .filter(pk=grant_id, notified_at__isnull=True).first())
+        grant = (
+            BreakGlassGrant.objects.select_for_update()
+            .select_related("user", "patient")
+            .filter(pk=grant_id, notified_at__isnull=True)
+            .first()
+        )
         if grant is None:
             return False
-        officers = list(get_user_model().objects.filter(groups__name=roles.Role.PRIVACY_OFFICER, is_active=True)
-                        .exclude(email="").values_list("email", flat=True))
+        officers = list(
+            get_user_model()
+            .objects.filter(groups__name=roles.Role.PRIVACY_OFFICER, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
         to = sorted(set(officers) | set(settings.PRIVACY_OFFICER_EMAILS))
         if to:
             send_mail(
                 subject="Emergency access (break the glass) to a patient record",
-                message=(f"{grant.user.get_full_name() or grant.user.username} used emergency access to the record "
-                         f"with MRN {grant.patient.mrn} at {grant.granted_at:%Y-%m-%d %H:%M %Z}.\n"
-                         f"Reason given: {grant.reason}\nAccess expires at {grant.expires_at:%Y-%m-%d %H:%M %Z}.\n"
-                         "Review it in the audit reports."),
-                from_email=None, recipient_list=to,
+                message=(
+                    f"{grant.user.get_full_name() or grant.user.username} used emergency access to the record "
+                    f"with MRN {grant.patient.mrn} at {grant.granted_at:%Y-%m-%d %H:%M %Z}.\n"
+                    f"Reason given: {grant.reason}\nAccess expires at {grant.expires_at:%Y-%m-%d %H:%M %Z}.\n"
+                    "Review it in the audit reports."
+                ),
+                from_email=None,
+                recipient_list=to,
             )
         grant.notified_at = timezone.now()
         grant.save(update_fields=["notified_at"])
@@ -392,11 +507,16 @@ def break_glass_notify_send(*, grant_id) -> bool:
 # Rows that stay with the merged record: its own merge bookkeeping and duplicate override, its emergency-access
 # grants (given for that record; moving them would open the survivor to someone who never asked for it), and the
 # object-permission rows, which are revoked instead (see patient_merge).
-STAY_WITH_ALIAS = frozenset({
-    "patients.PatientMerge", "patients.DuplicateOverride", "patients.BreakGlassGrant",
-    "patients.PatientUserObjectPermission", "patients.PatientGroupObjectPermission",
-    "patients.PatientNameWord",  # derived from the patient's own names by a trigger
-})
+STAY_WITH_ALIAS = frozenset(
+    {
+        "patients.PatientMerge",
+        "patients.DuplicateOverride",
+        "patients.BreakGlassGrant",
+        "patients.PatientUserObjectPermission",
+        "patients.PatientGroupObjectPermission",
+        "patients.PatientNameWord",  # derived from the patient's own names by a trigger
+    }
+)
 _REVOKED = "_revoked_permissions"  # key in PatientMerge.moved: the alias's object permissions, for unmerge
 
 
@@ -455,16 +575,20 @@ def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None
     _require_model_perm(actor, "patients.merge_patient", request=request)
     if not reason.strip():
         raise ValidationError({"reason": "Say why these records are the same person."})
-    survivor = patient_get(actor=actor, patient_id=survivor_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
-                           record=False)
-    duplicate = patient_get(actor=actor, patient_id=duplicate_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request,
-                            record=False)
+    survivor = patient_get(
+        actor=actor, patient_id=survivor_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request, record=False
+    )
+    duplicate = patient_get(
+        actor=actor, patient_id=duplicate_id, perm=roles.CHANGE_DEMOGRAPHICS, request=request, record=False
+    )
     with transaction.atomic():
         if survivor.pk == duplicate.pk or survivor.merged_into_id or duplicate.merged_into_id:
             raise ValidationError("Choose two different records that are not already merged.")
         moved: dict = {}
         for model, fk in patient_links():
-            pks = list(_movable(model, fk, duplicate=duplicate, survivor=survivor).values_list("pk", flat=True))
+            pks = list(
+                _movable(model, fk, duplicate=duplicate, survivor=survivor).values_list("pk", flat=True)
+            )
             if pks:
                 model._base_manager.filter(pk__in=pks).update(**{fk.name: survivor})  # bulk: audited below
                 moved[f"{model._meta.label}.{fk.name}"] = [str(pk) for pk in pks]
@@ -472,21 +596,34 @@ def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None
             care_team_grant(patient=survivor, user=m.user, group=m.group, care_role=m.care_role)
         user_perms = PatientUserObjectPermission.objects.filter(content_object=duplicate)
         group_perms = PatientGroupObjectPermission.objects.filter(content_object=duplicate)
-        revoked = {"users": [list(r) for r in user_perms.values_list("user_id", "permission_id")],
-                   "groups": [list(r) for r in group_perms.values_list("group_id", "permission_id")]}
+        revoked = {
+            "users": [list(r) for r in user_perms.values_list("user_id", "permission_id")],
+            "groups": [list(r) for r in group_perms.values_list("group_id", "permission_id")],
+        }
         if revoked["users"] or revoked["groups"]:
             moved[_REVOKED] = revoked
             user_perms.delete()  # bulk: audited below
             group_perms.delete()
         Patient.objects.filter(pk=duplicate.pk).update(merged_into=survivor)
-        merge = PatientMerge.objects.create(survivor=survivor, merged=duplicate, moved=moved, reason=reason.strip(),
-                                            merged_by=actor)
+        merge = PatientMerge.objects.create(
+            survivor=survivor, merged=duplicate, moved=moved, reason=reason.strip(), merged_by=actor
+        )
         counts = {k: len(v) for k, v in moved.items() if k != _REVOKED}
         for pid, role in ((survivor.pk, "survivor"), (duplicate.pk, "merged")):
-            access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
-                          patient_ids=[survivor.pk, duplicate.pk], request=request,
-                          detail={"merge": str(merge.pk), "role": role, "moved": counts,
-                                  "permissions_revoked": len(revoked["users"]) + len(revoked["groups"])})
+            access_record(
+                actor=actor,
+                action=Action.MERGE,
+                category=categories.DEMOGRAPHICS,
+                patient_id=pid,
+                patient_ids=[survivor.pk, duplicate.pk],
+                request=request,
+                detail={
+                    "merge": str(merge.pk),
+                    "role": role,
+                    "moved": counts,
+                    "permissions_revoked": len(revoked["users"]) + len(revoked["groups"]),
+                },
+            )
         return merge
 
 
@@ -499,8 +636,13 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
     if found is None:
         raise ValidationError("That merge does not exist or was already undone.")
     # Access first, outside the transaction, so a refused attempt's event is kept.
-    patient_get(actor=actor, patient_id=found["survivor_id"], perm=roles.CHANGE_DEMOGRAPHICS, request=request,
-                record=False)
+    patient_get(
+        actor=actor,
+        patient_id=found["survivor_id"],
+        perm=roles.CHANGE_DEMOGRAPHICS,
+        request=request,
+        record=False,
+    )
     from django.apps import apps
 
     with transaction.atomic():
@@ -521,19 +663,35 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
                 _care_team_revoke(patient=survivor, target=m.user or m.group)
         revoked = merge.moved.get(_REVOKED, {})
         PatientUserObjectPermission.objects.bulk_create(
-            [PatientUserObjectPermission(content_object_id=merge.merged_id, user_id=u, permission_id=p)
-             for u, p in revoked.get("users", [])], ignore_conflicts=True)
+            [
+                PatientUserObjectPermission(content_object_id=merge.merged_id, user_id=u, permission_id=p)
+                for u, p in revoked.get("users", [])
+            ],
+            ignore_conflicts=True,
+        )
         PatientGroupObjectPermission.objects.bulk_create(
-            [PatientGroupObjectPermission(content_object_id=merge.merged_id, group_id=g, permission_id=p)
-             for g, p in revoked.get("groups", [])], ignore_conflicts=True)
+            [
+                PatientGroupObjectPermission(content_object_id=merge.merged_id, group_id=g, permission_id=p)
+                for g, p in revoked.get("groups", [])
+            ],
+            ignore_conflicts=True,
+        )
         merge.unmerged_at = timezone.now()
         merge.unmerged_by = actor
         merge.save(update_fields=["unmerged_at", "unmerged_by"])
         for pid in (merge.survivor_id, merge.merged_id):
-            access_record(actor=actor, action=Action.MERGE, category=categories.DEMOGRAPHICS, patient_id=pid,
-                          patient_ids=[merge.survivor_id, merge.merged_id], request=request,
-                          detail={"unmerge": str(merge.pk),
-                                  "moved_back": {k: len(v) for k, v in merge.moved.items() if k != _REVOKED}})
+            access_record(
+                actor=actor,
+                action=Action.MERGE,
+                category=categories.DEMOGRAPHICS,
+                patient_id=pid,
+                patient_ids=[merge.survivor_id, merge.merged_id],
+                request=request,
+                detail={
+                    "unmerge": str(merge.pk),
+                    "moved_back": {k: len(v) for k, v in merge.moved.items() if k != _REVOKED},
+                },
+            )
         return merge
 
 
@@ -547,8 +705,11 @@ def encrypted_models() -> list[tuple[type, list[str]]]:
     for model in apps.get_models():
         if model._meta.proxy or not model._meta.managed:
             continue
-        names = [f.name for f in model._meta.concrete_fields
-                 if isinstance(f, crypto.EncryptedTextField | crypto.EncryptedJSONField)]
+        names = [
+            f.name
+            for f in model._meta.concrete_fields
+            if isinstance(f, crypto.EncryptedTextField | crypto.EncryptedJSONField)
+        ]
         if names:
             out.append((model, names))
     return sorted(out, key=lambda mf: mf[0]._meta.label)
@@ -564,8 +725,9 @@ def patients_rotate_keys(*, batch: int = 1000, on_model=None) -> int:
     version = crypto.current_key_version()
     total = 0
     for model, names in encrypted_models():
-        fields = names + (["key_version"] if any(f.name == "key_version" for f in model._meta.concrete_fields)
-                          else [])
+        fields = names + (
+            ["key_version"] if any(f.name == "key_version" for f in model._meta.concrete_fields) else []
+        )
         done = 0
         last = None
         while True:
@@ -587,6 +749,11 @@ def patients_rotate_keys(*, batch: int = 1000, on_model=None) -> int:
             on_model(model._meta.label, done)
         total += done
         # bulk_update bypasses django-auditlog: record the rewrite explicitly (no PHI; counts only).
-        access_record(actor=None, action=Action.UPDATE, category=categories.DEMOGRAPHICS, channel="command",
-                      detail={"rotate_keys": model._meta.label, "rows": done, "key_version": version})
+        access_record(
+            actor=None,
+            action=Action.UPDATE,
+            category=categories.DEMOGRAPHICS,
+            channel="command",
+            detail={"rotate_keys": model._meta.label, "rows": done, "key_version": version},
+        )
     return total

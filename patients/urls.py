@@ -11,7 +11,9 @@ urlpatterns = [
     path("<uuid:patient_id>/", views.patient_detail, name="detail"),
     path("<uuid:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<uuid:patient_id>/care-team/add/", views.care_team_add, name="care_team_add"),
-    path("<uuid:patient_id>/care-team/<int:member_id>/remove/", views.care_team_remove, name="care_team_remove"),
+    path(
+        "<uuid:patient_id>/care-team/<int:member_id>/remove/", views.care_team_remove, name="care_team_remove"
+    ),
     path("<uuid:patient_id>/merge/", views.patient_merge, name="merge"),
     path("<uuid:patient_id>/merge/<uuid:merge_id>/undo/", views.patient_unmerge, name="unmerge"),
 ]

@@ -360,9 +360,11 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
 # The chart's cards, compiled once per process (ehr/prepared.py). The prescriptions card shows the drug, the
 # directions, the status and the date: only the medication is joined.
 _PRESCRIPTIONS_RECENT = Prepared(
-    lambda patient_id: Prescription.objects.filter(patient_id=patient_id)
-    .select_related("medication")
-    .order_by("-created_at")[:20],
+    lambda patient_id: (
+        Prescription.objects.filter(patient_id=patient_id)
+        .select_related("medication")
+        .order_by("-created_at")[:20]
+    ),
     patient_id=SENTINEL_ID,
 )
 _PHARMACY_PREFERRED = Prepared(

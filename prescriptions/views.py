@@ -199,7 +199,11 @@ def pharmacy_directory(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "prescriptions/pharmacy_directory.html",
-        {"q": q, "rows": selectors.pharmacy_search(q=q), "can_edit": request.user.has_perm("prescriptions.change_pharmacy")},
+        {
+            "q": q,
+            "rows": selectors.pharmacy_search(q=q),
+            "can_edit": request.user.has_perm("prescriptions.change_pharmacy"),
+        },
     )
 
 

@@ -37,14 +37,18 @@ def department(db):
 
 @pytest.fixture
 def clinician(db):
-    return PractitionerFactory(user=UserFactory(username="dr.alice", first_name="Alice", last_name="Able",
-                                                roles=[Role.CLINICIAN])).user
+    return PractitionerFactory(
+        user=UserFactory(username="dr.alice", first_name="Alice", last_name="Able", roles=[Role.CLINICIAN])
+    ).user
 
 
 @pytest.fixture
 def colleague(db):
-    return PractitionerFactory(user=UserFactory(username="dr.bob", first_name="Bob", last_name="Baker",
-                                                roles=[Role.CLINICIAN]), npi="1245319599", dea_number="BB1388568").user
+    return PractitionerFactory(
+        user=UserFactory(username="dr.bob", first_name="Bob", last_name="Baker", roles=[Role.CLINICIAN]),
+        npi="1245319599",
+        dea_number="BB1388568",
+    ).user
 
 
 @pytest.fixture
@@ -61,15 +65,18 @@ def front_desk(db, department):
 
 @pytest.fixture
 def admin_user(db, department):
-    u = UserFactory(username="admin.amy", first_name="Amy", last_name="Admin", roles=[Role.PRACTICE_ADMIN],
-                    is_staff=True)
+    u = UserFactory(
+        username="admin.amy", first_name="Amy", last_name="Admin", roles=[Role.PRACTICE_ADMIN], is_staff=True
+    )
     department.members.add(u)
     return u
 
 
 @pytest.fixture
 def privacy(db):
-    return UserFactory(username="privacy.pat", first_name="Pat", last_name="Privacy", roles=[Role.PRIVACY_OFFICER])
+    return UserFactory(
+        username="privacy.pat", first_name="Pat", last_name="Privacy", roles=[Role.PRIVACY_OFFICER]
+    )
 
 
 @pytest.fixture
@@ -85,8 +92,13 @@ def patient(db, department, clinician, nurse):
 @pytest.fixture
 def other_patient(db):
     """A patient in no department and with nobody on the team: everyone above is an outsider."""
-    return make_patient(given_name="Olaf", family_name="Other", birth_date="1955-11-30", ssn="987-65-4321",
-                        phones=[{"use": "home", "value": "555-999-1111"}])
+    return make_patient(
+        given_name="Olaf",
+        family_name="Other",
+        birth_date="1955-11-30",
+        ssn="987-65-4321",
+        phones=[{"use": "home", "value": "555-999-1111"}],
+    )
 
 
 def verified_client(client, user):
@@ -131,9 +143,14 @@ class TestWorker:
         db = settings.DATABASES["default"]
         # The worker is another process: mail it sends goes to files in `mail_dir` (tests read them there).
         self.mail_dir = Path(tempfile.mkdtemp(prefix="ehr-test-mail-"))
-        self.env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-                    "EHR_TEST_MODE": "1", "EMAIL_BACKEND": "tests.patients.mail_backend.EmailBackend",
-                    "EMAIL_FILE_PATH": str(self.mail_dir), **WORKER_EXTRA_ENV}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "EHR_TEST_MODE": "1",
+            "EMAIL_BACKEND": "tests.patients.mail_backend.EmailBackend",
+            "EMAIL_FILE_PATH": str(self.mail_dir),
+            **WORKER_EXTRA_ENV,
+        }
         # One log per run (runs may overlap); kept only when a test failed, for the post-mortem.
         self.log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
         self.log = open(self.log_path, "a") if (ROOT / "var").exists() else subprocess.DEVNULL  # noqa: SIM115
@@ -143,9 +160,27 @@ class TestWorker:
 
     def start(self) -> subprocess.Popen:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-l", "info", "--concurrency", "2",
-             "--without-gossip", "--without-mingle", "-n", self.name],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tests.worker_app",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                self.name,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.proc.mail_dir = self.mail_dir
         if not self._answers(60):
@@ -211,8 +246,16 @@ def wait_until(predicate, timeout: float = 20, interval: float = 0.2):
 
 
 # ------------------------------------------------------------------ Chromium through Playwright
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -284,4 +327,3 @@ def browser_login(page, user, *, password: str = PASSWORD):
         page.wait_for_load_state()
         return secret
     return None
-

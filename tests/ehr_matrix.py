@@ -27,8 +27,19 @@ ENTRIES = [
     {"name": "accounts:password_change", "kwargs": lambda ctx: {}, "expect": everyone(200)},
     {"name": "accounts:password_change_done", "kwargs": lambda ctx: {}, "expect": everyone(200)},
     {"name": "accounts:password_reset", "kwargs": lambda ctx: {}, "expect": everyone(200, anonymous=200)},
-    {"name": "accounts:password_reset_done", "kwargs": lambda ctx: {}, "expect": everyone(200, anonymous=200)},
-    {"name": "accounts:password_reset_confirm", "kwargs": lambda ctx: {"uidb64": "MQ", "token": "bad-token"},
-     "expect": everyone(200, anonymous=200)},
-    {"name": "accounts:password_reset_complete", "kwargs": lambda ctx: {}, "expect": everyone(200, anonymous=200)},
+    {
+        "name": "accounts:password_reset_done",
+        "kwargs": lambda ctx: {},
+        "expect": everyone(200, anonymous=200),
+    },
+    {
+        "name": "accounts:password_reset_confirm",
+        "kwargs": lambda ctx: {"uidb64": "MQ", "token": "bad-token"},
+        "expect": everyone(200, anonymous=200),
+    },
+    {
+        "name": "accounts:password_reset_complete",
+        "kwargs": lambda ctx: {},
+        "expect": everyone(200, anonymous=200),
+    },
 ]

@@ -53,9 +53,15 @@ def make_patient(**kw) -> Patient:
     """A patient saved the way the registration service saves one (MRN, derived search columns)."""
     from patients.services import mrn_next, patient_derive
 
-    defaults = dict(given_name="Maria", family_name="Garcia", birth_date=date(1970, 3, 2), sex_at_birth="F",
-                    phones=[{"use": "mobile", "value": "555-010-2000"}], ssn="123-45-6789",
-                    email="maria@example.test")
+    defaults = dict(
+        given_name="Maria",
+        family_name="Garcia",
+        birth_date=date(1970, 3, 2),
+        sex_at_birth="F",
+        phones=[{"use": "mobile", "value": "555-010-2000"}],
+        ssn="123-45-6789",
+        email="maria@example.test",
+    )
     defaults.update(kw)
     p = Patient(**defaults)
     p.mrn = mrn_next()

@@ -72,8 +72,11 @@ def test_every_url_has_an_entry():
         if _app_of(name) in EXEMPT or name in covered:
             continue
         missing.setdefault(_app_of(name), []).append(name)
-    lines = [f"  {app} ({'no tests/' + app + '/matrix.py' if app not in MODULES else 'matrix.py'}): "
-             + ", ".join(sorted(names)) for app, names in sorted(missing.items())]
+    lines = [
+        f"  {app} ({'no tests/' + app + '/matrix.py' if app not in MODULES else 'matrix.py'}): "
+        + ", ".join(sorted(names))
+        for app, names in sorted(missing.items())
+    ]
     assert not missing, "URLs without an authorization-matrix entry:\n" + "\n".join(lines)
 
 
@@ -89,10 +92,12 @@ def _value(v, ctx):
     return v(ctx) if callable(v) else v
 
 
-
 @pytest.mark.django_db
-@pytest.mark.parametrize(("app", "index", "entry"), ALL_ENTRIES,
-                         ids=[f"{e['name']}-{e.get('method', 'get')}-{i}" for _, i, e in ALL_ENTRIES])
+@pytest.mark.parametrize(
+    ("app", "index", "entry"),
+    ALL_ENTRIES,
+    ids=[f"{e['name']}-{e.get('method', 'get')}-{i}" for _, i, e in ALL_ENTRIES],
+)
 def test_matrix(request, app, index, entry, patient, other_patient):
     users = {p: request.getfixturevalue(p) for p in PERSONAS if p != "anonymous"}
     ctx = SimpleNamespace(patient=patient, other_patient=other_patient, users=users, **users)

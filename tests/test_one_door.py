@@ -20,11 +20,43 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKED = {"views", "forms", "admin", "tasks", "urls", "api", "templatetags", "commands"}
 EXEMPT = {"selectors", "services", "migrations"}
 MANAGER_ATTRS = {"objects", "_default_manager", "_base_manager"}
-MANAGER_METHODS = {"all", "filter", "exclude", "get", "create", "count", "exists", "order_by", "values",
-                   "values_list", "select_related", "prefetch_related", "update", "delete", "first", "last",
-                   "aggregate", "annotate", "get_or_create", "update_or_create", "bulk_create", "bulk_update",
-                   "iterator", "in_bulk", "only", "defer", "none", "latest", "earliest", "add", "remove", "set",
-                   "clear", "distinct", "union"}
+MANAGER_METHODS = {
+    "all",
+    "filter",
+    "exclude",
+    "get",
+    "create",
+    "count",
+    "exists",
+    "order_by",
+    "values",
+    "values_list",
+    "select_related",
+    "prefetch_related",
+    "update",
+    "delete",
+    "first",
+    "last",
+    "aggregate",
+    "annotate",
+    "get_or_create",
+    "update_or_create",
+    "bulk_create",
+    "bulk_update",
+    "iterator",
+    "in_bulk",
+    "only",
+    "defer",
+    "none",
+    "latest",
+    "earliest",
+    "add",
+    "remove",
+    "set",
+    "clear",
+    "distinct",
+    "union",
+}
 
 
 def patient_linked_models() -> set[type]:
@@ -35,8 +67,10 @@ def patient_linked_models() -> set[type]:
         for model in apps.get_models():
             if model in linked:
                 continue
-            if any(f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model in linked
-                   for f in model._meta.concrete_fields):
+            if any(
+                f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model in linked
+                for f in model._meta.concrete_fields
+            ):
                 linked.add(model)
                 changed = True
     return linked
@@ -81,12 +115,21 @@ def offences(source: str, models: set[str], accessors: set[str]) -> list[tuple[i
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Attribute) and node.attr in MANAGER_ATTRS and _name(node.value) in models:
             found.append((node.lineno, f"{_name(node.value)}.{node.attr}"))
-        elif isinstance(node, ast.Call) and _name(node.func) in ("get_object_or_404", "get_list_or_404") \
-                and node.args and _name(node.args[0]) in models:
+        elif (
+            isinstance(node, ast.Call)
+            and _name(node.func) in ("get_object_or_404", "get_list_or_404")
+            and node.args
+            and _name(node.args[0]) in models
+        ):
             found.append((node.lineno, f"{_name(node.func)}({_name(node.args[0])}, ...)"))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr in MANAGER_METHODS and isinstance(node.func.value, ast.Attribute) \
-                and node.func.value.attr in accessors and node.func.value.attr not in MANAGER_ATTRS:
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in MANAGER_METHODS
+            and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr in accessors
+            and node.func.value.attr not in MANAGER_ATTRS
+        ):
             found.append((node.lineno, f".{node.func.value.attr}.{node.func.attr}(...)"))
     return found
 
@@ -94,7 +137,13 @@ def offences(source: str, models: set[str], accessors: set[str]) -> list[tuple[i
 def test_the_checker_catches_every_kind_of_access():
     models = {m.__name__ for m in patient_linked_models()}
     accessors = related_accessors(patient_linked_models())
-    assert {"Patient", "CareTeamMember", "BreakGlassGrant", "Note", "Addendum"} <= models  # Addendum: hidden FK
+    assert {
+        "Patient",
+        "CareTeamMember",
+        "BreakGlassGrant",
+        "Note",
+        "Addendum",
+    } <= models  # Addendum: hidden FK
     assert {"care_team", "notes", "addenda"} <= accessors
     sample = """
 from django.shortcuts import get_object_or_404

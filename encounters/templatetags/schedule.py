@@ -30,7 +30,9 @@ def day_list_rows(context, items) -> str:
     shown."""
     if not items:
         return mark_safe('<tr><td colspan="7" class="muted">No appointments.</td></tr>')  # noqa: S308
-    detail = escape(reverse("encounters:appointment_detail", args=[_ANY]))  # _ANY comes through escape unchanged
+    detail = escape(
+        reverse("encounters:appointment_detail", args=[_ANY])
+    )  # _ANY comes through escape unchanged
     advance = reverse("encounters:appointment_advance", args=[_ANY])
     # One form per row, a button per next step of the flow (its name and value say which): the day of a clinic
     # network is hundreds of rows, and a form per button tripled the page's markup.
@@ -65,13 +67,16 @@ def day_list_rows(context, items) -> str:
             steps = flows.get(a.status)
             if steps is None:
                 nexts = FLOW.get(a.status, ())
-                steps = flows[a.status] = form.replace("{buttons}", "".join(
-                    button.format(status=escape(nxt), label=escape(nxt.label)) for nxt in nexts
-                )) if nexts else ""
+                steps = flows[a.status] = (
+                    form.replace(
+                        "{buttons}",
+                        "".join(button.format(status=escape(nxt), label=escape(nxt.label)) for nxt in nexts),
+                    )
+                    if nexts
+                    else ""
+                )
             steps = steps.replace(_ANY, pk)
-        patient = (
-            f'<a href="{detail.replace(_ANY, pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
-        )
+        patient = f'<a href="{detail.replace(_ANY, pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
         span = times.get((a.start, a.end))
         if span is None:
             span = times[(a.start, a.end)] = (
@@ -110,5 +115,7 @@ def week_day_items(items) -> str:
         if at is None:
             at = times[a.start] = time_format(localtime(a.start), "H:i")
         patient = f'<a href="{detail.replace(_ANY, a.pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
-        out.append(f'<div class="appt appt-{colour}">{at} {patient}<br><span class="muted">{who}</span></div>')
+        out.append(
+            f'<div class="appt appt-{colour}">{at} {patient}<br><span class="muted">{who}</span></div>'
+        )
     return mark_safe("".join(out))  # noqa: S308 (every value above is escaped)

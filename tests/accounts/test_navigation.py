@@ -41,7 +41,13 @@ def test_clinician_sees_the_rx_inbox_and_search(login, clinician):
 
 
 def test_nurse_sees_patients_but_no_rx_inbox(login, nurse):
-    assert nav_labels(home_html(login, nurse)) == ["Home", "Patients", "Schedule", "Needs attention", "Pharmacies"]
+    assert nav_labels(home_html(login, nurse)) == [
+        "Home",
+        "Patients",
+        "Schedule",
+        "Needs attention",
+        "Pharmacies",
+    ]
 
 
 def test_practice_admin_sees_the_admin(login, admin_user):

@@ -12,7 +12,12 @@ def test_the_product_hashes_passwords_with_pbkdf2_or_stronger():
         "django.contrib.auth.hashers.Argon2PasswordHasher",
         "django.contrib.auth.hashers.ScryptPasswordHasher",
     }
-    weak = {"MD5PasswordHasher", "SHA1PasswordHasher", "UnsaltedMD5PasswordHasher", "UnsaltedSHA1PasswordHasher"}
+    weak = {
+        "MD5PasswordHasher",
+        "SHA1PasswordHasher",
+        "UnsaltedMD5PasswordHasher",
+        "UnsaltedSHA1PasswordHasher",
+    }
     assert not {h.rsplit(".", 1)[1] for h in hashers} & weak
 
 

@@ -149,8 +149,12 @@ def test_a_signed_in_page_reads_the_session_from_the_cache(login, client, nurse)
 
 
 def test_without_redis_sign_in_and_pages_still_work(nurse, settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:9/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        }
+    }
     c = Client()
     resp = c.post("/accounts/login/", {"username": "nurse.nina", "password": PASSWORD})
     assert resp.status_code == 302

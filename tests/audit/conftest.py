@@ -17,7 +17,12 @@ def app_role_connection(db):
         if cur.fetchone() is None:
             pytest.skip(f"role {role} does not exist in this cluster")
     db = connection.settings_dict
-    conn = psycopg2.connect(host=db["HOST"], port=db["PORT"], dbname=db["NAME"], user=role,
-                            options="-c statement_timeout=10000 -c lock_timeout=5000")
+    conn = psycopg2.connect(
+        host=db["HOST"],
+        port=db["PORT"],
+        dbname=db["NAME"],
+        user=role,
+        options="-c statement_timeout=10000 -c lock_timeout=5000",
+    )
     yield conn
     conn.close()

@@ -36,8 +36,19 @@ def _call(client, method: str, url: str, data=None, headers=None):
     return getattr(client, method)(url, data or {}, headers=headers or {})
 
 
-def assert_read_recorded(client, url: str, *, actor, patient_id, category: str, action: str = "view",
-                         method: str = "get", data=None, headers=None, status: int = 200) -> AccessEvent:
+def assert_read_recorded(
+    client,
+    url: str,
+    *,
+    actor,
+    patient_id,
+    category: str,
+    action: str = "view",
+    method: str = "get",
+    data=None,
+    headers=None,
+    status: int = 200,
+) -> AccessEvent:
     """The request answers `status` and writes exactly one successful event of `category` naming the patient.
     (A chart page may write more events, of other categories: each section records what it shows.)"""
     since = mark()
@@ -45,12 +56,15 @@ def assert_read_recorded(client, url: str, *, actor, patient_id, category: str, 
     assert resp.status_code == status, f"{url}: {resp.status_code}"
     evs = events_since(since, naming(patient_id), actor=actor, outcome="success", action=action)
     same = [e for e in evs if e.category == category]
-    assert len(same) == 1, f"{url}: expected one '{action}' event of {category!r} naming the patient, got {evs}"
+    assert len(same) == 1, (
+        f"{url}: expected one '{action}' event of {category!r} naming the patient, got {evs}"
+    )
     return same[0]
 
 
-def assert_denied_recorded(client, url: str, *, actor, patient_id, method: str = "get", data=None,
-                           status: int = 404) -> AccessEvent:
+def assert_denied_recorded(
+    client, url: str, *, actor, patient_id, method: str = "get", data=None, status: int = 404
+) -> AccessEvent:
     """An outsider's attempt answers 404 (like a missing record) and is recorded as denied."""
     since = mark()
     resp = _call(client, method, url, data)

@@ -16,8 +16,10 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_worker_links_queued_events(celery_worker_proc, clinician, patient):
-    events = [access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
-              for _ in range(10)]
+    events = [
+        access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
+        for _ in range(10)
+    ]
     audit_link_chain.delay()
     wait_until(lambda: ChainLink.objects.filter(event_id__in=[e.pk for e in events]).count() == 10)
     assert audit_verify(link_first=False).ok
@@ -32,8 +34,9 @@ def test_concurrent_page_views_do_not_serialize_and_are_all_linked(celery_worker
         try:
             start.wait()
             for _ in range(per_thread):
-                access_record(actor=clinician, action="view", category=categories.CHART_SUMMARY,
-                              patient_id=patient.pk)
+                access_record(
+                    actor=clinician, action="view", category=categories.CHART_SUMMARY, patient_id=patient.pk
+                )
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:

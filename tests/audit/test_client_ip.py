@@ -17,18 +17,21 @@ def req(remote="10.0.0.5", xff=None):
     return RequestFactory().get("/", **headers)
 
 
-@pytest.mark.parametrize(("trusted", "remote", "xff", "expected"), [
-    (0, "203.0.113.9", None, "203.0.113.9"),
-    (0, "203.0.113.9", "1.2.3.4", "203.0.113.9"),  # not behind a proxy: the header is the client's word
-    (1, "10.0.0.5", "198.51.100.7", "198.51.100.7"),  # nginx appended the address it saw
-    (1, "10.0.0.5", "6.6.6.6, 198.51.100.7", "198.51.100.7"),  # a forged entry on the left is ignored
-    (2, "10.0.0.5", "6.6.6.6, 198.51.100.7, 10.0.0.9", "198.51.100.7"),  # CDN then nginx
-    (1, "10.0.0.5", "198.51.100.7:4711", "198.51.100.7"),
-    (1, "10.0.0.5", "[2001:db8::1]:443", "2001:db8::1"),
-    (1, "10.0.0.5", "not-an-ip", "10.0.0.5"),  # garbage: fall back to the proxy's address
-    (3, "10.0.0.5", "198.51.100.7", "198.51.100.7"),  # fewer hops than proxies: the left-most
-    (1, "10.0.0.5", "", "10.0.0.5"),
-])
+@pytest.mark.parametrize(
+    ("trusted", "remote", "xff", "expected"),
+    [
+        (0, "203.0.113.9", None, "203.0.113.9"),
+        (0, "203.0.113.9", "1.2.3.4", "203.0.113.9"),  # not behind a proxy: the header is the client's word
+        (1, "10.0.0.5", "198.51.100.7", "198.51.100.7"),  # nginx appended the address it saw
+        (1, "10.0.0.5", "6.6.6.6, 198.51.100.7", "198.51.100.7"),  # a forged entry on the left is ignored
+        (2, "10.0.0.5", "6.6.6.6, 198.51.100.7, 10.0.0.9", "198.51.100.7"),  # CDN then nginx
+        (1, "10.0.0.5", "198.51.100.7:4711", "198.51.100.7"),
+        (1, "10.0.0.5", "[2001:db8::1]:443", "2001:db8::1"),
+        (1, "10.0.0.5", "not-an-ip", "10.0.0.5"),  # garbage: fall back to the proxy's address
+        (3, "10.0.0.5", "198.51.100.7", "198.51.100.7"),  # fewer hops than proxies: the left-most
+        (1, "10.0.0.5", "", "10.0.0.5"),
+    ],
+)
 def test_client_ip(settings, trusted, remote, xff, expected):
     settings.TRUSTED_PROXY_COUNT = trusted
     assert client_ip(req(remote, xff)) == expected
@@ -59,8 +62,12 @@ def test_a_forged_header_is_ignored_when_not_behind_a_proxy(settings, login, fro
     client = login(front_desk)
     form = client.get(reverse("patients:edit", args=[patient.pk])).context["form"]
     data = {k: v for k, v in form.initial.items() if v not in (None, [])} | {"given_name": "Mariana"}
-    client.post(reverse("patients:edit", args=[patient.pk]), data, headers={"X-Forwarded-For": "6.6.6.6"},
-                REMOTE_ADDR="203.0.113.9")
+    client.post(
+        reverse("patients:edit", args=[patient.pk]),
+        data,
+        headers={"X-Forwarded-For": "6.6.6.6"},
+        REMOTE_ADDR="203.0.113.9",
+    )
     entry = LogEntry.objects.filter(object_pk=str(patient.pk)).latest("id")
     assert entry.remote_addr == "203.0.113.9"
     ev = AccessEvent.objects.filter(actor=front_desk, channel="write").latest("id")

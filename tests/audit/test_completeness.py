@@ -32,7 +32,6 @@ pytestmark = pytest.mark.django_db
 READ_ACTIONS = {"view", "list"}
 
 
-
 def _patient_tables() -> set[str]:
     from django.apps import apps
 
@@ -55,8 +54,12 @@ def _ctx(request, app, patient, other_patient):
 
 
 def _cases(method: str, statuses: set[int]):
-    return [(app, i, e) for app, i, e in ALL_ENTRIES if e.get("method", "get") == method
-            and any(s in statuses for p, s in e["expect"].items() if p != "anonymous")]
+    return [
+        (app, i, e)
+        for app, i, e in ALL_ENTRIES
+        if e.get("method", "get") == method
+        and any(s in statuses for p, s in e["expect"].items() if p != "anonymous")
+    ]
 
 
 READS = _cases("get", {200})
@@ -68,8 +71,9 @@ def _ids(cases):
 
 
 @pytest.mark.parametrize(("app", "index", "entry"), READS, ids=_ids(READS))
-def test_every_page_showing_patient_data_records_one_access_event(request, app, index, entry, patient,
-                                                                 other_patient):
+def test_every_page_showing_patient_data_records_one_access_event(
+    request, app, index, entry, patient, other_patient
+):
     ctx, users = _ctx(request, app, patient, other_patient)
     url = reverse(entry["name"], kwargs=_value(entry.get("kwargs", {}), ctx))
     data = _value(entry.get("data", {}), ctx)
@@ -92,8 +96,13 @@ def test_every_page_showing_patient_data_records_one_access_event(request, app, 
         for who in (patient, other_patient):
             if who.mrn not in body and who.display_name not in body and str(who.pk) not in body:
                 continue
-            shown = [e for e in events if e.outcome == "success" and e.actor_id == users[persona].pk
-                     and (e.patient_id == who.pk or who.pk in (e.patient_ids or []))]
+            shown = [
+                e
+                for e in events
+                if e.outcome == "success"
+                and e.actor_id == users[persona].pk
+                and (e.patient_id == who.pk or who.pk in (e.patient_ids or []))
+            ]
             per_category: dict[str, int] = {}
             for e in shown:
                 per_category[e.category] = per_category.get(e.category, 0) + 1
@@ -102,7 +111,9 @@ def test_every_page_showing_patient_data_records_one_access_event(request, app, 
             elif any(n != 1 for n in per_category.values()):
                 # One event per data category shown: a chart page's sections (patients/chart.py) may each record
                 # the category they show (docs/architecture.md), never the same one twice.
-                wrong.append(f"{persona}: {per_category} events naming the patient, expected one per category")
+                wrong.append(
+                    f"{persona}: {per_category} events naming the patient, expected one per category"
+                )
     assert not wrong, f"GET {url}: " + "; ".join(wrong)
 
 
@@ -124,8 +135,12 @@ def test_every_write_of_patient_data_is_audited(request, app, index, entry, pati
             changed = sorted(t for t in tables if after.get(t, 0) != before.get(t, 0))
             logged = LogEntry.objects.filter(id__gt=last_entry).exists()
             # An explicit audit event of the request (bulk writes): not a read, not made from a LogEntry.
-            explicit = (AccessEvent.objects.filter(id__gt=since, outcome="success")
-                        .exclude(action__in=READ_ACTIONS).exclude(channel="write").exists())
+            explicit = (
+                AccessEvent.objects.filter(id__gt=since, outcome="success")
+                .exclude(action__in=READ_ACTIONS)
+                .exclude(channel="write")
+                .exists()
+            )
             transaction.set_rollback(True)
         if changed and not (logged or explicit):
             wrong.append(f"{persona} ({resp.status_code}) changed {', '.join(changed)} with no audit entry")

@@ -28,8 +28,10 @@ def _refused(conn, sql: str) -> str:
 
 def _partition() -> str:
     with connection.cursor() as cur:
-        cur.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
-                    "WHERE inhparent = 'audit_accessevent'::regclass ORDER BY 1 LIMIT 1")
+        cur.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits "
+            "WHERE inhparent = 'audit_accessevent'::regclass ORDER BY 1 LIMIT 1"
+        )
         return cur.fetchone()[0]
 
 
@@ -37,11 +39,18 @@ def _partition() -> str:
 def test_the_app_role_cannot_update_delete_truncate_or_unprotect_audit_rows(app_role_connection, table):
     table = _partition() if table == "partition" else table
     col = "seq" if table == "audit_chainlink" else "id"
-    for sql in (f"UPDATE {table} SET {col} = {col} WHERE false", f"DELETE FROM {table} WHERE false",
-                f"TRUNCATE {table}"):
+    for sql in (
+        f"UPDATE {table} SET {col} = {col} WHERE false",
+        f"DELETE FROM {table} WHERE false",
+        f"TRUNCATE {table}",
+    ):
         assert "permission denied" in _refused(app_role_connection, sql), sql
-    for sql in (f"ALTER TABLE {table} DISABLE TRIGGER ALL", f"ALTER TABLE {table} DISABLE TRIGGER USER",
-                f"ALTER TABLE {table} OWNER TO {settings.DATABASE_APP_ROLE}", f"DROP TABLE {table}"):
+    for sql in (
+        f"ALTER TABLE {table} DISABLE TRIGGER ALL",
+        f"ALTER TABLE {table} DISABLE TRIGGER USER",
+        f"ALTER TABLE {table} OWNER TO {settings.DATABASE_APP_ROLE}",
+        f"DROP TABLE {table}",
+    ):
         assert "must be owner" in _refused(app_role_connection, sql), sql
     assert "permission denied" in _refused(app_role_connection, "SET session_replication_role = replica")
 
@@ -49,15 +58,22 @@ def test_the_app_role_cannot_update_delete_truncate_or_unprotect_audit_rows(app_
 def test_the_app_role_owns_nothing_and_cannot_create_tables_or_forge_the_link_queue(app_role_connection):
     role = settings.DATABASE_APP_ROLE
     with connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
-                    "WHERE r.rolname = %s", [role])
+        cur.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = %s",
+            [role],
+        )
         assert cur.fetchone()[0] == 0
-        cur.execute("SELECT rolsuper, rolcreatedb, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = %s",
-                    [role])
+        cur.execute(
+            "SELECT rolsuper, rolcreatedb, rolcreaterole, rolbypassrls FROM pg_roles WHERE rolname = %s",
+            [role],
+        )
         assert cur.fetchone() == (False, False, False, False)
     assert "permission denied" in _refused(app_role_connection, "CREATE TABLE sneaky (id int)")
-    for sql in ("INSERT INTO audit_unlinked VALUES (1, now())", "DELETE FROM audit_unlinked",
-                "INSERT INTO django_migrations (app, name, applied) VALUES ('x', 'y', now())"):
+    for sql in (
+        "INSERT INTO audit_unlinked VALUES (1, now())",
+        "DELETE FROM audit_unlinked",
+        "INSERT INTO django_migrations (app, name, applied) VALUES ('x', 'y', now())",
+    ):
         assert "permission denied" in _refused(app_role_connection, sql), sql
 
 
@@ -116,12 +132,15 @@ def test_the_product_runs_as_the_app_role(app_role_connection):
     url = url_with_user(f"postgres://x@{db['HOST']}:{db['PORT']}/{db['NAME']}", settings.DATABASE_APP_ROLE)
     env = {**os.environ, "DATABASE_URL": url, "EHR_TEST_MODE": "1", "DJANGO_SETTINGS_MODULE": "ehr.settings"}
     env.pop("DATABASE_MIGRATE_URL", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert lines, proc.stdout[-2000:] + proc.stderr[-4000:]
     out = json.loads(lines[-1][7:])
     assert out["user"] == settings.DATABASE_APP_ROLE
-    assert out["linked"] >= 3 and out["verify"] is True  # the registration's writes, the read, the explicit event
+    assert (
+        out["linked"] >= 3 and out["verify"] is True
+    )  # the registration's writes, the read, the explicit event
     assert out["partition"] is True  # through the SECURITY DEFINER function
     assert "permission denied" in out["update"]

@@ -35,8 +35,17 @@ DERIVED_BY_TRIGGER = {"patients.PatientNameWord"}
 def test_every_patient_linked_model_is_registered_with_auditlog():
     linked = {k: v for k, v in patient_linked_models().items() if k not in DERIVED_BY_TRIGGER}
     # The walk finds the relations hidden from Patient._meta.related_objects, and indirect ones.
-    assert {"encounters.Addendum", "prescriptions.InboxItem", "fhirapi.PatientLaunchContext",
-            "patients.CareTeamMember"} <= set(linked)
-    missing = sorted(f"{label} (via {via})" for label, via in linked.items()
-                     if not auditlog.contains(apps.get_model(label)))
-    assert not missing, "patient-linked models not registered with django-auditlog:\n  " + "\n  ".join(missing)
+    assert {
+        "encounters.Addendum",
+        "prescriptions.InboxItem",
+        "fhirapi.PatientLaunchContext",
+        "patients.CareTeamMember",
+    } <= set(linked)
+    missing = sorted(
+        f"{label} (via {via})"
+        for label, via in linked.items()
+        if not auditlog.contains(apps.get_model(label))
+    )
+    assert not missing, "patient-linked models not registered with django-auditlog:\n  " + "\n  ".join(
+        missing
+    )

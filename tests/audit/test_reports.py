@@ -19,12 +19,23 @@ pytestmark = pytest.mark.django_db
 def history(clinician, nurse, patient, other_patient):
     access_record(actor=clinician, action="view", category=categories.CHART_SUMMARY, patient_id=patient.pk)
     access_record(actor=nurse, action="view", category=categories.VITALS, patient_id=patient.pk)
-    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST,
-                  patient_ids=[patient.pk, other_patient.pk])
-    access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=other_patient.pk)
-    old = AccessEvent(occurred_at=timezone.now() - datetime.timedelta(days=90), actor=clinician,
-                      actor_username=clinician.username, patient_id=patient.pk, action="view",
-                      category="old view")
+    access_record(
+        actor=clinician,
+        action="list",
+        category=categories.PATIENT_LIST,
+        patient_ids=[patient.pk, other_patient.pk],
+    )
+    access_record(
+        actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=other_patient.pk
+    )
+    old = AccessEvent(
+        occurred_at=timezone.now() - datetime.timedelta(days=90),
+        actor=clinician,
+        actor_username=clinician.username,
+        patient_id=patient.pk,
+        action="view",
+        category="old view",
+    )
     old.save(force_insert=True)
 
 
@@ -47,23 +58,30 @@ def test_who_opened_this_chart(login, privacy, patient, history):
 def test_date_range(login, privacy, patient, history):
     start = (timezone.localdate() - datetime.timedelta(days=100)).isoformat()
     end = (timezone.localdate() - datetime.timedelta(days=80)).isoformat()
-    resp = login(privacy).get(reverse("audit:patient_report"), {"mrn": patient.mrn, "start": start, "end": end})
+    resp = login(privacy).get(
+        reverse("audit:patient_report"), {"mrn": patient.mrn, "start": start, "end": end}
+    )
     assert [r.event.category for r in rows(resp)] == ["old view"]
 
 
 def test_what_did_this_user_open(login, privacy, clinician, patient, other_patient, history):
     resp = login(privacy).get(reverse("audit:user_report"), {"username": clinician.username})
     assert resp.status_code == 200
-    assert {r.event.category for r in rows(resp)} == {categories.CHART_SUMMARY, categories.PATIENT_LIST,
-                                                      categories.DEMOGRAPHICS}
+    assert {r.event.category for r in rows(resp)} == {
+        categories.CHART_SUMMARY,
+        categories.PATIENT_LIST,
+        categories.DEMOGRAPHICS,
+    }
     body = resp.content.decode()
     assert other_patient.mrn in body and "+1 more" in body
     ev = AccessEvent.objects.filter(actor=privacy, category=categories.AUDIT_REPORT).get()
     assert set(ev.patient_ids) == {patient.pk, other_patient.pk}  # names the patients shown
 
 
-@pytest.mark.parametrize("sort", ["time", "user", "action", "category", "outcome", "patient", "ip", "channel",
-                                  "break_glass", "reason"])
+@pytest.mark.parametrize(
+    "sort",
+    ["time", "user", "action", "category", "outcome", "patient", "ip", "channel", "break_glass", "reason"],
+)
 def test_sortable_by_every_column(login, privacy, patient, clinician, history, sort):
     client = login(privacy)
     for s in (sort, f"-{sort}"):
@@ -95,7 +113,9 @@ def test_pagination(login, privacy, clinician, patient):
     assert len(seen) == 55
 
 
-def test_query_count_does_not_grow_with_rows(login, privacy, clinician, patient, django_assert_max_num_queries):
+def test_query_count_does_not_grow_with_rows(
+    login, privacy, clinician, patient, django_assert_max_num_queries
+):
     for _ in range(50):
         access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
     client = login(privacy)
@@ -105,8 +125,14 @@ def test_query_count_does_not_grow_with_rows(login, privacy, clinician, patient,
 
 
 def test_csv_export_streams_every_row_and_is_audited(login, privacy, patient, clinician):
-    access_record(actor=clinician, action="break_glass", category=categories.CHART_SUMMARY, patient_id=patient.pk,
-                  break_glass=True, detail={"reason": "=HYPERLINK(\"http://evil\")"})
+    access_record(
+        actor=clinician,
+        action="break_glass",
+        category=categories.CHART_SUMMARY,
+        patient_id=patient.pk,
+        break_glass=True,
+        detail={"reason": '=HYPERLINK("http://evil")'},
+    )
     for _ in range(60):
         access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
     resp = login(privacy).get(reverse("audit:patient_report"), {"mrn": patient.mrn, "export": "csv"})
@@ -116,17 +142,34 @@ def test_csv_export_streams_every_row_and_is_audited(login, privacy, patient, cl
     assert len([d for d in data if d["user"] == clinician.username and d["category"] == "demographics"]) == 60
     assert {d["patient_mrn"] for d in data} == {patient.mrn}
     reasons = [d["reason"] for d in data if d["reason"]]
-    assert reasons == ["'=HYPERLINK(\"http://evil\")"]  # never a live spreadsheet formula
-    assert AccessEvent.objects.filter(actor=privacy, action="export", category=categories.AUDIT_REPORT,
-                                      patient_id=patient.pk).count() == 1
+    assert reasons == ['\'=HYPERLINK("http://evil")']  # never a live spreadsheet formula
+    assert (
+        AccessEvent.objects.filter(
+            actor=privacy, action="export", category=categories.AUDIT_REPORT, patient_id=patient.pk
+        ).count()
+        == 1
+    )
 
 
 def test_break_glass_report_shows_the_reason(login, privacy, colleague, other_patient):
-    access_record(actor=colleague, action="break_glass", category=categories.CHART_SUMMARY,
-                  patient_id=other_patient.pk, break_glass=True, detail={"reason": "Collapsed in the waiting room"})
-    access_record(actor=colleague, action="view", category=categories.CHART_SUMMARY, patient_id=other_patient.pk,
-                  break_glass=True)
-    access_record(actor=colleague, action="view", category=categories.CHART_SUMMARY, patient_id=other_patient.pk)
+    access_record(
+        actor=colleague,
+        action="break_glass",
+        category=categories.CHART_SUMMARY,
+        patient_id=other_patient.pk,
+        break_glass=True,
+        detail={"reason": "Collapsed in the waiting room"},
+    )
+    access_record(
+        actor=colleague,
+        action="view",
+        category=categories.CHART_SUMMARY,
+        patient_id=other_patient.pk,
+        break_glass=True,
+    )
+    access_record(
+        actor=colleague, action="view", category=categories.CHART_SUMMARY, patient_id=other_patient.pk
+    )
     client = login(privacy)
     resp = client.get(reverse("audit:break_glass_report"))
     assert len(rows(resp)) == 2
@@ -164,13 +207,20 @@ def test_privacy_officer_cannot_open_charts(login, privacy, patient):
     assert client.get(reverse("patients:search"), {"q": patient.mrn}).context["rows"] == []
 
 
-def test_sorting_by_patient_places_list_events_by_the_patient_they_show(login, privacy, clinician, patient,
-                                                                         other_patient):
+def test_sorting_by_patient_places_list_events_by_the_patient_they_show(
+    login, privacy, clinician, patient, other_patient
+):
     # A list naming only the other patient, a view of `patient`, a list naming `patient` first.
-    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST, patient_ids=[other_patient.pk])
+    access_record(
+        actor=clinician, action="list", category=categories.PATIENT_LIST, patient_ids=[other_patient.pk]
+    )
     access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
-    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST,
-                  patient_ids=[patient.pk, other_patient.pk])
+    access_record(
+        actor=clinician,
+        action="list",
+        category=categories.PATIENT_LIST,
+        patient_ids=[patient.pk, other_patient.pk],
+    )
     client = login(privacy)
     for sort in ("patient", "-patient"):
         resp = client.get(reverse("audit:user_report"), {"username": clinician.username, "sort": sort})
@@ -184,12 +234,24 @@ def _csv(resp):
 
 
 @pytest.mark.parametrize("report", ["user", "break_glass"])
-def test_csv_exports_record_one_event_naming_the_patients_exported(login, privacy, colleague, patient,
-                                                                   other_patient, report):
-    access_record(actor=colleague, action="break_glass", category=categories.CHART_SUMMARY,
-                  patient_id=other_patient.pk, break_glass=True, detail={"reason": "Collapsed"})
-    access_record(actor=colleague, action="list", category=categories.PATIENT_LIST, break_glass=True,
-                  patient_ids=[patient.pk, other_patient.pk])
+def test_csv_exports_record_one_event_naming_the_patients_exported(
+    login, privacy, colleague, patient, other_patient, report
+):
+    access_record(
+        actor=colleague,
+        action="break_glass",
+        category=categories.CHART_SUMMARY,
+        patient_id=other_patient.pk,
+        break_glass=True,
+        detail={"reason": "Collapsed"},
+    )
+    access_record(
+        actor=colleague,
+        action="list",
+        category=categories.PATIENT_LIST,
+        break_glass=True,
+        patient_ids=[patient.pk, other_patient.pk],
+    )
     url = reverse(f"audit:{report}_report")
     params = {"username": colleague.username, "export": "csv"} if report == "user" else {"export": "csv"}
     data = _csv(login(privacy).get(url, params))
@@ -200,10 +262,15 @@ def test_csv_exports_record_one_event_naming_the_patients_exported(login, privac
     assert ev.detail["report"] == report and ev.detail["patients"] == 2
 
 
-def test_patient_report_rows_show_the_subject_not_the_first_patient_of_a_list(login, privacy, clinician, patient,
-                                                                              other_patient):
-    access_record(actor=clinician, action="list", category=categories.PATIENT_LIST,
-                  patient_ids=[other_patient.pk, patient.pk])
+def test_patient_report_rows_show_the_subject_not_the_first_patient_of_a_list(
+    login, privacy, clinician, patient, other_patient
+):
+    access_record(
+        actor=clinician,
+        action="list",
+        category=categories.PATIENT_LIST,
+        patient_ids=[other_patient.pk, patient.pk],
+    )
     data = _csv(login(privacy).get(reverse("audit:patient_report"), {"mrn": patient.mrn, "export": "csv"}))
     assert {d["patient_mrn"] for d in data} == {patient.mrn}
     ev = AccessEvent.objects.get(actor=privacy, action="export")
@@ -219,4 +286,6 @@ def test_pages_are_capped(login, privacy, clinician, patient):
     resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": "99999999999999999999"})
     assert resp.status_code == 200
     resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": MAX_PAGE})
-    assert resp.status_code == 200 and resp.context["report"].page == MAX_PAGE and not resp.context["next_url"]
+    assert (
+        resp.status_code == 200 and resp.context["report"].page == MAX_PAGE and not resp.context["next_url"]
+    )

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def chain(clinician, patient):
-    events = [access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
-              for _ in range(5)]
+    events = [
+        access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
+        for _ in range(5)
+    ]
     assert audit_link_chain() >= 5
     result = audit_verify(link_first=False)
     assert result.ok, result
@@ -87,19 +89,28 @@ def test_reordered_links_are_caught(chain):
 def test_reordered_event_times_are_caught(chain):
     # Moving an event in time (to bury it among others) changes its content hash.
     target = chain[3]
-    superuser_sql("UPDATE audit_accessevent SET occurred_at = occurred_at - interval '1 hour' WHERE id = %s",
-                  [target.pk])
+    superuser_sql(
+        "UPDATE audit_accessevent SET occurred_at = occurred_at - interval '1 hour' WHERE id = %s",
+        [target.pk],
+    )
     result = audit_verify(link_first=False)
     assert not result.ok and result.first_broken_event == target.pk
 
 
 @override_settings(AUDIT_LINK_MAX_LAG_SECONDS=60)
 def test_events_left_unlinked_too_long_are_reported(chain, clinician, patient):
-    late = AccessEvent(occurred_at=timezone.now() - datetime.timedelta(minutes=5), actor=clinician,
-                       actor_username=clinician.username, patient_id=patient.pk, action="view",
-                       category=categories.DEMOGRAPHICS)
+    late = AccessEvent(
+        occurred_at=timezone.now() - datetime.timedelta(minutes=5),
+        actor=clinician,
+        actor_username=clinician.username,
+        patient_id=patient.pk,
+        action="view",
+        category=categories.DEMOGRAPHICS,
+    )
     late.save(force_insert=True)
-    fresh = access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
+    fresh = access_record(
+        actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk
+    )
     result = audit_verify(link_first=False)
     assert not result.ok
     assert result.unlinked_overdue == 1  # the fresh one is within the allowed lag
@@ -125,8 +136,13 @@ def test_audit_verify_command_ok_and_broken(chain, capsys):
 
 @override_settings(AUDIT_LINK_MAX_LAG_SECONDS=60)
 def test_audit_verify_command_reports_unlinked(chain, clinician, capsys):
-    AccessEvent(occurred_at=timezone.now() - datetime.timedelta(minutes=5), actor=clinician,
-                actor_username=clinician.username, action="view", category="x").save(force_insert=True)
+    AccessEvent(
+        occurred_at=timezone.now() - datetime.timedelta(minutes=5),
+        actor=clinician,
+        actor_username=clinician.username,
+        action="view",
+        category="x",
+    ).save(force_insert=True)
     with pytest.raises(CommandError) as exc:
         call_command("audit_verify", "--no-link")
     assert exc.value.returncode == 1
@@ -158,8 +174,10 @@ def written(front_desk, patient):
 
 def test_an_edited_write_log_entry_is_caught(written):
     entry, event = written
-    superuser_sql("UPDATE auditlog_logentry SET changes = '{\"given_name\": [\"Maria\", \"Someone\"]}' WHERE id = %s",
-                  [entry.pk])
+    superuser_sql(
+        'UPDATE auditlog_logentry SET changes = \'{"given_name": ["Maria", "Someone"]}\' WHERE id = %s',
+        [entry.pk],
+    )
     result = audit_verify(link_first=False)
     assert not result.ok and result.first_broken_event == event.pk
     assert f"write-log entry {entry.pk}" in result.reason and "altered" in result.reason
@@ -172,19 +190,25 @@ def test_a_deleted_write_log_entry_is_caught(written):
     assert not result.ok and result.first_broken_event == event.pk and "deleted" in result.reason
 
 
-@pytest.mark.parametrize("sql", ["UPDATE auditlog_logentry SET object_repr = 'x'", "DELETE FROM auditlog_logentry"])
+@pytest.mark.parametrize(
+    "sql", ["UPDATE auditlog_logentry SET object_repr = 'x'", "DELETE FROM auditlog_logentry"]
+)
 def test_triggers_refuse_changes_to_the_write_log_even_to_the_owner(written, sql):
     # (The test suite's own role is a superuser: only a deliberate bypass, session_replication_role, gets past.)
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
         cur.execute(sql)
 
 
-@pytest.mark.parametrize("table", ["auditlog_logentry", "audit_accessevent", "audit_chainlink",
-                                   "audit_accessevent_default", "partition"])
+@pytest.mark.parametrize(
+    "table",
+    ["auditlog_logentry", "audit_accessevent", "audit_chainlink", "audit_accessevent_default", "partition"],
+)
 def test_triggers_refuse_truncate_even_to_the_owner(db, table):
     with connection.cursor() as cur:
-        cur.execute("SELECT max(inhrelid::regclass::text) FROM pg_inherits "
-                    "WHERE inhparent = 'audit_accessevent'::regclass")
+        cur.execute(
+            "SELECT max(inhrelid::regclass::text) FROM pg_inherits "
+            "WHERE inhparent = 'audit_accessevent'::regclass"
+        )
         table = cur.fetchone()[0] if table == "partition" else table
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"TRUNCATE {table}")
@@ -203,8 +227,9 @@ def anchored(settings, tmp_path, chain, django_capture_on_commit_callbacks):
     return checkpoint
 
 
-def test_the_linker_writes_checkpoints_to_a_file_and_the_log(settings, tmp_path, clinician, patient, caplog,
-                                                             django_capture_on_commit_callbacks):
+def test_the_linker_writes_checkpoints_to_a_file_and_the_log(
+    settings, tmp_path, clinician, patient, caplog, django_capture_on_commit_callbacks
+):
     import json
 
     settings.AUDIT_ANCHOR_DIR = str(tmp_path)
@@ -223,9 +248,15 @@ def test_the_linker_writes_checkpoints_to_a_file_and_the_log(settings, tmp_path,
     [file] = list(folder.glob("*.jsonl"))
     record = json.loads(file.read_text().splitlines()[-1])
     head = ChainLink.objects.order_by("-seq").first()
-    assert (record["seq"], record["event_id"], record["chain_hash"]) == (head.seq, head.event_id, head.chain_hash)
+    assert (record["seq"], record["event_id"], record["chain_hash"]) == (
+        head.seq,
+        head.event_id,
+        head.chain_hash,
+    )
     assert record["count"] == head.seq and record["time"]
-    assert any("AUDIT-CHECKPOINT" in r.getMessage() and head.chain_hash in r.getMessage() for r in caplog.records)
+    assert any(
+        "AUDIT-CHECKPOINT" in r.getMessage() and head.chain_hash in r.getMessage() for r in caplog.records
+    )
     assert audit_verify(link_first=False).checkpoints == 1
 
 
@@ -256,8 +287,10 @@ def test_a_rewritten_chain_differs_from_the_checkpoint(anchored, chain):
     for lk in ChainLink.objects.order_by("seq"):
         ch = content_hash(AccessEvent.objects.get(pk=lk.event_id))
         new = chain_hash(prev, ch)
-        superuser_sql("UPDATE audit_chainlink SET content_hash = %s, prev_hash = %s, chain_hash = %s WHERE seq = %s",
-                      [ch, prev, new, lk.seq])
+        superuser_sql(
+            "UPDATE audit_chainlink SET content_hash = %s, prev_hash = %s, chain_hash = %s WHERE seq = %s",
+            [ch, prev, new, lk.seq],
+        )
         prev = new
     result = audit_verify(link_first=False)
     assert not result.ok and "differs from the checkpoint" in result.reason
@@ -267,8 +300,14 @@ def test_the_next_checkpoint_says_when_the_chain_was_cut(anchored, settings):
     from audit.services import audit_checkpoint
 
     superuser_sql("DELETE FROM audit_chainlink WHERE seq = %s", [anchored["seq"]])
-    ChainLink.objects.create(seq=anchored["seq"], event_id=-1, event_time=timezone.now(), content_hash="0" * 64,
-                             prev_hash="0" * 64, chain_hash="f" * 64)
+    ChainLink.objects.create(
+        seq=anchored["seq"],
+        event_id=-1,
+        event_time=timezone.now(),
+        content_hash="0" * 64,
+        prev_hash="0" * 64,
+        chain_hash="f" * 64,
+    )
     assert audit_checkpoint(force=True)["continuous"] is False
 
 
@@ -276,12 +315,26 @@ def test_the_next_checkpoint_says_when_the_chain_was_cut(anchored, settings):
 def test_an_event_committed_late_with_a_low_id_is_still_linked(chain, clinician, patient):
     # The linker is far past it (ids are allocated at insert, visible at commit: a long transaction commits late).
     top = AccessEvent.objects.order_by("-id").values_list("id", flat=True).first()
-    far = AccessEvent(id=top + 50_000, occurred_at=timezone.now(), actor=clinician,
-                      actor_username=clinician.username, patient_id=patient.pk, action="view", category="x")
+    far = AccessEvent(
+        id=top + 50_000,
+        occurred_at=timezone.now(),
+        actor=clinician,
+        actor_username=clinician.username,
+        patient_id=patient.pk,
+        action="view",
+        category="x",
+    )
     far.save(force_insert=True)
     assert audit_link_chain() == 1
-    late = AccessEvent(id=top + 10, occurred_at=timezone.now(), actor=clinician, actor_username=clinician.username,
-                       patient_id=patient.pk, action="view", category="late")
+    late = AccessEvent(
+        id=top + 10,
+        occurred_at=timezone.now(),
+        actor=clinician,
+        actor_username=clinician.username,
+        patient_id=patient.pk,
+        action="view",
+        category="late",
+    )
     late.save(force_insert=True)
     assert audit_link_chain() == 1
     assert ChainLink.objects.filter(event_id=late.pk).exists()
@@ -307,10 +360,18 @@ def test_a_list_events_ids_are_stored_as_given_and_chained(clinician):
     many = [str(uuid.uuid4()) for _ in range(300)]
     upper = uuid.uuid4()
     listed = access_record(actor=clinician, action="list", category=categories.SCHEDULE, patient_ids=many)
-    mixed = access_record(actor=clinician, action="list", category=categories.SCHEDULE,
-                          patient_ids=[many[0], str(upper).upper(), upper])
+    mixed = access_record(
+        actor=clinician,
+        action="list",
+        category=categories.SCHEDULE,
+        patient_ids=[many[0], str(upper).upper(), upper],
+    )
     assert [str(p) for p in AccessEvent.objects.get(pk=listed.pk).patient_ids] == many
-    assert [str(p) for p in AccessEvent.objects.get(pk=mixed.pk).patient_ids] == [many[0], str(upper), str(upper)]
+    assert [str(p) for p in AccessEvent.objects.get(pk=mixed.pk).patient_ids] == [
+        many[0],
+        str(upper),
+        str(upper),
+    ]
     assert AccessEvent.objects.filter(patient_ids__contains=[uuid.UUID(many[123])]).get() == listed
     before = AccessEvent.objects.count()
     for bad in (["not-a-uuid"], [many[0] + "," + many[1]], [many[0], "{" + many[1] + "},{" + many[2]]):

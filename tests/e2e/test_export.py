@@ -16,8 +16,9 @@ SYNTHEA = Path(__file__).resolve().parents[2] / "data" / "fhir" / "synthea"
 
 def test_imported_chart_and_its_export(transactional_db, page, clinician, department, tmp_path):
     bundle = json.loads(next(SYNTHEA.glob("Kermit*.json")).read_text())
-    [pid] = bundle_import(actor=import_account(), bundle=bundle, source="synthea", department=department,
-                          care_team=[clinician]).patient_ids
+    [pid] = bundle_import(
+        actor=import_account(), bundle=bundle, source="synthea", department=department, care_team=[clinician]
+    ).patient_ids
     browser_login(page, clinician)
     page.goto(f"/patients/{pid}/")
     page.wait_for_selector("[data-testid=ehi-export]")
@@ -30,8 +31,14 @@ def test_imported_chart_and_its_export(transactional_db, page, clinician, depart
     dl.value.save_as(path)
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
-        assert {"summary.html", "manifest.json", "Patient.ndjson", "Encounter.ndjson", "Immunization.ndjson",
-                "Observation.ndjson"} <= names
+        assert {
+            "summary.html",
+            "manifest.json",
+            "Patient.ndjson",
+            "Encounter.ndjson",
+            "Immunization.ndjson",
+            "Observation.ndjson",
+        } <= names
         manifest = json.loads(z.read("manifest.json"))
         assert manifest["patient"] == str(pid)
         page.set_content(z.read("summary.html").decode())

@@ -140,7 +140,9 @@ def test_preferred_pharmacy_from_chart_and_change_request_approved_in_the_inbox(
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     # The running worker sends the NewRx (sending it from here too would race it: "busy").
     deadline = time.monotonic() + 30
-    while OutboundMessage.objects.get(prescription=rx).status != "acknowledged" and time.monotonic() < deadline:
+    while (
+        OutboundMessage.objects.get(prescription=rx).status != "acknowledged" and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     assert OutboundMessage.objects.get(prescription=rx).status == "acknowledged"
     MedicationStatement.objects.create(

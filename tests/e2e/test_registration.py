@@ -26,8 +26,9 @@ def fill_registration(page, *, given, family, dob, phone):
     page.wait_for_load_state()
 
 
-def test_register_duplicate_chart_outsider_break_glass_report(page, browser, live_server, front_desk, clinician,
-                                                              colleague, privacy, patient, other_patient):
+def test_register_duplicate_chart_outsider_break_glass_report(
+    page, browser, live_server, front_desk, clinician, colleague, privacy, patient, other_patient
+):
     # Front desk registers a new patient.
     browser_login(page, front_desk)
     fill_registration(page, given="Lena", family="Novak", dob="1988-05-17", phone="555-123-9876")
@@ -89,8 +90,9 @@ def test_register_duplicate_chart_outsider_break_glass_report(page, browser, liv
         p.context.close()
 
 
-def test_care_team_is_managed_from_the_chart_and_removal_ends_access(page, browser, live_server, clinician,
-                                                                    colleague, front_desk, patient):
+def test_care_team_is_managed_from_the_chart_and_removal_ends_access(
+    page, browser, live_server, clinician, colleague, front_desk, patient
+):
     # The treating clinician adds a colleague from the list of staff (named with their role) ...
     browser_login(page, clinician)
     page.goto(f"/patients/{patient.pk}/")

@@ -32,34 +32,63 @@ def all_prepared() -> list[Prepared]:
 def fill(p, clinician):
     """Rows of every kind the chart shows, more than each card's limit, in orders that differ from insertion."""
     now = timezone.now()
-    for i, (text, crit) in enumerate([("Latex", "low"), ("Penicillin", "high"), ("Aspirin", "unable-to-assess")]):
-        enc.Allergy.objects.create(patient=p, substance_text=text, category="medication", criticality=crit,
-                                   status="inactive" if i == 0 else "active")
+    for i, (text, crit) in enumerate(
+        [("Latex", "low"), ("Penicillin", "high"), ("Aspirin", "unable-to-assess")]
+    ):
+        enc.Allergy.objects.create(
+            patient=p,
+            substance_text=text,
+            category="medication",
+            criticality=crit,
+            status="inactive" if i == 0 else "active",
+        )
     for name in ("Metformin 500 mg", "Atorvastatin 20 mg", "Zolpidem 5 mg"):
         enc.MedicationStatement.objects.create(patient=p, name=name, status="active")
     enc.MedicationStatement.objects.create(patient=p, name="Amoxicillin", status="completed")
     for d in ("Hypertension", "Asthma", "Diabetes"):
-        enc.Problem.objects.create(patient=p, description=d, code_system="http://snomed.info/sct", code_value=d[:3])
+        enc.Problem.objects.create(
+            patient=p, description=d, code_system="http://snomed.info/sct", code_value=d[:3]
+        )
     for i in range(12):
-        enc.Encounter.objects.create(patient=p, provider=clinician, start=now - timedelta(days=i * 3 % 12 + 1),
-                                     reason=f"visit {i}")
+        enc.Encounter.objects.create(
+            patient=p, provider=clinician, start=now - timedelta(days=i * 3 % 12 + 1), reason=f"visit {i}"
+        )
     enc.VitalSigns.objects.create(patient=p, taken_at=now - timedelta(days=2), systolic=120, heart_rate=70)
     enc.VitalSigns.objects.create(patient=p, taken_at=now - timedelta(days=1), systolic=141, heart_rate=88)
     for i in range(10):
-        enc.Immunization.objects.create(patient=p, vaccine_code=str(140 + i), performer=clinician,
-                                        occurrence=now - timedelta(days=30 * ((i * 7) % 10)),
-                                        status="entered-in-error" if i == 3 else "completed")
+        enc.Immunization.objects.create(
+            patient=p,
+            vaccine_code=str(140 + i),
+            performer=clinician,
+            occurrence=now - timedelta(days=30 * ((i * 7) % 10)),
+            status="entered-in-error" if i == 3 else "completed",
+        )
     for i in range(9):
-        enc.Observation.objects.create(patient=p, loinc_code=("2345-7", "4548-4", "718-7")[i % 3], display="Lab",
-                                       value_quantity=90 + i, value_unit="mg/dL",
-                                       effective=now - timedelta(days=i + 1))
-    med, _ = rx.Medication.objects.get_or_create(rxcui="197806", defaults={"name": "Ibuprofen 600 MG Oral Tablet"})
+        enc.Observation.objects.create(
+            patient=p,
+            loinc_code=("2345-7", "4548-4", "718-7")[i % 3],
+            display="Lab",
+            value_quantity=90 + i,
+            value_unit="mg/dL",
+            effective=now - timedelta(days=i + 1),
+        )
+    med, _ = rx.Medication.objects.get_or_create(
+        rxcui="197806", defaults={"name": "Ibuprofen 600 MG Oral Tablet"}
+    )
     pharmacy, _ = rx.Pharmacy.objects.get_or_create(ncpdp_id="1234567", defaults={"name": "Corner Pharmacy"})
     for i in range(22):
         rx.Prescription.objects.create(
-            patient=p, prescriber=clinician, medication=med, dose=1, dose_unit="tablet", frequency="QD",
-            sig_text=f"{i + 1} tablet daily", quantity=30, quantity_unit="C48542",
-            prescriber_order_number=f"PON-{p.mrn}-{i}")
+            patient=p,
+            prescriber=clinician,
+            medication=med,
+            dose=1,
+            dose_unit="tablet",
+            frequency="QD",
+            sig_text=f"{i + 1} tablet daily",
+            quantity=30,
+            quantity_unit="C48542",
+            prescriber_order_number=f"PON-{p.mrn}-{i}",
+        )
     rx.PatientPharmacy.objects.create(patient=p, pharmacy=pharmacy)
 
 
@@ -67,11 +96,18 @@ def snapshot(rows) -> list:
     """Each row's fields, its select_related rows' fields and its annotations (anything the ORM set on it)."""
     out = []
     for r in rows:
-        cached = {name: (type(obj).__name__, obj.pk if obj is not None else None)
-                  for name, obj in r._state.fields_cache.items()}
-        extra = {k: v for k, v in vars(r).items() if not k.startswith("_") and k not in
-                 {f.attname for f in r._meta.concrete_fields}}
-        out.append((type(r).__name__, [getattr(r, f.attname) for f in r._meta.concrete_fields], cached, extra))
+        cached = {
+            name: (type(obj).__name__, obj.pk if obj is not None else None)
+            for name, obj in r._state.fields_cache.items()
+        }
+        extra = {
+            k: v
+            for k, v in vars(r).items()
+            if not k.startswith("_") and k not in {f.attname for f in r._meta.concrete_fields}
+        }
+        out.append(
+            (type(r).__name__, [getattr(r, f.attname) for f in r._meta.concrete_fields], cached, extra)
+        )
     return out
 
 
@@ -107,7 +143,11 @@ def test_a_prepared_query_runs_one_query_loads_related_rows_and_compiles_once(pa
 
     def build(patient_id):
         built.append(patient_id)
-        return enc.Encounter.objects.filter(patient_id=patient_id).select_related("provider").order_by("-start")[:5]
+        return (
+            enc.Encounter.objects.filter(patient_id=patient_id)
+            .select_related("provider")
+            .order_by("-start")[:5]
+        )
 
     prepared = Prepared(build, patient_id=SENTINEL_ID)
     for _ in range(3):
@@ -120,8 +160,9 @@ def test_a_prepared_query_runs_one_query_loads_related_rows_and_compiles_once(pa
 
 
 def test_a_prepared_query_runs_on_the_calling_threads_connection(patient):
-    prepared = Prepared(lambda patient_id: enc.Problem.objects.filter(patient_id=patient_id),
-                        patient_id=SENTINEL_ID)
+    prepared = Prepared(
+        lambda patient_id: enc.Problem.objects.filter(patient_id=patient_id), patient_id=SENTINEL_ID
+    )
     prepared(patient_id=patient.pk)  # compiled on this thread
     seen = {}
 
@@ -143,8 +184,10 @@ def test_a_query_the_sentinel_does_not_reach_is_refused():
     with pytest.raises(ValueError, match="does not reach"):
         Prepared(lambda patient_id: enc.Problem.objects.all(), patient_id=SENTINEL_ID)(patient_id=SENTINEL_ID)
     with pytest.raises(ValueError, match="values"):
-        Prepared(lambda patient_id: enc.Problem.objects.filter(patient_id=patient_id).values("pk"),
-                 patient_id=SENTINEL_ID)(patient_id=SENTINEL_ID)
+        Prepared(
+            lambda patient_id: enc.Problem.objects.filter(patient_id=patient_id).values("pk"),
+            patient_id=SENTINEL_ID,
+        )(patient_id=SENTINEL_ID)
 
 
 # ------------------------------------------------------------------ pk_url, isodate
@@ -170,18 +213,21 @@ def test_pk_url_refuses_a_view_that_takes_more_than_the_key():
         pk_url("patients:care_team_remove", SENTINEL_ID)
 
 
-@pytest.mark.parametrize("value", [
-    datetime(2026, 3, 1, 3, 30, tzinfo=UTC),  # the evening before in America/New_York
-    datetime(2026, 7, 4, 12, 0, tzinfo=UTC),
-    date(1980, 2, 29),
-    None,
-    "",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 3, 1, 3, 30, tzinfo=UTC),  # the evening before in America/New_York
+        datetime(2026, 7, 4, 12, 0, tzinfo=UTC),
+        date(1980, 2, 29),
+        None,
+        "",
+    ],
+)
 def test_isodate_shows_what_the_date_filter_shows(value, settings):
     settings.TIME_ZONE = "America/New_York"
     timezone.activate("America/New_York")
     try:
-        ours = Template('{% load ehr_format %}{{ v|isodate }}').render(Context({"v": value}))
+        ours = Template("{% load ehr_format %}{{ v|isodate }}").render(Context({"v": value}))
         django = Template('{{ v|date:"Y-m-d" }}').render(Context({"v": value}))
     finally:
         timezone.deactivate()

@@ -205,8 +205,14 @@ def test_unknown_codes(clinician, patient):
 @pytest.mark.parametrize("page", ["encounters:day_list", "encounters:week"])
 @pytest.mark.parametrize(
     "query",
-    ["date=9999-12-31", "date=0001-01-01", "date=2026-13-40", "date=" + "9" * 300,
-     "provider=99999999999999999999", "provider=abc&provider=-1"],
+    [
+        "date=9999-12-31",
+        "date=0001-01-01",
+        "date=2026-13-40",
+        "date=" + "9" * 300,
+        "provider=99999999999999999999",
+        "provider=abc&provider=-1",
+    ],
 )
 def test_calendar_pages_answer_any_date_or_provider(front_desk, login, page, query):
     """A date at the edge of the calendar (its previous day or the week's end overflowed), a malformed one, an

@@ -26,16 +26,21 @@ def day_of_routes(db, department, clinician, colleague, nurse, front_desk, appt_
     care_team_grant(patient=team, user=clinician, care_role="Primary care physician")
     on_call = Group.objects.create(name="On call")
     colleague.groups.add(on_call)
-    grouped = make_patient(given_name="Gus", family_name="Group", department=DepartmentFactory(name="Surgery"))
+    grouped = make_patient(
+        given_name="Gus", family_name="Group", department=DepartmentFactory(name="Surgery")
+    )
     care_team_grant(patient=grouped, group=on_call, care_role="Cover")
     glass = make_patient(given_name="Gil", family_name="Glass", department=DepartmentFactory(name="ER"))
-    BreakGlassGrant.objects.create(patient=glass, user=colleague, reason="unconscious",
-                                   expires_at=timezone.now() + timedelta(hours=1))
+    BreakGlassGrant.objects.create(
+        patient=glass, user=colleague, reason="unconscious", expires_at=timezone.now() + timedelta(hours=1)
+    )
     expired = make_patient(given_name="Eve", family_name="Expired", department=DepartmentFactory(name="ICU"))
-    old = BreakGlassGrant.objects.create(patient=expired, user=colleague, reason="last week",
-                                         expires_at=timezone.now() + timedelta(hours=1))
-    BreakGlassGrant.objects.filter(pk=old.pk).update(granted_at=timezone.now() - timedelta(days=7),
-                                                      expires_at=timezone.now() - timedelta(days=6))
+    old = BreakGlassGrant.objects.create(
+        patient=expired, user=colleague, reason="last week", expires_at=timezone.now() + timedelta(hours=1)
+    )
+    BreakGlassGrant.objects.filter(pk=old.pk).update(
+        granted_at=timezone.now() - timedelta(days=7), expires_at=timezone.now() - timedelta(days=6)
+    )
     nobody = make_patient(given_name="Ned", family_name="Nobody", department=None)
     survivor = make_patient(given_name="Sam", family_name="Survivor", department=department)
     alias = make_patient(given_name="Al", family_name="Alias", department=department)
@@ -43,10 +48,21 @@ def day_of_routes(db, department, clinician, colleague, nurse, front_desk, appt_
     Patient.objects.filter(pk=alias.pk).update(merged_into=survivor)
     for n, p in enumerate((team, grouped, glass, expired, nobody, alias)):
         Appointment.objects.create(
-            patient=p, provider=clinician, appointment_type=appt_type, status=AppointmentStatus.SCHEDULED,
-            start=tomorrow_9 + timedelta(minutes=20 * n), end=tomorrow_9 + timedelta(minutes=20 * n + 20),
+            patient=p,
+            provider=clinician,
+            appointment_type=appt_type,
+            status=AppointmentStatus.SCHEDULED,
+            start=tomorrow_9 + timedelta(minutes=20 * n),
+            end=tomorrow_9 + timedelta(minutes=20 * n + 20),
         )
-    return {"team": team, "grouped": grouped, "glass": glass, "expired": expired, "nobody": nobody, "alias": alias}
+    return {
+        "team": team,
+        "grouped": grouped,
+        "glass": glass,
+        "expired": expired,
+        "nobody": nobody,
+        "alias": alias,
+    }
 
 
 @pytest.mark.django_db
@@ -90,19 +106,43 @@ def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
 
     now = tomorrow_9  # "now" is 09:00 of a day with nothing else booked
     mine = [make_patient(given_name=f"Pat{i:02d}", department=department) for i in range(30)]
-    stranger = make_patient(given_name="Zed", family_name="Stranger", department=DepartmentFactory(name="Other"))
+    stranger = make_patient(
+        given_name="Zed", family_name="Stranger", department=DepartmentFactory(name="Other")
+    )
     earlier = make_patient(given_name="Ida", family_name="Earlier", department=department)
-    providers = [clinician, colleague] + [UserFactory(username=f"dr.{i}", roles=[roles.Role.CLINICIAN])
-                                          for i in range(2)]
-    rows = [Appointment(patient=stranger, provider=providers[0], appointment_type=appt_type,
-                        start=now, end=now + timedelta(minutes=3))]  # first, but "Busy" to the desk: not listed
-    rows += [Appointment(patient=p, provider=providers[i % 4], appointment_type=appt_type,
-                         status=AppointmentStatus.ARRIVED if i < 3 else AppointmentStatus.SCHEDULED,
-                         start=now + timedelta(minutes=5 + i), end=now + timedelta(minutes=6 + i))
-             for i, p in enumerate(mine)]
-    rows.append(Appointment(patient=earlier, provider=providers[1], appointment_type=appt_type,  # over: not listed
-                            status=AppointmentStatus.SCHEDULED, start=now - timedelta(minutes=50),
-                            end=now - timedelta(minutes=40)))
+    providers = [clinician, colleague] + [
+        UserFactory(username=f"dr.{i}", roles=[roles.Role.CLINICIAN]) for i in range(2)
+    ]
+    rows = [
+        Appointment(
+            patient=stranger,
+            provider=providers[0],
+            appointment_type=appt_type,
+            start=now,
+            end=now + timedelta(minutes=3),
+        )
+    ]  # first, but "Busy" to the desk: not listed
+    rows += [
+        Appointment(
+            patient=p,
+            provider=providers[i % 4],
+            appointment_type=appt_type,
+            status=AppointmentStatus.ARRIVED if i < 3 else AppointmentStatus.SCHEDULED,
+            start=now + timedelta(minutes=5 + i),
+            end=now + timedelta(minutes=6 + i),
+        )
+        for i, p in enumerate(mine)
+    ]
+    rows.append(
+        Appointment(
+            patient=earlier,
+            provider=providers[1],
+            appointment_type=appt_type,  # over: not listed
+            status=AppointmentStatus.SCHEDULED,
+            start=now - timedelta(minutes=50),
+            end=now - timedelta(minutes=40),
+        )
+    )
     Appointment.objects.bulk_create(rows)
     assert selectors.HOME_PANEL_ROWS == 25
 
@@ -114,8 +154,11 @@ def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
 
     for p in mine + [earlier]:
         care_team_grant(patient=p, user=nurse, care_role="Nurse")
-    arrivals = next(p for p in selectors.home_panels(actor=type(nurse).objects.get(pk=nurse.pk), now=now)
-                    if p["title"] == "Arrivals")
+    arrivals = next(
+        p
+        for p in selectors.home_panels(actor=type(nurse).objects.get(pk=nurse.pk), now=now)
+        if p["title"] == "Arrivals"
+    )
     assert [i.label for i in arrivals["rows"]] == [p.display_name for p in mine[:3]] and not arrivals["more"]
 
     # The page itself (today, whatever the hour): the panel and its note when rows were left out.
@@ -125,4 +168,6 @@ def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
 
     note = render_to_string("encounters/_panel_day.html", {"rows": panel["rows"], "more": True})
     assert "The first 25 are shown." in note and "Pat00" in note
-    assert "are shown" not in render_to_string("encounters/_panel_day.html", {"rows": arrivals["rows"], "more": False})
+    assert "are shown" not in render_to_string(
+        "encounters/_panel_day.html", {"rows": arrivals["rows"], "more": False}
+    )

@@ -96,12 +96,20 @@ def _book(provider, appt_type, room, patients, day, n):
 
     first = aware(datetime.combine(day, time(8, 0)))
     taken = Appointment.objects.filter(provider=provider).count()
-    Appointment.objects.bulk_create([
-        Appointment(patient=patients[i % len(patients)], provider=provider, appointment_type=appt_type,
-                    location=room.location, room=room, start=first + timedelta(minutes=20 * (taken + i)),
-                    end=first + timedelta(minutes=20 * (taken + i + 1)))
-        for i in range(n)
-    ])
+    Appointment.objects.bulk_create(
+        [
+            Appointment(
+                patient=patients[i % len(patients)],
+                provider=provider,
+                appointment_type=appt_type,
+                location=room.location,
+                room=room,
+                start=first + timedelta(minutes=20 * (taken + i)),
+                end=first + timedelta(minutes=20 * (taken + i + 1)),
+            )
+            for i in range(n)
+        ]
+    )
 
 
 @pytest.mark.django_db

@@ -416,7 +416,9 @@ def test_moving_following_offers_the_freed_slots_to_the_waitlist(
         [(clinician.pk, rows[2].start, rows[2].end), (clinician.pk, rows[1].start, rows[1].end)]
     )
     assert [slot[1] for slot in payload] == [rows[1].start.isoformat(), rows[2].start.isoformat()]
-    assert tasks.waitlist_offer_slots(payload) == [str(entry.pk)]  # run in this process, as the worker runs it
+    assert tasks.waitlist_offer_slots(payload) == [
+        str(entry.pk)
+    ]  # run in this process, as the worker runs it
     entry.refresh_from_db()
     assert entry.status == WaitlistStatus.OFFERED and entry.offered_start == rows[1].start
 

@@ -74,31 +74,100 @@ def chart(db, patient, other_patient, clinician):
 
     tz = timezone.get_current_timezone()
     at = lambda *a: datetime(*a, tzinfo=tz)  # noqa: E731
-    enc1 = Encounter.objects.create(patient=patient, provider=clinician, encounter_type="office",
-                                    status="finished", reason="Cough", start=at(2024, 3, 1, 9), end=at(2024, 3, 1, 9, 30))
-    enc2 = Encounter.objects.create(patient=patient, provider=clinician, encounter_type="telehealth",
-                                    status="finished", start=at(2025, 1, 10, 14), end=at(2025, 1, 10, 14, 20))
+    enc1 = Encounter.objects.create(
+        patient=patient,
+        provider=clinician,
+        encounter_type="office",
+        status="finished",
+        reason="Cough",
+        start=at(2024, 3, 1, 9),
+        end=at(2024, 3, 1, 9, 30),
+    )
+    enc2 = Encounter.objects.create(
+        patient=patient,
+        provider=clinician,
+        encounter_type="telehealth",
+        status="finished",
+        start=at(2025, 1, 10, 14),
+        end=at(2025, 1, 10, 14, 20),
+    )
     other_enc = Encounter.objects.create(patient=other_patient, provider=clinician, start=at(2025, 2, 1, 8))
     icd, _ = Icd10Code.objects.get_or_create(code="J45.909", defaults={"description": "Unspecified asthma"})
-    problem = Problem.objects.create(patient=patient, code=icd, description="Asthma", onset_date=date(2010, 5, 1))
-    resolved = Problem.objects.create(patient=patient, code=icd, description="Asthma (childhood)",
-                                      status="resolved", onset_date=date(2000, 1, 1), resolved_date=date(2005, 1, 1))
-    allergy = Allergy.objects.create(patient=patient, substance_text="Penicillin", substance_rxcui="7980",
-                                     category="medication", criticality="high", severity="severe", reaction="Hives",
-                                     onset_date=date(2001, 2, 3))
-    vitals = VitalSigns.objects.create(patient=patient, encounter=enc1, taken_at=at(2024, 3, 1, 9, 5), systolic=128,
-                                       diastolic=82, heart_rate=71, weight=Decimal("80.2"), height=Decimal("180.0"),
-                                       bmi=Decimal("24.8"), spo2=98, temperature=Decimal("36.8"), resp_rate=14)
+    problem = Problem.objects.create(
+        patient=patient, code=icd, description="Asthma", onset_date=date(2010, 5, 1)
+    )
+    resolved = Problem.objects.create(
+        patient=patient,
+        code=icd,
+        description="Asthma (childhood)",
+        status="resolved",
+        onset_date=date(2000, 1, 1),
+        resolved_date=date(2005, 1, 1),
+    )
+    allergy = Allergy.objects.create(
+        patient=patient,
+        substance_text="Penicillin",
+        substance_rxcui="7980",
+        category="medication",
+        criticality="high",
+        severity="severe",
+        reaction="Hives",
+        onset_date=date(2001, 2, 3),
+    )
+    vitals = VitalSigns.objects.create(
+        patient=patient,
+        encounter=enc1,
+        taken_at=at(2024, 3, 1, 9, 5),
+        systolic=128,
+        diastolic=82,
+        heart_rate=71,
+        weight=Decimal("80.2"),
+        height=Decimal("180.0"),
+        bmi=Decimal("24.8"),
+        spo2=98,
+        temperature=Decimal("36.8"),
+        resp_rate=14,
+    )
     vitals2 = VitalSigns.objects.create(patient=patient, taken_at=at(2025, 1, 10, 14, 5), heart_rate=80)
     med = Medication.objects.create(rxcui="197361", name="amlodipine 5 MG Oral Tablet")
-    rx = Prescription.objects.create(patient=patient, prescriber=clinician, medication=med, dose=1, dose_unit="tablet",
-                                     frequency="QD", sig_text="Take 1 tablet by mouth once daily", quantity=30,
-                                     quantity_unit="C48542", days_supply=30, refills=2, status="sent",
-                                     prescriber_order_number="TEST-RX-1", signed_at=at(2025, 1, 10, 14, 10))
-    statement = MedicationStatement.objects.create(patient=patient, name="Vitamin D", source="patient_reported",
-                                                   started_on=date(2023, 1, 1))
+    rx = Prescription.objects.create(
+        patient=patient,
+        prescriber=clinician,
+        medication=med,
+        dose=1,
+        dose_unit="tablet",
+        frequency="QD",
+        sig_text="Take 1 tablet by mouth once daily",
+        quantity=30,
+        quantity_unit="C48542",
+        days_supply=30,
+        refills=2,
+        status="sent",
+        prescriber_order_number="TEST-RX-1",
+        signed_at=at(2025, 1, 10, 14, 10),
+    )
+    statement = MedicationStatement.objects.create(
+        patient=patient, name="Vitamin D", source="patient_reported", started_on=date(2023, 1, 1)
+    )
     atype, _ = AppointmentType.objects.get_or_create(name="Follow-up", defaults={"duration_minutes": 20})
-    appt = Appointment.objects.create(patient=patient, provider=clinician, appointment_type=atype,
-                                      start=at(2026, 6, 1, 10), end=at(2026, 6, 1, 10, 20), reason="Check BP")
-    return SimpleNamespace(enc1=enc1, enc2=enc2, other_enc=other_enc, problem=problem, resolved=resolved,
-                           allergy=allergy, vitals=vitals, vitals2=vitals2, rx=rx, statement=statement, appt=appt)
+    appt = Appointment.objects.create(
+        patient=patient,
+        provider=clinician,
+        appointment_type=atype,
+        start=at(2026, 6, 1, 10),
+        end=at(2026, 6, 1, 10, 20),
+        reason="Check BP",
+    )
+    return SimpleNamespace(
+        enc1=enc1,
+        enc2=enc2,
+        other_enc=other_enc,
+        problem=problem,
+        resolved=resolved,
+        allergy=allergy,
+        vitals=vitals,
+        vitals2=vitals2,
+        rx=rx,
+        statement=statement,
+        appt=appt,
+    )

@@ -305,7 +305,9 @@ def test_encounter_read_and_search(api, user_token, patient, chart, clinician):
     assert body["participant"][0]["individual"]["reference"] == f"Practitioner/{clinician.practitioner.pk}"
     assert body["reasonCode"] == [{"text": "Cough"}]
     assert ids(api(user_token, "Encounter", patient=patient.pk)) == [str(chart.enc2.pk), str(chart.enc1.pk)]
-    assert ids(api(user_token, "Encounter", patient=f"Patient/{patient.pk}", date="ge2025")) == [str(chart.enc2.pk)]
+    assert ids(api(user_token, "Encounter", patient=f"Patient/{patient.pk}", date="ge2025")) == [
+        str(chart.enc2.pk)
+    ]
     assert ids(api(user_token, "Encounter", patient=patient.pk, date="2024-03")) == [str(chart.enc1.pk)]
     vr = "http://terminology.hl7.org/CodeSystem/v3-ActCode|VR"
     assert ids(api(user_token, "Encounter", patient=patient.pk, **{"class": vr})) == [str(chart.enc2.pk)]
@@ -336,9 +338,23 @@ def test_condition_search(api, user_token, patient, chart):
     ]
     assert len(ids(api(user_token, "Condition", patient=patient.pk, category="problem-list-item"))) == 2
     assert ids(api(user_token, "Condition", patient=patient.pk, category="health-concern")) == []
-    assert len(ids(api(user_token, "Condition", patient=patient.pk, code="http://hl7.org/fhir/sid/icd-10-cm|J45.909"))) == 2
+    assert (
+        len(
+            ids(
+                api(
+                    user_token,
+                    "Condition",
+                    patient=patient.pk,
+                    code="http://hl7.org/fhir/sid/icd-10-cm|J45.909",
+                )
+            )
+        )
+        == 2
+    )
     assert ids(api(user_token, "Condition", patient=patient.pk, code="http://snomed.info/sct|J45.909")) == []
-    assert ids(api(user_token, "Condition", patient=patient.pk, **{"onset-date": "lt2005"})) == [str(chart.resolved.pk)]
+    assert ids(api(user_token, "Condition", patient=patient.pk, **{"onset-date": "lt2005"})) == [
+        str(chart.resolved.pk)
+    ]
 
 
 def test_allergy_read_and_search(api, user_token, patient, chart):
@@ -346,9 +362,9 @@ def test_allergy_read_and_search(api, user_token, patient, chart):
     assert body["criticality"] == "high"
     assert body["code"]["coding"][0]["code"] == "7980"
     assert body["reaction"][0] == {"manifestation": [{"text": "Hives"}], "severity": "severe"}
-    assert ids(api(user_token, "AllergyIntolerance", patient=patient.pk, **{"clinical-status": "active"})) == [
-        str(chart.allergy.pk)
-    ]
+    assert ids(
+        api(user_token, "AllergyIntolerance", patient=patient.pk, **{"clinical-status": "active"})
+    ) == [str(chart.allergy.pk)]
 
 
 def test_observation_vital_signs(api, user_token, patient, chart):
@@ -366,7 +382,9 @@ def test_observation_vital_signs(api, user_token, patient, chart):
     assert all_obs["total"] == 9  # 8 from the full set (BP as one panel) + 1 heart rate
     hr = api(user_token, "Observation", patient=patient.pk, code="http://loinc.org|8867-4")
     assert [e["resource"]["valueQuantity"]["value"] for e in hr.json()["entry"]] == [80, 71]
-    assert ids(api(user_token, "Observation", patient=patient.pk, code="85354-9")) == [f"{chart.vitals.pk}-bp"]
+    assert ids(api(user_token, "Observation", patient=patient.pk, code="85354-9")) == [
+        f"{chart.vitals.pk}-bp"
+    ]
     assert ids(api(user_token, "Observation", patient=patient.pk, code="8867-4", date="2024")) == [
         f"{chart.vitals.pk}-hr"
     ]
@@ -381,7 +399,9 @@ def test_medication_request_and_statement(api, user_token, patient, chart):
     assert body["status"] == "active" and body["intent"] == "order"
     assert body["medicationCodeableConcept"]["coding"][0]["code"] == "197361"
     assert body["authoredOn"].startswith("2025-01-10")
-    assert ids(api(user_token, "MedicationRequest", patient=patient.pk, status="active")) == [str(chart.rx.pk)]
+    assert ids(api(user_token, "MedicationRequest", patient=patient.pk, status="active")) == [
+        str(chart.rx.pk)
+    ]
     assert ids(api(user_token, "MedicationRequest", patient=patient.pk, status="completed")) == []
     assert ids(api(user_token, "MedicationRequest", patient=patient.pk, authoredon="lt2000")) == []
     assert ids(api(user_token, "MedicationStatement", patient=patient.pk)) == [str(chart.statement.pk)]
@@ -431,24 +451,52 @@ def test_immunizations_results_and_imported_orders(api, user_token, clinician, p
     from tests.fhir.r4 import r4_validate
 
     tz = timezone.get_current_timezone()
-    flu = Immunization.objects.create(patient=patient, vaccine_code="140", vaccine_display="Influenza, seasonal",
-                                      occurrence=datetime(2025, 10, 1, 9, tzinfo=tz), lot_number="FL123")
-    a1c = Observation.objects.create(patient=patient, category="laboratory", loinc_code="4548-4",
-                                     display="Hemoglobin A1c", value_quantity=Decimal("7.2000"), value_unit="%",
-                                     reference_low=Decimal("4"), reference_high=Decimal("5.6"), interpretation="H",
-                                     effective=datetime(2025, 2, 1, 8, tzinfo=tz))
-    smoke = Observation.objects.create(patient=patient, category="survey", loinc_code="72166-2",
-                                       display="Tobacco smoking status", value_code="266919005",
-                                       value_system="http://snomed.info/sct", value_text="Never smoker",
-                                       effective=datetime(2025, 2, 1, 8, tzinfo=tz))
-    order = MedicationStatement.objects.create(patient=patient, name="Loratadine 5 MG Chewable Tablet",
-                                               rxcui="665078", source="imported", status="stopped",
-                                               authored_at=datetime(2019, 3, 30, 14, tzinfo=tz), as_needed=True)
+    flu = Immunization.objects.create(
+        patient=patient,
+        vaccine_code="140",
+        vaccine_display="Influenza, seasonal",
+        occurrence=datetime(2025, 10, 1, 9, tzinfo=tz),
+        lot_number="FL123",
+    )
+    a1c = Observation.objects.create(
+        patient=patient,
+        category="laboratory",
+        loinc_code="4548-4",
+        display="Hemoglobin A1c",
+        value_quantity=Decimal("7.2000"),
+        value_unit="%",
+        reference_low=Decimal("4"),
+        reference_high=Decimal("5.6"),
+        interpretation="H",
+        effective=datetime(2025, 2, 1, 8, tzinfo=tz),
+    )
+    smoke = Observation.objects.create(
+        patient=patient,
+        category="survey",
+        loinc_code="72166-2",
+        display="Tobacco smoking status",
+        value_code="266919005",
+        value_system="http://snomed.info/sct",
+        value_text="Never smoker",
+        effective=datetime(2025, 2, 1, 8, tzinfo=tz),
+    )
+    order = MedicationStatement.objects.create(
+        patient=patient,
+        name="Loratadine 5 MG Chewable Tablet",
+        rxcui="665078",
+        source="imported",
+        status="stopped",
+        authored_at=datetime(2019, 3, 30, 14, tzinfo=tz),
+        as_needed=True,
+    )
 
     body = api(user_token, f"Immunization/{flu.pk}").json()
     r4_validate(body)
-    assert body["vaccineCode"]["coding"][0] == {"system": "http://hl7.org/fhir/sid/cvx", "code": "140",
-                                                "display": "Influenza, seasonal"}
+    assert body["vaccineCode"]["coding"][0] == {
+        "system": "http://hl7.org/fhir/sid/cvx",
+        "code": "140",
+        "display": "Influenza, seasonal",
+    }
     assert ids(api(user_token, "Immunization", patient=patient.pk, date="2025")) == [str(flu.pk)]
     assert ids(api(user_token, "Immunization", patient=patient.pk, date="2024")) == []
 
@@ -461,7 +509,8 @@ def test_immunizations_results_and_imported_orders(api, user_token, clinician, p
     everything = api(user_token, "Observation", patient=patient.pk).json()
     assert everything["total"] == 11  # 9 vital-sign measurements + 2 results, merged newest first
     assert [e["resource"]["effectiveDateTime"] for e in everything["entry"]] == sorted(
-        (e["resource"]["effectiveDateTime"] for e in everything["entry"]), reverse=True)
+        (e["resource"]["effectiveDateTime"] for e in everything["entry"]), reverse=True
+    )
 
     rx_ids = ids(api(user_token, "MedicationRequest", patient=patient.pk))
     assert set(rx_ids) == {str(chart.rx.pk), str(order.pk)}

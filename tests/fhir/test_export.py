@@ -17,21 +17,37 @@ def test_everything_returns_all_types_the_token_may_read(api, make_token, clinic
     r4_validate(body)
     kinds = [e["resource"]["resourceType"] for e in body["entry"]]
     assert kinds[0] == "Patient"
-    for t in ("Encounter", "Condition", "AllergyIntolerance", "Observation", "MedicationRequest",
-              "MedicationStatement", "Appointment"):
+    for t in (
+        "Encounter",
+        "Condition",
+        "AllergyIntolerance",
+        "Observation",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Appointment",
+    ):
         assert t in kinds, t
     assert body["total"] == len(body["entry"])
     ev = AccessEvent.objects.latest("id")
-    assert (ev.action, ev.category, ev.channel, ev.patient_id) == ("export", "full record export", "api", patient.pk)
+    assert (ev.action, ev.category, ev.channel, ev.patient_id) == (
+        "export",
+        "full record export",
+        "api",
+        patient.pk,
+    )
 
 
-def test_everything_respects_per_type_scopes_and_reach(api, make_token, clinician, front_desk, patient,
-                                                       other_patient, chart):
+def test_everything_respects_per_type_scopes_and_reach(
+    api, make_token, clinician, front_desk, patient, other_patient, chart
+):
     only_patient = api(make_token(clinician, "user/Patient.read"), f"Patient/{patient.pk}/$everything").json()
     assert [e["resource"]["resourceType"] for e in only_patient["entry"]] == ["Patient"]
     desk = api(make_token(front_desk, "user/*.read"), f"Patient/{patient.pk}/$everything").json()
     assert {e["resource"]["resourceType"] for e in desk["entry"]} == {"Patient", "Appointment"}
-    assert api(make_token(clinician, "user/*.read"), f"Patient/{other_patient.pk}/$everything").status_code == 404
+    assert (
+        api(make_token(clinician, "user/*.read"), f"Patient/{other_patient.pk}/$everything").status_code
+        == 404
+    )
 
 
 def _unzip(resp) -> dict[str, bytes]:
@@ -42,20 +58,37 @@ def _unzip(resp) -> dict[str, bytes]:
 def test_ehi_export_zip(login, clinician, patient, chart):
     from encounters.models import Addendum, Note
 
-    note = Note.objects.create(encounter=chart.enc1, patient=patient, author=clinician, subjective="Cough 3 days",
-                               plan="Fluids", status="signed", signed_by=clinician,
-                               signed_at=chart.enc1.start, content_hash="a" * 64)
-    Addendum.objects.create(note=note, patient=patient, author=clinician, text="Culture negative",
-                            content_hash="b" * 64)
-    Note.objects.create(encounter=chart.enc2, patient=patient, author=clinician, subjective="draft, not exported")
+    note = Note.objects.create(
+        encounter=chart.enc1,
+        patient=patient,
+        author=clinician,
+        subjective="Cough 3 days",
+        plan="Fluids",
+        status="signed",
+        signed_by=clinician,
+        signed_at=chart.enc1.start,
+        content_hash="a" * 64,
+    )
+    Addendum.objects.create(
+        note=note, patient=patient, author=clinician, text="Culture negative", content_hash="b" * 64
+    )
+    Note.objects.create(
+        encounter=chart.enc2, patient=patient, author=clinician, subjective="draft, not exported"
+    )
 
     resp = login(clinician).get(reverse("export:ehi", args=[patient.pk]))
     assert resp.status_code == 200
     assert resp["Content-Type"] == "application/zip"
     assert f"ehi-{patient.mrn}-" in resp["Content-Disposition"]
     files = _unzip(resp)
-    assert {"summary.html", "manifest.json", "README.txt", "Patient.ndjson", "Encounter.ndjson",
-            "DocumentReference.ndjson"} <= set(files)
+    assert {
+        "summary.html",
+        "manifest.json",
+        "README.txt",
+        "Patient.ndjson",
+        "Encounter.ndjson",
+        "DocumentReference.ndjson",
+    } <= set(files)
     manifest = json.loads(files["manifest.json"])
     for name, count in manifest["files"].items():
         lines = files[name].decode().splitlines()
@@ -101,8 +134,12 @@ def test_export_queries_do_not_grow_with_history(login, clinician, patient, char
 
     with CaptureQueriesContext(connection) as few:
         client.get(url)
-    Encounter.objects.bulk_create([Encounter(patient=patient, provider=clinician, start=chart.enc1.start
-                                             - timedelta(days=i)) for i in range(1, 200)])
+    Encounter.objects.bulk_create(
+        [
+            Encounter(patient=patient, provider=clinician, start=chart.enc1.start - timedelta(days=i))
+            for i in range(1, 200)
+        ]
+    )
     with CaptureQueriesContext(connection) as many:
         client.get(url)
     assert len(many.captured_queries) == len(few.captured_queries)

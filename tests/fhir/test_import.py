@@ -47,11 +47,16 @@ def test_synthea_bundle_lands_in_the_chart(importer, clinician):
     assert Problem.objects.filter(patient=p).count() == count(bundle, "Condition")
     assert Allergy.objects.filter(patient=p).count() == count(bundle, "AllergyIntolerance")
     assert Immunization.objects.filter(patient=p).count() == count(bundle, "Immunization")
-    assert MedicationStatement.objects.filter(patient=p, source="imported").count() == count(bundle,
-                                                                                              "MedicationRequest")
+    assert MedicationStatement.objects.filter(patient=p, source="imported").count() == count(
+        bundle, "MedicationRequest"
+    )
     # Non-vital observations are results; vital-sign ones are grouped into sets.
-    labs = sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
-               and e["resource"]["category"][0]["coding"][0]["code"] != "vital-signs")
+    labs = sum(
+        1
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["category"][0]["coding"][0]["code"] != "vital-signs"
+    )
     assert Observation.objects.filter(patient=p).count() == labs
     assert p.vital_signs.exists() and p.vital_signs.filter(systolic__isnull=False).exists()
     # The banner knows about the imported allergies.
@@ -71,15 +76,23 @@ def test_reimport_updates_without_duplicates(importer):
 
     bundle = load("Liz_Conn")
     first = bundle_import(actor=importer, bundle=bundle, source="synthea")
-    counts = (Patient.objects.count(), Encounter.objects.count(), Observation.objects.count(),
-              VitalSigns.objects.count())
+    counts = (
+        Patient.objects.count(),
+        Encounter.objects.count(),
+        Observation.objects.count(),
+        VitalSigns.objects.count(),
+    )
     changed = copy.deepcopy(bundle)
     pat = next(e["resource"] for e in changed["entry"] if e["resource"]["resourceType"] == "Patient")
     pat["name"][0]["family"] = "Conn-Smith"
     second = bundle_import(actor=importer, bundle=changed, source="synthea")
     assert second.patient_ids == first.patient_ids
-    assert (Patient.objects.count(), Encounter.objects.count(), Observation.objects.count(),
-            VitalSigns.objects.count()) == counts
+    assert (
+        Patient.objects.count(),
+        Encounter.objects.count(),
+        Observation.objects.count(),
+        VitalSigns.objects.count(),
+    ) == counts
     assert Patient.objects.get(pk=first.patient_ids[0]).family_name == "Conn-Smith"
     assert second.updated["encounter"] == count(bundle, "Encounter") and not second.created.get("encounter")
     # Another source is another system: its ids do not collide with these.
@@ -121,7 +134,9 @@ def test_bad_bundles_are_refused_whole(importer):
     dangling = copy.deepcopy(good)
     enc = next(e for e in dangling["entry"] if e["resource"]["resourceType"] == "Encounter")
     enc["resource"]["subject"] = {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}
-    err = _refused(importer, dangling, reason="does not resolve", resource=f"Encounter/{enc['resource']['id']}")
+    err = _refused(
+        importer, dangling, reason="does not resolve", resource=f"Encounter/{enc['resource']['id']}"
+    )
     assert err.entry == dangling["entry"].index(enc)
 
     bad_date = copy.deepcopy(good)
@@ -130,8 +145,12 @@ def test_bad_bundles_are_refused_whole(importer):
     _refused(importer, bad_date, reason="not a FHIR date", resource=f"Condition/{cond['resource']['id']}")
 
     impossible = copy.deepcopy(good)
-    hr = next(e for e in impossible["entry"] if e["resource"]["resourceType"] == "Observation"
-              and e["resource"]["code"]["coding"][0]["code"] == "29463-7")
+    hr = next(
+        e
+        for e in impossible["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "29463-7"
+    )
     hr["resource"]["valueQuantity"]["value"] = 9000
     _refused(importer, impossible, reason="not possible", resource=f"Observation/{hr['resource']['id']}")
 
@@ -153,8 +172,18 @@ def test_command_reports_and_fails_on_a_refused_bundle(importer, tmp_path, depar
     (folder / "broken.json").write_text("{ not json")
     out, err = StringIO(), StringIO()
     with pytest.raises(CommandError, match="1 bundle"):
-        call_command("import_fhir", str(folder), "--source", "synthea", "--department", department.name,
-                     "--care-team", clinician.username, stdout=out, stderr=err)
+        call_command(
+            "import_fhir",
+            str(folder),
+            "--source",
+            "synthea",
+            "--department",
+            department.name,
+            "--care-team",
+            clinician.username,
+            stdout=out,
+            stderr=err,
+        )
     text = out.getvalue()
     assert "Imported 1 of 2 bundles" in text
     assert "not imported (types the product does not model): " in text and "Claim" in text

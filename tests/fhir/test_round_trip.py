@@ -19,8 +19,19 @@ from tests.fhir.r4 import r4_validate
 SYNTHEA = Path(__file__).resolve().parents[2] / "data" / "fhir" / "synthea"
 BUNDLES = sorted(SYNTHEA.glob("*.json"))
 SAME_AS = {"8331-1": "8310-5"}
-VITALS = {"8480-6", "8462-4", "29463-7", "8302-2", "39156-5", "72514-3", "8331-1", "8310-5", "8867-4", "9279-1",
-          "59408-5"}
+VITALS = {
+    "8480-6",
+    "8462-4",
+    "29463-7",
+    "8302-2",
+    "39156-5",
+    "72514-3",
+    "8331-1",
+    "8310-5",
+    "8867-4",
+    "9279-1",
+    "59408-5",
+}
 
 
 def instant(value: str) -> datetime:
@@ -48,7 +59,9 @@ def export(client, patient_id) -> dict[str, list[dict]]:
     with zipfile.ZipFile(io.BytesIO(resp.content)) as z:
         for name in z.namelist():
             if name.endswith(".ndjson"):
-                out[name.removesuffix(".ndjson")] = [json.loads(line) for line in z.read(name).decode().splitlines()]
+                out[name.removesuffix(".ndjson")] = [
+                    json.loads(line) for line in z.read(name).decode().splitlines()
+                ]
     return out
 
 
@@ -76,18 +89,23 @@ def test_round_trip_keeps_every_modelled_element(path, login, clinician):
     assert op["name"][0]["given"] == official["given"]
     assert op["birthDate"] == sp["birthDate"]
     assert op["gender"] == sp["gender"]
-    assert [(a["line"], a["city"], a["state"], a.get("postalCode"), a.get("country")) for a in sp["address"]] == [
-        (a["line"], a["city"], a["state"], a.get("postalCode"), a.get("country")) for a in op["address"]]
+    assert [
+        (a["line"], a["city"], a["state"], a.get("postalCode"), a.get("country")) for a in sp["address"]
+    ] == [(a["line"], a["city"], a["state"], a.get("postalCode"), a.get("country")) for a in op["address"]]
     assert [t["value"] for t in sp["telecom"] if t["system"] == "phone"] == [
-        t["value"] for t in op["telecom"] if t["system"] == "phone"]
+        t["value"] for t in op["telecom"] if t["system"] == "phone"
+    ]
     ext = {e["url"].rsplit("/", 1)[1]: e for e in op["extension"]}
     sext = {e["url"].rsplit("/", 1)[1]: e for e in sp["extension"]}
     for omb in ("us-core-race", "us-core-ethnicity"):
         assert [p["valueCoding"]["code"] for p in ext[omb]["extension"] if p["url"] == "ombCategory"] == [
-            p["valueCoding"]["code"] for p in sext[omb]["extension"] if p["url"] == "ombCategory"]
+            p["valueCoding"]["code"] for p in sext[omb]["extension"] if p["url"] == "ombCategory"
+        ]
     assert ext["us-core-birthsex"]["valueCode"] == sext["us-core-birthsex"]["valueCode"]
-    assert op["communication"][0]["language"]["coding"][0]["code"] == \
-        sp["communication"][0]["language"]["coding"][0]["code"]
+    assert (
+        op["communication"][0]["language"]["coding"][0]["code"]
+        == sp["communication"][0]["language"]["coding"][0]["code"]
+    )
     ids = {i.get("system"): i["value"] for i in op["identifier"]}
     for ident in sp["identifier"]:
         if ident["system"] == "http://hl7.org/fhir/sid/us-ssn":
@@ -110,7 +128,8 @@ def test_round_trip_keeps_every_modelled_element(path, login, clinician):
         assert oe["type"][0]["text"] == se["type"][0]["text"]
         assert same_instant(oe["period"].get("end"), se["period"].get("end"))
         assert [c["text"] for c in oe.get("reasonCode", [])] == [
-            c["coding"][0]["display"] for c in se.get("reasonCode", [])]
+            c["coding"][0]["display"] for c in se.get("reasonCode", [])
+        ]
         name = practitioners[se["participant"][0]["individual"]["reference"]]["name"][0]
         assert oe["participant"][0]["individual"]["display"] == f"{' '.join(name['given'])} {name['family']}"
 
@@ -122,7 +141,9 @@ def test_round_trip_keeps_every_modelled_element(path, login, clinician):
         oc = got[(code_of(sc["code"]), sc["onsetDateTime"][:10])].pop()
         assert oc["code"]["coding"][0]["display"] == sc["code"]["coding"][0]["display"]
         assert oc["clinicalStatus"]["coding"][0]["code"] == sc["clinicalStatus"]["coding"][0]["code"]
-        assert oc.get("abatementDateTime") == (sc["abatementDateTime"][:10] if "abatementDateTime" in sc else None)
+        assert oc.get("abatementDateTime") == (
+            sc["abatementDateTime"][:10] if "abatementDateTime" in sc else None
+        )
 
     # ---- AllergyIntolerance
     got = {code_of(a["code"]): a for a in out.get("AllergyIntolerance", [])}

@@ -39,12 +39,21 @@ def _pkce():
 def authorize(client, app, scope: str, *, mrn: str | None, allow: bool = True):
     """Walk the consent page like a browser: GET the page, POST the form back. Returns (response, verifier)."""
     verifier, challenge = _pkce()
-    params = {"response_type": "code", "client_id": app.client_id, "redirect_uri": REDIRECT, "scope": scope,
-              "state": "xyz", "code_challenge": challenge, "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "state": "xyz",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     page = client.get("/o/authorize/", params)
     assert page.status_code == 200, page.content[:500]
     form = page.context["form"]
-    data = {name: (form.initial.get(name) or "") for name in form.fields if name not in ("allow", "patient_mrn")}
+    data = {
+        name: (form.initial.get(name) or "") for name in form.fields if name not in ("allow", "patient_mrn")
+    }
     if allow:
         data["allow"] = "on"
     if mrn is not None:
@@ -53,10 +62,17 @@ def authorize(client, app, scope: str, *, mrn: str | None, allow: bool = True):
 
 
 def token_for(client, app, code: str, verifier: str):
-    return client.post("/o/token/", {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": app.client_id,
-        "client_secret": app.raw_secret, "code_verifier": verifier,
-    })
+    return client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": app.client_id,
+            "client_secret": app.raw_secret,
+            "code_verifier": verifier,
+        },
+    )
 
 
 def test_discovery_documents(client):
@@ -70,10 +86,18 @@ def test_discovery_documents(client):
 
 def test_standalone_patient_launch_end_to_end(client, login, app, clinician, patient, other_patient):
     browser = login(clinician)
-    page = browser.get("/o/authorize/", {"response_type": "code", "client_id": app.client_id,
-                                         "redirect_uri": REDIRECT, "scope": "launch/patient patient/*.read",
-                                         "state": "s", "code_challenge": _pkce()[1],
-                                         "code_challenge_method": "S256"})
+    page = browser.get(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "launch/patient patient/*.read",
+            "state": "s",
+            "code_challenge": _pkce()[1],
+            "code_challenge_method": "S256",
+        },
+    )
     assert b"Patient MRN" in page.content  # the picker is on the consent page
 
     # Not choosing a patient, or choosing one the user may not see, keeps the user on the page.
@@ -98,8 +122,15 @@ def test_standalone_patient_launch_end_to_end(client, login, app, clinician, pat
     assert client.get(f"/fhir/Patient/{other_patient.pk}", headers=headers).status_code == 404
 
     # A refreshed token keeps the launch patient.
-    again = client.post("/o/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"],
-                                      "client_id": app.client_id, "client_secret": app.raw_secret})
+    again = client.post(
+        "/o/token/",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": app.client_id,
+            "client_secret": app.raw_secret,
+        },
+    )
     assert again.status_code == 200, again.content
     assert again.json()["patient"] == str(patient.pk)
     new_headers = {"Authorization": f"Bearer {again.json()['access_token']}"}
@@ -113,16 +144,29 @@ def test_user_scope_needs_no_patient(client, login, app, clinician, patient):
     code = parse_qs(urlsplit(resp.url).query)["code"][0]
     body = token_for(client, app, code, verifier).json()
     assert "patient" not in body
-    assert client.get(f"/fhir/Patient/{patient.pk}",
-                      headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 200
+    assert (
+        client.get(
+            f"/fhir/Patient/{patient.pk}", headers={"Authorization": f"Bearer {body['access_token']}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_unknown_and_system_scopes_are_refused_for_a_user_app(login, app, clinician):
     browser = login(clinician)
     for scope in ("patient/*.write", "system/*.read", "admin"):
-        page = browser.get("/o/authorize/", {"response_type": "code", "client_id": app.client_id,
-                                             "redirect_uri": REDIRECT, "scope": scope, "state": "s",
-                                             "code_challenge": _pkce()[1], "code_challenge_method": "S256"})
+        page = browser.get(
+            "/o/authorize/",
+            {
+                "response_type": "code",
+                "client_id": app.client_id,
+                "redirect_uri": REDIRECT,
+                "scope": scope,
+                "state": "s",
+                "code_challenge": _pkce()[1],
+                "code_challenge_method": "S256",
+            },
+        )
         # DOT answers an invalid scope by redirecting back to the app with error=invalid_scope.
         assert page.status_code == 302 and "error=invalid_scope" in page.url, scope
 

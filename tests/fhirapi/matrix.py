@@ -33,18 +33,32 @@ ENTRIES = [
 ]
 
 STAFF = ("clinician", "colleague", "nurse", "front_desk", "admin_user", "privacy")
-CLINICAL_ON_TEAM = {"clinician": 200, "nurse": 200, "colleague": 404, "front_desk": 404, "admin_user": 404,
-                    "privacy": 404, "anonymous": 302}
+CLINICAL_ON_TEAM = {
+    "clinician": 200,
+    "nurse": 200,
+    "colleague": 404,
+    "front_desk": 404,
+    "admin_user": 404,
+    "privacy": 404,
+    "anonymous": 302,
+}
 
 ENTRIES += [
-    {"name": "fhirapi:everything", "kwargs": lambda ctx: {"patient_id": str(ctx.patient.pk)}, "expect": ALL_401},
+    {
+        "name": "fhirapi:everything",
+        "kwargs": lambda ctx: {"patient_id": str(ctx.patient.pk)},
+        "expect": ALL_401,
+    },
     {"name": "fhirapi:smart_configuration", "expect": ALL_200},
     {"name": "smart_configuration", "expect": ALL_200},
     # The consent page: sign-in first; a signed-in user without an app's parameters gets the toolkit's error
     # page (nothing about any patient on it).
     {"name": "smart_authorize", "expect": {**dict.fromkeys(STAFF, 400), "anonymous": 302}},
     {"name": "export:ehi", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk}, "expect": CLINICAL_ON_TEAM},
-    {"name": "export:ehi", "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
-     "expect": {**dict.fromkeys(STAFF, 404), "anonymous": 302}},
+    {
+        "name": "export:ehi",
+        "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+        "expect": {**dict.fromkeys(STAFF, 404), "anonymous": 302},
+    },
     {"name": "export:ehi_format", "expect": ALL_200},
 ]

@@ -21,12 +21,14 @@ def change_url(p):
 @pytest.fixture
 def elsewhere(db):
     """A patient of another department (the practice admin's outsider)."""
-    return make_patient(given_name="Eli", family_name="Elsewhere", department=Department.objects.create(name="ENT"),
-                        ssn=None)
+    return make_patient(
+        given_name="Eli", family_name="Elsewhere", department=Department.objects.create(name="ENT"), ssn=None
+    )
 
 
-def test_a_practice_admin_sees_only_their_departments_patients(login, admin_user, patient, other_patient,
-                                                               elsewhere):
+def test_a_practice_admin_sees_only_their_departments_patients(
+    login, admin_user, patient, other_patient, elsewhere
+):
     resp = login(admin_user).get(LIST)
     assert resp.status_code == 200
     shown = [p.pk for p in resp.context["cl"].result_list]
@@ -64,8 +66,13 @@ def test_a_practice_admin_cannot_change_the_record_itself(login, admin_user, pat
 
 
 def _inline_post(patient, *, add=None, delete=None, existing=()):
-    data = {"care_team-TOTAL_FORMS": str(len(existing) + 1), "care_team-INITIAL_FORMS": str(len(existing)),
-            "care_team-MIN_NUM_FORMS": "0", "care_team-MAX_NUM_FORMS": "1000", "_save": "Save"}
+    data = {
+        "care_team-TOTAL_FORMS": str(len(existing) + 1),
+        "care_team-INITIAL_FORMS": str(len(existing)),
+        "care_team-MIN_NUM_FORMS": "0",
+        "care_team-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
     for i, m in enumerate(existing):
         data[f"care_team-{i}-id"] = str(m.pk)
         data[f"care_team-{i}-patient"] = str(patient.pk)
@@ -79,15 +86,18 @@ def _inline_post(patient, *, add=None, delete=None, existing=()):
     return data
 
 
-def test_a_practice_admin_adds_and_removes_care_team_members_through_the_services(login, admin_user, patient,
-                                                                                  colleague, nurse):
+def test_a_practice_admin_adds_and_removes_care_team_members_through_the_services(
+    login, admin_user, patient, colleague, nurse
+):
     client = login(admin_user)
     members = list(CareTeamMember.objects.filter(patient=patient).order_by("pk"))
     resp = client.post(change_url(patient), _inline_post(patient, add=colleague, existing=members))
     assert resp.status_code == 302, resp.content.decode()[:2000]
     added = CareTeamMember.objects.get(patient=patient, user=colleague)
     assert added.added_by == admin_user
-    assert AccessEvent.objects.filter(actor=admin_user, patient_id=patient.pk, detail__added="dr.bob").exists()
+    assert AccessEvent.objects.filter(
+        actor=admin_user, patient_id=patient.pk, detail__added="dr.bob"
+    ).exists()
     assert login(colleague).get(reverse("patients:detail", args=[patient.pk])).status_code == 200
 
     nurse_member = CareTeamMember.objects.get(patient=patient, user=nurse)

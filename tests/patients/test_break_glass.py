@@ -19,8 +19,11 @@ REFUSED = "No patient matches that MRN and date of birth."
 
 
 def ask(client, patient, **kw):
-    data = {"mrn": patient.mrn, "birth_date": str(patient.birth_date),
-            "reason": "Unconscious in the ED, needs medication history"}
+    data = {
+        "mrn": patient.mrn,
+        "birth_date": str(patient.birth_date),
+        "reason": "Unconscious in the ED, needs medication history",
+    }
     data.update(kw)
     return client.post(URL, data)
 
@@ -57,13 +60,20 @@ def test_grant_opens_the_chart_for_a_few_hours_with_a_banner(login, colleague, o
     page = client.get(resp.url)
     assert page.status_code == 200
     assert 'data-testid="btg-banner"' in page.content.decode()
-    view = AccessEvent.objects.filter(patient_id=other_patient.pk, actor=colleague, outcome="success",
-                                      action="view", category="chart summary").latest("id")
+    view = AccessEvent.objects.filter(
+        patient_id=other_patient.pk,
+        actor=colleague,
+        outcome="success",
+        action="view",
+        category="chart summary",
+    ).latest("id")
     assert view.break_glass is True
 
     # When the grant expires, the chart closes again.
-    BreakGlassGrant.objects.filter(pk=grant.pk).update(expires_at=timezone.now() - datetime.timedelta(seconds=1),
-                                                       granted_at=timezone.now() - datetime.timedelta(hours=5))
+    BreakGlassGrant.objects.filter(pk=grant.pk).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1),
+        granted_at=timezone.now() - datetime.timedelta(hours=5),
+    )
     assert client.get(resp.url).status_code == 404
 
 
@@ -88,12 +98,15 @@ def test_only_clinical_roles_may_break_the_glass(request, login, other_patient, 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_privacy_officers_are_emailed_by_the_worker_and_see_it_in_the_report(
-        celery_worker_proc, login, colleague, privacy, other_patient):
+    celery_worker_proc, login, colleague, privacy, other_patient
+):
     before = set(celery_worker_proc.mail_dir.iterdir())
     resp = ask(login(colleague), other_patient)
     assert resp.status_code == 302
     grant = BreakGlassGrant.objects.get(user=colleague)
-    wait_until(lambda: BreakGlassGrant.objects.filter(pk=grant.pk, notified_at__isnull=False).exists(), timeout=30)
+    wait_until(
+        lambda: BreakGlassGrant.objects.filter(pk=grant.pk, notified_at__isnull=False).exists(), timeout=30
+    )
 
     def mail():
         for f in set(celery_worker_proc.mail_dir.iterdir()) - before:

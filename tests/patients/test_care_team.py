@@ -30,15 +30,18 @@ def desk2(db):
 
 
 def add(client, patient, member, role="Covering"):
-    return client.post(reverse("patients:care_team_add", args=[patient.pk]), {"member": member, "care_role": role})
+    return client.post(
+        reverse("patients:care_team_add", args=[patient.pk]), {"member": member, "care_role": role}
+    )
 
 
 def chart(client, patient):
     return client.get(reverse("patients:detail", args=[patient.pk]))
 
 
-def test_the_add_form_offers_active_staff_and_teams_with_their_roles(login, clinician, colleague, desk2, patient,
-                                                                     cardiology):
+def test_the_add_form_offers_active_staff_and_teams_with_their_roles(
+    login, clinician, colleague, desk2, patient, cardiology
+):
     UserFactory(username="dr.gone", roles=[Role.CLINICIAN], is_active=False)
     UserFactory(username="privacy.two", roles=[Role.PRIVACY_OFFICER])
     resp = chart(login(clinician), patient)
@@ -54,8 +57,9 @@ def test_the_add_form_offers_active_staff_and_teams_with_their_roles(login, clin
     assert 'data-testid="care-team-add"' in body and "Bob Baker (dr.bob)" in body
 
 
-def test_front_desk_is_offered_non_clinical_staff_only(clinician, colleague, desk2, front_desk, patient,
-                                                      cardiology):
+def test_front_desk_is_offered_non_clinical_staff_only(
+    clinician, colleague, desk2, front_desk, patient, cardiology
+):
     access_patient = patient_get_for_care_team(actor=front_desk, patient_id=patient.pk, record=False)
     values = {v for v, _ in care_team_candidates(actor=front_desk, patient=access_patient)}
     # Front-desk staff (themselves included); no clinician, no team (a team gets every permission).
@@ -76,7 +80,8 @@ def test_adding_a_user_grants_and_removing_revokes(login, client, clinician, col
 
 
 def test_adding_a_group_grants_its_members_within_their_roles_and_removing_revokes(
-        login, clinician, colleague, patient, cardiology, desk2):
+    login, clinician, colleague, patient, cardiology, desk2
+):
     cardiology.user_set.add(desk2)
     resp = add(login(clinician), patient, f"group:{cardiology.pk}", role="Consulting cardiology")
     assert resp.status_code == 302
@@ -84,7 +89,9 @@ def test_adding_a_group_grants_its_members_within_their_roles_and_removing_revok
     page = chart(login(colleague), patient)
     assert page.status_code == 200 and page.context["patient"].access.clinical
     desk_view = chart(login(desk2), patient)
-    assert desk_view.status_code == 200 and not desk_view.context["patient"].access.clinical  # roles still bound
+    assert (
+        desk_view.status_code == 200 and not desk_view.context["patient"].access.clinical
+    )  # roles still bound
     assert "Cardiology team (team)" in chart(login(clinician), patient).content.decode()
 
     resp = login(clinician).post(reverse("patients:care_team_remove", args=[patient.pk, member.pk]))
@@ -99,8 +106,9 @@ def test_front_desk_cannot_grant_clinical_access(login, front_desk, colleague, p
         assert add(client, patient, member).status_code == 403
     assert not CareTeamMember.objects.filter(patient=patient, user=colleague).exists()
     assert not CareTeamMember.objects.filter(patient=patient, group=cardiology).exists()
-    denied = AccessEvent.objects.filter(actor=front_desk, outcome="denied", category="care team",
-                                        patient_id=patient.pk)
+    denied = AccessEvent.objects.filter(
+        actor=front_desk, outcome="denied", category="care team", patient_id=patient.pk
+    )
     assert denied.count() == 2
     assert chart(login(colleague), patient).status_code == 404
 
@@ -113,7 +121,10 @@ def test_front_desk_manages_non_clinical_members(login, front_desk, desk2, patie
     # The page offers removal of the front-desk member only.
     team = {m.pk: m.removable for m in chart(client, patient).context["care_team"]}
     assert team[member.pk] is True and team[nurse_member.pk] is False
-    assert client.post(reverse("patients:care_team_remove", args=[patient.pk, nurse_member.pk])).status_code == 403
+    assert (
+        client.post(reverse("patients:care_team_remove", args=[patient.pk, nurse_member.pk])).status_code
+        == 403
+    )
     assert client.post(reverse("patients:care_team_remove", args=[patient.pk, member.pk])).status_code == 302
     assert CareTeamMember.objects.filter(pk=nurse_member.pk).exists()
 
@@ -160,7 +171,9 @@ def test_outsider_gets_404_and_wrong_method_405(login, colleague, clinician, pat
     assert login(clinician).get(reverse("patients:care_team_add", args=[patient.pk])).status_code == 405
 
 
-def test_chart_query_count_does_not_grow_with_the_staff_list(login, clinician, patient, django_assert_max_num_queries):
+def test_chart_query_count_does_not_grow_with_the_staff_list(
+    login, clinician, patient, django_assert_max_num_queries
+):
     client = login(clinician)
     chart(client, patient)
 

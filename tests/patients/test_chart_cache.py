@@ -40,9 +40,13 @@ def version(patient) -> int:
     return Patient.objects.values_list("chart_version", flat=True).get(pk=patient.pk)
 
 
-def test_a_second_view_of_an_unchanged_chart_is_served_from_the_cache_and_still_recorded(login, clinician, patient):
+def test_a_second_view_of_an_unchanged_chart_is_served_from_the_cache_and_still_recorded(
+    login, clinician, patient
+):
     client = login(clinician)
-    clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Penicillin", category="medication")
+    clinical.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Penicillin", category="medication"
+    )
     first = chart(client, patient)
     with CaptureQueriesContext(connection) as cached:
         second = chart(client, patient)
@@ -57,7 +61,9 @@ def test_a_second_view_of_an_unchanged_chart_is_served_from_the_cache_and_still_
         third = chart(client, patient)
     assert without_tokens(third) == without_tokens(first)
     assert len(drawn.captured_queries) > len(cached.captured_queries) + 5
-    events = AccessEvent.objects.filter(patient_id=patient.pk, actor=clinician, category=categories.CHART_SUMMARY)
+    events = AccessEvent.objects.filter(
+        patient_id=patient.pk, actor=clinician, category=categories.CHART_SUMMARY
+    )
     assert events.count() == 3  # every view recorded, cached or not
 
 
@@ -66,7 +72,9 @@ def test_every_write_to_what_the_chart_shows_appears_on_the_next_view(login, cli
     chart(client, patient)
     before = version(patient)
 
-    clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Sulfa drugs", category="medication")
+    clinical.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Sulfa drugs", category="medication"
+    )
     assert "Sulfa drugs" in chart(client, patient).content.decode()
     clinical.vitals_record(actor=clinician, patient_id=patient.pk, values={"systolic": 187, "diastolic": 91})
     assert "187" in chart(client, patient).content.decode()
@@ -78,15 +86,20 @@ def test_every_write_to_what_the_chart_shows_appears_on_the_next_view(login, cli
 def test_writes_that_bypass_the_services_invalidate_too(login, clinician, patient):
     """The version is kept by triggers: a data fix in psql or the admin cannot leave a stale chart behind."""
     client = login(clinician)
-    allergy = clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Latex",
-                                      category="environment")
+    allergy = clinical.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Latex", category="environment"
+    )
     assert "Latex" in chart(client, patient).content.decode()
     with connection.cursor() as cur:
-        cur.execute("UPDATE encounters_allergy SET substance_text = 'Natural rubber latex' WHERE id = %s",
-                    [allergy.pk])
+        cur.execute(
+            "UPDATE encounters_allergy SET substance_text = 'Natural rubber latex' WHERE id = %s",
+            [allergy.pk],
+        )
     assert "Natural rubber latex" in chart(client, patient).content.decode()
     with connection.cursor() as cur:
-        cur.execute("UPDATE patients_patient SET occupation = 'Lighthouse keeper' WHERE id = %s", [patient.pk])
+        cur.execute(
+            "UPDATE patients_patient SET occupation = 'Lighthouse keeper' WHERE id = %s", [patient.pk]
+        )
     assert "Lighthouse keeper" in chart(client, patient).content.decode()
     with connection.cursor() as cur:
         cur.execute("DELETE FROM encounters_allergy WHERE id = %s", [allergy.pk])
@@ -94,8 +107,9 @@ def test_writes_that_bypass_the_services_invalidate_too(login, clinician, patien
 
 
 def test_moving_a_record_to_another_patient_changes_both_charts(clinician, patient, other_patient):
-    allergy = clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Iodine",
-                                      category="medication")
+    allergy = clinical.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Iodine", category="medication"
+    )
     a, b = version(patient), version(other_patient)
     Allergy.objects.filter(pk=allergy.pk).update(patient=other_patient)  # what a merge does
     assert version(patient) > a and version(other_patient) > b
@@ -103,10 +117,13 @@ def test_moving_a_record_to_another_patient_changes_both_charts(clinician, patie
 
 def test_one_statement_of_many_rows_bumps_each_patient_once(clinician, patient, other_patient):
     a, b = version(patient), version(other_patient)
-    Allergy.objects.bulk_create([
-        Allergy(patient=p, substance_text=f"Substance {i}", category="food")
-        for p in (patient, other_patient) for i in range(50)
-    ])
+    Allergy.objects.bulk_create(
+        [
+            Allergy(patient=p, substance_text=f"Substance {i}", category="food")
+            for p in (patient, other_patient)
+            for i in range(50)
+        ]
+    )
     assert (version(patient), version(other_patient)) == (a + 1, b + 1)
 
 
@@ -139,8 +156,10 @@ def test_forms_in_a_cached_chart_carry_this_requests_csrf_token(clinician, colle
     page = chart(client, patient).content.decode()  # from the cache
     assert CSRF_PLACEHOLDER not in page
     token = CSRF_INPUT.search(page).group(1)
-    resp = client.post(reverse("patients:care_team_add", args=[patient.pk]),
-                       {"member": f"user:{colleague.pk}", "care_role": "Covering", "csrfmiddlewaretoken": token})
+    resp = client.post(
+        reverse("patients:care_team_add", args=[patient.pk]),
+        {"member": f"user:{colleague.pk}", "care_role": "Covering", "csrfmiddlewaretoken": token},
+    )
     assert resp.status_code == 302
     assert "Bob Baker" in chart(client, patient).content.decode()  # the care team changed: drawn again
 
@@ -148,21 +167,31 @@ def test_forms_in_a_cached_chart_carry_this_requests_csrf_token(clinician, colle
 def test_the_cached_page_is_encrypted(login, clinician, patient):
     from django.core.cache import cache
 
-    clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Peanut oil", category="food")
+    clinical.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Peanut oil", category="food"
+    )
     chart(login(clinician), patient)
     redis = cache._cache.get_client()
     keys = redis.keys(f"*chart:*:{patient.pk}:*")
     assert keys
     for key in keys:
         raw = redis.get(key)
-        assert b"Peanut oil" not in raw and patient.family_name.encode() not in raw and b"Allergies" not in raw
+        assert (
+            b"Peanut oil" not in raw and patient.family_name.encode() not in raw and b"Allergies" not in raw
+        )
 
 
 def test_without_redis_the_chart_is_drawn_every_time(login, clinician, patient, settings):
     client = login(clinician)
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:9/0"}}
-    clinical.allergy_record(actor=clinician, patient_id=patient.pk, substance_text="Shellfish", category="food")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        }
+    }
+    clinical.allergy_record(
+        actor=clinician, patient_id=patient.pk, substance_text="Shellfish", category="food"
+    )
     for _ in range(2):
         resp = chart(client, patient)
         assert resp.status_code == 200
@@ -195,7 +224,9 @@ def test_a_message_is_shown_once_on_a_cached_chart_and_never_cached(login, clini
     chart(client, patient)
     chart(client, patient)  # cached now
     before = version(patient)
-    resp = client.post(reverse("patients:care_team_add", args=[patient.pk]), {"member": "user:0"}, follow=True)
+    resp = client.post(
+        reverse("patients:care_team_add", args=[patient.pk]), {"member": "user:0"}, follow=True
+    )
     assert version(patient) == before  # nothing changed: the page would be a cache hit
     assert "Choose an active staff member" in resp.content.decode()
     assert "Choose an active staff member" not in chart(client, patient).content.decode()

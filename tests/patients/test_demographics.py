@@ -18,13 +18,29 @@ REGISTER = reverse("patients:register")
 
 
 def form_data(**kw):
-    data = {"given_name": "Ayasha", "family_name": "Begay", "birth_date": "1984-09-12", "sex_at_birth": "F",
-            "preferred_language": "en", "race": ["1002-5", "2106-3"], "ethnicity": "2186-5",
-            "sexual_orientation": "42035005", "tribal_affiliation": "Navajo Nation", "occupation": "Registered nurse",
-            "occupation_industry": "Hospitals", "previous_given_name": "Ayasha", "previous_family_name": "Yazzie",
-            "address_line": "12 Elm Street", "address_city": "Gallup", "address_state": "NM",
-            "address_postal": "87301", "prev_address_line": "4 Mesa Road", "prev_address_city": "Window Rock",
-            "prev_address_state": "AZ", "prev_address_postal": "86515"}
+    data = {
+        "given_name": "Ayasha",
+        "family_name": "Begay",
+        "birth_date": "1984-09-12",
+        "sex_at_birth": "F",
+        "preferred_language": "en",
+        "race": ["1002-5", "2106-3"],
+        "ethnicity": "2186-5",
+        "sexual_orientation": "42035005",
+        "tribal_affiliation": "Navajo Nation",
+        "occupation": "Registered nurse",
+        "occupation_industry": "Hospitals",
+        "previous_given_name": "Ayasha",
+        "previous_family_name": "Yazzie",
+        "address_line": "12 Elm Street",
+        "address_city": "Gallup",
+        "address_state": "NM",
+        "address_postal": "87301",
+        "prev_address_line": "4 Mesa Road",
+        "prev_address_city": "Window Rock",
+        "prev_address_state": "AZ",
+        "prev_address_postal": "86515",
+    }
     data.update(kw)
     return data
 
@@ -55,17 +71,29 @@ def test_previous_names_need_both_parts(login, front_desk):
 
 
 def test_edit_shows_and_keeps_the_earlier_history(login, front_desk, department):
-    p = make_patient(department=department, given_name="Ayasha", family_name="Begay",
-                     previous_names=[{"given": "Ayasha", "family": "Yazzie"}, {"given": "Aya", "family": "Tso"}],
-                     addresses=[{"use": "home", "line": "12 Elm Street", "city": "Gallup", "state": "NM",
-                                 "postal_code": "87301"},
-                                {"use": "old", "line": "4 Mesa Road", "city": "Window Rock", "state": "AZ",
-                                 "postal_code": "86515"},
-                                {"use": "old", "line": "9 Canyon Way", "city": "Chinle", "state": "AZ",
-                                 "postal_code": "86503"}])
+    p = make_patient(
+        department=department,
+        given_name="Ayasha",
+        family_name="Begay",
+        previous_names=[{"given": "Ayasha", "family": "Yazzie"}, {"given": "Aya", "family": "Tso"}],
+        addresses=[
+            {"use": "home", "line": "12 Elm Street", "city": "Gallup", "state": "NM", "postal_code": "87301"},
+            {
+                "use": "old",
+                "line": "4 Mesa Road",
+                "city": "Window Rock",
+                "state": "AZ",
+                "postal_code": "86515",
+            },
+            {"use": "old", "line": "9 Canyon Way", "city": "Chinle", "state": "AZ", "postal_code": "86503"},
+        ],
+    )
     client = login(front_desk)
     form = client.get(reverse("patients:edit", args=[p.pk])).context["form"]
-    assert form.initial["previous_family_name"] == "Yazzie" and form.initial["prev_address_city"] == "Window Rock"
+    assert (
+        form.initial["previous_family_name"] == "Yazzie"
+        and form.initial["prev_address_city"] == "Window Rock"
+    )
     data = {k: v for k, v in form.initial.items() if v not in (None, [])}
     data.update(occupation="Teacher", prev_address_line="5 Mesa Road")
     resp = client.post(reverse("patients:edit", args=[p.pk]), data)
@@ -77,13 +105,16 @@ def test_edit_shows_and_keeps_the_earlier_history(login, front_desk, department)
     assert [a["line"] for a in p.current_addresses] == ["12 Elm Street"]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("sexual_orientation", "hacker", "Select a valid choice"),
-    ("tribal_affiliation", "<b>Nation</b>", "cannot contain"),
-    ("occupation", "x" * 201, "at most 200 characters"),
-    ("prev_address_state", "Arizona", "at most 2 characters"),
-    ("previous_family_name", "Yazzie{}", "letters, spaces, hyphens"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("sexual_orientation", "hacker", "Select a valid choice"),
+        ("tribal_affiliation", "<b>Nation</b>", "cannot contain"),
+        ("occupation", "x" * 201, "at most 200 characters"),
+        ("prev_address_state", "Arizona", "at most 2 characters"),
+        ("previous_family_name", "Yazzie{}", "letters, spaces, hyphens"),
+    ],
+)
 def test_bad_input_gets_a_clear_message(login, front_desk, field, value, message):
     resp = login(front_desk).post(REGISTER, form_data(**{field: value}))
     assert resp.status_code == 200 and message in resp.content.decode()
@@ -102,4 +133,5 @@ def test_a_date_of_death_in_the_future_is_refused(login, front_desk, patient):
 def test_the_database_refuses_a_date_of_death_in_the_future(patient):
     with pytest.raises(IntegrityError, match="patient_deceased_not_future"), transaction.atomic():
         Patient.objects.filter(pk=patient.pk).update(
-            deceased_date=timezone.localdate() + datetime.timedelta(days=3))
+            deceased_date=timezone.localdate() + datetime.timedelta(days=3)
+        )

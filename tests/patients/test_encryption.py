@@ -30,10 +30,20 @@ def _fresh_keys():
 @pytest.fixture
 def full_patient(department):
     return make_patient(
-        department=department, ssn="321-54-9876", drivers_license="D1234567", email="jdoe@example.test",
+        department=department,
+        ssn="321-54-9876",
+        drivers_license="D1234567",
+        email="jdoe@example.test",
         phones=[{"use": "mobile", "value": "(555) 222-3333"}],
-        addresses=[{"use": "home", "line": "12 Elm Street", "city": "Springfield", "state": "IL",
-                    "postal_code": "62704"}],
+        addresses=[
+            {
+                "use": "home",
+                "line": "12 Elm Street",
+                "city": "Springfield",
+                "state": "IL",
+                "postal_code": "62704",
+            }
+        ],
         emergency_contacts=[{"name": "Pat Doe", "relationship": "spouse", "phone": "555-444-5555"}],
     )
 
@@ -47,8 +57,19 @@ def raw_row(pk) -> dict:
 def test_no_plaintext_at_rest(full_patient):
     raw = raw_row(full_patient.pk)
     text = " ".join(v for v in raw.values() if v)
-    for secret in ["321-54-9876", "321549876", "D1234567", "jdoe@example.test", "222-3333", "2223333", "Elm Street",
-                   "Springfield", "62704", "Pat Doe", "555-444-5555"]:
+    for secret in [
+        "321-54-9876",
+        "321549876",
+        "D1234567",
+        "jdoe@example.test",
+        "222-3333",
+        "2223333",
+        "Elm Street",
+        "Springfield",
+        "62704",
+        "Pat Doe",
+        "555-444-5555",
+    ]:
         assert secret not in text
     assert all(v.startswith("v1:") for v in raw.values())
     # ... and the model reads the plaintext back.
@@ -70,7 +91,9 @@ def test_blind_index_search_by_phone(clinician, full_patient):
         rows, _ = patient_search(actor=clinician, q=q)
         assert [p.pk for p in rows] == [full_patient.pk], q
     with connection.cursor() as cur:
-        cur.execute("SELECT phone_bidx::text, ssn_bidx FROM patients_patient WHERE id = %s", [full_patient.pk])
+        cur.execute(
+            "SELECT phone_bidx::text, ssn_bidx FROM patients_patient WHERE id = %s", [full_patient.pk]
+        )
         bidx = " ".join(cur.fetchone())
     assert "2223333" not in bidx and "549876" not in bidx
 
@@ -80,7 +103,9 @@ def test_encrypted_fields_are_discovered_generically():
     assert set(found["patients.Patient"]) == set(ENCRYPTED)
     for model, fields in encrypted_models():
         for name in fields:
-            assert isinstance(model._meta.get_field(name), crypto.EncryptedTextField | crypto.EncryptedJSONField)
+            assert isinstance(
+                model._meta.get_field(name), crypto.EncryptedTextField | crypto.EncryptedJSONField
+            )
 
 
 def test_rotate_keys_reencrypts_every_row(full_patient, patient, other_patient, capsys):
@@ -112,9 +137,26 @@ def test_rotate_keys_reencrypts_every_row(full_patient, patient, other_patient, 
 
 
 # ------------------------------------------------------------------ nothing in plaintext anywhere, audit included
-SECRETS = ["321-54-9876", "321549876", "D1234567", "jdoe@example.test", "222-3333", "2223333", "Elm Street",
-           "Springfield", "62704", "Pat Doe", "555-444-5555", "5554445555", "Mesa Road", "Window Rock", "86515",
-           "444-8888", "4448888", "Oak Avenue"]
+SECRETS = [
+    "321-54-9876",
+    "321549876",
+    "D1234567",
+    "jdoe@example.test",
+    "222-3333",
+    "2223333",
+    "Elm Street",
+    "Springfield",
+    "62704",
+    "Pat Doe",
+    "555-444-5555",
+    "5554445555",
+    "Mesa Road",
+    "Window Rock",
+    "86515",
+    "444-8888",
+    "4448888",
+    "Oak Avenue",
+]
 
 
 def tables_containing(text: str) -> list[str]:
@@ -141,14 +183,32 @@ def test_no_plaintext_in_any_table_after_register_and_edit(login, front_desk):
     from audit.services import audit_link_chain
 
     client = login(front_desk)
-    resp = client.post(reverse("patients:register"), {
-        "given_name": "Jane", "family_name": "Doe", "birth_date": "1980-04-05", "sex_at_birth": "F",
-        "preferred_language": "en", "ssn": "321-54-9876", "drivers_license": "D1234567",
-        "email": "jdoe@example.test", "phone_mobile": "(555) 222-3333", "address_line": "12 Elm Street",
-        "address_city": "Springfield", "address_state": "IL", "address_postal": "62704",
-        "prev_address_line": "4 Mesa Road", "prev_address_city": "Window Rock", "prev_address_state": "AZ",
-        "prev_address_postal": "86515", "emergency_name": "Pat Doe", "emergency_relationship": "spouse",
-        "emergency_phone": "555-444-5555", "sexual_orientation": "42035005"})
+    resp = client.post(
+        reverse("patients:register"),
+        {
+            "given_name": "Jane",
+            "family_name": "Doe",
+            "birth_date": "1980-04-05",
+            "sex_at_birth": "F",
+            "preferred_language": "en",
+            "ssn": "321-54-9876",
+            "drivers_license": "D1234567",
+            "email": "jdoe@example.test",
+            "phone_mobile": "(555) 222-3333",
+            "address_line": "12 Elm Street",
+            "address_city": "Springfield",
+            "address_state": "IL",
+            "address_postal": "62704",
+            "prev_address_line": "4 Mesa Road",
+            "prev_address_city": "Window Rock",
+            "prev_address_state": "AZ",
+            "prev_address_postal": "86515",
+            "emergency_name": "Pat Doe",
+            "emergency_relationship": "spouse",
+            "emergency_phone": "555-444-5555",
+            "sexual_orientation": "42035005",
+        },
+    )
     assert resp.status_code == 302
     p = Patient.objects.get(family_name="Doe")
     form = client.get(reverse("patients:edit", args=[p.pk])).context["form"]
@@ -162,8 +222,15 @@ def test_no_plaintext_in_any_table_after_register_and_edit(login, front_desk):
     entries = LogEntry.objects.filter(object_pk=str(p.pk))
     assert entries.count() == 2
     for entry in entries:
-        for field in ("ssn", "phones", "addresses", "email", "emergency_contacts", "drivers_license",
-                      "sexual_orientation"):
+        for field in (
+            "ssn",
+            "phones",
+            "addresses",
+            "email",
+            "emergency_contacts",
+            "drivers_license",
+            "sexual_orientation",
+        ):
             if field in entry.changes:
                 assert set(entry.changes[field]) <= {"[masked]", "None"}, (field, entry.changes[field])
     leaks = {secret: tables_containing(secret) for secret in SECRETS}

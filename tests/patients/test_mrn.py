@@ -51,4 +51,4 @@ def test_every_single_digit_typo_is_caught():
     for i in range(len(mrn)):
         for d in "0123456789":
             if d != mrn[i]:
-                assert not mrn_is_valid(mrn[:i] + d + mrn[i + 1:])
+                assert not mrn_is_valid(mrn[:i] + d + mrn[i + 1 :])

@@ -12,8 +12,14 @@ URL = reverse("patients:register")
 
 
 def form_data(**kw):
-    data = {"given_name": "Lena", "family_name": "Novak", "birth_date": "1988-05-17", "sex_at_birth": "F",
-            "preferred_language": "en", "phone_mobile": "555-123-9876"}
+    data = {
+        "given_name": "Lena",
+        "family_name": "Novak",
+        "birth_date": "1988-05-17",
+        "sex_at_birth": "F",
+        "preferred_language": "en",
+        "phone_mobile": "555-123-9876",
+    }
     data.update(kw)
     return data
 
@@ -29,7 +35,9 @@ def test_register_happy_path(login, front_desk, department):
 def test_near_duplicate_is_flagged_then_registered_with_a_reason(login, front_desk, patient):
     client = login(front_desk)
     # Maria Garcia, 1970-03-02, F, 555-010-2000 exists; the new one has a typo in the name.
-    data = form_data(given_name="Marie", family_name="Garcia", birth_date="1970-03-02", phone_mobile="555 010 2000")
+    data = form_data(
+        given_name="Marie", family_name="Garcia", birth_date="1970-03-02", phone_mobile="555 010 2000"
+    )
     resp = client.post(URL, data)
     assert resp.status_code == 200
     cands = resp.context["candidates"]
@@ -55,22 +63,25 @@ def test_empty_duplicate_reason_does_not_register(login, front_desk, patient):
     assert Patient.objects.count() == 1
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("birth_date", "1970-13-45", "Enter the date of birth as YYYY-MM-DD."),
-    ("birth_date", "yesterday", "Enter the date of birth as YYYY-MM-DD."),
-    ("birth_date", "2999-01-01", "cannot be in the future"),
-    ("given_name", "A" * 101, "at most 100 characters"),
-    ("family_name", "<script>alert(1)</script>", "letters, spaces, hyphens"),
-    ("given_name", "Robert{}", "letters, spaces, hyphens"),
-    ("sex_at_birth", "X", "Select a valid choice"),
-    ("race", "bogus", "Select a valid choice"),
-    ("gender_identity", "hacker", "Select a valid choice"),
-    ("phone_mobile", "call me maybe", "phone number"),
-    ("ssn", "12-34", "123-45-6789"),
-    ("email", "not-an-email", "valid email"),
-    ("address_state", "Illinois", "at most 2 characters"),
-    ("address_state", "I1", "two-letter"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("birth_date", "1970-13-45", "Enter the date of birth as YYYY-MM-DD."),
+        ("birth_date", "yesterday", "Enter the date of birth as YYYY-MM-DD."),
+        ("birth_date", "2999-01-01", "cannot be in the future"),
+        ("given_name", "A" * 101, "at most 100 characters"),
+        ("family_name", "<script>alert(1)</script>", "letters, spaces, hyphens"),
+        ("given_name", "Robert{}", "letters, spaces, hyphens"),
+        ("sex_at_birth", "X", "Select a valid choice"),
+        ("race", "bogus", "Select a valid choice"),
+        ("gender_identity", "hacker", "Select a valid choice"),
+        ("phone_mobile", "call me maybe", "phone number"),
+        ("ssn", "12-34", "123-45-6789"),
+        ("email", "not-an-email", "valid email"),
+        ("address_state", "Illinois", "at most 2 characters"),
+        ("address_state", "I1", "two-letter"),
+    ],
+)
 def test_bad_input_gets_a_clear_message_and_saves_nothing(login, front_desk, field, value, message):
     resp = login(front_desk).post(URL, form_data(**{field: value}))
     assert resp.status_code == 200
@@ -80,8 +91,9 @@ def test_bad_input_gets_a_clear_message_and_saves_nothing(login, front_desk, fie
 
 
 def test_tampered_edit_of_someone_elses_record_is_404(login, front_desk, other_patient):
-    resp = login(front_desk).post(reverse("patients:edit", args=[other_patient.pk]),
-                                  form_data(family_name="Hijacked"))
+    resp = login(front_desk).post(
+        reverse("patients:edit", args=[other_patient.pk]), form_data(family_name="Hijacked")
+    )
     assert resp.status_code == 404
     other_patient.refresh_from_db()
     assert other_patient.family_name == "Other"
@@ -107,28 +119,55 @@ def test_wrong_method(login, front_desk):
 def test_the_drivers_licence_is_scored_through_its_blind_index(login, front_desk, department):
     from patients.services import duplicate_candidates
 
-    existing = make_patient(given_name="Ivan", family_name="Petrov", birth_date="1961-01-09", ssn=None,
-                            sex_at_birth="M", phones=None, drivers_license="D123-4567", department=department)
+    existing = make_patient(
+        given_name="Ivan",
+        family_name="Petrov",
+        birth_date="1961-01-09",
+        ssn=None,
+        sex_at_birth="M",
+        phones=None,
+        drivers_license="D123-4567",
+        department=department,
+    )
     assert existing.drivers_license_bidx and "1234567" not in existing.drivers_license_bidx
-    cands = duplicate_candidates(data={"given_name": "John", "family_name": "Smith", "birth_date": None,
-                                       "sex_at_birth": "M", "drivers_license": "d1234567"})
+    cands = duplicate_candidates(
+        data={
+            "given_name": "John",
+            "family_name": "Smith",
+            "birth_date": None,
+            "sex_at_birth": "M",
+            "drivers_license": "d1234567",
+        }
+    )
     assert [c.patient.pk for c in cands] == [existing.pk]
     assert cands[0].reasons == ["same driver's licence"] and cands[0].score == 55  # licence 50, sex 5
-    resp = login(front_desk).post(URL, form_data(given_name="Ivan", family_name="Petrov", birth_date="1961-01-09",
-                                                 drivers_license="D1234567", sex_at_birth="M"))
-    assert "same driver&#x27;s licence" in resp.content.decode() or "same driver's licence" in resp.content.decode()
+    resp = login(front_desk).post(
+        URL,
+        form_data(
+            given_name="Ivan",
+            family_name="Petrov",
+            birth_date="1961-01-09",
+            drivers_license="D1234567",
+            sex_at_birth="M",
+        ),
+    )
+    assert (
+        "same driver&#x27;s licence" in resp.content.decode()
+        or "same driver's licence" in resp.content.decode()
+    )
 
 
 def test_candidates_outside_the_users_access_show_only_initials(login, front_desk, other_patient):
     # Olaf Other (1955-11-30, 987-65-4321) is in no department: front desk may not see him.
-    data = form_data(given_name="Olaf", family_name="Other", birth_date="1955-11-30", sex_at_birth="M",
-                     ssn="987-65-4321")
+    data = form_data(
+        given_name="Olaf", family_name="Other", birth_date="1955-11-30", sex_at_birth="M", ssn="987-65-4321"
+    )
     resp = login(front_desk).post(URL, data)
     assert resp.status_code == 200
     [cand] = resp.context["candidates"]
     assert cand.patient.pk == other_patient.pk and cand.visible is False and cand.person_matched
     body = resp.content.decode()
-    section = body[body.index('data-testid="duplicate-candidates"'):body.index("</section>")]
+    section = body[body.index('data-testid="duplicate-candidates"') : body.index("</section>")]
     assert 'data-testid="candidate-restricted"' in section and "O. O." in section and "1955" in section
     for secret in (other_patient.mrn, "1955-11-30", str(other_patient.pk), "987-65-4321"):
         assert secret not in section  # no MRN + date of birth to take to break-the-glass, no link
@@ -138,8 +177,12 @@ def test_candidates_outside_the_users_access_show_only_initials(login, front_des
 def test_showing_candidates_is_recorded_naming_them(login, front_desk, patient, other_patient):
     from audit.models import AccessEvent
 
-    resp = login(front_desk).post(URL, form_data(given_name="Maria", family_name="Garcia",
-                                                 birth_date="1970-03-02", phone_mobile="555-010-2000"))
+    resp = login(front_desk).post(
+        URL,
+        form_data(
+            given_name="Maria", family_name="Garcia", birth_date="1970-03-02", phone_mobile="555-010-2000"
+        ),
+    )
     assert resp.status_code == 200
     ev = AccessEvent.objects.get(actor=front_desk, category="duplicate check")
     assert ev.action == "list" and ev.outcome == "success"
@@ -149,10 +192,12 @@ def test_showing_candidates_is_recorded_naming_them(login, front_desk, patient, 
 
 def test_at_most_three_candidates_are_shown(login, front_desk, department):
     for i in range(6):
-        make_patient(given_name="Maria", family_name="Garcia", middle_name=f"M{i}", department=department,
-                     ssn=None)
-    resp = login(front_desk).post(URL, form_data(given_name="Maria", family_name="Garcia",
-                                                 birth_date="1970-03-02"))
+        make_patient(
+            given_name="Maria", family_name="Garcia", middle_name=f"M{i}", department=department, ssn=None
+        )
+    resp = login(front_desk).post(
+        URL, form_data(given_name="Maria", family_name="Garcia", birth_date="1970-03-02")
+    )
     assert len(resp.context["candidates"]) == 3
 
 
@@ -170,6 +215,6 @@ def test_an_identifier_alone_does_not_reveal_whose_it_is(login, front_desk, othe
     [cand] = resp.context["candidates"]
     assert cand.patient.pk == other_patient.pk and not cand.person_matched
     body = resp.content.decode()
-    section = body[body.index('data-testid="duplicate-candidates"'):body.index("</section>")]
+    section = body[body.index('data-testid="duplicate-candidates"') : body.index("</section>")]
     assert "same SSN" in section and "A record" in section
     assert "O. O." not in section and "1955" not in section and other_patient.mrn not in section

@@ -14,15 +14,32 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def people(clinician, patient):
     """`patient` is Maria Garcia (1970-03-02, 555-010-2000); a few more on dr.alice's team, one hidden twin."""
-    jose = make_patient(given_name="José", family_name="García", birth_date="1982-07-14", sex_at_birth="M",
-                        phones=[{"use": "mobile", "value": "555-777-8888"}], ssn=None)
-    mario = make_patient(given_name="Mario", family_name="Garcia Lopez", birth_date="1990-01-20", sex_at_birth="M",
-                         phones=None, ssn=None)
+    jose = make_patient(
+        given_name="José",
+        family_name="García",
+        birth_date="1982-07-14",
+        sex_at_birth="M",
+        phones=[{"use": "mobile", "value": "555-777-8888"}],
+        ssn=None,
+    )
+    mario = make_patient(
+        given_name="Mario",
+        family_name="Garcia Lopez",
+        birth_date="1990-01-20",
+        sex_at_birth="M",
+        phones=None,
+        ssn=None,
+    )
     ann = make_patient(given_name="Ann", family_name="Marsh", birth_date="1970-03-02", phones=None, ssn=None)
     for p in (jose, mario, ann):
         care_team_grant(patient=p, user=clinician, care_role="PCP")
-    hidden = make_patient(given_name="Maria", family_name="Garcia", birth_date="1970-03-02", ssn=None,
-                          phones=[{"use": "mobile", "value": "555-010-2000"}])  # nobody's patient
+    hidden = make_patient(
+        given_name="Maria",
+        family_name="Garcia",
+        birth_date="1970-03-02",
+        ssn=None,
+        phones=[{"use": "mobile", "value": "555-010-2000"}],
+    )  # nobody's patient
     return {"maria": patient, "jose": jose, "mario": mario, "ann": ann, "hidden": hidden}
 
 
@@ -89,7 +106,9 @@ def test_one_list_event_naming_the_patients_shown(login, clinician, people):
     ev = AccessEvent.objects.latest("id")
     assert ev.action == "list" and ev.category == "patient list"
     assert set(ev.patient_ids) == {people["maria"].pk, people["jose"].pk, people["mario"].pk}
-    assert ev.detail["query_kind"] == "name" and "garcia" not in str(ev.detail)  # the query text is not stored
+    assert ev.detail["query_kind"] == "name" and "garcia" not in str(
+        ev.detail
+    )  # the query text is not stored
 
 
 def test_htmx_partial(login, clinician, people):
@@ -117,8 +136,11 @@ def test_search_query_count_does_not_grow(login, clinician, people):
 
     few = queries()
     for i in range(6):
-        care_team_grant(patient=make_patient(given_name=f"Ana{chr(97 + i)}", family_name="Garcia", ssn=None,
-                                             phones=None), user=clinician, care_role="PCP")
+        care_team_grant(
+            patient=make_patient(given_name=f"Ana{chr(97 + i)}", family_name="Garcia", ssn=None, phones=None),
+            user=clinician,
+            care_role="PCP",
+        )
     assert queries() == few
 
 
@@ -152,17 +174,28 @@ def test_a_huge_page_number_is_not_a_500(login, clinician, people):
         resp = client.get(reverse("patients:search"), {"q": "garcia", "page": page})
         assert resp.status_code == 200, page
     assert client.get(reverse("patients:search"), {"q": "garcia", "page": "10**30"}).context["page"] == 1
-    assert client.get(reverse("patients:search"), {"q": "garcia", "page": "99999999999999999999"}).context["page"] == 50
+    assert (
+        client.get(reverse("patients:search"), {"q": "garcia", "page": "99999999999999999999"}).context[
+            "page"
+        ]
+        == 50
+    )
 
 
 def test_result_pages_link_to_the_search_page_from_anywhere(login, clinician, patient):
     for i in range(25):
-        care_team_grant(patient=make_patient(given_name=f"Ana{i:02d}", family_name="Garcia", ssn=None, phones=None),
-                        user=clinician, care_role="PCP")
+        care_team_grant(
+            patient=make_patient(given_name=f"Ana{i:02d}", family_name="Garcia", ssn=None, phones=None),
+            user=clinician,
+            care_role="PCP",
+        )
     client = login(clinician)
     # The top bar asks from a chart page; its popover shows the same fragment.
-    resp = client.get(reverse("patients:search"), {"q": "garcia"}, headers={"HX-Request": "true",
-                                                                            "HX-Current-URL": f"/patients/{patient.pk}/"})
+    resp = client.get(
+        reverse("patients:search"),
+        {"q": "garcia"},
+        headers={"HX-Request": "true", "HX-Current-URL": f"/patients/{patient.pk}/"},
+    )
     body = resp.content.decode()
     assert 'href="/patients/?q=garcia&amp;page=2"' in body
     assert 'href="?q=' not in body
@@ -183,7 +216,9 @@ def test_the_database_keeps_each_patients_name_words(clinician, people):
     assert _words(people["jose"]) == ["garcia", "jose"]
     assert _words(people["mario"]) == ["garcia", "lopez", "mario"]
     # Any write path that changes a name changes the words (the trigger, not Python, keeps them).
-    Patient.objects.filter(pk=people["ann"].pk).update(name_search="ann marsh whitfield", family_name="Whitfield")
+    Patient.objects.filter(pk=people["ann"].pk).update(
+        name_search="ann marsh whitfield", family_name="Whitfield"
+    )
     assert _words(people["ann"]) == ["ann", "marsh", "whitfield"]
     rows, _ = patient_search(actor=clinician, q="whitf")
     assert names(rows) == ["Ann Whitfield"]
@@ -194,24 +229,46 @@ def test_the_database_keeps_each_patients_name_words(clinician, people):
 
 def test_one_fragment_lists_whole_words_first_then_longer_then_inside_a_name(clinician):
     made = {}
-    for given, family in [("John", "Zeta"), ("John", "Adams"), ("Mary", "Johnson"), ("Carl", "Littlejohn"),
-                          ("Johnny", "Baker"), ("John", "Johnson")]:
+    for given, family in [
+        ("John", "Zeta"),
+        ("John", "Adams"),
+        ("Mary", "Johnson"),
+        ("Carl", "Littlejohn"),
+        ("Johnny", "Baker"),
+        ("John", "Johnson"),
+    ]:
         made[(given, family)] = p = make_patient(given_name=given, family_name=family, ssn=None, phones=None)
         care_team_grant(patient=p, user=clinician, care_role="PCP")
     rows, more = patient_search(actor=clinician, q="john")
     # "john" as a word (by family name), then "johnny", "johnson" as words, then "john" inside a word; the
     # patient named both John and Johnson comes once, among the whole-word hits.
-    assert names(rows) == ["John Adams", "John Johnson", "John Zeta", "Johnny Baker", "Mary Johnson",
-                           "Carl Littlejohn"]
+    assert names(rows) == [
+        "John Adams",
+        "John Johnson",
+        "John Zeta",
+        "Johnny Baker",
+        "Mary Johnson",
+        "Carl Littlejohn",
+    ]
     assert not more
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 4, 5])
 def test_pages_of_one_fragment_have_no_gaps_or_repeats(clinician, limit):
-    for given, family in [("John", "Zeta"), ("John", "Adams"), ("Mary", "Johnson"), ("Carl", "Littlejohn"),
-                          ("Johnny", "Baker"), ("John", "Johnson"), ("Ana", "Bjohns")]:
-        care_team_grant(patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
-                        user=clinician, care_role="PCP")
+    for given, family in [
+        ("John", "Zeta"),
+        ("John", "Adams"),
+        ("Mary", "Johnson"),
+        ("Carl", "Littlejohn"),
+        ("Johnny", "Baker"),
+        ("John", "Johnson"),
+        ("Ana", "Bjohns"),
+    ]:
+        care_team_grant(
+            patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
+            user=clinician,
+            care_role="PCP",
+        )
     everything, _ = patient_search(actor=clinician, q="john", limit=50)
     paged, offset = [], 0
     while True:
@@ -245,8 +302,11 @@ def test_a_typo_is_matched_within_one_word_not_across_two(clinician):
     # word_similarity over the whole name let the end of one word and the start of the next make up a match:
     # "dolores catalina" has "res", "es ", "  c", " ca" in a row, as "caazres" has (0.5).
     for given, family in [("Dolores", "Catalina"), ("Andres", "Castro"), ("Abel", "Cazares")]:
-        care_team_grant(patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
-                        user=clinician, care_role="PCP")
+        care_team_grant(
+            patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
+            user=clinician,
+            care_role="PCP",
+        )
     rows, _ = patient_search(actor=clinician, q="caazres")
     assert names(rows) == ["Abel Cazares"]
 
@@ -269,18 +329,34 @@ def test_one_fragment_lists_the_closest_words_first(clinician):
     # "barvo": Bravo is one swap away, Barre two edits, Barnes only shares the first three letters' trigrams
     # (0.5, as Barre does; Bravo scores 0.2, so ranking by trigrams alone listed it last).
     for given, family in [("Ana", "Barnes"), ("Luis", "Bravo"), ("Eva", "Barre"), ("Ida", "Bravo")]:
-        care_team_grant(patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
-                        user=clinician, care_role="PCP")
+        care_team_grant(
+            patient=make_patient(given_name=given, family_name=family, ssn=None, phones=None),
+            user=clinician,
+            care_role="PCP",
+        )
     rows, more = patient_search(actor=clinician, q="barvo")
     assert names(rows) == ["Ida Bravo", "Luis Bravo", "Eva Barre", "Ana Barnes"]
     assert not more
     # paging through the tiers neither skips nor repeats
     assert [names(patient_search(actor=clinician, q="barvo", limit=1, offset=i)[0]) for i in range(4)] == [
-        ["Ida Bravo"], ["Luis Bravo"], ["Eva Barre"], ["Ana Barnes"]]
+        ["Ida Bravo"],
+        ["Luis Bravo"],
+        ["Eva Barre"],
+        ["Ana Barnes"],
+    ]
 
 
-@pytest.mark.parametrize(("a", "b", "d"), [("barvo", "bravo", 1), ("caazres", "cazares", 1), ("smith", "smith", 0),
-                                           ("hnson", "hinton", 2), ("", "abc", 3), ("abc", "", 3)])
+@pytest.mark.parametrize(
+    ("a", "b", "d"),
+    [
+        ("barvo", "bravo", 1),
+        ("caazres", "cazares", 1),
+        ("smith", "smith", 0),
+        ("hnson", "hinton", 2),
+        ("", "abc", 3),
+        ("abc", "", 3),
+    ],
+)
 def test_edit_distance_counts_a_swap_as_one(a, b, d):
     from patients.selectors import edit_distance
 

@@ -6,8 +6,10 @@ from audit.dbroles import as_owner, grants_apply
 
 
 class Command(BaseCommand):
-    help = ("Re-apply the application role's database privileges (DML only; no UPDATE, DELETE or TRUNCATE on the "
-            "audit tables). `migrate` does this after every run; see docs/deployment.md.")
+    help = (
+        "Re-apply the application role's database privileges (DML only; no UPDATE, DELETE or TRUNCATE on the "
+        "audit tables). `migrate` does this after every run; see docs/deployment.md."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--role", default="", help="the application role (default: DATABASE_APP_ROLE)")

@@ -44,7 +44,9 @@ class Command(BaseCommand):
     help = "Load the demo clinic (staff, ~200 patients with history)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--if-empty", action="store_true", help="Do nothing if the demo was loaded before.")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="Do nothing if the demo was loaded before."
+        )
         parser.add_argument("--patients", type=int, default=200)
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument(
@@ -77,8 +79,12 @@ class Command(BaseCommand):
             for username, first, last, role, prac in STAFF:
                 user, _ = User.objects.get_or_create(
                     username=username,
-                    defaults={"first_name": first, "last_name": last, "email": f"{username}@clinic.example",
-                              "is_staff": role == Role.PRACTICE_ADMIN},
+                    defaults={
+                        "first_name": first,
+                        "last_name": last,
+                        "email": f"{username}@clinic.example",
+                        "is_staff": role == Role.PRACTICE_ADMIN,
+                    },
                 )
                 user.set_password(DEMO_PASSWORD)
                 user.save()
@@ -87,14 +93,30 @@ class Command(BaseCommand):
                 if prac:
                     npi, dea, specialty, cred = prac
                     Practitioner.objects.get_or_create(
-                        user=user, defaults={"npi": npi, "dea_number": dea, "specialty": specialty,
-                                             "credentials": cred, "dea_expires": date.today() + timedelta(days=700)})
-                TOTPDevice.objects.get_or_create(user=user, name="Demo authenticator",
-                                                 defaults={"key": demo_totp_key(username), "confirmed": True})
+                        user=user,
+                        defaults={
+                            "npi": npi,
+                            "dea_number": dea,
+                            "specialty": specialty,
+                            "credentials": cred,
+                            "dea_expires": date.today() + timedelta(days=700),
+                        },
+                    )
+                TOTPDevice.objects.get_or_create(
+                    user=user,
+                    name="Demo authenticator",
+                    defaults={"key": demo_totp_key(username), "confirmed": True},
+                )
                 staff[username] = user
             clinicians = [staff["dr.house"], staff["dr.grey"], staff["dr.quinn"]]
-            made = demo_patients_create(count=patients, department=dept, clinicians=clinicians,
-                                        nurse=staff["nurse.joy"], rng=rng, fake=fake)
+            made = demo_patients_create(
+                count=patients,
+                department=dept,
+                clinicians=clinicians,
+                nurse=staff["nurse.joy"],
+                rng=rng,
+                fake=fake,
+            )
             for module in ("encounters.demo", "prescriptions.demo"):
                 try:
                     mod = __import__(module, fromlist=["demo_build"])
@@ -102,6 +124,9 @@ class Command(BaseCommand):
                     continue
                 mod.demo_build(patients=made, providers=clinicians, front_desk=staff["front.desk"], rng=rng)
             imported = demo_import_synthea(department=dept, care_team=[staff["dr.house"], staff["nurse.joy"]])
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo clinic loaded: {len(made) + 1 + imported} patients ({imported} imported from the Synthea FHIR "
-            f"bundles in data/fhir/synthea), {len(STAFF)} staff."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo clinic loaded: {len(made) + 1 + imported} patients ({imported} imported from the Synthea FHIR "
+                f"bundles in data/fhir/synthea), {len(STAFF)} staff."
+            )
+        )

@@ -24,13 +24,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", help="bundle files or folders")
-        parser.add_argument("--source", default="import",
-                            help="name of the sending system (re-imports match on it; default: import)")
+        parser.add_argument(
+            "--source",
+            default="import",
+            help="name of the sending system (re-imports match on it; default: import)",
+        )
         parser.add_argument("--department", help="put new patients in this department")
-        parser.add_argument("--care-team", action="append", default=[], metavar="USERNAME",
-                            help="add this user to the care team of new patients (repeatable)")
-        parser.add_argument("--as", dest="as_user", metavar="USERNAME",
-                            help="import as this user (needs fhirapi.import_bundle); default: the import account")
+        parser.add_argument(
+            "--care-team",
+            action="append",
+            default=[],
+            metavar="USERNAME",
+            help="add this user to the care team of new patients (repeatable)",
+        )
+        parser.add_argument(
+            "--as",
+            dest="as_user",
+            metavar="USERNAME",
+            help="import as this user (needs fhirapi.import_bundle); default: the import account",
+        )
 
     def handle(self, *args, **opts):
         files = self._files(opts["paths"])
@@ -55,8 +67,14 @@ class Command(BaseCommand):
                 refused.append((path, f"not readable as JSON: {exc}"))
                 continue
             try:
-                result = bundle_import(actor=actor, bundle=bundle, source=opts["source"], department=department,
-                                       care_team=team, label=path.name)
+                result = bundle_import(
+                    actor=actor,
+                    bundle=bundle,
+                    source=opts["source"],
+                    department=department,
+                    care_team=team,
+                    label=path.name,
+                )
             except BundleRefused as exc:
                 refused.append((path, str(exc)))
                 continue
@@ -70,15 +88,19 @@ class Command(BaseCommand):
         elapsed = max(time.monotonic() - started, 1e-9)
 
         out = self.stdout.write
-        out(f"Imported {imported} of {len(files)} bundles: {resources} resources in {elapsed:.1f} s "
-            f"({resources / elapsed:.0f} resources/s).")
+        out(
+            f"Imported {imported} of {len(files)} bundles: {resources} resources in {elapsed:.1f} s "
+            f"({resources / elapsed:.0f} resources/s)."
+        )
         if created:
             out("  created: " + ", ".join(f"{k} {v}" for k, v in sorted(created.items())))
         if updated:
             out("  updated: " + ", ".join(f"{k} {v}" for k, v in sorted(updated.items())))
         if not_modelled:
-            out("  not imported (types the product does not model): "
-                + ", ".join(f"{k} {v}" for k, v in not_modelled.most_common()))
+            out(
+                "  not imported (types the product does not model): "
+                + ", ".join(f"{k} {v}" for k, v in not_modelled.most_common())
+            )
         if dropped:
             out("  elements not kept: " + ", ".join(f"{k} {v}" for k, v in dropped.most_common()))
         for path, reason in refused:

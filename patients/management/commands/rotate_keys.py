@@ -5,8 +5,10 @@ from patients.services import patients_rotate_keys
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt every encrypted field of every model with the first key in FIELD_ENCRYPTION_KEYS. "
-            "Afterwards the older keys can be removed from the setting.")
+    help = (
+        "Re-encrypt every encrypted field of every model with the first key in FIELD_ENCRYPTION_KEYS. "
+        "Afterwards the older keys can be removed from the setting."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--batch", type=int, default=1000)
