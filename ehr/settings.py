@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "encounters",
     "prescriptions",
     "fhirapi",
+    "core",
     "ehr",
 ]
 
@@ -69,7 +70,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with our source address (audit.services.client_ip)
-    "ehr.middleware.NoStoreMiddleware",
+    "core.middleware.NoStoreMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -186,7 +187,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = (
-    "ehr.views.csrf_failure"  # a plain page (Django's own mentions DEBUG and needs inline style)
+    "core.views.csrf_failure"  # a plain page (Django's own mentions DEBUG and needs inline style)
 )
 
 from csp.constants import NONE, SELF  # noqa: E402

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from core import views as core_views
 from fhirapi import views as fhir_views
 from fhirapi.oauth import SmartAuthorizationView
 
@@ -11,7 +12,7 @@ admin.site.site_title = "Open EHR admin"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", core_views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("audit/", include("audit.urls")),
@@ -26,10 +27,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "ehr.views.bad_request"
-handler403 = "ehr.views.permission_denied"
-handler404 = "ehr.views.page_not_found"
-handler500 = "ehr.views.server_error"
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.page_not_found"
+handler500 = "core.views.server_error"
 
 # The admin (admin.site) is for practice admins and superusers with a verified second factor: its class is set
 # where its rules live, accounts/admin.py (PracticeAdminSite).

@@ -1,6 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -16,32 +15,3 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request, "home.html", {"panels": home_panels(actor=request.user), "roles": user_roles(request.user)}
     )
-
-
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cur:
-        cur.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
-
-
-# Error pages say what happened in plain words and nothing about the system.
-def bad_request(request, exception=None):
-    return render(request, "errors/400.html", status=400)
-
-
-def permission_denied(request, exception=None):
-    return render(request, "errors/403.html", status=403)
-
-
-def page_not_found(request, exception=None):
-    return render(request, "errors/404.html", status=404)
-
-
-def server_error(request):
-    return render(request, "errors/500.html", status=500)
-
-
-def csrf_failure(request, reason=""):
-    """CSRF_FAILURE_VIEW: usually a form left open across a sign-out or a restart. The reason is not shown."""
-    return render(request, "errors/csrf_failure.html", status=403)

@@ -296,7 +296,7 @@ def _types() -> dict[str, AppointmentType]:
 def _icd10_ensure() -> None:
     """Load the whole ICD-10-CM list when the table is empty (a few seconds), else add the demo's codes."""
     if not Icd10Code.objects.exists():
-        from ehr.refdata import iter_icd10cm
+        from core.refdata import iter_icd10cm
 
         from .services import icd10_load
 

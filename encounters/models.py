@@ -13,7 +13,7 @@ from django.db.models import F, Func
 from django.utils import timezone
 
 from audit import categories
-from ehr.links import pk_url
+from core.links import pk_url
 
 
 class TsTzRange(Func):

@@ -22,8 +22,8 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
-from ehr.links import pk_url
-from ehr.prepared import SENTINEL_ID, Prepared
+from core.links import pk_url
+from core.prepared import SENTINEL_ID, Prepared
 from patients.access import visible_condition, visible_patients
 from patients.models import display_name
 from patients.selectors import patient_get
@@ -72,7 +72,7 @@ CRITICALITY_RANK = Case(
 )
 
 
-# The chart's lists, compiled once per process (ehr/prepared.py): the chart page runs them on every first view.
+# The chart's lists, compiled once per process (core/prepared.py): the chart page runs them on every first view.
 _ALLERGIES_ACTIVE = Prepared(
     lambda patient_id: Allergy.objects.filter(patient_id=patient_id, status=AllergyStatus.ACTIVE).order_by(
         CRITICALITY_RANK, "substance_text"

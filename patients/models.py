@@ -10,7 +10,7 @@ from django.db.models.functions import Now
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from accounts import roles
-from ehr.links import pk_url
+from core.links import pk_url
 
 from .crypto import EncryptedJSONField, EncryptedTextField
 

@@ -27,7 +27,7 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record, access_record_denied
-from ehr.prepared import SENTINEL_ID, Prepared
+from core.prepared import SENTINEL_ID, Prepared
 
 from . import crypto
 from .access import (
@@ -125,7 +125,7 @@ def patient_get_for_care_team(*, actor, patient_id, request=None, record: bool =
     return patient
 
 
-# Compiled once per process (ehr/prepared.py): every chart page draws the care team.
+# Compiled once per process (core/prepared.py): every chart page draws the care team.
 _CARE_TEAM = Prepared(
     lambda patient_id: (
         CareTeamMember.objects.filter(patient_id=patient_id)

@@ -1,6 +1,6 @@
 """The drug catalog and interaction knowledge importer.
 
-Takes iterators, so the demo/test install (``ehr.refdata``, the public lists shipped in data/) and a production
+Takes iterators, so the demo/test install (``core.refdata``, the public lists shipped in data/) and a production
 install (a licensed compendium converted to the same record shape) go through the same code. Idempotent:
 products are upserted on RxCUI, interactions on (key_a, key_b, source). Not patient data: no access check.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from ehr.refdata import ingredient_key
+from core.refdata import ingredient_key
 
 from .models import Interaction, Medication, MedicationIngredient
 
@@ -107,8 +107,8 @@ def catalog_import_interactions(*, pairs: Iterable[Mapping[str, Any]]) -> int:
 
 
 def catalog_load_reference() -> tuple[int, int]:
-    """Load the shipped public lists (ehr.refdata). Used by `load_catalog` and the demo."""
-    from ehr import refdata
+    """Load the shipped public lists (core.refdata). Used by `load_catalog` and the demo."""
+    from core import refdata
 
     products = catalog_import_products(
         products=refdata.iter_rxnorm_products(), schedules=refdata.controlled_substance_schedules()

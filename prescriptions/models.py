@@ -13,7 +13,7 @@ from django.core.validators import RegexValidator, URLValidator
 from django.db import models
 
 from accounts.validators import validate_npi
-from ehr.links import pk_url
+from core.links import pk_url
 from patients.crypto import EncryptedTextField
 
 from . import ncpdp

@@ -18,9 +18,9 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
-from ehr.links import pk_url
-from ehr.prepared import SENTINEL_ID, Prepared
-from ehr.refdata import ingredient_key
+from core.links import pk_url
+from core.prepared import SENTINEL_ID, Prepared
+from core.refdata import ingredient_key
 from encounters import selectors as enc_selectors
 from patients.access import visible_patients
 from patients.selectors import _as_uuid, patient_get
@@ -357,7 +357,7 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
 
 
 # ------------------------------------------------------------------ prescriptions
-# The chart's cards, compiled once per process (ehr/prepared.py). The prescriptions card shows the drug, the
+# The chart's cards, compiled once per process (core/prepared.py). The prescriptions card shows the drug, the
 # directions, the status and the date: only the medication is joined.
 _PRESCRIPTIONS_RECENT = Prepared(
     lambda patient_id: (

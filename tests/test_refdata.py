@@ -1,4 +1,4 @@
-"""Tests for ehr.refdata: the parsers of the reference data shipped in data/ (no Django, no DB)."""
+"""Tests for core.refdata: the parsers of the reference data shipped in data/ (no Django, no DB)."""
 
 import gzip
 import json
@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import pytest
 
-from ehr import refdata
+from core import refdata
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +34,7 @@ def find_pairs(key_a, key_b, source=None):
 
 def test_data_dir_is_inside_the_repository():
     assert refdata.DATA_DIR.name == "data"
-    assert (refdata.DATA_DIR.parent / "ehr" / "refdata.py").is_file()
+    assert (refdata.DATA_DIR.parent / "core" / "refdata.py").is_file()
     assert "/work/shared" not in str(refdata.DATA_DIR)
     assert (refdata.DATA_DIR / "SOURCES.md").is_file()
     assert refdata.LOINC_NOTICE_TXT.is_file()

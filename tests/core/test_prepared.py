@@ -1,7 +1,7 @@
-"""Queries compiled once per process (ehr/prepared.py): every prepared query in the code answers exactly what its
+"""Queries compiled once per process (core/prepared.py): every prepared query in the code answers exactly what its
 plain queryset answers (same rows, same order, same values, related rows and annotations loaded), for whichever
 patient it is asked about; it runs one query, compiles once, and runs on the calling thread's connection.
-Also the two row-formatting helpers of the chart: ehr.links.pk_url and the isodate filter."""
+Also the two row-formatting helpers of the chart: core.links.pk_url and the isodate filter."""
 
 import gc
 import threading
@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import get_resolver, reverse, set_script_prefix
 from django.utils import timezone
 
-from ehr.links import pk_url
-from ehr.prepared import SENTINEL_ID, Prepared
+from core.links import pk_url
+from core.prepared import SENTINEL_ID, Prepared
 from encounters import models as enc
 from prescriptions import models as rx
 from tests.factories import make_patient
