@@ -488,29 +488,42 @@ def cmd_run(argv: list[str]) -> int:
     return 0
 
 
-def ensure_chromium() -> None:
-    if Path(CHROMIUM).exists():
+# What the suite takes from the operating system: the browser tests' Chromium, wrk for the benchmark's HTTP
+# figures, docker-compose to check the deployment file. Installed where the OS allows (Debian, root).
+OS_PACKAGES = {
+    "chromium": (lambda: Path(CHROMIUM).exists(), ["chromium", "fonts-dejavu-core"]),
+    "wrk": (lambda: bool(shutil.which("wrk")), ["wrk"]),
+    "docker-compose": (lambda: bool(shutil.which("docker-compose")), ["docker-compose"]),
+}
+
+
+def ensure_os_packages() -> None:
+    missing = [name for name, (present, _) in OS_PACKAGES.items() if not present()]
+    if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        log("installing Chromium from the distribution's packages (browser tests need it) ...")
+        log(f"installing from the distribution's packages: {', '.join(missing)} ...")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
+        pkgs = [p for name in missing for p in OS_PACKAGES[name][1]]
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"],
+            ["apt-get", "install", "-y", "-qq", *pkgs],
             check=True,
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
         )
         return
-    sys.exit(
-        "The browser tests need Chromium at /usr/bin/chromium.\n"
-        "  Debian/Ubuntu:  sudo apt-get install chromium\n"
-        "  elsewhere:      install Chromium and link it to /usr/bin/chromium (or set CHROMIUM_PATH)."
-    )
+    if "chromium" in missing:
+        sys.exit(
+            "The browser tests need Chromium at /usr/bin/chromium.\n"
+            "  Debian/Ubuntu:  sudo apt-get install chromium\n"
+            "  elsewhere:      install Chromium and link it to /usr/bin/chromium (or set CHROMIUM_PATH)."
+        )
+    log(f"not installed (the tests that need them will say so): {', '.join(missing)}")
 
 
 def cmd_test(argv: list[str]) -> int:
     os.environ["EHR_TEST_MODE"] = "1"
     if not os.environ.get("CHROMIUM_PATH"):
-        ensure_chromium()
+        ensure_os_packages()
     # Test keys are throwaway: the test database is created fresh every run.
     import base64
 
