@@ -40,6 +40,7 @@ from .access import (
     visible_patients,
 )
 from .models import CareTeamMember, Patient, PatientNameVocabulary, PatientNameWord
+from .mrn import mrn_is_valid
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -319,8 +320,6 @@ class ParsedQuery:
 
 
 def _looks_like_mrn(text: str) -> bool:
-    from .services import mrn_is_valid
-
     return mrn_is_valid(text)
 
 

@@ -32,7 +32,9 @@ from .models import (
     PatientMerge,
     PatientUserObjectPermission,
 )
+from .mrn import luhn_digit, mrn_is_valid  # noqa: F401 (mrn_is_valid: callers and tests name it here)
 from .selectors import name_search_text, normalise_name, patient_get, patient_get_for_care_team
+from .tasks import break_glass_notify
 
 DEMOGRAPHIC_FIELDS = (
     "given_name",
@@ -61,27 +63,6 @@ DEMOGRAPHIC_FIELDS = (
     "emergency_contacts",
     "department",
 )
-
-
-def luhn_digit(number: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-MRN_MIN_LENGTH, MRN_MAX_LENGTH = 8, 12
-
-
-def mrn_is_valid(mrn: str) -> bool:
-    """8 to 12 digits whose last is the Luhn check digit of the others (see mrn_next)."""
-    mrn = mrn or ""
-    return MRN_MIN_LENGTH <= len(mrn) <= MRN_MAX_LENGTH and mrn.isdigit() and luhn_digit(mrn[:-1]) == mrn[-1]
 
 
 def mrn_next() -> str:
@@ -441,8 +422,6 @@ def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=Non
             detail={"reason": reason, "matched": False},
         )
         raise BreakGlassRefused("No patient matches that MRN and date of birth.")
-    from .tasks import break_glass_notify
-
     with transaction.atomic():
         now = timezone.now()
         grant = BreakGlassGrant.objects.create(
@@ -463,44 +442,6 @@ def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=Non
         )
         transaction.on_commit(lambda: break_glass_notify.delay(str(grant.pk)))
     return grant
-
-
-def break_glass_notify_send(*, grant_id) -> bool:
-    """Email every privacy officer about one emergency access. Idempotent: sends once per grant."""
-    from django.contrib.auth import get_user_model
-    from django.core.mail import send_mail
-
-    with transaction.atomic():
-        grant = (
-            BreakGlassGrant.objects.select_for_update()
-            .select_related("user", "patient")
-            .filter(pk=grant_id, notified_at__isnull=True)
-            .first()
-        )
-        if grant is None:
-            return False
-        officers = list(
-            get_user_model()
-            .objects.filter(groups__name=roles.Role.PRIVACY_OFFICER, is_active=True)
-            .exclude(email="")
-            .values_list("email", flat=True)
-        )
-        to = sorted(set(officers) | set(settings.PRIVACY_OFFICER_EMAILS))
-        if to:
-            send_mail(
-                subject="Emergency access (break the glass) to a patient record",
-                message=(
-                    f"{grant.user.get_full_name() or grant.user.username} used emergency access to the record "
-                    f"with MRN {grant.patient.mrn} at {grant.granted_at:%Y-%m-%d %H:%M %Z}.\n"
-                    f"Reason given: {grant.reason}\nAccess expires at {grant.expires_at:%Y-%m-%d %H:%M %Z}.\n"
-                    "Review it in the audit reports."
-                ),
-                from_email=None,
-                recipient_list=to,
-            )
-        grant.notified_at = timezone.now()
-        grant.save(update_fields=["notified_at"])
-    return True
 
 
 # ------------------------------------------------------------ merge / unmerge
