@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "fhirapi",
     "core",
     "ehr",
+    "bench",  # manage.py seed / bench only; nothing in the product imports it (pyproject.toml's import contracts)
 ]
 
 MIDDLEWARE = [
