@@ -130,7 +130,7 @@ def _ordered(qs: QuerySet, sort: str) -> QuerySet:
         qs = qs.annotate(shown_patient=Coalesce("patient_id", F("patient_ids__0")))
         qs = qs.annotate(
             patient_mrn=Subquery(
-                subject_model().objects.filter(pk=OuterRef("shown_patient")).values("mrn")[:1]
+                subject_model()._default_manager.filter(pk=OuterRef("shown_patient")).values("mrn")[:1]
             )
         )
     elif key == "reason":
@@ -149,7 +149,9 @@ def _patient_labels(ids: set) -> dict:
         return {}
     return {
         p["id"]: p
-        for p in subject_model().objects.filter(pk__in=ids).values("id", "mrn", "given_name", "family_name")
+        for p in subject_model()
+        ._default_manager.filter(pk__in=ids)
+        .values("id", "mrn", "given_name", "family_name")
     }
 
 
@@ -212,7 +214,12 @@ def audit_patient_find(*, actor, mrn: str) -> dict | None:
     mrn = (mrn or "").strip()
     if not mrn.isdigit() or not 8 <= len(mrn) <= 12:
         return None
-    return subject_model().objects.filter(mrn=mrn).values("id", "mrn", "given_name", "family_name").first()
+    return (
+        subject_model()
+        ._default_manager.filter(mrn=mrn)
+        .values("id", "mrn", "given_name", "family_name")
+        .first()
+    )
 
 
 def audit_user_find(*, actor, username: str):
@@ -232,7 +239,7 @@ def _patient_events(patient_id, lo: datetime, hi: datetime) -> QuerySet:
     # A merged duplicate's history belongs to the survivor's investigation too.
     ids = [
         patient_id,
-        *subject_model().objects.filter(merged_into_id=patient_id).values_list("pk", flat=True),
+        *subject_model()._default_manager.filter(merged_into_id=patient_id).values_list("pk", flat=True),
     ]
     cond = Q(patient_id__in=ids) if len(ids) > 1 else Q(patient_id=patient_id)
     for pid in ids:

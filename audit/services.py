@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -100,9 +101,9 @@ def access_record(
 def _insert_statement() -> tuple[list, str]:
     fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
+    columns = ", ".join(quote(cast(str, f.column)) for f in fields)  # concrete fields all have a column
     marks = ", ".join(["%s"] * len(fields))
-    table, pk = quote(AccessEvent._meta.db_table), quote(AccessEvent._meta.pk.column)
+    table, pk = quote(AccessEvent._meta.db_table), quote(cast(str, AccessEvent._meta.pk.column))
     return fields, f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608 (model's names)
 
 
@@ -424,7 +425,7 @@ def _tail_fault(walk: _Walk, expected: dict, checkpoints: int) -> VerifyResult |
 def _overdue_fault(walk: _Walk, checkpoints: int) -> VerifyResult | None:
     """Events left unlinked longer than AUDIT_LINK_MAX_LAG_SECONDS (counted from the small queue of unlinked
     events, not by scanning every event)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.AUDIT_LINK_MAX_LAG_SECONDS)
+    cutoff = timezone.now() - datetime.timedelta(seconds=settings.AUDIT_LINK_MAX_LAG_SECONDS)
     overdue = UnlinkedEvent.objects.filter(occurred_at__lt=cutoff).count()
     if not overdue:
         return None

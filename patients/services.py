@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -90,7 +91,7 @@ def patient_derive(patient: Patient) -> None:
     patient.phone_bidx = sorted(
         {
             crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
-            for p in (patient.phones or [])
+            for p in cast(list[dict], patient.phones or [])  # an encrypted JSON list of {"use", "value"}
             if crypto.digits(p.get("value", ""))
         }
     )
@@ -461,7 +462,7 @@ STAY_WITH_ALIAS = frozenset(
 _REVOKED = "_revoked_permissions"  # key in PatientMerge.moved: the alias's object permissions, for unmerge
 
 
-def patient_links() -> list[tuple[type, models.Field]]:
+def patient_links() -> list[tuple[type[models.Model], models.Field]]:
     """Every (model, field) holding a foreign key or one-to-one to Patient, in every installed app, including
     relations declared with related_name="+" (hidden from Patient._meta.related_objects) and auto-created
     many-to-many tables: found from the fields themselves, so a model added later is moved without being listed."""
@@ -472,14 +473,14 @@ def patient_links() -> list[tuple[type, models.Field]]:
         if model._meta.proxy or model is Patient or model._meta.label in STAY_WITH_ALIAS:
             continue
         for f in model._meta.local_concrete_fields:
-            if f.is_relation and (f.many_to_one or f.one_to_one) and f.remote_field.model is Patient:
+            if f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model is Patient:
                 out.append((model, f))
     return sorted(out, key=lambda mf: (mf[0]._meta.label, mf[1].name))
 
 
 def _unique_sets(model, fk) -> list[tuple[list[str], models.Q | None]]:
     """The unique constraints that include `fk`: (the other fields, the constraint's condition)."""
-    sets = [([], None)] if fk.unique else []
+    sets: list[tuple[list[str], models.Q | None]] = [([], None)] if fk.unique else []
     for together in model._meta.unique_together:
         if fk.name in together:
             sets.append(([f for f in together if f != fk.name], None))
@@ -637,7 +638,7 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
 
 
 # ------------------------------------------------------------ key rotation
-def encrypted_models() -> list[tuple[type, list[str]]]:
+def encrypted_models() -> list[tuple[type[models.Model], list[str]]]:
     """Every installed model with encrypted columns, and those columns: found by field type, so a new app's
     EncryptedTextField / EncryptedJSONField is rotated without anyone remembering to list it here."""
     from django.apps import apps
@@ -676,7 +677,7 @@ def patients_rotate_keys(*, batch: int = 1000, on_model=None) -> int:
                 qs = model._base_manager.order_by("pk")
                 if last is not None:
                     qs = qs.filter(pk__gt=last)
-                rows = list(qs.select_for_update()[:batch])
+                rows: list[Any] = list(qs.select_for_update()[:batch])  # any encrypted model's rows
                 if not rows:
                     break
                 if "key_version" in fields:
