@@ -139,7 +139,7 @@ def seed_patients(ctx: SeedContext) -> int:
     from patients.mrn import luhn_digit
     from patients.selectors import name_search_text
 
-    from .names import NamePools
+    from ..names import NamePools
 
     pools = NamePools()
     rng, ref = ctx.rng, ctx.ref
