@@ -7,9 +7,8 @@ mfa_required), so the banner cannot disagree with what the login page will ask f
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from accounts.demo import DEMO_PASSWORD, STAFF
 from accounts.roles import mfa_required, user_roles
-
-from .demo_data import DEMO_PASSWORD, STAFF
 
 
 class Command(BaseCommand):
