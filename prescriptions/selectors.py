@@ -6,11 +6,13 @@ Http404. Catalog reads (medications, pharmacies, interactions) are not patient d
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
+from django.core.cache import cache
 from django.db.models import F, Q, QuerySet, Value
 from django.http import Http404
 
@@ -289,6 +291,61 @@ def statement_ingredient_keys(statements) -> dict[str, set[str]]:
     return out
 
 
+def _duplicate_alerts(keys: set[str], taken: dict[str, set[str]]) -> list[Alert]:
+    return [
+        Alert("low", "duplicate-therapy", f"Duplicate therapy: {k} is already active ({name}).")
+        for name, their in taken.items()
+        for k in sorted(keys & their)
+    ]
+
+
+def _interaction_alerts(keys: set[str], taken: dict[str, set[str]]) -> list[Alert]:
+    """Drug-drug interactions between `keys` and the ingredients already taken (one query), each pair once."""
+    all_taken = set().union(*taken.values()) if taken else set()
+    if not (keys and all_taken):
+        return []
+    pairs = Interaction.objects.filter(
+        Q(key_a__in=keys, key_b__in=all_taken) | Q(key_b__in=keys, key_a__in=all_taken)
+    ).order_by("-severity", "key_a", "key_b")
+    alerts, seen = [], set()
+    for ix in pairs:
+        mark = (ix.key_a, ix.key_b, ix.severity)
+        if mark in seen:
+            continue
+        seen.add(mark)
+        other = ix.key_b if ix.key_a in keys else ix.key_a
+        names = ", ".join(n for n, ks in taken.items() if other in ks)
+        mine = ix.key_a if other == ix.key_b else ix.key_b
+        alerts.append(
+            Alert(
+                ix.severity,
+                f"drug-drug:{ix.source}",
+                f"Interaction: {mine} + {other} (active: {names}). {ix.description}".strip(),
+            )
+        )
+    return alerts
+
+
+def _allergy_alert(allergy, keys: set[str], rxcuis: set[str]) -> Alert | None:
+    """The alert one active allergy raises: the ingredient itself, else the first allergy class it shares."""
+    akey = ingredient_key(allergy.substance_text)
+    if (allergy.substance_rxcui and allergy.substance_rxcui in rxcuis) or akey in keys:
+        reaction = f" ({allergy.reaction})" if allergy.reaction else ""
+        return Alert(
+            "high", "drug-allergy", f"Allergy: the patient is allergic to {allergy.substance_text}{reaction}."
+        )
+    for cls in _allergy_classes(akey):
+        hit = keys & ALLERGY_CLASSES[cls]
+        if hit:
+            return Alert(
+                "high",
+                "drug-allergy",
+                f"Class allergy: {allergy.substance_text} ({cls}); {', '.join(sorted(hit))} "
+                "is in the same class.",
+            )
+    return None
+
+
 def prescription_check(*, patient, medication: Medication) -> list[Alert]:
     """Drug-drug, drug-allergy (ingredient and class) and duplicate-therapy alerts for prescribing `medication`.
 
@@ -297,61 +354,12 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
     ingredients = list(medication.ingredients.all())
     keys = {i.ingredient_key for i in ingredients}
     rxcuis = {i.ingredient_rxcui for i in ingredients if i.ingredient_rxcui}
-    alerts: list[Alert] = []
-
-    statements = enc_selectors.medications_active(patient=patient)
-    taken = statement_ingredient_keys(statements)
-    for name, their in taken.items():
-        for k in sorted(keys & their):
-            alerts.append(
-                Alert("low", "duplicate-therapy", f"Duplicate therapy: {k} is already active ({name}).")
-            )
-    all_taken = set().union(*taken.values()) if taken else set()
-    if keys and all_taken:
-        pairs = Interaction.objects.filter(
-            Q(key_a__in=keys, key_b__in=all_taken) | Q(key_b__in=keys, key_a__in=all_taken)
-        ).order_by("-severity", "key_a", "key_b")
-        seen = set()
-        for ix in pairs:
-            other = ix.key_b if ix.key_a in keys else ix.key_a
-            mark = (ix.key_a, ix.key_b, ix.severity)
-            if mark in seen:
-                continue
-            seen.add(mark)
-            names = ", ".join(n for n, ks in taken.items() if other in ks)
-            mine = ix.key_a if other == ix.key_b else ix.key_b
-            alerts.append(
-                Alert(
-                    ix.severity,
-                    f"drug-drug:{ix.source}",
-                    f"Interaction: {mine} + {other} (active: {names}). {ix.description}".strip(),
-                )
-            )
-
+    taken = statement_ingredient_keys(enc_selectors.medications_active(patient=patient))
+    alerts = _duplicate_alerts(keys, taken) + _interaction_alerts(keys, taken)
     for allergy in enc_selectors.allergies_active(patient=patient):
-        akey = ingredient_key(allergy.substance_text)
-        if (allergy.substance_rxcui and allergy.substance_rxcui in rxcuis) or akey in keys:
-            alerts.append(
-                Alert(
-                    "high",
-                    "drug-allergy",
-                    f"Allergy: the patient is allergic to {allergy.substance_text}"
-                    f"{' (' + allergy.reaction + ')' if allergy.reaction else ''}.",
-                )
-            )
-            continue
-        for cls in _allergy_classes(akey):
-            hit = keys & ALLERGY_CLASSES[cls]
-            if hit:
-                alerts.append(
-                    Alert(
-                        "high",
-                        "drug-allergy",
-                        f"Class allergy: {allergy.substance_text} ({cls}); {', '.join(sorted(hit))} "
-                        "is in the same class.",
-                    )
-                )
-                break
+        alert = _allergy_alert(allergy, keys, rxcuis)
+        if alert is not None:
+            alerts.append(alert)
     severity_order = {InteractionSeverity.HIGH: 0, InteractionSeverity.LOW: 1}
     return sorted(alerts, key=lambda a: severity_order.get(a.severity, 2))
 
@@ -391,6 +399,39 @@ def prescription_get(
     )
     rx = Prescription.objects.select_related("medication", "pharmacy", "prescriber__practitioner").get(pk=pk)
     rx.patient = patient
+    return rx
+
+
+# The status fragment an open prescription page polls in the background: its reads are folded into one access
+# event per session and patient per POLL_FOLD_SECONDS. A direct request (not a background poll) is always recorded.
+POLL_FOLD_SECONDS = 60
+
+
+def _poll_already_recorded(poll_session: str, patient_id) -> bool:
+    """True when this session's background polls of this patient were recorded within POLL_FOLD_SECONDS (and
+    marks it so when not). Without the cache nothing is folded: every poll is recorded."""
+    digest = hashlib.sha256(f"{poll_session}:{patient_id}".encode()).hexdigest()
+    try:
+        return not cache.add(f"rx-status-poll:{digest}", 1, timeout=POLL_FOLD_SECONDS)
+    except Exception:  # cache down: record
+        return False
+
+
+def prescription_status_get(*, actor, prescription_id, request=None, poll_session: str = "") -> Prescription:
+    """A prescription for its status fragment, its read recorded (a background poll, `poll_session` given, is
+    recorded once per session and patient per POLL_FOLD_SECONDS)."""
+    rx = prescription_get(actor=actor, prescription_id=prescription_id, request=request, record=False)
+    if poll_session and _poll_already_recorded(poll_session, rx.patient_id):
+        return rx
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=categories.PRESCRIPTION,
+        patient_id=rx.patient_id,
+        request=request,
+        break_glass=rx.patient.access.break_glass,
+        detail={"prescription": str(rx.pk), "status_fragment": "poll" if poll_session else "direct"},
+    )
     return rx
 
 
