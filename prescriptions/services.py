@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 
 from accounts import roles
 from audit import categories
@@ -249,8 +248,6 @@ def pharmacy_secret_rotate(*, ncpdp_id: str) -> str:
     returns it: it is shown once, to be handed to the pharmacy. Caller: an operator (``manage.py
     pharmacy_secret_rotate``; the dev stack hands the demo pharmacy's to the simulator at every start)."""
     secret = secrets.token_urlsafe(32)
-    if not Pharmacy.objects.filter(ncpdp_id=ncpdp_id).update(
-        inbound_secret=secret, updated_at=timezone.now()
-    ):
+    if not Pharmacy.objects.filter(ncpdp_id=ncpdp_id).update(inbound_secret=secret):
         raise Pharmacy.DoesNotExist(f"no pharmacy with NCPDP ID {ncpdp_id}")
     return secret

@@ -15,7 +15,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
-from . import lifecycle, mapping, ncpdp, ncpdp_build, outbox, selectors
+from . import checks, lifecycle, mapping, ncpdp, ncpdp_build, outbox, selectors
 from .models import (
     Medication,
     Prescription,
@@ -73,7 +73,7 @@ def _signer_check(actor, *, controlled: bool, totp_code: str) -> None:
 
 def _overrides(*, patient, medication: Medication, override_reasons) -> list[dict]:
     """The override of every high-severity alert, each with its reason (AlertsNeedOverride when one is missing)."""
-    alerts = selectors.prescription_check(patient=patient, medication=medication)
+    alerts = checks.prescription_check(patient=patient, medication=medication)
     reasons = {k: v.strip() for k, v in (override_reasons or {}).items() if v and v.strip()}
     high = [a for a in alerts if a.severity == "high"]
     if any(a.key not in reasons for a in high):

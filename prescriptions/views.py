@@ -16,7 +16,7 @@ from audit.models import Action
 from audit.services import access_record
 from patients.selectors import patient_get
 
-from . import cancelling, ncpdp, needs_attention, printing, renewals, selectors, services, signature
+from . import cancelling, checks, ncpdp, needs_attention, printing, renewals, selectors, services, signature
 from . import inbound as inbound_messages
 from .forms import DenyForm, InboxRespondForm, PrescriptionForm, SignForm
 
@@ -84,7 +84,7 @@ def prescription_sign(request: HttpRequest, prescription_id) -> HttpResponse:
     )
     if rx.status != "draft":
         return redirect(rx)
-    alerts = selectors.prescription_check(patient=rx.patient, medication=rx.medication)
+    alerts = checks.prescription_check(patient=rx.patient, medication=rx.medication)
     form = SignForm(request.POST or None)
     reasons = (
         {a.key: request.POST.get(f"override_{i}", "") for i, a in enumerate(alerts)} if request.POST else {}
@@ -293,7 +293,7 @@ def _inbox_item_page(request, item, *, form, status: int = 200) -> HttpResponse:
     if medication is not None:
         schedule = schedule or medication.dea_schedule
     alerts = (
-        selectors.prescription_check(patient=item.patient, medication=medication)
+        checks.prescription_check(patient=item.patient, medication=medication)
         if medication is not None and item.patient is not None
         else []
     )
@@ -332,7 +332,7 @@ def inbox_respond(request: HttpRequest, item_id) -> HttpResponse:
     elif item.prescription:
         medication = item.prescription.medication
     alerts = (
-        selectors.prescription_check(patient=item.patient, medication=medication)
+        checks.prescription_check(patient=item.patient, medication=medication)
         if approve and medication is not None and item.patient is not None
         else []
     )

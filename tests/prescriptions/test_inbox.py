@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from audit.models import AccessEvent
 from pharmacy_sim.outbound import build_outbound
-from prescriptions import ncpdp, ncpdp_parse, outbox, renewals, selectors, signature
+from prescriptions import checks, ncpdp, ncpdp_parse, outbox, renewals, selectors, signature
 from prescriptions.models import InboxItem, OutboundMessage, Pharmacy, Prescription, RxStatus
 from tests.audit.helpers import mark
 from tests.conftest import totp_now
@@ -249,7 +249,7 @@ def test_change_request_from_the_simulator_to_the_response_it_receives(
         renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=1, password=PASSWORD)
     alert = [
         a
-        for a in selectors.prescription_check(patient=patient, medication=catalog["855332"])
+        for a in checks.prescription_check(patient=patient, medication=catalog["855332"])
         if a.severity == "high"
     ][0]
     renewals.inbox_respond(

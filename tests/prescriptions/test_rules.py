@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from encounters.models import Icd10Code
-from prescriptions import ncpdp_parse, outbox, selectors, services, signature, tasks
+from prescriptions import checks, ncpdp_parse, outbox, selectors, services, signature, tasks
 from prescriptions.models import OutboundMessage, PrescriberSpi, Prescription, RxStatus, refill_limit
 from tests.conftest import totp_now
 from tests.factories import PASSWORD
@@ -69,7 +69,7 @@ def test_totp_code_survives_a_refusal_for_a_missing_override(clinician, patient,
         signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code=code)
     alert = [
         a
-        for a in selectors.prescription_check(patient=patient, medication=catalog["1049621"])
+        for a in checks.prescription_check(patient=patient, medication=catalog["1049621"])
         if a.severity == "high"
     ][0]
     signature.prescription_sign(

@@ -9,6 +9,7 @@ from django.http import Http404
 
 from prescriptions import (
     cancelling,
+    checks,
     ncpdp_parse,
     ncpdp_validate,
     outbox,
@@ -123,27 +124,27 @@ def test_outsider_and_nurse_cannot_prescribe(colleague, nurse, patient, catalog)
 
 def test_drug_drug_alert_from_active_medication(patient, catalog):
     add_statement(patient, "Ibuprofen 200 MG Oral Tablet (OTC)")  # no RxCUI: matched by name
-    alerts = selectors.prescription_check(patient=patient, medication=catalog["855332"])
+    alerts = checks.prescription_check(patient=patient, medication=catalog["855332"])
     assert [a.severity for a in alerts] == ["high"]
     assert "warfarin + ibuprofen" in alerts[0].message
-    low = selectors.prescription_check(patient=patient, medication=catalog["314076"])
+    low = checks.prescription_check(patient=patient, medication=catalog["314076"])
     assert [a.severity for a in low] == ["low"]
 
 
 def test_allergy_alerts_by_ingredient_and_class(patient, catalog):
     add_allergy(patient, "Penicillin")
-    alerts = selectors.prescription_check(patient=patient, medication=catalog["308182"])
+    alerts = checks.prescription_check(patient=patient, medication=catalog["308182"])
     assert alerts and alerts[0].source == "drug-allergy" and "penicillins" in alerts[0].message
     add_allergy(patient, "Ibuprofen", rxcui="5640")
     assert any(
         a.source == "drug-allergy"
-        for a in selectors.prescription_check(patient=patient, medication=catalog["197806"])
+        for a in checks.prescription_check(patient=patient, medication=catalog["197806"])
     )
 
 
 def test_duplicate_therapy(patient, catalog):
     add_statement(patient, "Ibuprofen 600 MG Oral Tablet", rxcui="197806")
-    alerts = selectors.prescription_check(patient=patient, medication=catalog["197806"])
+    alerts = checks.prescription_check(patient=patient, medication=catalog["197806"])
     assert [a.source for a in alerts] == ["duplicate-therapy"]
 
 
@@ -163,7 +164,7 @@ def test_sign_needs_password_and_override(
         signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password="wrong")
     with pytest.raises(signature.AlertsNeedOverride):
         signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
-    alert = selectors.prescription_check(patient=patient, medication=catalog["855332"])[0]
+    alert = checks.prescription_check(patient=patient, medication=catalog["855332"])[0]
     with django_capture_on_commit_callbacks() as callbacks:
         signature.prescription_sign(
             actor=clinician,
