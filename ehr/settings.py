@@ -131,7 +131,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.InteractiveModelBackend",  # ModelBackend, refusing service accounts (issue 18 #1)
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -224,6 +224,10 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "fhirapi.oauth.SmartValidator",
     # https callbacks only in production; development and tests may use loopback http ones (RFC 8252).
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG or TEST_MODE else ["https"],
+    # Short-lived access tokens (SMART's usual: minutes to an hour); user apps renew with a refresh token, which
+    # lasts a working day. Client-credentials apps get no refresh token: they ask again (accounts/oauth_clients.py).
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=15 * 60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=12 * 3600),
 }
 
 # --- static files ---------------------------------------------------------------------------------
