@@ -9,13 +9,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.redirects import redirect_back, safe_next
 
 from .forms import LoginForm, TokenForm
 from .roles import mfa_required
@@ -25,15 +26,6 @@ LOCKOUT_MESSAGE = (
     "Too many failed sign-in attempts. Sign-in is paused for this account; try again later or ask your practice "
     "admin to unlock it."
 )
-
-
-def _safe_next(request: HttpRequest, default: str = "/") -> str:
-    nxt = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(
-        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return nxt
-    return default
 
 
 class LoginView(auth_views.LoginView):
@@ -67,7 +59,7 @@ def _throttled_message(device) -> str | None:
 @require_http_methods(["GET", "POST"])
 def mfa_verify(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified():
-        return redirect(_safe_next(request))
+        return redirect_back(request)
     if not user_has_device(request.user, confirmed=True):
         return redirect("accounts:mfa_enroll")
     form = TokenForm(request.POST or None)
@@ -81,12 +73,12 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
             if isinstance(device, StaticDevice):
                 left = device.token_set.count()
                 messages.warning(request, f"You signed in with a recovery code; {left} remain.")
-            return redirect(_safe_next(request))
+            return redirect_back(request)
         form.add_error(
             "token",
             throttled or "That code is not valid. Codes change every 30 seconds; try the current one.",
         )
-    return render(request, "accounts/mfa_verify.html", {"form": form, "next": _safe_next(request)})
+    return render(request, "accounts/mfa_verify.html", {"form": form, "next": safe_next(request)})
 
 
 def _qr_svg(uri: str) -> str:
