@@ -1,8 +1,9 @@
 """Load the demo clinic: staff in every role, about 200 patients with history, schedules and prescriptions.
 
 `python3 dev.py run` calls it with --if-empty on every start, so it runs once per data folder.
-Demo accounts get a TOTP device with a fixed secret so that `manage.py demo_totp USER` can show the current code
-(only while DEBUG is on); a real installation creates users in the admin and each enrols their own device.
+Demo accounts get a TOTP device whose secret is generated here, at load time (random, like an enrolment: nothing
+in the source predicts it), so that `manage.py demo_totp USER` can show the current code (only while DEBUG is on);
+a real installation creates users in the admin and each enrols their own device.
 """
 
 import random
@@ -32,12 +33,6 @@ STAFF = [
     ("admin", "Ada", "Admin", Role.PRACTICE_ADMIN, None),
     ("privacy", "Priya", "Vance", Role.PRIVACY_OFFICER, None),
 ]
-
-
-def demo_totp_key(username: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(f"open-ehr-demo:{username}".encode()).hexdigest()[:40]
 
 
 class Command(BaseCommand):
@@ -102,10 +97,9 @@ class Command(BaseCommand):
                             "dea_expires": date.today() + timedelta(days=700),
                         },
                     )
+                # The key is the model's default: a fresh random one (django_otp.util.random_hex).
                 TOTPDevice.objects.get_or_create(
-                    user=user,
-                    name="Demo authenticator",
-                    defaults={"key": demo_totp_key(username), "confirmed": True},
+                    user=user, name="Demo authenticator", defaults={"confirmed": True}
                 )
                 staff[username] = user
             clinicians = [staff["dr.house"], staff["dr.grey"], staff["dr.quinn"]]
