@@ -6,6 +6,7 @@ import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -55,6 +56,29 @@ def _throttled_message(device) -> str | None:
     )
 
 
+def _code_check(user, token: str):
+    """One second-factor attempt, serialised per user: (the device that matched or None, a throttle message or None).
+
+    The user's device rows are locked (SELECT ... FOR UPDATE) for the check and the failure counter's update, so
+    parallel guesses queue: each sees the counter the previous one left, and none is checked while throttled
+    (issue 18 #7: 40 parallel wrong codes got 7 real checks and left the counter at 2).
+    """
+    with transaction.atomic():
+        totp = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
+        list(StaticDevice.objects.select_for_update().filter(user=user).order_by("pk"))  # recovery codes
+        # While the app's codes are throttled, refuse without trying: a guess must not reach match_token.
+        throttled = _throttled_message(totp) if totp else None
+        return (None if throttled else match_token(user, token)), throttled
+
+
+def _enrol_check(device_pk: int, token: str) -> tuple[bool, str | None]:
+    """The enrolment code, checked like _code_check under a lock on the (unconfirmed) device row."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().get(pk=device_pk)
+        throttled = _throttled_message(device)
+        return (False if throttled else device.verify_token(token)), throttled
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def mfa_verify(request: HttpRequest) -> HttpResponse:
@@ -63,11 +87,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     if not user_has_device(request.user, confirmed=True):
         return redirect("accounts:mfa_enroll")
     form = TokenForm(request.POST or None)
-    totp = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     if request.method == "POST" and form.is_valid():
-        # While the app's codes are throttled, refuse without trying: a guess must not reach match_token.
-        throttled = _throttled_message(totp) if totp else None
-        device = None if throttled else match_token(request.user, form.cleaned_data["token"])
+        device, throttled = _code_check(request.user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
             if isinstance(device, StaticDevice):
@@ -98,10 +119,11 @@ def mfa_enroll(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        throttled = _throttled_message(device)
+        matched, throttled = _enrol_check(device.pk, form.cleaned_data["token"])
         if throttled:
             form.add_error("token", throttled)
-        elif device.verify_token(form.cleaned_data["token"]):
+        elif matched:
+            device.refresh_from_db()
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
