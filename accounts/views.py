@@ -20,13 +20,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from core.redirects import redirect_back, safe_next
 
 from .forms import LoginForm, TokenForm
+from .lockout import ACCOUNT, ADDRESS, login_wait, wait_words
 from .roles import mfa_required
 from .services import recovery_codes_issue
 
-LOCKOUT_MESSAGE = (
-    "Too many failed sign-in attempts. Sign-in is paused for this account; try again later or ask your practice "
-    "admin to unlock it."
-)
+LOCKOUT_MESSAGE = "Too many failed sign-in attempts"
+_LOCKOUT_WHY = {
+    ACCOUNT: "for this account",
+    ADDRESS: "from your network address",
+}
 
 
 class LoginView(auth_views.LoginView):
@@ -36,12 +38,17 @@ class LoginView(auth_views.LoginView):
 
 
 def lockout(request, original_response=None, credentials=None) -> HttpResponse:
-    """AXES_LOCKOUT_CALLABLE: the same page and status whether or not the username exists (no enumeration).
+    """AXES_LOCKOUT_CALLABLE: how long to wait, the same page whether or not the username exists (no enumeration).
 
-    Axes counts failures per username, known or not, so an unknown name is "locked" after as many tries too.
+    The wait grows with each failure (accounts/lockout.py); unknown usernames are counted like known ones.
     """
+    wait, reason = login_wait(request, credentials)
+    message = (
+        f"{LOCKOUT_MESSAGE} {_LOCKOUT_WHY.get(reason, _LOCKOUT_WHY[ACCOUNT])}. Wait {wait_words(wait)}, then try "
+        "again; each further failure makes the wait longer. Your practice admin can clear it sooner."
+    )
     form = LoginForm(request)
-    return render(request, "accounts/login.html", {"form": form, "lockout": LOCKOUT_MESSAGE}, status=429)
+    return render(request, "accounts/login.html", {"form": form, "lockout": message}, status=429)
 
 
 def _throttled_message(device) -> str | None:
