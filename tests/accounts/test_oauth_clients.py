@@ -181,3 +181,49 @@ class TestAdmin:
         assert AccessEvent.objects.filter(
             actor=root, action="create", detail__model=Application._meta.label, detail__object=str(app.pk)
         ).exists()
+
+
+def _user_token(user, app):
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+    access = get_access_token_model().objects.create(
+        user=user,
+        application=app,
+        token=secrets.token_urlsafe(30),
+        scope="user/*.read",
+        expires=timezone.now() + timedelta(minutes=10),
+    )
+    get_refresh_token_model().objects.create(
+        user=user, application=app, token=secrets.token_urlsafe(30), access_token=access
+    )
+    return access
+
+
+def test_a_new_password_revokes_the_users_api_tokens(login, client, nurse, clinician):
+    """The report: tokens survived the password change. Now a new password (or deactivation) ends them."""
+    from django.urls import reverse
+    from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+    client_id, _ = create_client("Charts", "--redirect-uri", "https://charts.example.test/cb")
+    app = Application.objects.get(client_id=client_id)
+    _user_token(nurse, app)
+    _user_token(clinician, app)
+    new = "a-much-longer-new-passphrase-42"
+
+    response = login(nurse).post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+
+    assert response.status_code == 302
+    assert not get_access_token_model().objects.filter(user=nurse).exists()
+    assert not get_refresh_token_model().objects.filter(user=nurse).exists()
+    assert get_access_token_model().objects.filter(user=clinician).count() == 1  # nobody else's
+
+    clinician.is_active = False
+    clinician.save()
+    assert not get_access_token_model().objects.filter(user=clinician).exists()
