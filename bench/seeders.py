@@ -1339,6 +1339,27 @@ def audit_partitions_for(start: date, end: date) -> list[str]:
 
 @register(name="audit", order=50)
 def seed_audit(ctx: SeedContext) -> int:
+    """seed_audit_history as the owner role when one is configured (DATABASE_MIGRATE_URL): the database refuses
+    backdated events, links it did not check and far partitions from the application's role (audit migration
+    0004), and trusts the tables' owner."""
+    from django.conf import settings
+
+    if not settings.DATABASE_MIGRATE_URL:
+        return seed_audit_history(ctx)
+    from audit.dbroles import as_owner
+
+    try:
+        with as_owner(connection, settings.DATABASE_MIGRATE_URL):
+            with connection.cursor() as cur:
+                cur.execute("SET synchronous_commit = off")
+            return seed_audit_history(ctx)
+    finally:
+        with connection.cursor() as cur:  # a new session: seed_run's setting again
+            cur.execute("SET synchronous_commit = off")
+            cur.execute("SET ehr.chart_version_bump = 'off'")
+
+
+def seed_audit_history(ctx: SeedContext) -> int:
     """Access events over AUDIT_MONTHS months, in time order (ids grow with time, as in production): chart views
     (one patient), searches and lists (1-20 patients in patient_ids), writes, a few denials and break-the-glass;
     and their hash chain (audit_chainlink), computed with audit.services.content_hash / chain_hash exactly as the
