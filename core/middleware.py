@@ -48,29 +48,16 @@ def _json_has_control(value) -> bool:
     return False
 
 
-def control_characters_in(request) -> str | None:
-    """Where the request carries a control character it may not: "path", "query", "form" or "json"; else None."""
-    if _CONTROL_ANY.search(request.path) or _CONTROL_ANY.search(request.path_info):
-        return "path"
-    query = request.META.get("QUERY_STRING", "")
-    if query and (
-        _CONTROL_ANY.search(query)
-        or any(
-            _CONTROL_ANY.search(k) or any(_CONTROL_ANY.search(v) for v in vs) for k, vs in request.GET.lists()
-        )
-    ):
-        return "query"
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return None
+def _any(pattern: re.Pattern, pairs) -> bool:
+    """Whether a key or one of its values (of QueryDict.lists()) matches `pattern` (keys: any control character)."""
+    return any(_CONTROL_ANY.search(k) or any(pattern.search(v) for v in vs) for k, vs in pairs)
+
+
+def _body_has_control(request) -> str | None:
     content_type = request.content_type or ""
     if content_type in _FORM_TYPES:
-        if any(
-            _CONTROL_ANY.search(k) or any(_CONTROL_FORM.search(v) for v in vs)
-            for k, vs in request.POST.lists()
-        ):
-            return "form"
-        names = (f.name or "" for fs in request.FILES.lists() for f in fs[1])
-        if any(_CONTROL_ANY.search(n) for n in names):
+        names = [f.name or "" for _, fs in request.FILES.lists() for f in fs]
+        if _any(_CONTROL_FORM, request.POST.lists()) or any(_CONTROL_ANY.search(n) for n in names):
             return "form"
     elif content_type == "application/json" or content_type.endswith("+json"):
         body = request.body
@@ -78,6 +65,18 @@ def control_characters_in(request) -> str | None:
             _JSON_ESCAPE.search(body) and _json_has_control(_json_loads(body))
         ):
             return "json"
+    return None
+
+
+def control_characters_in(request) -> str | None:
+    """Where the request carries a control character it may not: "path", "query", "form" or "json"; else None."""
+    if _CONTROL_ANY.search(request.path) or _CONTROL_ANY.search(request.path_info):
+        return "path"
+    query = request.META.get("QUERY_STRING", "")
+    if query and (_CONTROL_ANY.search(query) or _any(_CONTROL_ANY, request.GET.lists())):
+        return "query"
+    if request.method in ("POST", "PUT", "PATCH"):
+        return _body_has_control(request)
     return None
 
 
@@ -97,7 +96,10 @@ class ControlCharacterMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        where = control_characters_in(request)
+        try:
+            where = control_characters_in(request)
+        except OSError:  # the client went away mid-body (UnreadablePostError): handled as Django would
+            where = None
         if where is None:
             return self.get_response(request)
         if request.path.startswith(_FHIR_PREFIXES):
