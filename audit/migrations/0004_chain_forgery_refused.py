@@ -16,9 +16,10 @@
 from django.db import migrations
 
 FORGERY_SQL = """
+-- pg_temp last and every name qualified: a temporary table called pg_class or audit_chainlink cannot stand in.
 CREATE FUNCTION audit_trusted(rel oid) RETURNS boolean LANGUAGE sql STABLE
-  SET search_path = pg_catalog AS $$
-  SELECT pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel
+  SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_catalog.pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_catalog.pg_class c WHERE c.oid = rel
 $$;
 
 CREATE FUNCTION audit_event_time_check() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -81,7 +82,7 @@ DECLARE
   grantee oid;
 BEGIN
   IF (first < this - interval '1 month' OR first > this + interval '3 months')
-     AND NOT pg_has_role(session_user, (SELECT c.relowner FROM pg_class c
+     AND NOT pg_has_role(session_user, (SELECT c.relowner FROM pg_catalog.pg_class c
                                          WHERE c.oid = 'public.audit_accessevent'::regclass), 'MEMBER') THEN
     RAISE EXCEPTION 'audit partition for % refused: only last month to three months ahead', first
       USING ERRCODE = 'insufficient_privilege';

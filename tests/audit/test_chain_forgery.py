@@ -211,3 +211,23 @@ def test_the_linker_extends_a_sound_chain(linked):
     assert ChainLink.objects.filter(event_id=linked.pk).exists()
     assert audit_verify(link_first=False).ok
     assert audit_checkpoint(force=True)["continuous"] is True
+
+
+def test_temporary_tables_cannot_stand_in_for_the_catalog_or_the_chain(app_role_connection, linked):
+    """The triggers name pg_catalog and public first and pg_temp last: a temporary pg_class saying the app role
+    owns the chain, or a temporary audit_chainlink with another head, changes nothing."""
+    seq, prev = _head()
+    conn = app_role_connection
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE pg_class (oid oid, relowner oid)")
+        cur.execute(
+            "INSERT INTO pg_temp.pg_class SELECT c.oid, r.oid FROM pg_catalog.pg_class c, pg_roles r "
+            "WHERE c.relname IN ('audit_chainlink', 'audit_accessevent') AND r.rolname = current_user"
+        )
+        cur.execute("CREATE TEMP TABLE audit_chainlink (seq bigint, chain_hash text)")
+        cur.execute("INSERT INTO pg_temp.audit_chainlink VALUES (99, %s)", [GENESIS])
+    forged = _link(100, linked, FAKE_CONTENT, GENESIS, chain_hash(GENESIS, FAKE_CONTENT))
+    error = _run(conn, LINK_SQL.replace("audit_chainlink", "public.audit_chainlink"), forged)
+    assert error and "refused" in error
+    assert _head() == (seq, prev)
