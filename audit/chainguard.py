@@ -12,7 +12,9 @@ overdue) and audit_verify names the broken link.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import anchor
@@ -20,11 +22,18 @@ from .models import AccessEvent, ChainLink
 
 log = logging.getLogger("audit")
 
+GENESIS = "0" * 64  # the prev_hash of link #1
+
 LINKER_WINDOW = 10_000  # links re-checked from the head when no checkpoint and no own link is known
 _CHUNK = 5_000
 # database identity -> (seq, chain hash) of the last link this process wrote or checked. Only a shortcut: when
 # the link at that seq no longer has that hash the check starts from the checkpoint instead.
 _known_good: dict[str, tuple[int, str]] = {}
+
+
+def chain_hash(prev: str, content: str) -> str:
+    """A link's chain hash (audit.services re-exports it; the database recomputes it as sha256(prev:content))."""
+    return hashlib.sha256(f"{prev}:{content}".encode()).hexdigest()
 
 
 class ChainBroken(Exception):
@@ -38,15 +47,11 @@ class Head:
 
 
 def head() -> Head:
-    from .services import GENESIS
-
     last = ChainLink.objects.order_by("-seq").values_list("seq", "chain_hash").first()
     return Head(*last) if last else Head(0, GENESIS)
 
 
 def _hash_at(seq: int) -> str | None:
-    from .services import GENESIS
-
     if seq == 0:
         return GENESIS
     return ChainLink.objects.filter(seq=seq).values_list("chain_hash", flat=True).first()
@@ -77,11 +82,10 @@ def _start(identity: str, top: Head) -> Head:
     return floor
 
 
-def segment_check(start: Head, top: Head) -> None:
+def segment_check(start: Head, top: Head, content_hash: Callable[[AccessEvent], str]) -> None:
     """Every link after `start` up to `top`: contiguous, each after its predecessor, its chain hash right and its
-    content hash that of its event. Raises ChainBroken at the first that is not."""
-    from .services import chain_hash, content_hash
-
+    content hash (audit.services.content_hash, passed in: this module stands below services) that of its event.
+    Raises ChainBroken at the first that is not."""
     prev, expected = start.chain_hash, start.seq + 1
     while expected <= top.seq:
         links = list(ChainLink.objects.filter(seq__gte=expected, seq__lte=top.seq).order_by("seq")[:_CHUNK])
@@ -99,11 +103,11 @@ def segment_check(start: Head, top: Head) -> None:
             prev, expected = lk.chain_hash, expected + 1
 
 
-def check_before_extending(identity: str) -> Head:
+def check_before_extending(identity: str, content_hash: Callable[[AccessEvent], str]) -> Head:
     """The chain's head, after checking the chain up to it (see the module's docstring). Raises ChainBroken."""
     top = head()
     start = _start(identity, top)
-    segment_check(start, top)
+    segment_check(start, top, content_hash)
     _known_good[identity] = (top.seq, top.chain_hash)
     return top
 

@@ -27,7 +27,7 @@ from django.db import connection
 from .measure import percentile, spread
 
 ROOT = Path(__file__).resolve().parent.parent
-SIM_NCPDP_ID = "9900001"  # the bench's electronic pharmacy (bench/seeders.py seed_reference)
+SIM_NCPDP_ID = "9900001"  # the bench's electronic pharmacy (bench/seeders/reference.py)
 
 
 def _free_port() -> int:

@@ -113,7 +113,7 @@ class Template:
 
     def fresh(self, *, tag: str) -> list[tuple[str, list[str], str]]:
         """The template's text with new UUIDs, MRNs, usernames and link source (the unique columns)."""
-        from patients.services import luhn_digit
+        from patients.mrn import luhn_digit
 
         mapping: dict[str, str] = {}
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "fhirapi",
     "core",
     "ehr",
+    "bench",  # manage.py seed / bench only; nothing in the product imports it (pyproject.toml's import contracts)
 ]
 
 MIDDLEWARE = [
@@ -123,10 +124,20 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Every periodic job, in this one place (no app adds or changes entries at run time).
 CELERY_BEAT_SCHEDULE = {
     "audit-link-chain": {"task": "audit.tasks.audit_link_chain", "schedule": 2.0},
     "audit-ensure-partitions": {"task": "audit.tasks.audit_ensure_partitions", "schedule": crontab(minute=7)},
+    "encounters-reminders": {"task": "encounters.tasks.reminders_send", "schedule": 60.0},
+    "encounters-series-extend": {
+        "task": "encounters.tasks.series_extend",
+        "schedule": crontab(hour=3, minute=17),
+    },
     "prescriptions-requeue-stuck": {"task": "prescriptions.tasks.requeue_stuck", "schedule": 30.0},
+    "prescriptions-purge-inbound-nonces": {
+        "task": "prescriptions.tasks.purge_inbound_nonces",
+        "schedule": 600.0,
+    },
 }
 
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
@@ -285,10 +296,6 @@ RX_SEND_TIMEOUT_SECONDS = env.int("RX_SEND_TIMEOUT_SECONDS", default=5)
 RX_ANSWER_DEADLINE_SECONDS = {
     "NewRx": env.int("RX_NEWRX_ANSWER_DEADLINE_SECONDS", default=24 * 3600),
     "CancelRx": env.int("RX_CANCELRX_ANSWER_DEADLINE_SECONDS", default=48 * 3600),
-}
-CELERY_BEAT_SCHEDULE["prescriptions-purge-inbound-nonces"] = {
-    "task": "prescriptions.tasks.purge_inbound_nonces",
-    "schedule": 600.0,
 }
 
 # --- scheduling (encounters) ------------------------------------------------------------------------

@@ -13,6 +13,8 @@ admin.site.site_title = "Open EHR admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the plain error pages).
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("audit/", include("audit.urls")),
