@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from audit import categories
 
-from . import mapping, selectors
-from .resources import REGISTRY
+from . import selectors
+from .resources import served_everything
 
 FORMAT_VERSION = "1"
 
@@ -28,10 +28,7 @@ def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]
     patient, found = selectors.patient_everything(
         actor=actor, patient_id=patient_id, request=request, need_clinical=True, category=categories.EXPORT
     )
-    resources: dict[str, list[dict]] = {"Patient": [mapping.patient_to_fhir(patient, with_identifiers=True)]}
-    for name, rows in found.items():
-        expand = REGISTRY[name].expand
-        resources[name] = [res for row in rows for res in expand(row)]
+    resources = served_everything(patient=patient, found=found, with_identifiers=True)
     generated = timezone.now()
     manifest = {
         "format": "openehr-clinic EHI export",

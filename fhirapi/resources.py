@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from . import mapping, search, selectors
+from . import fidelity, mapping, search, selectors
 from .auth import Grant
 
 
@@ -60,7 +60,7 @@ def _patient_read(*, grant: Grant, resource_id: str, request) -> dict:
     p = selectors.patient_fhir_get(
         actor=grant.actor, patient_id=resource_id, launch_patient_id=grant.patient_id, request=request
     )
-    return mapping.patient_to_fhir(p)
+    return fidelity.serve([(p, mapping.patient_to_fhir(p))])[0]
 
 
 def _patient_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:
@@ -74,7 +74,7 @@ def _patient_search(*, grant: Grant, params, count: int, offset: int, request) -
         request=request,
         param_names=[k for k in params if k not in search.PAGING_PARAMS],
     )
-    return Page([mapping.patient_to_fhir(p) for p in rows], total)
+    return Page(fidelity.serve([(p, mapping.patient_to_fhir(p)) for p in rows]), total)
 
 
 register(
@@ -141,7 +141,7 @@ def _clinical_read(resource_type: str, to_fhir: Callable):
             launch_patient_id=grant.patient_id,
             request=request,
         )
-        return to_fhir(row)
+        return fidelity.serve([(row, to_fhir(row))])[0]
 
     return read
 
@@ -172,14 +172,14 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
                 offset=offset,
                 count=count,
             )
-            resources = [to_fhir(r) for r in rows]
+            resources = fidelity.serve([(r, to_fhir(r)) for r in rows])
         else:
             rows, _ = selectors.clinical_fhir_rows(
                 resource_type=resource_type, patient_ids=patient_ids, filters=filters
             )
-            everything = [res for r in rows for res in expand(r, params)]
+            everything = [(r, res) for r in rows for res in expand(r, params)]
             total = len(everything)
-            resources = everything[offset : offset + count]
+            resources = fidelity.serve(everything[offset : offset + count])
         selectors.clinical_search_record(
             resource_type=resource_type,
             actor=grant.actor,
@@ -283,7 +283,7 @@ def _observation_read(*, grant: Grant, resource_id: str, request) -> dict:
     )
     for obs in mapping.observation_any_to_fhir(row):
         if obs["id"] == resource_id:
-            return obs
+            return fidelity.serve([(row, obs)])[0]
     raise Http404
 
 
@@ -361,13 +361,26 @@ _register_clinical(
 )
 
 
+def row_resources(name: str, row) -> list[dict]:
+    """The resources one row of `name` gives (a kept resource: itself, whatever its type)."""
+    if isinstance(row, fidelity.KeptResource):
+        return [fidelity.kept_to_fhir(row)]
+    return REGISTRY[name].expand(row)
+
+
+def served_everything(*, patient, found: dict, with_identifiers: bool = False) -> dict[str, list[dict]]:
+    """{type: resources} for $everything and the EHI export, as served (fidelity.serve)."""
+    pairs = [(patient, mapping.patient_to_fhir(patient, with_identifiers=with_identifiers))]
+    pairs += [(row, res) for name, rows in found.items() for row in rows for res in row_resources(name, row)]
+    out: dict[str, list[dict]] = {}
+    for res in fidelity.serve(pairs, with_identifiers=with_identifiers):
+        out.setdefault(res["resourceType"], []).append(res)
+    return out
+
+
 def everything_bundle(*, patient, found: dict, base: str) -> dict:
     """Patient/$everything: the patient and all their resources in one searchset Bundle."""
-    resources = [mapping.patient_to_fhir(patient)]
-    for name, rows in found.items():
-        expand = REGISTRY[name].expand
-        for row in rows:
-            resources.extend(expand(row))
+    resources = [r for group in served_everything(patient=patient, found=found).values() for r in group]
     return {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -377,3 +390,16 @@ def everything_bundle(*, patient, found: dict, base: str) -> dict:
             for r in resources
         ],
     }
+
+
+# ---------------------------------------------------------------- kept as received
+# Types the product does not model: read, search (patient, _id), $everything and the EHI export serve them as they
+# were received (fhirapi/fidelity.py), through the same door as the rest of the clinical record.
+for _name in selectors.KEPT_TYPES:
+    _register_clinical(
+        _name,
+        f"http://hl7.org/fhir/StructureDefinition/{_name}",
+        fidelity.kept_to_fhir,
+        {"_id": search.kept_id},
+        (),
+    )

@@ -523,3 +523,7 @@ IMMUNIZATION_PARAMS = {
     "status": _immunization_status,
     "vaccine-code": _vaccine_code,
 }
+
+
+# Kept resources (types the product does not model): their id is ours, a UUID.
+kept_id = _uuid_or_nothing
