@@ -55,6 +55,7 @@ class Kept:
     source_id: str
     patient_key: str | None
     entry: int
+    also_mapped: bool = False  # a Practitioner: a user record here, and kept as received
 
 
 @dataclass
@@ -73,7 +74,7 @@ class ParsedBundle:
 
     def count(self) -> int:
         """Every resource of the bundle that is stored (mapped or kept)."""
-        return sum(len(v) for v in self.rows.values()) + len(self.kept)
+        return sum(len(v) for v in self.rows.values()) + sum(1 for k in self.kept if not k.also_mapped)
 
     def issue(self, entry: int, key: str, text: str, *, severity: str = "warning", code: str = "processing"):
         self.issues.append(
@@ -165,6 +166,10 @@ def _parse_entry(out: ParsedBundle, i: int, key: str, r: dict, sole_patient: str
         out.issue(i, key, f"{exc}; kept as received, not added to the chart", code="value")
         out.kept.append(Kept(rtype, key, key.split("/", 1)[1], _kept_patient(r, out.refs, sole_patient), i))
         return
+    if (
+        rtype == "Practitioner"
+    ):  # also kept as received: served with the patient's record ($everything, export)
+        out.kept.append(Kept(rtype, key, key.split("/", 1)[1], sole_patient, i, also_mapped=True))
     for element in r.keys() - used - BOOKKEEPING:
         out.dropped_elements[f"{rtype}.{element}"] += 1
     refs = {k: v for k, v in row_refs.items() if v}
@@ -178,6 +183,8 @@ def parse_bundle(bundle) -> ParsedBundle:
     indexed = _index(_entries(bundle), out)
     patients = [key for _, key, r in indexed if r["resourceType"] == "Patient"]
     sole_patient = patients[0] if len(patients) == 1 else None
+    if not patients and any(r.get(name) for _, _, r in indexed for name in PATIENT_ELEMENTS):
+        raise BundleRefused("the bundle has clinical data but no Patient resource")
     for i, key, r in indexed:
         _parse_entry(out, i, key, r, sole_patient)
     return out

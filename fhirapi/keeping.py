@@ -57,7 +57,8 @@ def kept_prepare(w) -> None:
 
 def _served_id(row, rec: ImportedRecord) -> str:
     if rec.target_model == "encounters.vitalsigns":
-        return f"{rec.target_id}-{mapping.VITAL_CODE_SUFFIX.get(row.fields['loinc_code'], 'x')}"
+        suffix = {**mapping.VITAL_CODE_SUFFIX, "55284-4": "bp"}.get(row.fields["loinc_code"], "x")
+        return f"{rec.target_id}-{suffix}"
     return rec.target_id
 
 

@@ -167,7 +167,7 @@ def test_impossible_vital_sign_is_kept_as_sent_not_charted(importer):
 def test_oral_temperature_keeps_its_code_and_no_bmi_is_invented(importer):
     from encounters.models import Observation, VitalSigns
 
-    bundle = load("Kermit")
+    bundle = load("Willy")
     temp = first(bundle, "Observation", lambda r: r["code"]["coding"][0]["code"] == "8331-1")
     bundle["entry"] = [
         e
