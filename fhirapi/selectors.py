@@ -450,7 +450,7 @@ def _kept_of_mapped_types(patient_id, found: dict, types: set[str] | None) -> No
 
     kept = KeptResource.objects.filter(patient_id=patient_id).exclude(resource_type__in=KEPT_TYPES)
     for k in kept.order_by("received_at", "pk"):
-        if types is None or k.resource_type in types:
+        if types is None or k.resource_type in types or k.resource_type == "Practitioner":
             found.setdefault(k.resource_type, []).append(k)
 
 
