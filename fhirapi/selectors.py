@@ -265,7 +265,6 @@ KEPT_TYPES = (
     "DetectedIssue",
     "Flag",
     "List",
-    "Basic",
 )
 
 
