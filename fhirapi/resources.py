@@ -151,7 +151,7 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
     type). `to_fhir(row) -> dict` for one resource per row; `expand(row, params) -> list[dict]` when a row gives
     several (vital signs), in which case paging happens after the expansion."""
     per_source = handlers if isinstance(handlers, tuple) else (handlers,)
-    per_source = tuple({"patient": lambda v: Q(), **h} for h in per_source)
+    per_source = tuple({"patient": lambda v: Q(), "subject": lambda v: Q(), **h} for h in per_source)
 
     def run(*, grant: Grant, params, count: int, offset: int, request) -> Page:
         filters = [search.filters_from(params, h) for h in per_source]
@@ -198,6 +198,7 @@ PATIENT_PARAM = SearchParam(
     "The patient: <id> or Patient/<id> (required unless the token has a patient launch context)",
 )
 ID_PARAM = SearchParam("_id", "token", "The resource id")
+SUBJECT_PARAM = SearchParam("subject", "reference", "The patient: Patient/<id> (the same as patient)")
 DATE_DOC = "YYYY[-MM[-DD]] with optional prefix eq, ne, gt, lt, ge, le"
 
 
@@ -210,7 +211,7 @@ def _register_clinical(
             profile=profile,
             read=read or _clinical_read(name, to_fhir),
             search=_clinical_search(name, handlers, expand=expand, to_fhir=to_fhir),
-            search_params=(PATIENT_PARAM, ID_PARAM, *params),
+            search_params=(PATIENT_PARAM, SUBJECT_PARAM, ID_PARAM, *params),
             expand=(lambda row: expand(row, {})) if expand else (lambda row: [to_fhir(row)]),
         )
     )
