@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Q
+from django.http import Http404
 
 from . import fidelity, mapping, search, selectors
 from .auth import Grant
@@ -102,7 +103,21 @@ register(
 
 # ---------------------------------------------------------------- Practitioner
 def _practitioner_read(*, grant: Grant, resource_id: str, request) -> dict:
-    return mapping.practitioner_to_fhir(selectors.practitioner_fhir_get(practitioner_id=resource_id))
+    try:
+        return mapping.practitioner_to_fhir(selectors.practitioner_fhir_get(practitioner_id=resource_id))
+    except Http404:  # a clinician of a sending system, kept as received with the patient's record
+        return _kept_read("Practitioner", grant, resource_id, request)
+
+
+def _kept_read(resource_type: str, grant: Grant, resource_id: str, request) -> dict:
+    row = selectors.kept_fhir_get(
+        resource_type=resource_type,
+        actor=grant.actor,
+        row_id=resource_id,
+        launch_patient_id=grant.patient_id,
+        request=request,
+    )
+    return fidelity.kept_to_fhir(row)
 
 
 def _practitioner_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:
@@ -134,13 +149,18 @@ register(
 # patient with no such data), a resource out of reach 404.
 def _clinical_read(resource_type: str, to_fhir: Callable):
     def read(*, grant: Grant, resource_id: str, request) -> dict:
-        row = selectors.clinical_fhir_get(
-            resource_type=resource_type,
-            actor=grant.actor,
-            row_id=resource_id,
-            launch_patient_id=grant.patient_id,
-            request=request,
-        )
+        try:
+            row = selectors.clinical_fhir_get(
+                resource_type=resource_type,
+                actor=grant.actor,
+                row_id=resource_id,
+                launch_patient_id=grant.patient_id,
+                request=request,
+            )
+        except Http404:  # kept as received: its values could not be used at import
+            if resource_type in selectors.KEPT_TYPES:
+                raise
+            return _kept_read(resource_type, grant, resource_id, request)
         return fidelity.serve([(row, to_fhir(row))])[0]
 
     return read
@@ -271,8 +291,6 @@ def _observations(row, params) -> list[dict]:
 
 def _observation_read(*, grant: Grant, resource_id: str, request) -> dict:
     """Results have their row's id; vital signs "<row id>-<measurement>" (one row holds a set)."""
-    from django.http import Http404
-
     row_id, _, suffix = resource_id.rpartition("-")
     vital = suffix in mapping.VITAL_SUFFIXES
     row = selectors.clinical_fhir_get(

@@ -297,7 +297,20 @@ def clinical_kind(resource_type: str) -> ClinicalKind:
 def clinical_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: uuid.UUID | None, request):
     """One row of a clinical type, if `actor` holds the type's permission on its patient (and, with a
     patient-context token, it is the launch patient's). Http404 otherwise, with a denied event."""
-    kind = clinical_kind(resource_type)
+    return _kind_get(clinical_kind(resource_type), actor, row_id, launch_patient_id, request)
+
+
+def kept_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: uuid.UUID | None, request):
+    """A resource kept as received whose type the product models (a Practitioner of the sending system, a
+    resource whose values could not be used): the same door as the patient's clinical record."""
+    from .models import KeptResource
+
+    source = Source(KeptResource, (), ("received_at", "pk"), only=Q(resource_type=resource_type))
+    kind = ClinicalKind(roles.VIEW_CLINICAL, categories.FHIR, (source,))
+    return _kind_get(kind, actor, row_id, launch_patient_id, request)
+
+
+def _kind_get(kind: ClinicalKind, actor, row_id, launch_patient_id, request):
     pk = _uuid(row_id)
     source = patient_id = None
     for candidate in kind.sources if pk else ():
@@ -449,7 +462,7 @@ def _kept_of_mapped_types(patient_id, found: dict, types: set[str] | None) -> No
 
     kept = KeptResource.objects.filter(patient_id=patient_id).exclude(resource_type__in=KEPT_TYPES)
     for k in kept.order_by("received_at", "pk"):
-        if types is None or k.resource_type in types or k.resource_type == "Practitioner":
+        if types is None or k.resource_type in types:
             found.setdefault(k.resource_type, []).append(k)
 
 

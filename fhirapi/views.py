@@ -210,9 +210,7 @@ def patient_everything(request, patient_id: str) -> HttpResponse:
     ctx = token_authenticate(request)
     grant = grant_for(ctx, "Patient")
     # Each type still needs a scope of its own: user/Patient.read alone returns the Patient and nothing else.
-    types = {
-        name for name in REGISTRY if name not in ("Patient", "Practitioner") and _scope_allows(ctx, name)
-    }
+    types = {name for name in REGISTRY if name != "Patient" and _scope_allows(ctx, name)}
     patient, found = everything_select(
         actor=grant.actor,
         patient_id=patient_id,

@@ -47,13 +47,15 @@ def _issue_for(result, entry: int) -> dict:
     return found[0]
 
 
-def test_encounter_without_period_is_kept_and_reported_the_rest_imported(importer):
+def test_encounter_without_period_is_kept_and_reported_the_rest_imported(
+    importer, clinician, colleague, make_token, api
+):
     from encounters.models import Encounter, Problem
 
     bundle = load("Lemuel")
     enc = first(bundle, "Encounter")
     del enc["period"]
-    result = _import(importer, bundle)
+    result = bundle_import(actor=importer, bundle=bundle, source="synthea", care_team=[clinician])
     issue = _issue_for(result, entry_of(bundle, enc))
     assert "Encounter.period.start is required" in issue["diagnostics"] and issue["severity"] == "warning"
     [pid] = result.patient_ids
@@ -61,6 +63,11 @@ def test_encounter_without_period_is_kept_and_reported_the_rest_imported(importe
     assert Encounter.objects.filter(patient_id=pid).count() == total - 1
     kept = KeptResource.objects.get(patient_id=pid, resource_type="Encounter")
     assert kept.source_id == enc["id"] and kept.resource == enc  # exactly as received
+    # ... and the API serves it by type and id, through the door.
+    token = make_token(clinician, "user/*.read")
+    served = api(token, f"Encounter/{kept.pk}").json()
+    assert served["id"] == str(kept.pk) and served["status"] == enc["status"] and "period" not in served
+    assert api(make_token(colleague, "user/*.read"), f"Encounter/{kept.pk}").status_code == 404
     # The rest of the bundle is in the chart.
     assert Problem.objects.filter(patient_id=pid).count() == sum(
         1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"
