@@ -211,6 +211,8 @@ def patient_everything(request, patient_id: str) -> HttpResponse:
     grant = grant_for(ctx, "Patient")
     # Each type still needs a scope of its own: user/Patient.read alone returns the Patient and nothing else.
     types = {name for name in REGISTRY if name != "Patient" and _scope_allows(ctx, name)}
+    if request.GET.get("_type"):  # only these types (the Patient always comes first)
+        types &= {t.strip() for t in request.GET["_type"].split(",")}
     patient, found = everything_select(
         actor=grant.actor,
         patient_id=patient_id,

@@ -93,3 +93,9 @@ def test_condition_code_across_systems(api, token, db, clinician, chart, patient
         1 for e in bundle["entry"] if e["resource"]["resourceType"] == "Procedure"
     )
     assert api(token, "Procedure", patient=pid, _count=0).json().get("entry") is None
+
+
+def test_everything_honours_type(api, token, chart, patient):
+    body = api(token, f"Patient/{patient.pk}/$everything", _type="Condition,Encounter").json()
+    kinds = {e["resource"]["resourceType"] for e in body["entry"]}
+    assert kinds == {"Patient", "Condition", "Encounter"}
