@@ -334,8 +334,9 @@ def seed_reference(ctx: SeedContext) -> int:
     e-prescription figure)."""
     from django.core.management import call_command
 
-    from encounters.models import AppointmentType, Icd10Code, Location, Room, WorkingHours
+    from encounters.models import Icd10Code
     from prescriptions.models import Medication, MedicationIngredient, Pharmacy
+    from scheduling.models import AppointmentType, Location, Room, WorkingHours
 
     seed_staff(ctx)
     made = 0
@@ -950,7 +951,7 @@ def _lab_value(rng: random.Random, lo: float, hi: float) -> tuple[Decimal, str]:
 def seed_encounters(ctx: SeedContext) -> int:
     """Encounters: 10 / 100 / 1,000 for the named benchmark patients, a few heavy patients with 1,000+, the rest
     spread over random patients, 50 providers, 10 years. Each has a signed note (content_hash as
-    encounters.services.note_hash computes it); VITALS_FRACTION have vital signs, LAB_FRACTION a lab panel,
+    encounters.notes.note_hash computes it); VITALS_FRACTION have vital signs, LAB_FRACTION a lab panel,
     RX_FRACTION a prescription (valid for the prescriptions constraints: catalog drug, refill limits by schedule,
     ICD-10-CM diagnosis) with its timeline and medication-list row."""
     n = ctx.counts.get("encounters", 0)
@@ -962,7 +963,7 @@ def seed_encounters(ctx: SeedContext) -> int:
         ctx.note("encounters skipped: no bench patients")
         return 0
     from encounters import vitals
-    from encounters.services import note_hash
+    from encounters.notes import note_hash
     from prescriptions.services import sig_render
 
     rng, ref = ctx.rng, ctx.ref
@@ -1231,7 +1232,7 @@ def seed_appointments(ctx: SeedContext) -> int:
     if not ctx.patient_ids:
         ctx.note("appointments skipped: no bench patients")
         return 0
-    from encounters.recurrence import clinic_tz
+    from scheduling.recurrence import clinic_tz
 
     tz = clinic_tz()
     rng, ref = ctx.rng, ctx.ref
@@ -1248,7 +1249,7 @@ def seed_appointments(ctx: SeedContext) -> int:
     today = date.today()
     now = datetime.now(UTC)
     providers = [p.pk for p in ctx.providers]
-    appts = Table("encounters.Appointment", APPOINTMENT_FIELDS)
+    appts = Table("scheduling.Appointment", APPOINTMENT_FIELDS)
     desk = ctx.front_desk.pk
     flow = ["done", "with_provider", "in_room", "checked_in", "arrived"]
 

@@ -10,7 +10,7 @@ from accounts.roles import user_roles
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """Each role lands on its own work list; the panels come from the apps that own them."""
-    from encounters.selectors import home_panels
+    from encounters.home import home_panels
 
     return render(
         request, "home.html", {"panels": home_panels(actor=request.user), "roles": user_roles(request.user)}

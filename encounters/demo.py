@@ -19,6 +19,19 @@ from django.utils import timezone
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
+from scheduling.models import (
+    Appointment,
+    AppointmentStatus,
+    AppointmentType,
+    Colour,
+    Location,
+    Modality,
+    Room,
+    Series,
+    WaitlistEntry,
+    WorkingHours,
+)
+from scheduling.recurrence import aware
 
 from . import cvx, vitals
 from .models import (
@@ -26,33 +39,22 @@ from .models import (
     Allergy,
     AllergyCategory,
     AllergyCriticality,
-    Appointment,
-    AppointmentStatus,
-    AppointmentType,
-    Colour,
     Encounter,
     EncounterStatus,
     EncounterType,
     Icd10Code,
     Immunization,
     Interpretation,
-    Location,
     MedicationStatement,
     MedicationStatus,
-    Modality,
     Note,
     NoteStatus,
     Observation,
     ObservationCategory,
     Problem,
-    Room,
-    Series,
     VitalSigns,
-    WaitlistEntry,
-    WorkingHours,
 )
-from .recurrence import aware
-from .services import note_hash
+from .notes import note_hash
 
 # (name, minutes, colour, modality, encounter type)
 TYPES = [
@@ -298,7 +300,7 @@ def _icd10_ensure() -> None:
     if not Icd10Code.objects.exists():
         from core.refdata import iter_icd10cm
 
-        from .services import icd10_load
+        from .findings import icd10_load
 
         icd10_load(iter_icd10cm())
     Icd10Code.objects.bulk_create(

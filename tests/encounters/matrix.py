@@ -13,16 +13,13 @@ def setup(ctx):
     from encounters.models import (
         Allergy,
         AmendmentRequest,
-        Appointment,
-        AppointmentType,
         Encounter,
         Icd10Code,
         MedicationStatement,
         Note,
         Problem,
-        TimeOff,
-        WaitlistEntry,
     )
+    from scheduling.models import Appointment, AppointmentType, TimeOff, WaitlistEntry
 
     clinician = getattr(ctx, "clinician", None) or get_user_model().objects.get(username="dr.alice")
     ctx.enc_provider = clinician
@@ -138,35 +135,35 @@ def _note(ctx):
 
 
 ENTRIES = [
-    {"name": "encounters:day_list", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {"name": "encounters:week", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {"name": "encounters:slots", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {"name": "encounters:waitlist", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "scheduling:day_list", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "scheduling:week", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "scheduling:slots", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "scheduling:waitlist", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
     {
-        "name": "encounters:provider_ical",
+        "name": "scheduling:provider_ical",
         "kwargs": lambda ctx: {"provider_id": ctx.enc_provider.pk},
         "method": "get",
         "expect": _FEED,
     },
-    {"name": "encounters:time_off", "kwargs": _none, "method": "get", "expect": _CALENDAR_MANAGERS},
+    {"name": "scheduling:time_off", "kwargs": _none, "method": "get", "expect": _CALENDAR_MANAGERS},
     {
-        "name": "encounters:time_off_delete",
+        "name": "scheduling:time_off_delete",
         "kwargs": lambda ctx: {"time_off_id": ctx.time_off.pk},
         "method": "get",
         "expect": _POST_ONLY,
     },
-    {"name": "encounters:calendar_feed", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    {"name": "scheduling:calendar_feed", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
     # A calendar app's subscription: no session; an unknown token is 404 for everyone, signed in or not.
     {
-        "name": "encounters:provider_feed_ics",
+        "name": "scheduling:provider_feed_ics",
         "kwargs": lambda ctx: {"token": "not-a-valid-token"},
         "method": "get",
         "expect": _NOBODY,
     },
-    {"name": "encounters:patient_schedule", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
-    {"name": "encounters:appointment_book", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
-    {"name": "encounters:waitlist_add", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
-    {"name": "encounters:appointment_detail", "kwargs": _appt, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "scheduling:patient_schedule", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "scheduling:appointment_book", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "scheduling:waitlist_add", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
+    {"name": "scheduling:appointment_detail", "kwargs": _appt, "method": "get", "expect": _PATIENT_SCHEDULE},
     {"name": "encounters:timeline", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:vitals_trend", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:problems", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
@@ -195,23 +192,23 @@ ENTRIES = [
     },
     {"name": "encounters:encounter_detail", "kwargs": _enc, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:icd10_search", "kwargs": _none, "method": "get", "expect": _CLINICAL_ROLE},
-    {"name": "encounters:appointment_move", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
-    {"name": "encounters:appointment_cancel", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
-    {"name": "encounters:appointment_advance", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
+    {"name": "scheduling:appointment_move", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
+    {"name": "scheduling:appointment_cancel", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
+    {"name": "scheduling:appointment_advance", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
     {
-        "name": "encounters:waitlist_accept",
+        "name": "scheduling:waitlist_accept",
         "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
         "method": "get",
         "expect": _POST_ONLY,
     },
     {
-        "name": "encounters:waitlist_remove",
+        "name": "scheduling:waitlist_remove",
         "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
         "method": "get",
         "expect": _POST_ONLY,
     },
     {
-        "name": "encounters:waitlist_decline",
+        "name": "scheduling:waitlist_decline",
         "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
         "method": "get",
         "expect": _POST_ONLY,

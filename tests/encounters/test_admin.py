@@ -5,7 +5,8 @@ from datetime import date, time
 
 import pytest
 
-from encounters.models import Location, NoteTemplate, WorkingHours
+from encounters.models import NoteTemplate
+from scheduling.models import Location, WorkingHours
 
 
 @pytest.mark.django_db

@@ -9,6 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from encounters import findings as enc_findings
+from encounters import notes as enc_notes
 from encounters import services
 from encounters.models import Encounter, Immunization, Observation
 from tests.factories import chart_changed
@@ -65,10 +67,12 @@ def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
     services.allergy_record(
         actor=clinician, patient_id=patient.pk, substance_text="Penicillin", category="medication"
     )
-    services.vitals_record(actor=clinician, patient_id=patient.pk, values={"systolic": 120, "diastolic": 80})
-    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
-    note = services.note_create(actor=clinician, encounter_id=enc.pk)
-    services.note_save_draft(
+    enc_findings.vitals_record(
+        actor=clinician, patient_id=patient.pk, values={"systolic": 120, "diastolic": 80}
+    )
+    enc = enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
+    note = enc_notes.note_create(actor=clinician, encounter_id=enc.pk)
+    enc_notes.note_save_draft(
         actor=clinician, note_id=note.pk, version=note.version, data={"subjective": "Cough"}
     )
     urls = [
@@ -91,8 +95,8 @@ def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
 
 def _book(provider, appt_type, room, patients, day, n):
     """n appointments of `provider` on `day`, 20 minutes apart, one patient after another (rules not in play)."""
-    from encounters.models import Appointment
-    from encounters.recurrence import aware
+    from scheduling.models import Appointment
+    from scheduling.recurrence import aware
 
     first = aware(datetime.combine(day, time(8, 0)))
     taken = Appointment.objects.filter(provider=provider).count()
@@ -125,10 +129,10 @@ def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
     patients = [make_patient(department=department, given_name=f"Pat{i}") for i in range(20)]
     client = login(front_desk)
     urls = [
-        reverse("encounters:day_list") + f"?date={day}",
-        reverse("encounters:week") + f"?date={day}",
+        reverse("scheduling:day_list") + f"?date={day}",
+        reverse("scheduling:week") + f"?date={day}",
         reverse("home"),
-        reverse("encounters:provider_ical", args=[clinician.pk]),
+        reverse("scheduling:provider_ical", args=[clinician.pk]),
     ]
 
     def counts():

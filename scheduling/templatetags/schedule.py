@@ -14,7 +14,7 @@ from django.utils.dateformat import time_format
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
-from encounters.services import FLOW
+from scheduling.services import FLOW
 
 register = template.Library()
 
@@ -25,15 +25,15 @@ _ANY = (
 
 @register.simple_tag(takes_context=True)
 def day_list_rows(context, items) -> str:
-    """<tr> per calendar item (encounters.selectors.CalendarItem): time, patient (or "Busy"), type, provider, room,
+    """<tr> per calendar item (scheduling.selectors.CalendarItem): time, patient (or "Busy"), type, provider, room,
     status, and a form with a button per next step of the patient flow (services.FLOW) where the patient may be
     shown."""
     if not items:
         return mark_safe('<tr><td colspan="7" class="muted">No appointments.</td></tr>')  # noqa: S308
     detail = escape(
-        reverse("encounters:appointment_detail", args=[_ANY])
+        reverse("scheduling:appointment_detail", args=[_ANY])
     )  # _ANY comes through escape unchanged
-    advance = reverse("encounters:appointment_advance", args=[_ANY])
+    advance = reverse("scheduling:appointment_advance", args=[_ANY])
     # One form per row, a button per next step of the flow (its name and value say which): the day of a clinic
     # network is hundreds of rows, and a form per button tripled the page's markup.
     form = (
@@ -96,11 +96,11 @@ def day_list_rows(context, items) -> str:
 
 @register.simple_tag
 def week_day_items(items) -> str:
-    """A week column's appointments (encounters.selectors.CalendarItem): time, patient (or "Busy"), provider.
+    """A week column's appointments (scheduling.selectors.CalendarItem): time, patient (or "Busy"), provider.
     A week of twenty providers is two thousand of these; the template engine took ~0.3 ms each."""
     if not items:
         return mark_safe('<p class="muted">—</p>')  # noqa: S308
-    detail = escape(reverse("encounters:appointment_detail", args=[_ANY]))
+    detail = escape(reverse("scheduling:appointment_detail", args=[_ANY]))
     colours, names, times = {}, {}, {}
     out = []
     for i in items:

@@ -4,21 +4,19 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-from encounters import selectors, services
-from encounters.models import (
-    Appointment,
-    AppointmentStatus,
-    Encounter,
-    Reminder,
-    WaitlistStatus,
-    WorkingHours,
-)
-from encounters.recurrence import aware, clinic_tz
+from encounters.models import Encounter
+from scheduling import reminders as sched_reminders
+from scheduling import selectors as sched_selectors
+from scheduling import series as sched_series
+from scheduling import services as sched_services
+from scheduling import waitlist as sched_waitlist
+from scheduling.models import Appointment, AppointmentStatus, Reminder, WaitlistStatus, WorkingHours
+from scheduling.recurrence import aware, clinic_tz
 
 
 @pytest.mark.django_db
 def test_book_and_refuse_double_booking(hours, front_desk, clinician, patient, appt_type, room, tomorrow_9):
-    a = services.appointment_book(
+    a = sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -29,7 +27,7 @@ def test_book_and_refuse_double_booking(hours, front_desk, clinician, patient, a
     assert a.end - a.start == timedelta(minutes=20)
     assert Reminder.objects.filter(appointment=a).count() == 2
     with pytest.raises(ValidationError, match="already has an appointment"):
-        services.appointment_book(
+        sched_services.appointment_book(
             actor=front_desk,
             patient_id=patient.pk,
             provider=clinician,
@@ -42,7 +40,7 @@ def test_book_and_refuse_double_booking(hours, front_desk, clinician, patient, a
 @pytest.mark.django_db
 def test_outsider_cannot_book(colleague, other_patient, clinician, appt_type, tomorrow_9):
     with pytest.raises(Http404):
-        services.appointment_book(
+        sched_services.appointment_book(
             actor=colleague,
             patient_id=other_patient.pk,
             provider=clinician,
@@ -55,7 +53,7 @@ def test_outsider_cannot_book(colleague, other_patient, clinician, appt_type, to
 def test_weekly_series_keeps_local_time_across_dst(hours, front_desk, clinician, patient, appt_type):
     # 2030-10-21 is a Monday; US DST ends on Sunday 2030-11-03.
     start = aware(datetime(2030, 10, 21, 9, 0))
-    series = services.series_create(
+    series = sched_series.series_create(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -74,7 +72,7 @@ def test_weekly_series_keeps_local_time_across_dst(hours, front_desk, clinician,
 @pytest.mark.django_db
 def test_series_conflict_books_nothing(hours, front_desk, clinician, patient, appt_type):
     start = aware(datetime(2030, 10, 21, 9, 0))
-    services.appointment_book(
+    sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -82,7 +80,7 @@ def test_series_conflict_books_nothing(hours, front_desk, clinician, patient, ap
         start=start + timedelta(days=14),
     )
     with pytest.raises(ValidationError, match="Nothing was booked"):
-        services.series_create(
+        sched_series.series_create(
             actor=front_desk,
             patient_id=patient.pk,
             provider=clinician,
@@ -96,7 +94,7 @@ def test_series_conflict_books_nothing(hours, front_desk, clinician, patient, ap
 @pytest.mark.django_db
 def test_move_one_occurrence_and_following(hours, front_desk, clinician, patient, appt_type):
     start = aware(datetime(2030, 10, 21, 9, 0))
-    series = services.series_create(
+    series = sched_series.series_create(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -105,12 +103,12 @@ def test_move_one_occurrence_and_following(hours, front_desk, clinician, patient
         rrule="FREQ=WEEKLY;COUNT=4",
     )
     rows = list(series.appointments.order_by("start"))
-    services.series_occurrence_move(
+    sched_series.series_occurrence_move(
         actor=front_desk, appointment_id=rows[1].pk, start=rows[1].start + timedelta(hours=2), scope="this"
     )
     rows[1].refresh_from_db()
     assert rows[1].occurrence_start != rows[1].start  # an exception keeps its original occurrence start
-    moved = services.series_occurrence_move(
+    moved = sched_series.series_occurrence_move(
         actor=front_desk,
         appointment_id=rows[2].pk,
         start=aware(datetime(2030, 11, 4, 10, 0)),
@@ -127,7 +125,7 @@ def timezone_hour(dt):
 @pytest.mark.django_db
 def test_bad_input(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
     with pytest.raises(ValidationError):
-        services.series_create(
+        sched_series.series_create(
             actor=front_desk,
             patient_id=patient.pk,
             provider=clinician,
@@ -136,9 +134,9 @@ def test_bad_input(hours, front_desk, clinician, patient, appt_type, tomorrow_9)
             rrule="FREQ=WEEKLY",
         )
     with pytest.raises(ValidationError):
-        services.appointment_cancel(
+        sched_services.appointment_cancel(
             actor=front_desk,
-            appointment_id=services.appointment_book(
+            appointment_id=sched_services.appointment_book(
                 actor=front_desk,
                 patient_id=patient.pk,
                 provider=clinician,
@@ -151,33 +149,37 @@ def test_bad_input(hours, front_desk, clinician, patient, appt_type, tomorrow_9)
 
 @pytest.mark.django_db
 def test_check_in_opens_encounter(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
-    a = services.appointment_book(
+    a = sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
         appointment_type=appt_type,
         start=tomorrow_9,
     )
-    services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=AppointmentStatus.ARRIVED)
-    services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=AppointmentStatus.CHECKED_IN)
+    sched_services.appointment_advance(
+        actor=front_desk, appointment_id=a.pk, status=AppointmentStatus.ARRIVED
+    )
+    sched_services.appointment_advance(
+        actor=front_desk, appointment_id=a.pk, status=AppointmentStatus.CHECKED_IN
+    )
     enc = Encounter.objects.get(appointment=a)
     assert enc.provider == clinician and enc.patient_id == patient.pk
     with pytest.raises(ValidationError):
-        services.appointment_advance(
+        sched_services.appointment_advance(
             actor=front_desk, appointment_id=a.pk, status=AppointmentStatus.SCHEDULED
         )
 
 
 @pytest.mark.django_db
 def test_waitlist_offer_and_accept(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
-    a = services.appointment_book(
+    a = sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
         appointment_type=appt_type,
         start=tomorrow_9,
     )
-    entry = services.waitlist_add(
+    entry = sched_waitlist.waitlist_add(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -185,13 +187,13 @@ def test_waitlist_offer_and_accept(hours, front_desk, clinician, patient, appt_t
         earliest=tomorrow_9.date(),
         latest=tomorrow_9.date() + timedelta(days=3),
     )
-    services.appointment_cancel(actor=front_desk, appointment_id=a.pk, reason="Patient travelling")
-    offered = services.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end)
+    sched_services.appointment_cancel(actor=front_desk, appointment_id=a.pk, reason="Patient travelling")
+    offered = sched_waitlist.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end)
     assert offered.pk == entry.pk and offered.status == WaitlistStatus.OFFERED
     assert (
-        services.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end) is None
+        sched_waitlist.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end) is None
     )  # idempotent
-    booked = services.waitlist_accept(actor=front_desk, entry_id=entry.pk)
+    booked = sched_waitlist.waitlist_accept(actor=front_desk, entry_id=entry.pk)
     assert booked.start == a.start
 
 
@@ -207,26 +209,26 @@ def test_slots_and_calendar_masking(
         end_time="10:00",
         effective_from=tomorrow_9.date(),
     )
-    services.appointment_book(
+    sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
         appointment_type=appt_type,
         start=tomorrow_9,
     )
-    slots = selectors.slots_next(
+    slots = sched_selectors.slots_next(
         provider=clinician, appointment_type=appt_type, after=tomorrow_9 - timedelta(hours=1), days=0
     )
     assert [s.astimezone(clinic_tz()).strftime("%H:%M") for s in slots] == ["09:20", "09:40"]
-    start, end = selectors.day_bounds(tomorrow_9.date())
-    assert [i.label for i in selectors.calendar(actor=front_desk, start=start, end=end)] == [
+    start, end = sched_selectors.day_bounds(tomorrow_9.date())
+    assert [i.label for i in sched_selectors.calendar(actor=front_desk, start=start, end=end)] == [
         patient.display_name
     ]
-    assert [i.label for i in selectors.calendar(actor=colleague, start=start, end=end)] == ["Busy"]
+    assert [i.label for i in sched_selectors.calendar(actor=colleague, start=start, end=end)] == ["Busy"]
 
 
 def _loc():
-    from encounters.models import Location
+    from scheduling.models import Location
 
     return Location.objects.get_or_create(name="Main clinic")[0]
 
@@ -235,7 +237,7 @@ def _loc():
 def test_reminders_idempotent(hours, front_desk, clinician, patient, appt_type, tomorrow_9, mailoutbox):
     patient.email = "maria@example.org"
     patient.save()
-    services.appointment_book(
+    sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -243,6 +245,6 @@ def test_reminders_idempotent(hours, front_desk, clinician, patient, appt_type, 
         start=tomorrow_9,
     )
     now = tomorrow_9 - timedelta(hours=1)
-    services.reminders_send_due(now=now)
-    services.reminders_send_due(now=now)
+    sched_reminders.reminders_send_due(now=now)
+    sched_reminders.reminders_send_due(now=now)
     assert len(mailoutbox) == 1

@@ -9,15 +9,15 @@ from django.urls import reverse
 from icalendar import Calendar
 
 from audit.models import AccessEvent, Action
-from encounters import services
-from encounters.models import AppointmentType, ProviderFeed
+from scheduling import services as sched_services
+from scheduling.models import AppointmentType, ProviderFeed
 
 
 def _feed_url(client, provider=None) -> str:
     data = {"action": "issue"}
     if provider is not None:
         data["provider"] = provider.pk
-    resp = client.post(reverse("encounters:calendar_feed"), data)
+    resp = client.post(reverse("scheduling:calendar_feed"), data)
     assert resp.status_code == 200
     return resp.context["url"]
 
@@ -29,7 +29,7 @@ def booked(hours, front_desk, clinician, patient, tomorrow_9):
         name="Follow-up, diabetes; extended review with dietitian and nurse educator present",
         duration_minutes=40,
     )
-    return services.appointment_book(
+    return sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -73,9 +73,9 @@ def test_regenerating_and_revoking_kill_the_old_url(login, clinician, booked):
     assert first != second
     assert Client().get(first).status_code == 404
     assert Client().get(second).status_code == 200
-    client.post(reverse("encounters:calendar_feed"), {"action": "revoke"})
+    client.post(reverse("scheduling:calendar_feed"), {"action": "revoke"})
     assert Client().get(second).status_code == 404
-    assert Client().get(reverse("encounters:provider_feed_ics", args=["not-a-token"])).status_code == 404
+    assert Client().get(reverse("scheduling:provider_feed_ics", args=["not-a-token"])).status_code == 404
 
 
 @pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_who_manages_a_feed(login, clinician, colleague, front_desk, booked):
     url = _feed_url(login(front_desk), provider=clinician)
     assert Client().get(url).status_code == 200
     resp = login(colleague).post(
-        reverse("encounters:calendar_feed"), {"action": "revoke", "provider": clinician.pk}
+        reverse("scheduling:calendar_feed"), {"action": "revoke", "provider": clinician.pk}
     )
     assert resp.status_code == 403
     assert Client().get(url).status_code == 200
@@ -92,7 +92,7 @@ def test_who_manages_a_feed(login, clinician, colleague, front_desk, booked):
 
 @pytest.mark.django_db
 def test_signed_in_download_uses_the_library_too(login, front_desk, clinician, patient, booked):
-    resp = login(front_desk).get(reverse("encounters:provider_ical", args=[clinician.pk]))
+    resp = login(front_desk).get(reverse("scheduling:provider_ical", args=[clinician.pk]))
     cal = Calendar.from_ical(resp.content)
     (ev,) = list(cal.walk("VEVENT"))
     assert patient.display_name in str(ev["summary"])  # the desk may see who it is

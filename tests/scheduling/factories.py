@@ -4,7 +4,7 @@ from datetime import date, time
 
 import factory
 
-from encounters.models import AppointmentType, Colour, Location, Room, WorkingHours
+from scheduling.models import AppointmentType, Colour, Location, Room, WorkingHours
 
 
 class LocationFactory(factory.django.DjangoModelFactory):

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from encounters import services
-from encounters.models import Appointment
+from scheduling import services as sched_services
+from scheduling.models import Appointment
 
 
 @pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ def test_two_concurrent_bookings_one_wins(
     def book(user):
         try:
             barrier.wait(5)
-            services.appointment_book(
+            sched_services.appointment_book(
                 actor=user,
                 patient_id=patient.pk,
                 provider=clinician,
@@ -48,7 +48,7 @@ def test_two_providers_race_for_one_room(
     hours, front_desk, nurse, clinician, colleague, patient, appt_type, room, tomorrow_9
 ):
     """Different providers (no provider clash), the same room at the same moment: the room constraint decides."""
-    from .conftest import open_hours
+    from tests.scheduling.fixtures import open_hours
 
     open_hours(colleague)
     barrier = threading.Barrier(2)
@@ -57,7 +57,7 @@ def test_two_providers_race_for_one_room(
     def book(user, provider):
         try:
             barrier.wait(5)
-            services.appointment_book(
+            sched_services.appointment_book(
                 actor=user,
                 patient_id=patient.pk,
                 provider=provider,

@@ -11,11 +11,12 @@ from django.utils import timezone
 
 from accounts import roles
 from audit.models import AccessEvent
-from encounters import selectors
-from encounters.models import Appointment, AppointmentStatus
+from encounters import home as enc_home
 from patients.access import visible_patients
 from patients.models import BreakGlassGrant, Patient
 from patients.services import care_team_grant
+from scheduling import selectors as sched_selectors
+from scheduling.models import Appointment, AppointmentStatus
 from tests.factories import DepartmentFactory, make_patient
 
 
@@ -69,14 +70,14 @@ def day_of_routes(db, department, clinician, colleague, nurse, front_desk, appt_
 def test_calendar_names_exactly_the_patients_visible_patients_allows(
     day_of_routes, clinician, colleague, nurse, front_desk, admin_user, tomorrow_9
 ):
-    start, end = selectors.day_bounds(tomorrow_9.date())
+    start, end = sched_selectors.day_bounds(tomorrow_9.date())
     booked = {str(p.pk): p for p in day_of_routes.values()}
     seen_by = {}
     for user in (clinician, colleague, nurse, front_desk, admin_user):
         user = type(user).objects.get(pk=user.pk)  # no cached roles or permissions
-        if not selectors.can_view_schedules(user):
+        if not sched_selectors.can_view_schedules(user):
             continue
-        items = selectors.calendar(actor=user, start=start, end=end)
+        items = sched_selectors.calendar(actor=user, start=start, end=end)
         assert len(items) == len(booked)
         allowed = {str(pk) for pk in visible_patients(user, roles.VIEW_SCHEDULE).values_list("pk", flat=True)}
         shown = {i.appointment.patient_id for i in items if i.visible}
@@ -144,9 +145,9 @@ def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
         )
     )
     Appointment.objects.bulk_create(rows)
-    assert selectors.HOME_PANEL_ROWS == 25
+    assert enc_home.HOME_PANEL_ROWS == 25
 
-    desk = selectors.home_panels(actor=type(front_desk).objects.get(pk=front_desk.pk), now=now)
+    desk = enc_home.home_panels(actor=type(front_desk).objects.get(pk=front_desk.pk), now=now)
     panel = next(p for p in desk if p["title"] == "Coming up today")
     assert [i.label for i in panel["rows"]] == [p.display_name for p in mine[:25]] and panel["more"]
     event = AccessEvent.objects.filter(actor=front_desk).latest("occurred_at")
@@ -156,7 +157,7 @@ def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
         care_team_grant(patient=p, user=nurse, care_role="Nurse")
     arrivals = next(
         p
-        for p in selectors.home_panels(actor=type(nurse).objects.get(pk=nurse.pk), now=now)
+        for p in enc_home.home_panels(actor=type(nurse).objects.get(pk=nurse.pk), now=now)
         if p["title"] == "Arrivals"
     )
     assert [i.label for i in arrivals["rows"]] == [p.display_name for p in mine[:3]] and not arrivals["more"]
@@ -166,8 +167,8 @@ def test_home_panels_are_work_lists_of_the_next_patients_the_viewer_may_see(
     assert "Coming up today" in body and 'href="/schedule/"' in body
     from django.template.loader import render_to_string
 
-    note = render_to_string("encounters/_panel_day.html", {"rows": panel["rows"], "more": True})
+    note = render_to_string("scheduling/_panel_day.html", {"rows": panel["rows"], "more": True})
     assert "The first 25 are shown." in note and "Pat00" in note
     assert "are shown" not in render_to_string(
-        "encounters/_panel_day.html", {"rows": arrivals["rows"], "more": False}
+        "scheduling/_panel_day.html", {"rows": arrivals["rows"], "more": False}
     )

@@ -10,8 +10,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from audit.models import AccessEvent, Outcome
-from encounters import recurrence, selectors, services, tasks
-from encounters.models import (
+from scheduling import recurrence, selectors, services, tasks
+from scheduling import series as sched_series
+from scheduling import waitlist as sched_waitlist
+from scheduling.models import (
     Appointment,
     AppointmentStatus,
     Location,
@@ -21,7 +23,7 @@ from encounters.models import (
     WaitlistStatus,
     WorkingHours,
 )
-from encounters.recurrence import aware, clinic_tz
+from scheduling.recurrence import aware, clinic_tz
 
 
 def _monday(weeks_ahead=1) -> date:
@@ -127,7 +129,7 @@ def test_series_over_time_off_names_the_dates_and_books_nothing(front_desk, clin
         end=_at(monday + timedelta(weeks=2), 23),
     )
     with pytest.raises(ValidationError) as exc:
-        services.series_create(
+        sched_series.series_create(
             actor=front_desk,
             patient_id=patient.pk,
             provider=clinician,
@@ -274,7 +276,7 @@ def test_duplicate_hours_rows_offer_each_slot_once(clinician, appt_type):
 
 # ------------------------------------------------------------------ rolling horizon
 def _series(front_desk, patient, clinician, appt_type, start, rule, **kw):
-    return services.series_create(
+    return sched_series.series_create(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -295,9 +297,9 @@ def test_count_300_is_booked_over_time_never_dropped(
     first = series.appointments.count()
     assert 52 <= first <= 54 and not series.fully_materialised
     # The daily task, run as time passes: nothing more until the horizon moves, then the next weeks.
-    assert services.series_extend_due(now=timezone.now()) == 0
+    assert sched_series.series_extend_due(now=timezone.now()) == 0
     for years in range(1, 7):
-        services.series_extend_due(now=timezone.now() + timedelta(days=365 * years))
+        sched_series.series_extend_due(now=timezone.now() + timedelta(days=365 * years))
     series.refresh_from_db()
     rows = list(series.appointments.order_by("start"))
     assert len(rows) == 300 and series.fully_materialised and series.skipped == []
@@ -306,7 +308,9 @@ def test_count_300_is_booked_over_time_never_dropped(
         "Mon 09:00"
     }  # across DSTs
     assert rows[-1].start.date() >= (start + timedelta(weeks=299)).date()
-    assert services.series_extend_due(now=timezone.now() + timedelta(days=3650)) == 0  # complete: idempotent
+    assert (
+        sched_series.series_extend_due(now=timezone.now() + timedelta(days=3650)) == 0
+    )  # complete: idempotent
 
 
 @pytest.mark.django_db
@@ -333,7 +337,7 @@ def test_long_until_and_skipped_occurrences_are_listed(
         provider=clinician, start=week50 - timedelta(hours=2), end=week50 + timedelta(hours=8)
     )
     for months in range(1, 40):
-        services.series_extend_due(now=timezone.now() + timedelta(days=30 * months))
+        sched_series.series_extend_due(now=timezone.now() + timedelta(days=30 * months))
     series.refresh_from_db()
     expected = len(
         recurrence.occurrences(series.rrule, series.dtstart, until=start + timedelta(days=4 * 365))[0]
@@ -353,7 +357,7 @@ def test_after_a_split_all_covers_every_part(hours, front_desk, clinician, patie
     series = _series(front_desk, patient, clinician, appt_type, _at(monday, 9), "FREQ=WEEKLY;COUNT=8")
     rows = list(series.appointments.order_by("start"))
     # "This and following" from the 4th: the series splits in two parts.
-    services.series_occurrence_move(
+    sched_series.series_occurrence_move(
         actor=front_desk,
         appointment_id=rows[3].pk,
         start=_at(monday + timedelta(weeks=3, days=1), 9),
@@ -364,7 +368,7 @@ def test_after_a_split_all_covers_every_part(hours, front_desk, clinician, patie
     assert Appointment.objects.filter(series=parts[0]).count() == 3
     assert Appointment.objects.filter(series=parts[1]).count() == 5
     # "All" from an occurrence of the first part moves the second part too.
-    moved = services.series_occurrence_move(
+    moved = sched_series.series_occurrence_move(
         actor=front_desk, appointment_id=rows[0].pk, start=_at(monday, 11), scope="all"
     )
     assert len(moved) == 8
@@ -373,11 +377,13 @@ def test_after_a_split_all_covers_every_part(hours, front_desk, clinician, patie
     )
     assert hours_now == ["Mon 11:00"] * 3 + ["Tue 11:00"] * 5
     # And "all" cancels every part, and no part produces new occurrences afterwards.
-    n = services.series_cancel(actor=front_desk, appointment_id=rows[5].pk, reason="Moved away", scope="all")
+    n = sched_series.series_cancel(
+        actor=front_desk, appointment_id=rows[5].pk, reason="Moved away", scope="all"
+    )
     assert n == 8
     assert set(Appointment.objects.values_list("status", flat=True)) == {AppointmentStatus.CANCELLED}
     assert all(p.fully_materialised for p in Series.objects.all())
-    assert services.series_extend_due(now=timezone.now() + timedelta(days=400)) == 0
+    assert sched_series.series_extend_due(now=timezone.now() + timedelta(days=400)) == 0
 
 
 @pytest.mark.django_db
@@ -394,7 +400,7 @@ def test_moving_following_offers_the_freed_slots_to_the_waitlist(
     monday = _monday()
     series = _series(front_desk, patient, clinician, appt_type, _at(monday, 9), "FREQ=WEEKLY;COUNT=3")
     rows = list(series.appointments.order_by("start"))
-    entry = services.waitlist_add(
+    entry = sched_waitlist.waitlist_add(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -403,7 +409,7 @@ def test_moving_following_offers_the_freed_slots_to_the_waitlist(
         latest=monday + timedelta(weeks=2),  # both freed slots fit: the earlier one must be offered
     )
     with django_capture_on_commit_callbacks() as callbacks:
-        services.series_occurrence_move(
+        sched_series.series_occurrence_move(
             actor=front_desk,
             appointment_id=rows[1].pk,
             start=_at(monday + timedelta(weeks=1), 14),
@@ -433,8 +439,8 @@ def test_outsider_cancel_gets_404_and_one_committed_denied_event(
         (services.appointment_cancel, {"reason": "x"}),
         (services.appointment_reschedule, {"start": tomorrow_9 + timedelta(hours=1)}),
         (services.appointment_advance, {"status": AppointmentStatus.ARRIVED}),
-        (services.series_cancel, {"reason": "x", "scope": "all"}),
-        (services.series_occurrence_move, {"start": tomorrow_9, "scope": "all"}),
+        (sched_series.series_cancel, {"reason": "x", "scope": "all"}),
+        (sched_series.series_occurrence_move, {"start": tomorrow_9, "scope": "all"}),
     ]:
         before = AccessEvent.objects.filter(
             actor=colleague, outcome=Outcome.DENIED, patient_id=patient.pk
