@@ -19,7 +19,8 @@ from core.responses import errors_message as _errors
 from patients.selectors import patient_get
 from scheduling import recurrence
 
-from . import findings, forms, notes, selectors, services
+from . import findings, forms, selectors, services
+from . import notes as note_writes
 
 
 def _aware(dt: datetime) -> datetime:
@@ -79,7 +80,7 @@ def encounter_start(request: HttpRequest, patient_id) -> HttpResponse:
         )
         messages.error(request, "Choose an encounter type.")
         return redirect("encounters:timeline", patient_id=patient_id)
-    enc = notes.encounter_start(
+    enc = note_writes.encounter_start(
         actor=request.user, patient_id=patient_id, request=request, **form.cleaned_data
     )
     return redirect(enc)
@@ -90,10 +91,10 @@ def _prefix(note_id) -> str:
 
 
 def _note_form(note, *, data: dict | None = None, version: int | None = None) -> forms.NoteForm:
-    values = data or {f: getattr(note, f) for f in notes.NOTE_SECTIONS}
+    values = data or {f: getattr(note, f) for f in note_writes.NOTE_SECTIONS}
     return forms.NoteForm(
         initial={
-            **{f: values.get(f, "") for f in notes.NOTE_SECTIONS},
+            **{f: values.get(f, "") for f in note_writes.NOTE_SECTIONS},
             "version": version or note.version,
         },
         prefix=_prefix(note.pk),
@@ -115,7 +116,7 @@ def _encounter_page(
             if mine:
                 unsaved = "\n\n".join(
                     f"{f.capitalize()}: {mine['data'][f]}"
-                    for f in notes.NOTE_SECTIONS
+                    for f in note_writes.NOTE_SECTIONS
                     if (mine["data"].get(f) or "").strip() and mine["data"][f] != getattr(n, f)
                 )
             notes.append({"note": n, "form": None})
@@ -159,7 +160,7 @@ def note_create(request: HttpRequest, encounter_id) -> HttpResponse:
     """Start a note from the template the clinician picked ("blank" for none)."""
     choice = request.POST.get("template", "")
     try:
-        notes.note_create(
+        note_writes.note_create(
             actor=request.user,
             encounter_id=encounter_id,
             template_id=choice if choice.isdigit() else None,
@@ -191,10 +192,10 @@ def note_save(request: HttpRequest, note_id) -> HttpResponse:
         # "Keep my text": the editor has seen the stored version (shown with the conflict) and replaces it.
         version = int(data["base_version"])
     try:
-        note = notes.note_save_draft(
+        note = note_writes.note_save_draft(
             actor=request.user, note_id=note_id, version=version, data=data, request=request
         )
-    except notes.NoteConflict as exc:
+    except note_writes.NoteConflict as exc:
         if request.htmx:
             return render(
                 request,
@@ -214,12 +215,14 @@ def note_save(request: HttpRequest, note_id) -> HttpResponse:
                 status=409,
             )
         _errors(request, exc)
-        return redirect("encounters:encounter_detail", encounter_id=notes.note_encounter_id(note_id))
+        return redirect("encounters:encounter_detail", encounter_id=note_writes.note_encounter_id(note_id))
     if request.htmx:
         return render(request, "encounters/_note_status.html", {"note": note, "prefix": _prefix(note_id)})
     if "sign" in request.POST:
         try:
-            note = notes.note_sign(actor=request.user, note_id=note.pk, version=note.version, request=request)
+            note = note_writes.note_sign(
+                actor=request.user, note_id=note.pk, version=note.version, request=request
+            )
             messages.success(request, "Note signed.")
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
@@ -232,21 +235,21 @@ def note_save(request: HttpRequest, note_id) -> HttpResponse:
 @require_POST
 def addendum_add(request: HttpRequest, note_id) -> HttpResponse:
     try:
-        add = notes.addendum_add(
+        add = note_writes.addendum_add(
             actor=request.user, note_id=note_id, text=request.POST.get("text", ""), request=request
         )
         messages.success(request, "Addendum added.")
         return redirect("encounters:encounter_detail", encounter_id=add.note.encounter_id)
     except ValidationError as exc:
         _errors(request, exc)
-    return redirect("encounters:encounter_detail", encounter_id=notes.note_encounter_id(note_id))
+    return redirect("encounters:encounter_detail", encounter_id=note_writes.note_encounter_id(note_id))
 
 
 @login_required
 @require_POST
 def amendment_add(request: HttpRequest, note_id) -> HttpResponse:
     try:
-        notes.amendment_request_record(
+        note_writes.amendment_request_record(
             actor=request.user,
             note_id=note_id,
             requested_text=request.POST.get("requested_text", ""),
@@ -255,7 +258,7 @@ def amendment_add(request: HttpRequest, note_id) -> HttpResponse:
         messages.success(request, "Amendment request recorded.")
     except ValidationError as exc:
         _errors(request, exc)
-    return redirect("encounters:encounter_detail", encounter_id=notes.note_encounter_id(note_id))
+    return redirect("encounters:encounter_detail", encounter_id=note_writes.note_encounter_id(note_id))
 
 
 @login_required
@@ -264,7 +267,7 @@ def amendment_decide(request: HttpRequest, amendment_id) -> HttpResponse:
     form = forms.AmendmentDecideForm(request.POST)
     accept = form.is_valid() and form.cleaned_data["decision"] == "accept"
     try:
-        am = notes.amendment_decide(
+        am = note_writes.amendment_decide(
             actor=request.user,
             amendment_id=amendment_id,
             accept=accept,
@@ -284,7 +287,7 @@ def amendment_decide(request: HttpRequest, amendment_id) -> HttpResponse:
 @login_required
 @require_POST
 def vitals_add(request: HttpRequest, encounter_id) -> HttpResponse:
-    enc = notes.encounter_for_write(
+    enc = note_writes.encounter_for_write(
         actor=request.user, encounter_id=encounter_id, request=request, category=categories.VITALS
     )
     form = forms.VitalsForm(request.POST)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -44,6 +44,51 @@ class Unavailable:
     why: str
 
 
+def _time_off_reason(provider, off: TimeOff, start: datetime) -> Unavailable:
+    """Time off is never bookable; blocked time may be booked over with an override."""
+    note = f" ({off.reason})" if off.reason else ""
+    if off.kind == TimeOffKind.TIME_OFF:
+        return Unavailable(
+            start,
+            True,
+            f"{_who(provider)} is on time off {_span(off.start, off.end)}{note}: nobody can be booked then.",
+        )
+    return Unavailable(
+        start, False, f"{_who(provider)}'s calendar is blocked {_span(off.start, off.end)}{note}."
+    )
+
+
+def _hours_on(hours: list[WorkingHours], day: date) -> list[WorkingHours]:
+    """The working-hours rows in effect on `day`."""
+    return [
+        h
+        for h in hours
+        if h.weekday == day.weekday()
+        and h.effective_from <= day
+        and (h.effective_to is None or h.effective_to >= day)
+    ]
+
+
+def _outside_hours(provider, hours: list[WorkingHours], start: datetime, end: datetime) -> Unavailable | None:
+    """Why [start, end) falls outside the provider's working hours (clinic wall-clock time), or None if it fits."""
+    ls, le = timezone.localtime(start), timezone.localtime(end)
+    day = ls.date()
+    rows = _hours_on(hours, day)
+    if le.date() == day and any(h.start_time <= ls.time() and le.time() <= h.end_time for h in rows):
+        return None
+    worked = (
+        ", ".join(
+            f"{h.start_time:%H:%M}\u2013{h.end_time:%H:%M}" for h in sorted(rows, key=lambda h: h.start_time)
+        )
+        or "no hours"
+    )
+    return Unavailable(
+        start,
+        False,
+        f"{ls:%a %d %b %H:%M}\u2013{le:%H:%M} is outside {_who(provider)}'s working hours ({ls:%A}: {worked}).",
+    )
+
+
 def availability_check(*, provider, ranges: list[tuple[datetime, datetime]]) -> list[Unavailable]:
     """The ranges `provider` cannot be booked in, and why. Two queries whatever the number of ranges.
 
@@ -66,52 +111,11 @@ def availability_check(*, provider, ranges: list[tuple[datetime, datetime]]) -> 
     out = []
     for s, e in ranges:
         off = next((t for t in offs if t.start < e and t.end > s), None)
-        if off is not None and off.kind == TimeOffKind.TIME_OFF:
-            out.append(
-                Unavailable(
-                    s,
-                    True,
-                    f"{_who(provider)} is on time off {_span(off.start, off.end)}"
-                    f"{' (' + off.reason + ')' if off.reason else ''}: nobody can be booked then.",
-                )
-            )
-            continue
-        if off is not None:
-            out.append(
-                Unavailable(
-                    s,
-                    False,
-                    f"{_who(provider)}'s calendar is blocked {_span(off.start, off.end)}"
-                    f"{' (' + off.reason + ')' if off.reason else ''}.",
-                )
-            )
-            continue
-        ls, le = timezone.localtime(s), timezone.localtime(e)
-        day = ls.date()
-        rows = [
-            h
-            for h in hours
-            if h.weekday == day.weekday()
-            and h.effective_from <= day
-            and (h.effective_to is None or h.effective_to >= day)
-        ]
-        fits = le.date() == day and any(h.start_time <= ls.time() and le.time() <= h.end_time for h in rows)
-        if not fits:
-            worked = (
-                ", ".join(
-                    f"{h.start_time:%H:%M}\u2013{h.end_time:%H:%M}"
-                    for h in sorted(rows, key=lambda h: h.start_time)
-                )
-                or "no hours"
-            )
-            out.append(
-                Unavailable(
-                    s,
-                    False,
-                    f"{ls:%a %d %b %H:%M}\u2013{le:%H:%M} is outside {_who(provider)}'s working hours "
-                    f"({ls:%A}: {worked}).",
-                )
-            )
+        problem = (
+            _time_off_reason(provider, off, s) if off is not None else _outside_hours(provider, hours, s, e)
+        )
+        if problem is not None:
+            out.append(problem)
     return out
 
 

@@ -282,107 +282,145 @@ def series_occurrence_move(
         raise ValidationError({"scope": "Choose which occurrences to move."})
     patient_id = appointment_door(actor=actor, appointment_id=appointment_id, request=request)
     with transaction.atomic():
-        appt = appointment_locked(appointment_id)
-        if appt.series_id is None:
-            raise ValidationError("That appointment is not part of a series.")
-        if appt.status != AppointmentStatus.SCHEDULED:
-            raise ValidationError("Only a scheduled appointment can be moved.")
-        series = Series.objects.select_for_update().get(pk=appt.series_id)
+        appt, series = _move_locked(appointment_id)
         family = _family(series)
         delta = recurrence.local_naive(start) - recurrence.local_naive(appt.occurrence_start)
         pivot = appt.occurrence_start
-        rows_qs = Appointment.objects.select_for_update().filter(
-            series__in=family, status=AppointmentStatus.SCHEDULED, start__gte=timezone.now()
-        )
+        rows = _rows_to_move(family, scope=scope, pivot=pivot)
+        target = _parts_shift(family, series, scope=scope, pivot=pivot, delta=delta)
         if scope == Scope.FOLLOWING:
-            rows_qs = rows_qs.filter(occurrence_start__gte=pivot)
-        rows = list(rows_qs.select_related("appointment_type").order_by("occurrence_start"))
-
-        target = {}  # series id -> the series the row belongs to afterwards
-        for part in family:
-            if scope == Scope.FOLLOWING and part.pk == series.pk:
-                continue
-            if scope == Scope.FOLLOWING and part.dtstart < pivot:
-                continue  # an earlier part: untouched
-            part.dtstart = _shift(part.dtstart, delta)
-            part.materialised_until = _shift(part.materialised_until, delta)
-            part.save(update_fields=["dtstart", "materialised_until"])
-            target[part.pk] = part
-        if scope == Scope.FOLLOWING:
-            if Appointment.objects.filter(series=series, occurrence_start__lt=pivot).exists():
-                done = Appointment.objects.filter(series=series, occurrence_start__lt=pivot).count()
-                new = Series(
-                    patient_id=series.patient_id,
-                    provider_id=series.provider_id,
-                    appointment_type_id=series.appointment_type_id,
-                    location_id=series.location_id,
-                    room_id=series.room_id,
-                    rrule=recurrence.rule_remaining(series.rrule, done),
-                    dtstart=_shift(pivot, delta),
-                    materialised_until=_shift(series.materialised_until, delta),
-                    fully_materialised=series.fully_materialised,
-                    root_id=series.root_id or series.pk,
-                    reason=series.reason,
-                    override_reason=series.override_reason,
-                    created_by=actor,
-                )
-                new.save(force_insert=True)
-                series.rrule = recurrence.rule_with_until(series.rrule, pivot)
-                series.fully_materialised = True  # every occurrence before the split exists already
-                series.save(update_fields=["rrule", "fully_materialised"])
-                target[series.pk] = new
-            else:
-                series.dtstart = _shift(series.dtstart, delta)
-                series.materialised_until = _shift(series.materialised_until, delta)
-                series.save(update_fields=["dtstart", "materialised_until"])
-                target[series.pk] = series
-
-        moved, changed, freed = [], [], []
-        for row in rows:
-            unmodified = row.start == row.occurrence_start
-            row.occurrence_start = _shift(row.occurrence_start, delta)
-            if unmodified or row.pk == appt.pk:
-                freed.append((row.provider_id, row.start, row.end))
-                row.start = _shift(row.start, delta)
-                row.end = row.start + timedelta(minutes=row.appointment_type.duration_minutes)
-                changed.append(row)
-            row.series = target.get(row.series_id, row.series)
-            moved.append(row)
+            target[series.pk] = _series_split(series, pivot=pivot, delta=delta, actor=actor)
+        moved, changed, freed = _rows_shift(rows, appt=appt, delta=delta, target=target)
         ids = [r.pk for r in moved]
-        for provider_id in {r.provider_id for r in changed}:
-            mine = [r for r in changed if r.provider_id == provider_id]
-            room_ids = {r.room_id for r in mine}
-            busy = _conflicts(
-                provider_id=provider_id,
-                room_id=next(iter(room_ids)) if len(room_ids) == 1 else None,
-                ranges=[(r.start, r.end) for r in mine],
-                exclude_ids=ids,
-            )
-            if busy:
-                raise SlotTaken(f"Moving the series would clash with other appointments on {_dates(busy)}.")
-            availability_enforce(
-                provider=mine[0].provider,
-                ranges=[(r.start, r.end) for r in mine],
-                override_reason=override_reason or series.override_reason,
-            )
-        # Park the rows out of the way first (a conditional bulk UPDATE, so recorded explicitly), then save them
-        # in the direction of the move, so that they never trip the constraints by passing each other.
-        Appointment.objects.filter(pk__in=ids).update(occurrence_start=None)
-        access_record(
-            actor=actor,
-            action=Action.UPDATE,
-            category=categories.SCHEDULE,
-            patient_id=patient_id,
-            request=request,
-            detail={"series_move": [str(i) for i in ids], "scope": scope},
+        _moved_check(changed, ids=ids, override_reason=override_reason or series.override_reason)
+        _rows_save(
+            moved, ids=ids, delta=delta, actor=actor, patient_id=patient_id, scope=scope, request=request
         )
-        for row in sorted(moved, key=lambda r: r.start, reverse=delta > timedelta(0)):
-            if row.end <= row.start:
-                raise ValidationError({"end": "The end must be after the start."})
-            _save_guarded(row)
-            reminders_plan(row)
         slots_freed(freed)
     return sorted(moved, key=lambda r: r.start)
+
+
+def _move_locked(appointment_id) -> tuple[Appointment, Series]:
+    """The occurrence and its series, locked; refused unless it is a scheduled occurrence of a series."""
+    appt = appointment_locked(appointment_id)
+    if appt.series_id is None:
+        raise ValidationError("That appointment is not part of a series.")
+    if appt.status != AppointmentStatus.SCHEDULED:
+        raise ValidationError("Only a scheduled appointment can be moved.")
+    return appt, Series.objects.select_for_update().get(pk=appt.series_id)
+
+
+def _rows_to_move(family, *, scope: str, pivot: datetime) -> list[Appointment]:
+    """The future scheduled occurrences the move covers, locked, in series order."""
+    rows_qs = Appointment.objects.select_for_update().filter(
+        series__in=family, status=AppointmentStatus.SCHEDULED, start__gte=timezone.now()
+    )
+    if scope == Scope.FOLLOWING:
+        rows_qs = rows_qs.filter(occurrence_start__gte=pivot)
+    return list(rows_qs.select_related("appointment_type").order_by("occurrence_start"))
+
+
+def _parts_shift(family, series: Series, *, scope: str, pivot: datetime, delta: timedelta) -> dict:
+    """Shift the parts of the series the move covers (for "following", the later parts; the occurrence's own part
+    is split by _series_split). Returns series id -> the series its rows belong to afterwards."""
+    target = {}
+    for part in family:
+        if scope == Scope.FOLLOWING and part.pk == series.pk:
+            continue
+        if scope == Scope.FOLLOWING and part.dtstart < pivot:
+            continue  # an earlier part: untouched
+        part.dtstart = _shift(part.dtstart, delta)
+        part.materialised_until = _shift(part.materialised_until, delta)
+        part.save(update_fields=["dtstart", "materialised_until"])
+        target[part.pk] = part
+    return target
+
+
+def _series_split(series: Series, *, pivot: datetime, delta: timedelta, actor) -> Series:
+    """ "This and following": the old part ends before the pivot and a new part (same root) carries the rest; with
+    no earlier occurrence the whole part shifts. Returns the series the moved rows belong to."""
+    if not Appointment.objects.filter(series=series, occurrence_start__lt=pivot).exists():
+        series.dtstart = _shift(series.dtstart, delta)
+        series.materialised_until = _shift(series.materialised_until, delta)
+        series.save(update_fields=["dtstart", "materialised_until"])
+        return series
+    done = Appointment.objects.filter(series=series, occurrence_start__lt=pivot).count()
+    new = Series(
+        patient_id=series.patient_id,
+        provider_id=series.provider_id,
+        appointment_type_id=series.appointment_type_id,
+        location_id=series.location_id,
+        room_id=series.room_id,
+        rrule=recurrence.rule_remaining(series.rrule, done),
+        dtstart=_shift(pivot, delta),
+        materialised_until=_shift(series.materialised_until, delta),
+        fully_materialised=series.fully_materialised,
+        root_id=series.root_id or series.pk,
+        reason=series.reason,
+        override_reason=series.override_reason,
+        created_by=actor,
+    )
+    new.save(force_insert=True)
+    series.rrule = recurrence.rule_with_until(series.rrule, pivot)
+    series.fully_materialised = True  # every occurrence before the split exists already
+    series.save(update_fields=["rrule", "fully_materialised"])
+    return new
+
+
+def _rows_shift(rows, *, appt: Appointment, delta: timedelta, target: dict) -> tuple[list, list, list]:
+    """Shift the rows in memory: every occurrence start; the times of those not moved on their own before (and of
+    the one the user moved). Returns (moved, changed, freed slots)."""
+    moved, changed, freed = [], [], []
+    for row in rows:
+        unmodified = row.start == row.occurrence_start
+        row.occurrence_start = _shift(row.occurrence_start, delta)
+        if unmodified or row.pk == appt.pk:
+            freed.append((row.provider_id, row.start, row.end))
+            row.start = _shift(row.start, delta)
+            row.end = row.start + timedelta(minutes=row.appointment_type.duration_minutes)
+            changed.append(row)
+        row.series = target.get(row.series_id, row.series)
+        moved.append(row)
+    return moved, changed, freed
+
+
+def _moved_check(changed, *, ids: list, override_reason: str) -> None:
+    """The new times must be free (other appointments, the room) and bookable (working hours, time off)."""
+    for provider_id in {r.provider_id for r in changed}:
+        mine = [r for r in changed if r.provider_id == provider_id]
+        room_ids = {r.room_id for r in mine}
+        busy = _conflicts(
+            provider_id=provider_id,
+            room_id=next(iter(room_ids)) if len(room_ids) == 1 else None,
+            ranges=[(r.start, r.end) for r in mine],
+            exclude_ids=ids,
+        )
+        if busy:
+            raise SlotTaken(f"Moving the series would clash with other appointments on {_dates(busy)}.")
+        availability_enforce(
+            provider=mine[0].provider,
+            ranges=[(r.start, r.end) for r in mine],
+            override_reason=override_reason,
+        )
+
+
+def _rows_save(moved, *, ids: list, delta: timedelta, actor, patient_id, scope: str, request) -> None:
+    """Park the rows out of the way first (a conditional bulk UPDATE, so recorded explicitly), then save them in
+    the direction of the move, so that they never trip the constraints by passing each other."""
+    Appointment.objects.filter(pk__in=ids).update(occurrence_start=None)
+    access_record(
+        actor=actor,
+        action=Action.UPDATE,
+        category=categories.SCHEDULE,
+        patient_id=patient_id,
+        request=request,
+        detail={"series_move": [str(i) for i in ids], "scope": scope},
+    )
+    for row in sorted(moved, key=lambda r: r.start, reverse=delta > timedelta(0)):
+        if row.end <= row.start:
+            raise ValidationError({"end": "The end must be after the start."})
+        _save_guarded(row)
+        reminders_plan(row)
 
 
 def series_cancel(*, actor, appointment_id, reason: str, scope: str = Scope.THIS, request=None) -> int:

@@ -12,9 +12,15 @@ from scheduling.models import Location, WorkingHours
 @pytest.mark.django_db
 def test_practice_admin_opens_the_reference_data(login, admin_user):
     client = login(admin_user)
-    for model in ("notetemplate", "workinghours", "timeoff", "location", "appointmenttype"):
-        assert client.get(f"/admin/encounters/{model}/").status_code == 200, model
-        assert client.get(f"/admin/encounters/{model}/add/").status_code == 200, model
+    for model in (
+        "encounters/notetemplate",
+        "scheduling/workinghours",
+        "scheduling/timeoff",
+        "scheduling/location",
+        "scheduling/appointmenttype",
+    ):
+        assert client.get(f"/admin/{model}/").status_code == 200, model
+        assert client.get(f"/admin/{model}/add/").status_code == 200, model
     resp = client.post(
         "/admin/encounters/notetemplate/add/",
         {"name": "Diabetes review", "encounter_type": "office", "subjective": "Glucose log:", "active": "on"},
@@ -36,23 +42,23 @@ def test_admin_refuses_overlapping_and_reversed_working_hours(login, admin_user,
     client = login(admin_user)
     base = {"provider": clinician.pk, "location": loc.pk, "weekday": 0, "effective_from": "2025-01-01"}
     resp = client.post(
-        "/admin/encounters/workinghours/add/", {**base, "start_time": "16:00", "end_time": "19:00"}
+        "/admin/scheduling/workinghours/add/", {**base, "start_time": "16:00", "end_time": "19:00"}
     )
     body = resp.content.decode()
     assert resp.status_code == 200 and "overlap hours already set for this provider" in body
     resp = client.post(
-        "/admin/encounters/workinghours/add/", {**base, "start_time": "19:00", "end_time": "18:00"}
+        "/admin/scheduling/workinghours/add/", {**base, "start_time": "19:00", "end_time": "18:00"}
     )
     body = resp.content.decode()
     assert resp.status_code == 200 and "must be after their start" in body and "Constraint" not in body
     resp = client.post(
-        "/admin/encounters/workinghours/add/",
+        "/admin/scheduling/workinghours/add/",
         {**base, "start_time": "08:00", "end_time": "12:00", "effective_to": "2024-06-01"},
     )
     assert "must not be before" in resp.content.decode()
     assert WorkingHours.objects.count() == 1
     resp = client.post(
-        "/admin/encounters/timeoff/add/",
+        "/admin/scheduling/timeoff/add/",
         {
             "provider": clinician.pk,
             "kind": "time_off",

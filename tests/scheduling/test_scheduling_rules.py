@@ -415,7 +415,7 @@ def test_moving_following_offers_the_freed_slots_to_the_waitlist(
             start=_at(monday + timedelta(weeks=1), 14),
             scope="following",
         )
-    queued = [c for c in callbacks if c.__qualname__.startswith("_slots_freed")]
+    queued = [c for c in callbacks if c.__qualname__.startswith("slots_freed")]
     assert len(queued) == 1  # the freed slots go to one waitlist task, in the order they are to be offered
     # Given latest first, the task's argument is earliest first, and the task offers the earlier slot.
     payload = services.freed_slots_payload(
