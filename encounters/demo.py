@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
+from core.refdata import iter_icd10cm
 from scheduling import demo as schedule_demo
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType, Location, Room, Series
 from scheduling.recurrence import aware
@@ -36,6 +37,7 @@ from .demo_content import (
     VISITS,
     conditions_for_age,
 )
+from .findings import icd10_load
 from .models import (
     Addendum,
     Allergy,
@@ -61,10 +63,6 @@ from .notes import note_hash
 def _icd10_ensure() -> None:
     """Load the whole ICD-10-CM list when the table is empty (a few seconds), else add the demo's codes."""
     if not Icd10Code.objects.exists():
-        from core.refdata import iter_icd10cm
-
-        from .findings import icd10_load
-
         icd10_load(iter_icd10cm())
     Icd10Code.objects.bulk_create(
         [Icd10Code(code=c, description=d) for c, d in ICD10.items()], ignore_conflicts=True

@@ -17,6 +17,7 @@ from .models import (
     ReminderChannel,
     ReminderStatus,
 )
+from .notify import send_email_reminder, send_sms_reminder
 
 
 # ------------------------------------------------------------------ reminders
@@ -49,8 +50,6 @@ def reminders_send_due(*, now: datetime | None = None, batch: int = 200) -> int:
     """Send the reminders that are due. Idempotent: a row is claimed (pending -> sent) by a conditional UPDATE
     before anything leaves, so two beat runs never send twice; each outcome records one access event (the
     claim is a conditional UPDATE, which django-auditlog does not see). Messages carry no clinical content."""
-    from .notify import send_email_reminder, send_sms_reminder
-
     now = now or timezone.now()
     sent = 0
     due = list(
