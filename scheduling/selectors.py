@@ -86,8 +86,8 @@ def rooms() -> list[Room]:
 # Appointment. A clinic network's day is hundreds of rows: an Appointment per row (its __init__, its deferred
 # columns, seven uuid.UUID parses), a read per related table and the visible-patients probe composed with the ORM
 # were two thirds of a 382-row day page's time (docs/benchmark.md). The day list, the week, the home panels and the
-# iCalendar download read nothing else (tests/encounters/test_query_counts.py counts their queries,
-# tests/encounters/test_scheduling.py checks what they show). The range overlap is the expression of the GiST
+# iCalendar download read nothing else (tests/scheduling/test_query_counts.py counts their queries,
+# tests/scheduling/test_scheduling.py checks what they show). The range overlap is the expression of the GiST
 # index appt_span, so the day's appointments are found without reading the providers' whole history.
 _CALENDAR_SQL = """
 SELECT a.id::text, a.start, a."end", a.status, a.patient_id::text,
