@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from django.utils import timezone
 
@@ -25,17 +24,19 @@ from scheduling import demo as schedule_demo
 from scheduling.models import Appointment, AppointmentStatus, AppointmentType, Location, Room, Series
 from scheduling.recurrence import aware
 
-from . import cvx, vitals
 from .demo_content import (
     ALLERGENS,
-    CHILD_VACCINES,
     IBUPROFEN,
     ICD10,
-    LABS,
     MEDS,
     REASONS,
     VISITS,
+    age_on,
     conditions_for_age,
+    immunizations_draw,
+    lab_results_draw,
+    note_signed,
+    vitals_draw,
 )
 from .findings import icd10_load
 from .models import (
@@ -47,17 +48,14 @@ from .models import (
     EncounterType,
     Icd10Code,
     Immunization,
-    Interpretation,
     MedicationStatement,
     MedicationStatus,
     Note,
     NoteStatus,
     Observation,
-    ObservationCategory,
     Problem,
     VitalSigns,
 )
-from .notes import note_hash
 
 
 def _icd10_ensure() -> None:
@@ -67,162 +65,6 @@ def _icd10_ensure() -> None:
     Icd10Code.objects.bulk_create(
         [Icd10Code(code=c, description=d) for c, d in ICD10.items()], ignore_conflicts=True
     )
-
-
-def _age(patient, today: date) -> int:
-    b = patient.birth_date
-    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
-
-
-def _at_noon(day: date, rng) -> datetime:
-    return aware(datetime.combine(day, time(rng.randint(8, 16), rng.choice([0, 15, 30, 45]))))
-
-
-def _months_after(birth: date, months: int) -> date:
-    y, m = divmod(birth.month - 1 + months, 12)
-    return date(birth.year + y, m + 1, min(birth.day, 28))
-
-
-def _immunizations(rng, patients, providers, owner, today: date) -> list[Immunization]:
-    """The childhood schedule up to each child's age; for adults an influenza vaccine most autumns, Tdap every
-    ten years, a COVID-19 vaccine, and zoster from 50 and pneumococcal from 65."""
-    out = []
-
-    def shot(patient, day: date, code: str):
-        if patient.birth_date <= day <= today:
-            out.append(
-                Immunization(
-                    patient=patient,
-                    vaccine_code=code,
-                    vaccine_display=cvx.CVX[code],
-                    occurrence=_at_noon(day, rng),
-                    lot_number=f"{rng.choice('ABCDEFGHJK')}{rng.randint(1000, 9999)}",
-                    site="left deltoid" if _age(patient, day) >= 3 else "right thigh",
-                    route="intramuscular" if code not in ("116", "119") else "oral",
-                    performer=providers[owner[patient.pk]],
-                )
-            )
-
-    for patient in patients:
-        age = _age(patient, today)
-        if age < 18:
-            for months, code in CHILD_VACCINES:
-                shot(
-                    patient,
-                    _months_after(patient.birth_date, months) + timedelta(days=rng.randint(0, 20)),
-                    code,
-                )
-            continue
-        for years_ago in range(3):
-            if rng.random() < (0.8 if age >= 65 else 0.55):
-                autumn = date(today.year - years_ago - (today.month < 10), 10, rng.randint(1, 28))
-                shot(patient, autumn, "197" if age >= 65 else "150")
-        shot(patient, today - timedelta(days=rng.randint(200, 3400)), "115")
-        if rng.random() < 0.7:
-            shot(patient, today - timedelta(days=rng.randint(60, 700)), "208")
-        if age >= 50 and rng.random() < 0.6:
-            shot(patient, today - timedelta(days=rng.randint(100, 1500)), "187")
-        if age >= 65 and rng.random() < 0.7:
-            shot(patient, today - timedelta(days=rng.randint(100, 1500)), "216")
-    return out
-
-
-def _lab_results(rng, patients, diagnoses: dict, today: date) -> list[Observation]:
-    """Glucose, HbA1c, total cholesterol and haemoglobin for adults, one to three times over two years; values
-    drawn in range, or out of range for the conditions on the problem list (diabetes, hyperlipidaemia)."""
-    out = []
-    for patient in patients:
-        age = _age(patient, today)
-        if age < 18 or rng.random() < 0.2:
-            continue
-        codes = diagnoses.get(patient.pk, set())
-        abnormal = {
-            "glucose": "E11.9" in codes,
-            "hba1c": "E11.9" in codes,
-            "cholesterol": bool(codes & {"E78.5", "E78.00"}),
-            "hemoglobin": rng.random() < 0.07,
-        }
-        for _ in range(rng.randint(1, 3)):
-            when = _at_noon(today - timedelta(days=rng.randint(10, 720)), rng)
-            for key, (loinc, display, unit, low, high, normal, high_range) in LABS.items():
-                if key == "hba1c" and not abnormal["hba1c"] and rng.random() < 0.6:
-                    continue  # HbA1c is checked mostly in diabetics
-                lo, hi = high_range if abnormal[key] else normal
-                value = Decimal(str(round(rng.uniform(lo, hi), 1 if unit in ("%", "g/dL") else 0)))
-                flag = (
-                    Interpretation.HIGH
-                    if high is not None and value > Decimal(str(high))
-                    else Interpretation.LOW
-                    if low is not None and value < Decimal(str(low))
-                    else Interpretation.NORMAL
-                )
-                out.append(
-                    Observation(
-                        patient=patient,
-                        category=ObservationCategory.LABORATORY,
-                        loinc_code=loinc,
-                        display=display,
-                        value_quantity=value,
-                        value_unit=unit,
-                        reference_low=Decimal(str(low)) if low is not None else None,
-                        reference_high=Decimal(str(high)),
-                        interpretation=flag,
-                        effective=when,
-                        issued=when + timedelta(hours=rng.randint(4, 30)),
-                    )
-                )
-    return out
-
-
-def _vitals_for(rng, patient, at: datetime, *, hypertensive: bool, encounter) -> VitalSigns:
-    age = max(0, (at.date() - patient.birth_date).days // 365)
-    if age < 18:
-        height = Decimal(min(175, 55 + age * 7))
-        weight = Decimal(str(round(4 + age * 3.2 + rng.uniform(-1, 2), 1)))
-        sbp, dbp, hr = rng.randint(95, 118), rng.randint(55, 75), rng.randint(75, 120)
-    else:
-        height = Decimal(rng.randint(152, 192))
-        weight = Decimal(str(round(rng.uniform(52, 112), 1)))
-        base = 150 if hypertensive else 122
-        sbp = rng.randint(base - 14, base + 16)
-        dbp = rng.randint(max(55, sbp - 70), min(sbp - 25, 102))
-        hr = rng.randint(56, 98) if rng.random() > 0.06 else rng.randint(101, 118)
-    temp = Decimal(str(round(rng.uniform(36.2, 37.4) if rng.random() > 0.08 else rng.uniform(38.0, 39.2), 1)))
-    spo2 = rng.randint(95, 99) if rng.random() > 0.06 else rng.randint(90, 93)
-    vs = VitalSigns(
-        patient=patient,
-        encounter=encounter,
-        taken_at=at + timedelta(minutes=5),
-        systolic=sbp,
-        diastolic=dbp,
-        heart_rate=hr,
-        resp_rate=rng.randint(12, 20),
-        temperature=temp,
-        weight=weight,
-        height=height,
-        spo2=spo2,
-    )
-    vs.bmi = vitals.bmi(vs.weight, vs.height)
-    return vs
-
-
-def _note_signed(enc: Encounter, reason: str, when: datetime) -> Note:
-    s, o, a, p = VISITS.get(reason, VISITS["Medication review"])
-    note = Note(
-        encounter=enc,
-        patient_id=enc.patient_id,
-        author_id=enc.provider_id,
-        subjective=s,
-        objective=o,
-        assessment=a,
-        plan=p,
-        status=NoteStatus.SIGNED,
-        version=2,
-        signed_by_id=enc.provider_id,
-        signed_at=when,
-    )
-    note.content_hash = note_hash(note)
-    return note
 
 
 # Flow states that have opened the visit's encounter (checking in opens it).
@@ -309,12 +151,12 @@ class _Visits:
         self.encounters.append(enc)
         if status != AppointmentStatus.CHECKED_IN:
             self.vitals_rows.append(
-                _vitals_for(
+                vitals_draw(
                     self.rng, patient, a.start, hypertensive=patient.pk in self.hypertensive, encounter=enc
                 )
             )
         if finished:
-            self.notes.append(_note_signed(enc, reason, a.end + timedelta(minutes=self.rng.randint(5, 240))))
+            self.notes.append(note_signed(enc, reason, a.end + timedelta(minutes=self.rng.randint(5, 240))))
         elif status == AppointmentStatus.WITH_PROVIDER:
             s, o, _, _ = VISITS.get(reason, VISITS["Medication review"])
             self.notes.append(
@@ -335,9 +177,9 @@ class _Visits:
         )
         self.encounters.append(enc)
         self.vitals_rows.append(
-            _vitals_for(self.rng, patient, at, hypertensive=patient.pk in self.hypertensive, encounter=enc)
+            vitals_draw(self.rng, patient, at, hypertensive=patient.pk in self.hypertensive, encounter=enc)
         )
-        self.notes.append(_note_signed(enc, reason, at + timedelta(minutes=self.rng.randint(30, 300))))
+        self.notes.append(note_signed(enc, reason, at + timedelta(minutes=self.rng.randint(30, 300))))
         self.touched.add(patient.pk)
 
     def save(self) -> None:
@@ -468,7 +310,7 @@ def _problems_for(
     rng, patient, *, today: date, hypertensive: set, long_history: list
 ) -> tuple[list, list[str]]:
     """Problems fitting the patient's age (hypertension if hypertensive; three chronic ones for a long history)."""
-    pool = conditions_for_age(_age(patient, today))
+    pool = conditions_for_age(age_on(patient, today))
     codes = (["I10"] if patient.pk in hypertensive else []) + rng.sample(pool, rng.choice([0, 1, 1, 2, 3]))
     if patient in long_history:
         codes += ["I10", "E11.9", "E78.5"]
@@ -559,7 +401,7 @@ def _chart_lists(rng, alive, *, today: date, hypertensive: set, long_history: li
     diagnoses: dict = {}
     ibuprofen_left = 4
     for patient in alive:
-        adult = _age(patient, today) >= 18
+        adult = age_on(patient, today) >= 18
         rows, codes = _problems_for(
             rng, patient, today=today, hypertensive=hypertensive, long_history=long_history
         )
@@ -585,13 +427,15 @@ def _panels(patients, n: int) -> list[list]:
 def _hypertensive(rng, alive, today: date) -> set:
     """A quarter of the adults, half of those 65 and over."""
     return {
-        p.pk for p in alive if _age(p, today) >= 18 and rng.random() < (0.5 if _age(p, today) >= 65 else 0.25)
+        p.pk
+        for p in alive
+        if age_on(p, today) >= 18 and rng.random() < (0.5 if age_on(p, today) >= 65 else 0.25)
     }
 
 
 def _long_history(panel, today: date) -> list:
     """Long histories of hypertension, diabetes and hyperlipidaemia: three of dr. House's adults of 40 and over."""
-    return ([p for p in panel if _age(p, today) >= 40] or [p for p in panel if _age(p, today) >= 18])[:3]
+    return ([p for p in panel if age_on(p, today) >= 40] or [p for p in panel if age_on(p, today) >= 18])[:3]
 
 
 def demo_build(*, patients, providers, front_desk, rng) -> None:
@@ -618,9 +462,9 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
     problems, allergies, meds, diagnoses = _chart_lists(
         rng, alive, today=today, hypertensive=hypertensive, long_history=long_history, owner=owner
     )
-    shots = _immunizations(rng, alive, providers, owner, today)
+    shots = immunizations_draw(rng, alive, providers, owner, today)
     Immunization.objects.bulk_create(shots)
-    labs = _lab_results(rng, alive, diagnoses, today)
+    labs = lab_results_draw(rng, alive, diagnoses, today)
     Observation.objects.bulk_create(labs)
     if alive:
         type(alive[0]).objects.bulk_update(alive, ["allergy_status", "allergy_summary"])

@@ -1,8 +1,27 @@
 """The demo's clinical content: the ICD-10 codes it uses, chronic conditions by age band, the vaccine schedule,
-laboratory panels, allergens, medications and the SOAP text of each kind of visit (encounters/demo.py draws from
-them)."""
+laboratory panels, allergens, medications and the SOAP text of each kind of visit, and the rows drawn from them for
+one patient or visit (immunizations, laboratory results, vital signs, a signed note). encounters/demo.py assembles
+the clinic from these."""
 
-from .models import AllergyCategory, AllergyCriticality
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from scheduling.recurrence import aware
+
+from . import cvx, vitals
+from .models import (
+    AllergyCategory,
+    AllergyCriticality,
+    Encounter,
+    Immunization,
+    Interpretation,
+    Note,
+    NoteStatus,
+    Observation,
+    ObservationCategory,
+    VitalSigns,
+)
+from .notes import note_hash
 
 # The codes the demo uses (ICD-10-CM 2026 descriptions), inserted if the full list is not loaded.
 ICD10 = {
@@ -213,3 +232,159 @@ VISITS = {
     ),
 }
 REASONS = list(VISITS)
+
+
+def age_on(patient, today: date) -> int:
+    b = patient.birth_date
+    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+
+
+def at_daytime(day: date, rng) -> datetime:
+    return aware(datetime.combine(day, time(rng.randint(8, 16), rng.choice([0, 15, 30, 45]))))
+
+
+def months_after(birth: date, months: int) -> date:
+    y, m = divmod(birth.month - 1 + months, 12)
+    return date(birth.year + y, m + 1, min(birth.day, 28))
+
+
+def immunizations_draw(rng, patients, providers, owner, today: date) -> list[Immunization]:
+    """The childhood schedule up to each child's age; for adults an influenza vaccine most autumns, Tdap every
+    ten years, a COVID-19 vaccine, and zoster from 50 and pneumococcal from 65."""
+    out = []
+
+    def shot(patient, day: date, code: str):
+        if patient.birth_date <= day <= today:
+            out.append(
+                Immunization(
+                    patient=patient,
+                    vaccine_code=code,
+                    vaccine_display=cvx.CVX[code],
+                    occurrence=at_daytime(day, rng),
+                    lot_number=f"{rng.choice('ABCDEFGHJK')}{rng.randint(1000, 9999)}",
+                    site="left deltoid" if age_on(patient, day) >= 3 else "right thigh",
+                    route="intramuscular" if code not in ("116", "119") else "oral",
+                    performer=providers[owner[patient.pk]],
+                )
+            )
+
+    for patient in patients:
+        age = age_on(patient, today)
+        if age < 18:
+            for months, code in CHILD_VACCINES:
+                shot(
+                    patient,
+                    months_after(patient.birth_date, months) + timedelta(days=rng.randint(0, 20)),
+                    code,
+                )
+            continue
+        for years_ago in range(3):
+            if rng.random() < (0.8 if age >= 65 else 0.55):
+                autumn = date(today.year - years_ago - (today.month < 10), 10, rng.randint(1, 28))
+                shot(patient, autumn, "197" if age >= 65 else "150")
+        shot(patient, today - timedelta(days=rng.randint(200, 3400)), "115")
+        if rng.random() < 0.7:
+            shot(patient, today - timedelta(days=rng.randint(60, 700)), "208")
+        if age >= 50 and rng.random() < 0.6:
+            shot(patient, today - timedelta(days=rng.randint(100, 1500)), "187")
+        if age >= 65 and rng.random() < 0.7:
+            shot(patient, today - timedelta(days=rng.randint(100, 1500)), "216")
+    return out
+
+
+def lab_results_draw(rng, patients, diagnoses: dict, today: date) -> list[Observation]:
+    """Glucose, HbA1c, total cholesterol and haemoglobin for adults, one to three times over two years; values
+    drawn in range, or out of range for the conditions on the problem list (diabetes, hyperlipidaemia)."""
+    out = []
+    for patient in patients:
+        age = age_on(patient, today)
+        if age < 18 or rng.random() < 0.2:
+            continue
+        codes = diagnoses.get(patient.pk, set())
+        abnormal = {
+            "glucose": "E11.9" in codes,
+            "hba1c": "E11.9" in codes,
+            "cholesterol": bool(codes & {"E78.5", "E78.00"}),
+            "hemoglobin": rng.random() < 0.07,
+        }
+        for _ in range(rng.randint(1, 3)):
+            when = at_daytime(today - timedelta(days=rng.randint(10, 720)), rng)
+            for key, (loinc, display, unit, low, high, normal, high_range) in LABS.items():
+                if key == "hba1c" and not abnormal["hba1c"] and rng.random() < 0.6:
+                    continue  # HbA1c is checked mostly in diabetics
+                lo, hi = high_range if abnormal[key] else normal
+                value = Decimal(str(round(rng.uniform(lo, hi), 1 if unit in ("%", "g/dL") else 0)))
+                flag = (
+                    Interpretation.HIGH
+                    if high is not None and value > Decimal(str(high))
+                    else Interpretation.LOW
+                    if low is not None and value < Decimal(str(low))
+                    else Interpretation.NORMAL
+                )
+                out.append(
+                    Observation(
+                        patient=patient,
+                        category=ObservationCategory.LABORATORY,
+                        loinc_code=loinc,
+                        display=display,
+                        value_quantity=value,
+                        value_unit=unit,
+                        reference_low=Decimal(str(low)) if low is not None else None,
+                        reference_high=Decimal(str(high)),
+                        interpretation=flag,
+                        effective=when,
+                        issued=when + timedelta(hours=rng.randint(4, 30)),
+                    )
+                )
+    return out
+
+
+def vitals_draw(rng, patient, at: datetime, *, hypertensive: bool, encounter) -> VitalSigns:
+    age = max(0, (at.date() - patient.birth_date).days // 365)
+    if age < 18:
+        height = Decimal(min(175, 55 + age * 7))
+        weight = Decimal(str(round(4 + age * 3.2 + rng.uniform(-1, 2), 1)))
+        sbp, dbp, hr = rng.randint(95, 118), rng.randint(55, 75), rng.randint(75, 120)
+    else:
+        height = Decimal(rng.randint(152, 192))
+        weight = Decimal(str(round(rng.uniform(52, 112), 1)))
+        base = 150 if hypertensive else 122
+        sbp = rng.randint(base - 14, base + 16)
+        dbp = rng.randint(max(55, sbp - 70), min(sbp - 25, 102))
+        hr = rng.randint(56, 98) if rng.random() > 0.06 else rng.randint(101, 118)
+    temp = Decimal(str(round(rng.uniform(36.2, 37.4) if rng.random() > 0.08 else rng.uniform(38.0, 39.2), 1)))
+    spo2 = rng.randint(95, 99) if rng.random() > 0.06 else rng.randint(90, 93)
+    vs = VitalSigns(
+        patient=patient,
+        encounter=encounter,
+        taken_at=at + timedelta(minutes=5),
+        systolic=sbp,
+        diastolic=dbp,
+        heart_rate=hr,
+        resp_rate=rng.randint(12, 20),
+        temperature=temp,
+        weight=weight,
+        height=height,
+        spo2=spo2,
+    )
+    vs.bmi = vitals.bmi(vs.weight, vs.height)
+    return vs
+
+
+def note_signed(enc: Encounter, reason: str, when: datetime) -> Note:
+    s, o, a, p = VISITS.get(reason, VISITS["Medication review"])
+    note = Note(
+        encounter=enc,
+        patient_id=enc.patient_id,
+        author_id=enc.provider_id,
+        subjective=s,
+        objective=o,
+        assessment=a,
+        plan=p,
+        status=NoteStatus.SIGNED,
+        version=2,
+        signed_by_id=enc.provider_id,
+        signed_at=when,
+    )
+    note.content_hash = note_hash(note)
+    return note
