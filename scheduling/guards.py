@@ -30,10 +30,6 @@ def door(*, actor, patient_id, perm: str, category: str, request=None) -> Patien
     )
 
 
-def integrity_message(exc: IntegrityError) -> str | None:
-    return guarded.integrity_message(exc, {**guarded.constraint_messages("scheduling"), **_RACE_MESSAGES})
-
-
 def _refusal(exc: IntegrityError) -> type[ValidationError]:
     return SlotTaken if "booking" in str(exc) else ValidationError
 
