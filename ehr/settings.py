@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "patients",
+    "scheduling",
     "encounters",
     "prescriptions",
     "fhirapi",
@@ -308,12 +309,12 @@ RX_ANSWER_DEADLINE_SECONDS = {
     "CancelRx": env.int("RX_CANCELRX_ANSWER_DEADLINE_SECONDS", default=48 * 3600),
 }
 
-# --- scheduling (encounters) ------------------------------------------------------------------------
+# --- scheduling --------------------------------------------------------------------------------------
 # Reminders go out this many hours before an appointment (email, and SMS through the backend below: a dotted path
 # to a class with send(to: str, body: str); the default only logs). Recurring series are booked this many days
 # ahead; a daily task books the next occurrences as time passes.
 APPOINTMENT_REMINDER_HOURS = env.int("APPOINTMENT_REMINDER_HOURS", default=24)
-ENCOUNTERS_SMS_BACKEND = env("ENCOUNTERS_SMS_BACKEND", default="encounters.notify.LogSmsBackend")
+ENCOUNTERS_SMS_BACKEND = env("ENCOUNTERS_SMS_BACKEND", default="scheduling.notify.LogSmsBackend")
 SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", default=365)
 
 # --- guardian: our own direct-FK permission models (patients/models.py) ---------------------------

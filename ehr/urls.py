@@ -33,6 +33,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("audit/", include("audit.urls")),
+    path("schedule/", include("scheduling.urls")),
     path("schedule/", include("encounters.urls")),
     path("rx/", include("prescriptions.urls")),
     path("fhir/", include("fhirapi.urls")),

@@ -142,7 +142,6 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 def _clinical_kinds() -> dict[str, ClinicalKind]:
     from encounters.models import (
         Allergy,
-        Appointment,
         Encounter,
         Immunization,
         MedicationSource,
@@ -154,6 +153,7 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
         VitalSigns,
     )
     from prescriptions.models import Prescription
+    from scheduling.models import Appointment
 
     imported = Q(source=MedicationSource.IMPORTED)
     return {

@@ -48,8 +48,8 @@ def test_the_default_may_be_a_url_name():
 
 @pytest.mark.parametrize("value", ["/\\evil.example/", "//evil.example/", "https://evil.example/", "foo"])
 def test_the_scheduling_forms_back_redirect_stays_on_this_site(value):
-    """Issue 18 #10: encounters' `_back` let "/\\evil.example/" through (browsers read it as "//evil.example/")."""
-    from encounters.views import _back
+    """Issue 18 #10: the scheduling views` `_back` (now core.responses.back) let "/\\evil.example/" through (browsers read it as "//evil.example/")."""
+    from core.responses import back as _back
 
     request = RequestFactory().post("/schedule/x/", {"next": value})
 
