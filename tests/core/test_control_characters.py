@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audit.models import AccessEvent
 from audit.services import access_record
-from encounters import services
+from encounters import notes as services
 from encounters.models import AmendmentRequest, Note
 
 pytestmark = pytest.mark.django_db
