@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.actors import STAFF, Actor
+
 from . import anchor
 from .models import AccessEvent, Action, ChainLink, Outcome, UnlinkedEvent
 
@@ -150,7 +152,12 @@ def access_record_denied(*, actor, category: str, patient_id=None, request=None,
 def _event(
     *, actor, action, category, patient_id, patient_ids, outcome, request, break_glass, channel, detail
 ) -> AccessEvent:
+    kind, on_behalf_of = "", None
+    if isinstance(actor, Actor):
+        kind, on_behalf_of, actor = actor.kind, actor.on_behalf_of, actor.user
     user = actor if getattr(actor, "is_authenticated", False) else None
+    if user is not None and not kind:
+        kind = STAFF  # a user account passed as is: staff (core.actors.as_actor)
     if channel is None:
         channel = getattr(request, "audit_channel", None) or ("ui" if request is not None else "task")
     ids = [str(p) for p in (patient_ids or [])]
@@ -158,6 +165,8 @@ def _event(
         occurred_at=timezone.now(),
         actor=user,
         actor_username=user.get_username() if user else (str(actor) if actor else "system"),
+        actor_kind=kind,
+        on_behalf_of=on_behalf_of,
         patient_id=patient_id,
         patient_ids=ids,
         action=action,
@@ -193,6 +202,12 @@ def event_canonical(ev: AccessEvent) -> bytes:
         "request_id": str(ev.request_id),
         "detail": ev.detail,
     }
+    # Added with actor kinds: hashed only when set, so an event recorded before them hashes as it did (and adding
+    # or removing a value still changes the hash).
+    if ev.actor_kind:
+        data["actor_kind"] = ev.actor_kind
+    if ev.on_behalf_of:
+        data["on_behalf_of"] = str(ev.on_behalf_of)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 

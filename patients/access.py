@@ -19,8 +19,9 @@ from django.db.models import BooleanField, Expression, F, QuerySet
 from django.utils import timezone
 
 from accounts import roles
+from core.actors import PATIENT, PROXY, STAFF, SYSTEM, Actor, as_actor
 
-from .models import Department, Patient
+from .models import PORTAL_PERMISSIONS, Department, Patient
 
 # What membership of a patient's department gives (still intersected with the user's roles).
 DEPARTMENT_PERMISSIONS = frozenset(
@@ -190,7 +191,16 @@ def _access(user_roles: set[str], granted_list, in_department: bool, glass: bool
     )
 
 
-def patient_access_for(user, patient_id) -> PatientAccess:
+def patient_access_for(actor, patient_id) -> PatientAccess:
+    """What `actor` (a user: staff; or a core.actors.Actor of any kind) may do on the patient."""
+    a = as_actor(actor)
+    if a.kind in (PATIENT, PROXY):
+        return _portal_access(a, patient_id)
+    access = _staff_access(a.user, patient_id)
+    return _system_narrowed(a, patient_id, access) if a.kind == SYSTEM else access
+
+
+def _staff_access(user, patient_id) -> PatientAccess:
     """One round trip: grants, department membership and break-the-glass for (user, patient)."""
     if not _viewer_holds(user):
         return NO_ACCESS
@@ -215,14 +225,24 @@ _FETCH_SQL = (
 )
 
 
-def patient_fetch(user, patient_id) -> tuple[Patient | None, PatientAccess]:
+def patient_fetch(actor, patient_id) -> tuple[Patient | None, PatientAccess]:
     """The patient (with its department) and what `user` may do on it, in one round trip: the door's read of a
     chart. The same questions as patient_access_for (grants, department, break-the-glass), asked about the row
     being read, plus the user's role names when they are not loaded yet.
 
     (None, NO_ACCESS) when the patient does not exist or the user's roles can hold no patient permission. The
     caller must still check `access.has(perm)`: the row is read whatever the grants, and handed out only once the
-    permission is there (patients.selectors.patient_get)."""
+    permission is there (patients.selectors.patient_get). Actors other than staff: their rule, then the row."""
+    a = as_actor(actor)
+    if a.kind != STAFF:
+        access = patient_access_for(a, patient_id)
+        patient = (
+            Patient.objects.select_related("department").filter(pk=patient_id).first()
+            if access.perms
+            else None
+        )
+        return (patient, access) if patient is not None else (None, NO_ACCESS)
+    user = a.user
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None, NO_ACCESS
     known_roles = getattr(user, "_role_names", None)
@@ -246,15 +266,95 @@ def patient_fetch(user, patient_id) -> tuple[Patient | None, PatientAccess]:
     return patient, _access(roles.user_roles(user), patient._granted, patient._in_department, patient._glass)
 
 
-def visible_condition(user, perm: str, *, patient: str, department: str, merged: str) -> tuple[str, dict]:
-    """visible_patients(user, perm) as an SQL boolean on a row of a hand-written statement (the calendar's:
+# ---------------------------------------------------------------------------------------------------------------
+# The other kinds' rules (core/actors.py), each written once, as SQL about one patient row, used by every form.
+# A patient or a proxy reaches only the patient they act for: their own record (PORTAL_PERMISSIONS), or one an
+# active proxy grant covers (its scope; from starts_at, until expires_at, unless revoked), checked at every access.
+_PORTAL_RULE = """({patient} = %({p}represented)s AND (
+    ({patient} = %({p}own)s AND {perm} = ANY(%({p}portal)s))
+    OR EXISTS (SELECT 1 FROM patients_proxygrant pxg
+                WHERE pxg.user_id = %({p}user)s AND pxg.patient_id = {patient} AND {perm} = ANY(pxg.scope)
+                  AND pxg.revoked_at IS NULL AND pxg.starts_at <= %({p}now)s AND pxg.expires_at > %({p}now)s)))"""
+# A system client reaches what its service account may (the staff rule), within its scopes, and only the patient
+# or the group's patients it is bound to.
+_BOUND_PATIENT = "{patient} = %({p}bound_patient)s"
+_BOUND_GROUP = """EXISTS (SELECT 1 FROM patients_patientgroupobjectpermission bgg
+     WHERE bgg.group_id = %({p}bound_group)s AND bgg.content_object_id = {patient})"""
+
+
+def _portal_params(a: Actor, p: str, now) -> dict:
+    own = a.own_patient_id
+    return {
+        f"{p}represented": str(a.represented_patient_id),
+        f"{p}own": str(own) if own else None,
+        f"{p}portal": list(PORTAL_PERMISSIONS),
+        f"{p}user": a.pk,
+        f"{p}now": now,
+    }
+
+
+def _binding(a: Actor, *, patient: str, p: str) -> tuple[str, dict] | None:
+    if a.bound_patient_id is not None:
+        return _BOUND_PATIENT.format(patient=patient, p=p), {f"{p}bound_patient": str(a.bound_patient_id)}
+    if a.bound_group_id is not None:
+        return _BOUND_GROUP.format(patient=patient, p=p), {f"{p}bound_group": a.bound_group_id}
+    return None
+
+
+def _condition(actor, perm: str, *, patient: str, department: str, merged: str, p: str, now):
+    """The boolean form for any kind of actor: (SQL, named parameters), or None for "nobody"."""
+    a = as_actor(actor)
+    if a.kind in (PATIENT, PROXY):
+        if not a.is_active or a.represented_patient_id is None:
+            return None
+        rule = _PORTAL_RULE.format(patient=patient, perm=f"%({p}perm)s", p=p)
+        return f"({merged} IS NULL AND {rule})", {**_portal_params(a, p, now), f"{p}perm": perm}
+    if not _viewer_holds(a.user, perm):
+        return None
+    if a.kind == SYSTEM and a.scope_perms is not None and perm not in a.scope_perms:
+        return None
+    sql = _visible_sql(perm=perm, patient=patient, department=department, merged=merged, p=p)
+    named = {f"{p}user": a.pk, f"{p}perm": perm, f"{p}now": now}
+    bound = _binding(a, patient=patient, p=p) if a.kind == SYSTEM else None
+    if bound:
+        sql = f"({sql} AND {bound[0]})"
+        named.update(bound[1])
+    return sql, named
+
+
+def _portal_access(a: Actor, patient_id) -> PatientAccess:
+    """The portal rule as the permission set of one patient: the portal permissions for which it holds."""
+    if not a.is_active or a.represented_patient_id is None:
+        return NO_ACCESS
+    rule = _PORTAL_RULE.format(patient="%(patient)s", perm="pp", p="")
+    sql = f"SELECT ARRAY(SELECT pp FROM unnest(%(portal)s::text[]) AS pp WHERE {rule})"  # noqa: S608 (constants)
+    with connection.cursor() as cur:
+        cur.execute(sql, {**_portal_params(a, "", timezone.now()), "patient": str(patient_id)})
+        perms = cur.fetchone()[0]
+    return PatientAccess(perms=frozenset(perms or ()))
+
+
+def _system_narrowed(a: Actor, patient_id, access: PatientAccess) -> PatientAccess:
+    """A system client's access to one patient: its account's, within its scopes and its binding."""
+    perms = access.perms if a.scope_perms is None else access.perms & a.scope_perms
+    bound = _binding(a, patient="%(patient)s", p="")
+    if perms and bound:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT {bound[0]}", {**bound[1], "patient": str(patient_id)})  # noqa: S608 (constants)
+            if not cur.fetchone()[0]:
+                return NO_ACCESS
+    return PatientAccess(perms=perms, break_glass=access.break_glass and bool(perms))
+
+
+def visible_condition(actor, perm: str, *, patient: str, department: str, merged: str) -> tuple[str, dict]:
+    """visible_patients(actor, perm) as an SQL boolean on a row of a hand-written statement (the calendar's:
     hundreds of rows, each labelled with a name or "Busy", in one round trip): `patient`, `department` and `merged`
     name the row's patient id, department id and merged_into id columns. Returns the condition and its named
     parameters (all prefixed visible_)."""
-    if not _viewer_holds(user, perm):
-        return "FALSE", {}
-    sql = _visible_sql(perm=perm, patient=patient, department=department, merged=merged, p="visible_")
-    return sql, {"visible_user": user.pk, "visible_perm": perm, "visible_now": timezone.now()}
+    found = _condition(
+        actor, perm, patient=patient, department=department, merged=merged, p="visible_", now=timezone.now()
+    )
+    return found if found is not None else ("FALSE", {})
 
 
 _NAMED = re.compile(r"%\((\w+)\)s")
@@ -267,9 +367,9 @@ class _VisibleTo(Expression):
     output_field = BooleanField()
     conditional = True
 
-    def __init__(self, user_pk, perm: str, now, columns=None):
+    def __init__(self, actor: Actor, perm: str, now, columns=None):
         super().__init__()
-        self.user_pk, self.perm, self.now = user_pk, perm, now
+        self.actor, self.perm, self.now = actor, perm, now
         self.columns = columns or [F("pk"), F("department_id"), F("merged_into_id")]
 
     def get_source_expressions(self):
@@ -287,8 +387,8 @@ class _VisibleTo(Expression):
 
     def as_sql(self, compiler, connection):
         patient, department, merged = (compiler.compile(c)[0] for c in self.columns)
-        sql = _visible_sql(perm=self.perm, patient=patient, department=department, merged=merged, p="")
-        named = {"user": self.user_pk, "perm": self.perm, "now": self.now}
+        cols = {"patient": patient, "department": department, "merged": merged}
+        sql, named = _condition(self.actor, self.perm, **cols, p="", now=self.now) or ("FALSE", {})
         params = [named[m.group(1)] for m in _NAMED.finditer(sql)]
         return _NAMED.sub("%s", sql), params
 
@@ -306,9 +406,11 @@ def administered_patients(user) -> QuerySet[Patient]:
     return qs.filter(department__in=Department.objects.filter(members=user.pk))
 
 
-def visible_patients(user, perm: str = roles.VIEW_DEMOGRAPHICS) -> QuerySet[Patient]:
-    """Patients on which `user` holds `perm`: for lists and search. Merged aliases are left out."""
+def visible_patients(actor, perm: str = roles.VIEW_DEMOGRAPHICS) -> QuerySet[Patient]:
+    """Patients on which `actor` (a user: staff; or an Actor of any kind) holds `perm`: for lists and search.
+    Merged aliases are left out."""
+    a = as_actor(actor)
     qs = Patient.objects.all()
-    if not _viewer_holds(user, perm):
+    if a.kind in (STAFF, SYSTEM) and not _viewer_holds(a.user, perm):
         return qs.filter(merged_into__isnull=True).none()
-    return qs.filter(_VisibleTo(user.pk, perm, timezone.now()))
+    return qs.filter(_VisibleTo(a, perm, timezone.now()))
