@@ -1,13 +1,14 @@
 """Who acts, built in one place from a request or an OAuth token (core/actors.py describes the kinds).
 
-- A user holding any role (or a superuser) acts as staff, as every user did before actor kinds.
-- A user without a role acts as a patient: for themselves (their PatientAccount's patient), or as a proxy for the
-  patient they chose to act for (the session's ACTING_FOR, or a SMART launch's patient). Whether a proxy grant
-  allows it is not decided here but by the door, at every access (patients/access.py), so an expiry or a
+- A portal account (PatientAccount) acts as a patient: for themselves (the account's own record), or as a proxy
+  for the patient they chose to act for (the session's ACTING_FOR, or a SMART launch's patient). Whether a proxy
+  grant allows it is not decided here but by the door, at every access (patients/access.py), so an expiry or a
   revocation stops a session at once.
+- Any other account acts as staff, as every user did before actor kinds (its roles decide, in the door).
 - A token with no user (client credentials) is a system client: its service account, its read scopes and its
   ClientBinding.
-A user with neither a role nor a patient account is staff with no role: the door gives them nothing.
+Deciding costs no query when the account's patient_account was loaded with it (select_related, as the FHIR
+token lookup does).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ def _uuid(value) -> uuid.UUID | None:
 
 def actor_for_user(user, *, acting_for=None) -> Actor:
     """The actor a signed-in account is: staff, or a patient acting for themselves or (acting_for) another."""
-    if not getattr(user, "is_authenticated", False) or user.is_superuser or roles.user_roles(user):
+    if not getattr(user, "is_authenticated", False):
         return actors.staff(user)
-    own = PatientAccount.objects.filter(user=user).values_list("patient_id", flat=True).first()
+    try:
+        account = user.patient_account
+    except PatientAccount.DoesNotExist:
+        return actors.staff(user)
+    own = account.patient_id
     represented = _uuid(acting_for) or own
-    if represented is None:
-        return actors.staff(user)
     kind = actors.PATIENT if represented == own else actors.PROXY
     return Actor(kind=kind, user=user, own_patient_id=own, represented_patient_id=represented)
 
@@ -76,7 +79,7 @@ def represented_choices(user) -> list:
     from django.utils import timezone
 
     now = timezone.now()
-    own = list(PatientAccount.objects.filter(user=user).values_list("patient_id", flat=True))
+    own = [p for p in PatientAccount.objects.filter(user=user).values_list("patient_id", flat=True) if p]
     proxied = ProxyGrant.objects.filter(
         Q(revoked_at__isnull=True), user=user, starts_at__lte=now, expires_at__gt=now
     ).values_list("patient_id", flat=True)

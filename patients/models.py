@@ -386,16 +386,25 @@ PORTAL_PERMISSIONS = (
 
 
 class PatientAccount(models.Model):
-    """A user account that is a patient's own: signing in with it acts as that patient (actor kind "patient")."""
+    """A portal account: a user account of a patient or of someone acting for one (a parent who is no patient of
+    the practice has no record of their own). Signing in with it acts as that patient (actor kind "patient") or,
+    through a ProxyGrant, for another (kind "proxy"); never as staff (staff use accounts of their own)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patient_account"
     )
-    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="account")
+    patient = models.OneToOneField(
+        Patient,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="account",
+        help_text="Their own record",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
-        return f"{self.user} is {self.patient_id}"
+        return f"{self.user} is {self.patient_id or 'no patient'}"
 
 
 class ProxyGrant(models.Model):

@@ -255,3 +255,64 @@ def test_the_chain_covers_kind_and_for_whom_and_still_verifies_older_events(fami
     audit_link_chain()
     result = audit_verify(link_first=False)
     assert result.ok, result.reason
+
+
+def test_the_fhir_api_acts_as_the_client_and_records_it(client, service, patient, other_patient):
+    token = _client_token(service)
+    ClientBinding.objects.create(client_id=token.application.client_id, patient=patient)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token.token}"}
+    assert client.get(f"/fhir/Patient/{patient.pk}", **auth).status_code == 200
+    ev = _last_event()
+    assert (ev.actor_kind, ev.actor_id, ev.channel, ev.patient_id) == (
+        "system",
+        service.pk,
+        "api",
+        patient.pk,
+    )
+    assert client.get(f"/fhir/Patient/{other_patient.pk}", **auth).status_code == 404
+    assert (_last_event().actor_kind, _last_event().outcome) == ("system", "denied")
+
+
+def test_the_fhir_api_acts_for_a_proxys_launch_patient(client, family):
+    _proxy(family, scope=READ)
+    Application = get_application_model()
+    app = Application.objects.create(
+        name="family app",
+        user=family["user"],
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://app.example.test/callback",
+    )
+    token = get_access_token_model().objects.create(
+        user=family["user"],
+        application=app,
+        token=secrets.token_urlsafe(30),
+        scope="patient/*.read",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    from fhirapi.models import PatientLaunchContext
+
+    PatientLaunchContext.objects.create(token=token, patient=family["sam"])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token.token}"}
+    assert client.get(f"/fhir/Patient/{family['sam'].pk}", **auth).status_code == 200
+    ev = _last_event()
+    assert (ev.actor_kind, ev.on_behalf_of, ev.actor_id) == ("proxy", family["sam"].pk, family["user"].pk)
+    assert client.get(f"/fhir/Patient/{family['paula'].pk}", **auth).status_code == 404
+
+
+def test_a_proxy_with_no_record_of_their_own(family):
+    grandma = UserFactory(username="gran", roles=[])
+    PatientAccount.objects.create(user=grandma, patient=None)
+    ProxyGrant.objects.create(
+        user=grandma,
+        patient=family["sam"],
+        relationship=ProxyGrant.Relationship.CAREGIVER,
+        scope=[roles.VIEW_SCHEDULE],
+        starts_at=timezone.now() - timedelta(days=1),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    assert not visible_patients(actor_for_user(grandma)).exists()  # acting for nobody: nothing
+    actor = actor_for_user(grandma, acting_for=family["sam"].pk)
+    assert actor.kind == actors.PROXY
+    assert _reaches(actor, family["sam"], roles.VIEW_SCHEDULE)
+    assert not _reaches(actor, family["sam"], roles.VIEW_DEMOGRAPHICS)
