@@ -149,15 +149,20 @@ def access_record_denied(*, actor, category: str, patient_id=None, request=None,
     )
 
 
-def _event(
-    *, actor, action, category, patient_id, patient_ids, outcome, request, break_glass, channel, detail
-) -> AccessEvent:
+def _who(actor) -> tuple:
+    """(actor, user account or None, actor kind, on behalf of) of what the caller passed: an Actor, a user account
+    (staff, as core.actors.as_actor reads it), a name or None (no actor: "")."""
     kind, on_behalf_of = "", None
     if isinstance(actor, Actor):
         kind, on_behalf_of, actor = actor.kind, actor.on_behalf_of, actor.user
     user = actor if getattr(actor, "is_authenticated", False) else None
-    if user is not None and not kind:
-        kind = STAFF  # a user account passed as is: staff (core.actors.as_actor)
+    return actor, user, (kind or STAFF) if user is not None else kind, on_behalf_of
+
+
+def _event(
+    *, actor, action, category, patient_id, patient_ids, outcome, request, break_glass, channel, detail
+) -> AccessEvent:
+    actor, user, kind, on_behalf_of = _who(actor)
     if channel is None:
         channel = getattr(request, "audit_channel", None) or ("ui" if request is not None else "task")
     ids = [str(p) for p in (patient_ids or [])]
