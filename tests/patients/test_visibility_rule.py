@@ -200,3 +200,68 @@ def test_every_form_of_the_rule_gives_the_same_answer(world, data):
                     assert (patient.pk in in_list[perm]) == listed, f"visible_patients {perm}: {where}"
                     assert (patient.pk in in_sql[perm]) == listed, f"visible_condition {perm}: {where}"
         transaction.set_rollback(True)
+
+
+# ------------------------------------------------------------------ patients and proxies (core/actors.py)
+@pytest.mark.django_db
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_the_portal_rule_gives_one_answer_in_every_form(world, data):
+    """A portal account acting for a patient: its own record, or one a proxy grant covers while active and in
+    scope. Random grants (scope, start, expiry, revocation), own records and choices of whom to act for."""
+    from patients.actors import actor_for_user
+    from patients.models import PORTAL_PERMISSIONS, PatientAccount, ProxyGrant
+
+    n = data.draw(st.integers(2, 4), label="patients")
+    own = data.draw(st.one_of(st.none(), st.integers(0, n - 1)), label="own record")
+    grants = data.draw(
+        st.dictionaries(
+            st.integers(0, n - 1),
+            st.tuples(
+                st.sets(st.sampled_from(PORTAL_PERMISSIONS), min_size=1),
+                st.sampled_from([-120, 60]),  # started two minutes ago, or starts in a minute
+                st.sampled_from([-1, 120]),  # expired a second ago, or expires in two minutes
+                st.booleans(),  # revoked
+            ),
+            max_size=3,
+        ),
+        label="proxy grants",
+    )
+    acting_for = data.draw(st.one_of(st.none(), st.integers(0, n - 1)), label="acting for")
+    with transaction.atomic():
+        patients = [make_patient(given_name=f"Q{i}") for i in range(n)]
+        user = world["users"]["no_role"]
+        PatientAccount.objects.create(user=user, patient=None if own is None else patients[own])
+        now = timezone.now()
+        for i, (scope, starts, expires, revoked) in grants.items():
+            ProxyGrant.objects.create(
+                user=user,
+                patient=patients[i],
+                relationship="parent",
+                scope=sorted(scope),
+                starts_at=now + timedelta(seconds=starts),
+                expires_at=now + timedelta(seconds=max(expires, starts + 1)),
+                revoked_at=now if revoked else None,
+            )
+        user = get_user_model().objects.get(pk=user.pk)
+        actor = actor_for_user(user, acting_for=None if acting_for is None else patients[acting_for].pk)
+        represented = own if acting_for is None else acting_for
+        for i, patient in enumerate(patients):
+            expected: set[str] = set()
+            if represented == i and own == i:
+                expected |= set(PORTAL_PERMISSIONS)
+            scope, starts, expires, revoked = grants.get(i, (set(), 0, 0, True))
+            if represented == i and starts < 0 and expires > 0 and not revoked:
+                expected |= scope
+            where = f"patient {i}: own {own}, acting for {acting_for}, grants {grants}"
+            assert patient_access_for(actor, patient.pk).perms == expected, where
+            assert patient_fetch(actor, patient.pk)[1].perms == expected, where
+            for perm in ASKED:
+                listed = visible_patients(actor, perm).filter(pk=patient.pk).exists()
+                assert listed == (perm in expected), f"visible_patients {perm}: {where}"
+                assert (patient.pk in _condition_answers(actor, perm)) == (perm in expected), where
+        transaction.set_rollback(True)
