@@ -51,6 +51,11 @@ class AccessEvent(models.Model):
         related_name="+",
     )
     actor_username = models.CharField(max_length=150, blank=True)
+    # Which kind of actor (core/actors.py: staff, patient, proxy, system); empty for events with no actor (a
+    # background task, an inbound message) and for events recorded before actor kinds.
+    actor_kind = models.CharField(max_length=10, blank=True, default="", db_default="")
+    # For whom: the patient a patient or a proxy acts for (the represented patient).
+    on_behalf_of = models.UUIDField(null=True, blank=True)
     patient_id = models.UUIDField(null=True, blank=True)
     patient_ids = ArrayField(models.UUIDField(), default=list, blank=True)
     action = models.CharField(max_length=20, choices=Action.choices)

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from core.actors import STAFF, Actor
+
 from . import anchor, chainguard
 from .chainguard import GENESIS, chain_hash
 from .models import AccessEvent, Action, ChainLink, Outcome, UnlinkedEvent
@@ -154,10 +156,20 @@ def access_record_denied(*, actor, category: str, patient_id=None, request=None,
     )
 
 
+def _who(actor) -> tuple:
+    """(actor, user account or None, actor kind, on behalf of) of what the caller passed: an Actor, a user account
+    (staff, as core.actors.as_actor reads it), a name or None (no actor: "")."""
+    kind, on_behalf_of = "", None
+    if isinstance(actor, Actor):
+        kind, on_behalf_of, actor = actor.kind, actor.on_behalf_of, actor.user
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return actor, user, (kind or STAFF) if user is not None else kind, on_behalf_of
+
+
 def _event(
     *, actor, action, category, patient_id, patient_ids, outcome, request, break_glass, channel, detail
 ) -> AccessEvent:
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    actor, user, kind, on_behalf_of = _who(actor)
     if channel is None:
         channel = getattr(request, "audit_channel", None) or ("ui" if request is not None else "task")
     ids = [str(p) for p in (patient_ids or [])]
@@ -165,6 +177,8 @@ def _event(
         occurred_at=timezone.now(),
         actor=user,
         actor_username=user.get_username() if user else (str(actor) if actor else "system"),
+        actor_kind=kind,
+        on_behalf_of=on_behalf_of,
         patient_id=patient_id,
         patient_ids=ids,
         action=action,
@@ -217,6 +231,13 @@ def event_canonical(ev: AccessEvent) -> bytes:
         "request_id": str(ev.request_id),
         "detail": ev.detail,
     }
+    # Added with actor kinds: hashed only when set, so an event recorded before them hashes as it did (and adding
+    # or removing a value still changes the hash).
+    # (getattr: the bench seeder hashes plain namespaces built without them, bench/seeders.py.)
+    if kind := getattr(ev, "actor_kind", ""):
+        data["actor_kind"] = kind
+    if behalf := getattr(ev, "on_behalf_of", None):
+        data["on_behalf_of"] = str(behalf)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 

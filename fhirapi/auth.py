@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
+from patients.actors import actor_from_token
+
 CONTEXT_PATIENT = "patient"
 CONTEXT_USER = "user"
 CONTEXT_SYSTEM = "system"
@@ -44,7 +46,7 @@ class AuthError(Exception):
 
 @dataclass(frozen=True)
 class TokenContext:
-    actor: object  # the user the one door checks: the token's user, or the application's service account
+    actor: object  # whom the one door checks (core.actors.Actor): the token's user, or the client acting as itself
     scopes: frozenset[str]
     launch_patient_id: uuid.UUID | None
     token_id: int
@@ -87,7 +89,7 @@ def token_authenticate(request) -> TokenContext:
     checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     token = (
         get_access_token_model()
-        .objects.select_related("application__user", "user", "fhir_launch")
+        .objects.select_related("application__user", "user__patient_account", "fhir_launch")
         .filter(token_checksum=checksum)
         .first()
     )
@@ -95,12 +97,12 @@ def token_authenticate(request) -> TokenContext:
         raise invalid
     if token.application is not None and not token.application.is_usable(request):
         raise invalid
-    actor = token.user or (token.application.user if token.application else None)
-    if actor is None or not actor.is_active:
+    account = token.user or (token.application.user if token.application else None)
+    if account is None or not account.is_active:
         raise invalid
     launch = getattr(token, "fhir_launch", None)
     return TokenContext(
-        actor=actor,
+        actor=actor_from_token(token),
         scopes=frozenset(token.scope.split()),
         launch_patient_id=launch.patient_id if launch else None,
         token_id=token.pk,

@@ -52,5 +52,9 @@ class PatientsConfig(AppConfig):
             models.DuplicateOverride,
             models.PatientUserObjectPermission,
             models.PatientGroupObjectPermission,
+            # Who may act for a patient (actor kinds, core/actors.py): every grant, revocation and binding is logged.
+            models.PatientAccount,
+            models.ProxyGrant,
+            models.ClientBinding,
         ):
             auditlog.register(model)

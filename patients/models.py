@@ -380,3 +380,92 @@ class PatientMerge(models.Model):
 
     def __str__(self):
         return f"{self.merged_id} -> {self.survivor_id}"
+
+
+# ------------------------------------------------------------ actors other than staff (core/actors.py)
+# What a patient may do on their own record, and the most a proxy grant may give: read, and book their visits.
+PORTAL_PERMISSIONS = (
+    roles.VIEW_DEMOGRAPHICS,
+    roles.VIEW_SCHEDULE,
+    roles.MANAGE_SCHEDULE,
+    roles.VIEW_CLINICAL,
+)
+
+
+class PatientAccount(models.Model):
+    """A portal account: a user account of a patient or of someone acting for one (a parent who is no patient of
+    the practice has no record of their own). Signing in with it acts as that patient (actor kind "patient") or,
+    through a ProxyGrant, for another (kind "proxy"); never as staff (staff use accounts of their own)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patient_account"
+    )
+    patient = models.OneToOneField(
+        Patient,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="account",
+        help_text="Their own record",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.user} is {self.patient_id or 'no patient'}"
+
+
+class ProxyGrant(models.Model):
+    """A user account may act for a patient (actor kind "proxy"): a parent, guardian or caregiver, within `scope`
+    (patient permissions, at most PORTAL_PERMISSIONS), from `starts_at` until `expires_at` (to the minute) unless
+    revoked. The door reads it on every access (patients/access.py), so an expiry or a revocation takes effect at
+    once."""
+
+    class Relationship(models.TextChoices):
+        PARENT = "parent", "Parent"
+        GUARDIAN = "guardian", "Legal guardian"
+        CAREGIVER = "caregiver", "Caregiver"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="proxy_grants")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="proxy_grants")
+    relationship = models.CharField(max_length=12, choices=Relationship.choices)
+    scope = ArrayField(models.CharField(max_length=40, choices=[(p, p) for p in PORTAL_PERMISSIONS]))
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient", "expires_at"], name="proxy_user_patient_exp")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("starts_at")), name="proxy_expires_later"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(scope__contained_by=list(PORTAL_PERMISSIONS)),
+                name="proxy_scope_portal_only",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} for {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class ClientBinding(models.Model):
+    """What an OAuth client acting as itself (actor kind "system") is bound to: one patient, or the patients a
+    care-team group holds grants on. A client without a binding reaches what its service account may."""
+
+    client_id = models.CharField(max_length=100, unique=True)
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(patient__isnull=True) | models.Q(group__isnull=True),
+                name="client_binding_patient_or_group",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} -> {self.patient_id or self.group_id}"

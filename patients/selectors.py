@@ -543,6 +543,46 @@ def _close_word_matches(*, actor, words: list[str], need: int, exclude: list) ->
     return _distinct_page(qs, need)
 
 
+def _search_rows(*, actor, q: str, parsed: ParsedQuery, need: int) -> list[Patient]:
+    """Up to `need` results in list order (patient_search's steps)."""
+    found: list[Patient] = []
+    if len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx):
+        word = parsed.terms[0]
+        found = _word_prefix_matches(actor=actor, word=word, need=need)
+        if len(found) >= need:
+            return found
+        if len(word) >= TYPO_MIN_LENGTH:
+            return _close_matches(actor=actor, word=word, need=need, found=found)
+    return _ranked_matches(actor=actor, q=q, parsed=parsed, need=need, found=found)
+
+
+def _close_matches(*, actor, word: str, need: int, found: list[Patient]) -> list[Patient]:
+    """After the prefix matches: words containing the fragment, then typos, tier by tier (close_word_tiers): each
+    tier's patients in the words' order, then list order; the next tier is read only while the page is short."""
+    found = list(found)
+    with _typo_threshold():
+        tiers = close_word_tiers(word)
+    # The close tiers word by word: each word's patients come in its index's order, so a common word ("young"
+    # for "yuong") stops after a page. The last tier (trigrams only: many words, few patients each) in one query.
+    # Words starting with the fragment are left out: the prefix step listed all their patients.
+    groups = [[w] for tier in tiers[:-1] for w in tier if not w.startswith(word)] + [tiers[-1]]
+    for words in groups:
+        if words and len(found) < need:
+            found += _close_word_matches(
+                actor=actor, words=words, need=need - len(found), exclude=[p.pk for p in found]
+            )
+    return found
+
+
+def _ranked_matches(*, actor, q: str, parsed: ParsedQuery, need: int, found: list[Patient]) -> list[Patient]:
+    """Anything but one long name fragment: one ranked query (patient_search_queryset), after what was found."""
+    qs = patient_search_queryset(actor=actor, q=q, parsed=parsed).only(*SEARCH_COLUMNS)
+    if found:
+        qs = qs.exclude(pk__in=[p.pk for p in found])
+    with _typo_threshold():
+        return found + list(qs[: need - len(found)])
+
+
 def patient_search(
     *, actor, q: str, request=None, limit: int = 20, offset: int = 0
 ) -> tuple[list[Patient], bool]:
@@ -555,31 +595,7 @@ def patient_search(
     an MRN) is one ranked query (patient_search_queryset)."""
     need = offset + limit + 1
     parsed = parse_query(q)
-    found: list[Patient] = []
-    one_word = len(parsed.terms) == 1 and not (parsed.mrn or parsed.birth_date or parsed.phone_bidx)
-    if one_word:
-        found = _word_prefix_matches(actor=actor, word=parsed.terms[0], need=need)
-    if one_word and len(found) < need and len(parsed.terms[0]) >= TYPO_MIN_LENGTH:
-        # Words containing the fragment, then typos, tier by tier (close_word_tiers): each tier's patients in
-        # the words' order, then list order; the next tier is read only while the page is short.
-        with _typo_threshold():
-            tiers = close_word_tiers(parsed.terms[0])
-        # The close tiers word by word: each word's patients come in its index's order, so a common word ("young"
-        # for "yuong") stops after a page. The last tier (trigrams only: many words, few patients each) in one query.
-        # Words starting with the fragment are left out: the prefix step above listed all their patients.
-        t = parsed.terms[0]
-        groups = [[w] for tier in tiers[:-1] for w in tier if not w.startswith(t)] + [tiers[-1]]
-        for words in groups:
-            if words and len(found) < need:
-                found += _close_word_matches(
-                    actor=actor, words=words, need=need - len(found), exclude=[p.pk for p in found]
-                )
-    elif len(found) < need:
-        qs = patient_search_queryset(actor=actor, q=q, parsed=parsed).only(*SEARCH_COLUMNS)
-        if found:
-            qs = qs.exclude(pk__in=[p.pk for p in found])
-        with _typo_threshold():
-            found += list(qs[: need - len(found)])
+    found = _search_rows(actor=actor, q=q, parsed=parsed, need=need)
     rows = found[offset : offset + limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]

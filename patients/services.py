@@ -7,7 +7,6 @@ background work with transaction.on_commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
@@ -24,6 +23,12 @@ from audit.services import access_record
 
 from . import crypto
 from .access import grants_clinical_access, may_grant_clinical_access
+from .duplicates import (  # noqa: F401 (DUPLICATES_SHOWN, Candidate: still importable from here)
+    DUPLICATES_SHOWN,
+    Candidate,
+    DuplicatesFound,
+    duplicate_candidates,
+)
 from .models import (
     BreakGlassGrant,
     CareTeamMember,
@@ -34,7 +39,7 @@ from .models import (
     PatientUserObjectPermission,
 )
 from .mrn import luhn_digit, mrn_is_valid  # noqa: F401 (mrn_is_valid: callers and tests name it here)
-from .selectors import name_search_text, normalise_name, patient_get, patient_get_for_care_team
+from .selectors import name_search_text, patient_get, patient_get_for_care_team
 from .tasks import break_glass_notify
 
 DEMOGRAPHIC_FIELDS = (
@@ -96,99 +101,6 @@ def patient_derive(patient: Patient) -> None:
         }
     )
     patient.key_version = crypto.current_key_version()
-
-
-# ------------------------------------------------------------ duplicates
-DUPLICATES_SHOWN = 3  # enough to recognise a duplicate; few enough that the check cannot be used to browse
-
-
-@dataclass
-class Candidate:
-    patient: Patient
-    score: int
-    reasons: list[str]
-    visible: bool = False  # the registering user may already see this record (then it is shown in full)
-    # The typed name or date of birth matched too, not only an identifier: only then are initials and birth year
-    # of a record outside the user's access shown (an SSN alone must not reveal whose it is).
-    person_matched: bool = False
-
-    @property
-    def initials(self) -> str:
-        return f"{self.patient.given_name[:1]}. {self.patient.family_name[:1]}.".upper()
-
-
-class DuplicatesFound(Exception):
-    def __init__(self, candidates: list[Candidate]):
-        super().__init__("possible duplicates")
-        self.candidates = candidates
-
-
-def duplicate_candidates(*, data: dict, exclude_id=None, limit: int = DUPLICATES_SHOWN) -> list[Candidate]:
-    """Score existing patients against a registration: name (fuzzy, accent-free), DOB, sex, phone, SSN, driver's
-    licence.
-
-    Scoring (max 100): SSN match 50; driver's licence 50; DOB 25; phone 20; full-name similarity up to 30; sex 5.
-    Shown from 45 up, at most `limit`. Searches every patient, whoever may see them: a duplicate must be caught
-    even outside the user's department. What the user is shown of each is decided by patient_register.
-    """
-    from django.contrib.postgres.lookups import TrigramSimilar, TrigramWordSimilar
-    from django.contrib.postgres.search import TrigramSimilarity
-    from django.db.models import F, Q, Value
-
-    # Lookup expressions, not the `__trigram_similar` shorthand (that needs django.contrib.postgres installed).
-
-    name = normalise_name(f"{data.get('given_name', '')} {data.get('family_name', '')}")
-    ssn_bidx = crypto.blind_index("ssn", crypto.digits(data.get("ssn") or ""))
-    dl_bidx = crypto.blind_index("dl", crypto.licence(data.get("drivers_license") or ""))
-    phone_b = {
-        crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
-        for p in (data.get("phones") or [])
-        if crypto.digits(p.get("value", ""))
-    }
-    similar = Q(TrigramSimilar(F("name_search"), Value(name)))
-    cond = similar & Q(birth_date=data.get("birth_date"))
-    cond |= similar & Q(sex_at_birth=data.get("sex_at_birth"))
-    if ssn_bidx:
-        cond |= Q(ssn_bidx=ssn_bidx)
-    if dl_bidx:
-        cond |= Q(drivers_license_bidx=dl_bidx)
-    if phone_b:
-        cond |= Q(phone_bidx__overlap=list(phone_b))
-    family = normalise_name(data.get("family_name", ""))
-    if family and data.get("birth_date"):
-        cond |= Q(birth_date=data["birth_date"]) & Q(TrigramWordSimilar(F("name_search"), Value(family)))
-    qs = (
-        Patient.objects.filter(cond, merged_into__isnull=True)
-        .annotate(sim=TrigramSimilarity("name_search", name))
-        .order_by("-sim")[:50]
-    )
-    if exclude_id:
-        qs = qs.exclude(pk=exclude_id)
-    out = []
-    for p in qs:
-        score, reasons = 0, []
-        if ssn_bidx and p.ssn_bidx == ssn_bidx:
-            score += 50
-            reasons.append("same SSN")
-        if dl_bidx and p.drivers_license_bidx == dl_bidx:
-            score += 50
-            reasons.append("same driver's licence")
-        if data.get("birth_date") and p.birth_date == data["birth_date"]:
-            score += 25
-            reasons.append("same date of birth")
-        if phone_b and phone_b & set(p.phone_bidx):
-            score += 20
-            reasons.append("same phone")
-        if p.sim >= 0.3:
-            score += round(30 * min(1.0, p.sim / 0.8))
-            reasons.append(f"similar name ({p.sim:.0%})")
-        if data.get("sex_at_birth") and p.sex_at_birth == data["sex_at_birth"]:
-            score += 5
-        if score >= 45:
-            matched = p.sim >= 0.3 or bool(data.get("birth_date") and p.birth_date == data["birth_date"])
-            out.append(Candidate(p, min(score, 100), reasons, person_matched=matched))
-    out.sort(key=lambda c: -c.score)
-    return out[:limit]
 
 
 # ------------------------------------------------------------ registration and demographics

@@ -218,3 +218,36 @@ def test_an_identifier_alone_does_not_reveal_whose_it_is(login, front_desk, othe
     section = body[body.index('data-testid="duplicate-candidates"') : body.index("</section>")]
     assert "same SSN" in section and "A record" in section
     assert "O. O." not in section and "1955" not in section and other_patient.mrn not in section
+
+
+def test_a_match_outside_the_users_access_does_not_name_its_department(login, front_desk):
+    # A department can itself be sensitive (oncology, psychiatry, HIV, addiction): the duplicate check says only
+    # that a possible match exists outside the user's access (issue 18, finding 9).
+    from tests.factories import DepartmentFactory
+
+    make_patient(
+        given_name="Olga",
+        family_name="Onco",
+        birth_date="1962-04-18",
+        sex_at_birth="F",
+        ssn="321-54-9876",
+        department=DepartmentFactory(name="Oncology"),
+    )
+    resp = login(front_desk).post(
+        URL,
+        form_data(
+            given_name="Olga",
+            family_name="Onco",
+            birth_date="1962-04-18",
+            sex_at_birth="F",
+            ssn="321-54-9876",
+        ),
+    )
+    assert resp.status_code == 200
+    [cand] = resp.context["candidates"]
+    assert cand.visible is False
+    body = resp.content.decode()
+    section = body[body.index('data-testid="duplicate-candidates"') : body.index("</section>")]
+    assert 'data-testid="candidate-restricted"' in section
+    assert "Oncology" not in body and "department" not in section.lower()
+    assert "a possible match outside your access" in section
