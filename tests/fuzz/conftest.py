@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.test import Client
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from tests.conftest import verified_client
 from tests.fuzz import checks
@@ -33,6 +33,9 @@ def fuzz_settings(config, n_tests: int, share: float = 1.0):
         database=None,
         suppress_health_check=list(HealthCheck),
         print_blob=True,
+        # No shrinking: the failure message names the whole request, and shrinking a failure found in a few
+        # thousand requests costs more than the run.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
     )
 
 

@@ -120,6 +120,8 @@ def _fuzz_one(request, world, name, cat, kind):
         persona = data.draw(st.sampled_from(PERSONAS), label="persona")
         mode, method, target, kw, sent = data.draw(request_of(url, kwargs, forms, token, kind, modes))
         client = (world.csrf_clients if mode == "csrf" else world.clients)[persona]
+        if data.draw(st.booleans(), label="htmx"):
+            kw = {**kw, "headers": {"HX-Request": "true"}}
         what = f"{method.upper()} {target} as {persona} ({mode}, {kind}) with {str(kw)[:300]}"
         with transaction.atomic():
             counters, since = checks.write_counters(), checks.next_xid()
