@@ -4,7 +4,7 @@ import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -398,7 +398,11 @@ RETRY_AFTER_SECONDS = 30
 @require_POST
 def inbound(request: HttpRequest) -> HttpResponse:
     try:
-        answer = services.inbound_receive(headers=request.headers, body=request.body)
+        body = request.body
+    except RequestDataTooBig:  # permanent: a retry would be refused again (tests/fuzz/test_regressions.py)
+        return HttpResponse("message too large\n", status=413, content_type="text/plain")
+    try:
+        answer = services.inbound_receive(headers=request.headers, body=body)
     except services.InboundRejected as exc:
         if exc.body:
             return HttpResponse(exc.body, status=exc.http_status, content_type="application/xml")

@@ -43,10 +43,14 @@ def _staff(role: str, limit: int) -> list:
     )
 
 
-def _patients(user, n: int = 60) -> list[dict]:
+# What each role's work needs on a patient: the desk books, nurses document, clinicians prescribe.
+NEEDS = {"front_desk": "manage_schedule", "nurse": "change_clinical", "clinician": "prescribe"}
+
+
+def _patients(user, role: str, n: int = 60) -> list[dict]:
     from patients.access import visible_patients
 
-    rows = visible_patients(user).order_by("?")[:n].values("pk", "family_name", "mrn")
+    rows = visible_patients(user, NEEDS[role]).order_by("?")[:n].values("pk", "family_name", "mrn")
     return [{"id": str(r["pk"]), "family": r["family_name"], "mrn": r["mrn"]} for r in rows]
 
 
@@ -69,7 +73,7 @@ def plan_build(password: str) -> dict:
                     for p in Patient.objects.order_by("?")[:60].values("pk", "family_name", "mrn")
                 ]
             else:
-                pats = _patients(u)
+                pats = _patients(u, role)
             if not pats:
                 continue
             ids = [p["id"] for p in pats]
@@ -211,6 +215,7 @@ def load_run(
     from bench.http import gunicorn
 
     if seed:
+        call_command("migrate", "--noinput", verbosity=0)
         call_command("demo_data", "--if-empty")
     out = out or Path(tempfile.mkdtemp(prefix="ehr-load-"))
     plan_path = out / "plan.json"
@@ -225,8 +230,10 @@ def load_run(
     stats = stats_read(out)
     phi = json.loads((out / "phi.json").read_text()) if (out / "phi.json").exists() else []
     ok, verify_text = verify()
-    server_errors = sum(
-        1 for line in Path(gunicorn_log).read_text().splitlines() if "Traceback" in line or "ERROR" in line
+    server_errors = sum(  # (gunicorn's own "[ERROR] Worker ... was sent SIGTERM" at shutdown is not one)
+        1
+        for line in Path(gunicorn_log).read_text().splitlines()
+        if "Traceback" in line or ("ERROR" in line and "was sent SIGTERM" not in line)
     )
     return {
         "users": users,

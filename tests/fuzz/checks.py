@@ -86,7 +86,7 @@ def saved_as_sent(tables: list[str], since_xid: int, sent: dict[str, list[str]],
                 f'SELECT to_jsonb(x) FROM "{t}" x WHERE xmin::text::bigint >= %s AND x::text LIKE %s',
                 [since_xid, f"%{token}%"],
             )
-            rows = [r[0] for r in cur.fetchall()]
+            rows = [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in cur.fetchall()]
             for row in rows:
                 stored = [v for v in row.values() if isinstance(v, str) and token in v]
                 stored += [

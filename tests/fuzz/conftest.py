@@ -15,7 +15,7 @@ from tests.conftest import verified_client
 from tests.fuzz import checks
 from tests.test_authorization_matrix import MODULES, PERSONAS
 
-CI_TOTAL = 3_000
+CI_TOTAL = 2_000
 LONG_TOTAL = 100_000
 
 
