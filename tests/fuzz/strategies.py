@@ -88,8 +88,9 @@ def plain_bad(token: str):
 
 
 def control_bad(token: str):
-    """Values with at least one control character (NUL included) somewhere."""
-    ctrl = st.sampled_from(CONTROL)
+    """Values with at least one control character somewhere; NUL half the time (PostgreSQL refuses it in text, so
+    it is the one that reaches furthest)."""
+    ctrl = st.one_of(st.just("\x00"), st.sampled_from(CONTROL))
     return st.one_of(
         ctrl,
         st.tuples(st.sampled_from(["", "Smith", "2026-01-01", "12", token]), ctrl, st.text(max_size=5)).map(

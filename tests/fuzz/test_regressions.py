@@ -3,7 +3,7 @@ neighbours: oversized and malformed bodies on the endpoints that read the raw bo
 
 import pytest
 from django.urls import reverse
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzz import checks
@@ -13,7 +13,13 @@ pytestmark = pytest.mark.django_db
 BODIES = st.sampled_from([*MALFORMED_XML, *MALFORMED_JSON, b"", b"x" * 10_000])
 
 
-@settings(max_examples=10, deadline=None, derandomize=True, database=None)
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the client holds no state between bodies
+)
 @given(body=BODIES, ctype=st.sampled_from(["application/xml", "application/x-www-form-urlencoded"]))
 # Found by test_fuzz_urls[prescriptions]: a body over DATA_UPLOAD_MAX_MEMORY_SIZE answered 503 "retry later" (the
 # view's fail-closed branch caught RequestDataTooBig): a permanent refusal, 413.
