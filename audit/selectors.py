@@ -3,7 +3,8 @@
 Who may call: views and commands acting for a user with `audit.view_reports` (the privacy officer). Every report
 that is shown or exported records its own access event (category AUDIT_REPORT): reading the audit is audited.
 
-Why this module reads `Patient` directly, outside patients/selectors.py: the privacy officer holds no object
+Why this module reads `Patient` directly, outside patients/selectors.py (through audit/subjects.py's registry, so
+that audit never imports patients): the privacy officer holds no object
 permission on any patient (accounts/roles.py: "never opens charts"), yet an investigation needs to know *which*
 patient an event names. The reports therefore show the MRN and the name only — never demographics, identifiers or
 clinical data — and the look-up is limited to those three columns (`_patient_labels`). This is the one
@@ -36,6 +37,7 @@ from django.utils import timezone
 from . import categories
 from .models import AccessEvent, Action
 from .services import access_record
+from .subjects import subject_model
 
 REPORT_PERM = "audit.view_reports"
 PER_PAGE = 50
@@ -124,12 +126,12 @@ def _ordered(qs: QuerySet, sort: str) -> QuerySet:
     key = sort.lstrip("-")
     desc = sort.startswith("-")
     if key == "patient":
-        from patients.models import Patient  # see the module docstring: MRN only
-
         # The patient a row shows: the event's patient, or the first one a list event names (_rows does the same).
         qs = qs.annotate(shown_patient=Coalesce("patient_id", F("patient_ids__0")))
         qs = qs.annotate(
-            patient_mrn=Subquery(Patient.objects.filter(pk=OuterRef("shown_patient")).values("mrn")[:1])
+            patient_mrn=Subquery(
+                subject_model()._default_manager.filter(pk=OuterRef("shown_patient")).values("mrn")[:1]
+            )
         )
     elif key == "reason":
         from django.db.models.fields.json import KT
@@ -145,11 +147,11 @@ def _patient_labels(ids: set) -> dict:
     """MRN and name of the patients named by the shown events (the privacy officer's need-to-know, nothing more)."""
     if not ids:
         return {}
-    from patients.models import Patient
-
     return {
         p["id"]: p
-        for p in Patient.objects.filter(pk__in=ids).values("id", "mrn", "given_name", "family_name")
+        for p in subject_model()
+        ._default_manager.filter(pk__in=ids)
+        .values("id", "mrn", "given_name", "family_name")
     }
 
 
@@ -209,12 +211,15 @@ def _shown_patients(rows: list[EventRow]) -> list:
 def audit_patient_find(*, actor, mrn: str) -> dict | None:
     """The id, MRN and name of the patient with this MRN (for the per-patient report's input). Report readers only."""
     _require_reports(actor)
-    from patients.models import Patient
-
     mrn = (mrn or "").strip()
     if not mrn.isdigit() or not 8 <= len(mrn) <= 12:
         return None
-    return Patient.objects.filter(mrn=mrn).values("id", "mrn", "given_name", "family_name").first()
+    return (
+        subject_model()
+        ._default_manager.filter(mrn=mrn)
+        .values("id", "mrn", "given_name", "family_name")
+        .first()
+    )
 
 
 def audit_user_find(*, actor, username: str):
@@ -231,10 +236,11 @@ def audit_user_find(*, actor, username: str):
 
 
 def _patient_events(patient_id, lo: datetime, hi: datetime) -> QuerySet:
-    from patients.models import Patient
-
     # A merged duplicate's history belongs to the survivor's investigation too.
-    ids = [patient_id, *Patient.objects.filter(merged_into_id=patient_id).values_list("pk", flat=True)]
+    ids = [
+        patient_id,
+        *subject_model()._default_manager.filter(merged_into_id=patient_id).values_list("pk", flat=True),
+    ]
     cond = Q(patient_id__in=ids) if len(ids) > 1 else Q(patient_id=patient_id)
     for pid in ids:
         cond |= Q(patient_ids__contains=[pid])

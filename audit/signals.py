@@ -7,6 +7,7 @@ from django.dispatch import receiver
 
 from .models import Action
 from .services import access_record, log_entry_hash
+from .subjects import subject_model
 
 _ACTIONS = {
     LogEntry.Action.CREATE: Action.CREATE,
@@ -18,9 +19,7 @@ _ACTIONS = {
 def patient_id_of(instance, _depth: int = 0):
     """The patient a written row belongs to: itself, its `patient` foreign key, or the patient of a row it points
     to that has one (a prescription's event or outbound message)."""
-    from patients.models import Patient
-
-    if isinstance(instance, Patient):
+    if isinstance(instance, subject_model()):
         return instance.pk
     pid = getattr(instance, "patient_id", None)
     if pid or _depth >= 2:

@@ -1,5 +1,5 @@
-"""Benchmark at clinic-network scale: synthetic data (seeders.py) and measurements (figures.py).
+"""Benchmark at clinic-network scale: synthetic data (seeders/) and measurements (figures.py).
 
-A plain package used by the `seed` and `bench` management commands (ehr/management/commands/); see
-docs/benchmark.md. Nothing here is imported by the product.
+An app of its own with the `seed` and `bench` management commands (bench/management/commands/); see
+docs/benchmark.md. Nothing in the product imports it (an import-linter contract in pyproject.toml holds that).
 """

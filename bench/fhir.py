@@ -73,6 +73,7 @@ def _tables():
         "VitalSigns",
     ):
         out.append((apps.get_model("encounters", label), "patient"))
+    out.append((apps.get_model("fhirapi.KeptResource"), "patient"))  # resources kept as received
     out += [
         (apps.get_model("fhirapi.ImportedRecord"), "serial"),
         (apps.get_model("auditlog.LogEntry"), "serial"),
@@ -113,7 +114,7 @@ class Template:
 
     def fresh(self, *, tag: str) -> list[tuple[str, list[str], str]]:
         """The template's text with new UUIDs, MRNs, usernames and link source (the unique columns)."""
-        from patients.services import luhn_digit
+        from patients.mrn import luhn_digit
 
         mapping: dict[str, str] = {}
 

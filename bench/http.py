@@ -186,63 +186,75 @@ def wrk_run(
     return {"rps": rps, "errors": non200 + sock, "requests": total}
 
 
-def fig_http(b, *, duration: int, workers: int, rounds: int) -> None:
+def _skip_all(b, keys: list[str], why: str) -> None:
+    for k in keys:
+        b.row(k, k.replace("_", " "), None, "req/s", skipped=why)
+
+
+def _http_paths(b) -> dict[str, str] | None:
+    """The chart of a benchmark patient with 100 encounters and a search for a granted patient's name; None if
+    nothing is seeded."""
     from django.urls import reverse
 
     from .figures import chart_patients, granted_sample
 
-    keys = [f"http_{what}_c{c}" for what in ("chart", "search") for c in (8, 32)]
-    if not shutil.which("wrk"):
-        for k in keys:
-            b.row(k, k.replace("_", " "), None, "req/s", skipped="wrk not installed (apt-get install wrk)")
-        return
     pats, _ = chart_patients()
     pid = pats.get("e100") or next(iter(pats.values()), None)
     sample = granted_sample(b, 1)
     if not pid or not sample:
-        for k in keys:
-            b.row(k, k.replace("_", " "), None, "req/s", skipped="no benchmark patients seeded")
-        return
-    cookie = session_cookie(b.clinician)
-    paths = {
+        return None
+    return {
         "chart": reverse("patients:detail", args=[pid]),
         "search": reverse("patients:search") + f"?q={sample[0][3][:4].lower()}",
     }
+
+
+def _http_figure(b, *, what: str, c: int, runs: list[dict], path: str, workers: int, duration: int) -> None:
+    """One throughput row: req/s over the wrk runs; the chart at concurrency 8 has a target (no errors allowed)."""
+    errors = sum(r["errors"] for r in runs)
+    target = 150.0 if (what, c) == ("chart", 8) else None
+    met = None
+    if target is not None:
+        met = sorted(r["rps"] for r in runs)[len(runs) // 2] >= target and errors == 0
+    b.row(
+        f"http_{what}_c{c}",
+        f"http {what} concurrency {c}",
+        spread([r["rps"] for r in runs], 1),
+        "req/s",
+        target=target,
+        op=">=",
+        met=met,
+        detail={
+            "errors": errors,
+            "requests": sum(r["requests"] for r in runs),
+            "path": path,
+            "workers": workers,
+            "duration_s": duration,
+        },
+    )
+
+
+def fig_http(b, *, duration: int, workers: int, rounds: int) -> None:
+    keys = [f"http_{what}_c{c}" for what in ("chart", "search") for c in (8, 32)]
+    if not shutil.which("wrk"):
+        _skip_all(b, keys, "wrk not installed (apt-get install wrk)")
+        return
+    paths = _http_paths(b)
+    if paths is None:
+        _skip_all(b, keys, "no benchmark patients seeded")
+        return
+    cookie = session_cookie(b.clinician)
     with gunicorn(workers=workers) as (base, log):
         for what, path in paths.items():
             status = _status(base + path, cookie)
             if status != 200:
+                why = f"GET {path} answered {status} under gunicorn (see {log})"
                 for c in (8, 32):
-                    b.row(
-                        f"http_{what}_c{c}",
-                        f"http {what} c{c}",
-                        None,
-                        "req/s",
-                        skipped=f"GET {path} answered {status} under gunicorn (see {log})",
-                    )
+                    b.row(f"http_{what}_c{c}", f"http {what} c{c}", None, "req/s", skipped=why)
                 continue
             for c in (8, 32):
                 runs = [wrk_run(base + path, cookie, concurrency=c, duration=duration) for _ in range(rounds)]
-                errors = sum(r["errors"] for r in runs)
-                target = 150.0 if (what, c) == ("chart", 8) else None
-                b.row(
-                    f"http_{what}_c{c}",
-                    f"http {what} concurrency {c}",
-                    spread([r["rps"] for r in runs], 1),
-                    "req/s",
-                    target=target,
-                    op=">=",
-                    met=None
-                    if target is None
-                    else (sorted(r["rps"] for r in runs)[len(runs) // 2] >= target and errors == 0),
-                    detail={
-                        "errors": errors,
-                        "requests": sum(r["requests"] for r in runs),
-                        "path": path,
-                        "workers": workers,
-                        "duration_s": duration,
-                    },
-                )
+                _http_figure(b, what=what, c=c, runs=runs, path=path, workers=workers, duration=duration)
         _chart_cold(b, base, cookie, duration=duration, workers=workers, rounds=rounds)
 
 

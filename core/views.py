@@ -1,6 +1,7 @@
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 
@@ -31,3 +32,10 @@ def server_error(request):
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: usually a form left open across a sign-out or a restart. The reason is not shown."""
     return render(request, "errors/csrf_failure.html", status=403)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Browsers ask for /favicon.ico on pages without a <link rel="icon"> (the plain error pages); static() per
+    request, since the hashed name exists only after collectstatic."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -49,6 +49,19 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing answered on port {port} after {timeout}s")
 
 
+def wait_for_http(url: str, timeout: float = 60) -> None:
+    """Until the server answers 200 at `url`: a listening socket is not yet a working application."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310
+            if resp.status == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer after {timeout}s")
+
+
 # --------------------------------------------------------------------------- secrets
 def load_secrets() -> None:
     """Development keys, made once and kept in var/ so encrypted data stays readable across restarts."""
@@ -402,13 +415,35 @@ class Supervisor:
 
 
 # --------------------------------------------------------------------------- commands
+def pharmacy_sim_env(port: int) -> None:
+    """The simulator's configuration, in the environment its process inherits: a control token generated now
+    (the product and tools read the same variable), the EHR's inbound URL as its only target, and the demo
+    pharmacy's shared secret, rotated now (it is never a constant in the source)."""
+    os.environ["PHARMACY_SIM_CONTROL_TOKEN"] = secrets.token_urlsafe(32)
+    os.environ["PHARMACY_SIM_TARGET_URL"] = f"http://127.0.0.1:{port}/rx/inbound/"
+    try:
+        rotated = manage("pharmacy_secret_rotate", "1234567", capture_output=True, text=True)
+        os.environ["PHARMACY_SIM_SECRET"] = rotated.stdout.strip()
+    except subprocess.CalledProcessError:
+        log(
+            "no demo pharmacy 1234567: the simulator signs only with a secret given in each /control/send-* call"
+        )
+
+
 def cmd_run(argv: list[str]) -> int:
     load_secrets()
     os.environ.setdefault("DJANGO_DEBUG", "1")  # development server: readable errors, console email
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
-    port = int(os.environ.get("PORT", "8000"))
+    wanted = int(os.environ.get("PORT", "8000"))
+    port = free_port(wanted)
+    if port != wanted:
+        log(f"port {wanted} is taken; the web server will use {port} (set PORT to choose)")
     with Services(roles=True):
+        log("migrating the database ...")
         manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+        log(
+            "loading the demo clinic if this data folder has none yet (the first start takes a few minutes) ..."
+        )
         manage("demo_data", "--if-empty")
         sim_port = free_port(8765)
         os.environ["PHARMACY_SIMULATOR_URL"] = f"http://127.0.0.1:{sim_port}"
@@ -430,6 +465,7 @@ def cmd_run(argv: list[str]) -> int:
         }
         if (ROOT / "pharmacy_sim").exists():
             procs["pharmacy-sim"] = [PY, "-m", "pharmacy_sim", "--port", str(sim_port)]
+            pharmacy_sim_env(port)
         supervisor = Supervisor(procs, keep_running={"worker", "beat", "pharmacy-sim"})
         children = supervisor.children
         stop = False
@@ -440,25 +476,12 @@ def cmd_run(argv: list[str]) -> int:
 
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
-        wait_for_port(port, 60)
+        logins = manage("demo_logins", capture_output=True, text=True).stdout
+        log("starting the web server, worker, beat and simulator ...")
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", 90)
         print("\n" + "=" * 72)
         print(f"  EHR is running at  http://127.0.0.1:{port}/")
-        print("  Demo logins (password for all: demo-password-2026):")
-        for who, what in [
-            ("dr.house", "clinician, prescriber"),
-            ("dr.grey", "clinician, prescriber"),
-            ("nurse.joy", "nurse"),
-            ("front.desk", "front desk"),
-            ("admin", "practice admin (Django admin at /admin/)"),
-            ("privacy", "privacy officer"),
-        ]:
-            print(f"    {who:<12} {what}")
-        print(
-            "  Clinicians, the admin and the privacy officer also need a TOTP code. The demo accounts have one"
-        )
-        print(
-            "  ready: in another terminal run  python3 dev.py manage demo_totp dr.house  for the current code."
-        )
+        print(logins.rstrip("\n"))
         print("  Ctrl-C stops everything; data stays in var/.")
         print("=" * 72 + "\n", flush=True)
         try:
@@ -481,29 +504,42 @@ def cmd_run(argv: list[str]) -> int:
     return 0
 
 
-def ensure_chromium() -> None:
-    if Path(CHROMIUM).exists():
+# What the suite takes from the operating system: the browser tests' Chromium, wrk for the benchmark's HTTP
+# figures, docker-compose to check the deployment file. Installed where the OS allows (Debian, root).
+OS_PACKAGES = {
+    "chromium": (lambda: Path(CHROMIUM).exists(), ["chromium", "fonts-dejavu-core"]),
+    "wrk": (lambda: bool(shutil.which("wrk")), ["wrk"]),
+    "docker-compose": (lambda: bool(shutil.which("docker-compose")), ["docker-compose"]),
+}
+
+
+def ensure_os_packages() -> None:
+    missing = [name for name, (present, _) in OS_PACKAGES.items() if not present()]
+    if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        log("installing Chromium from the distribution's packages (browser tests need it) ...")
+        log(f"installing from the distribution's packages: {', '.join(missing)} ...")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
+        pkgs = [p for name in missing for p in OS_PACKAGES[name][1]]
         subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core"],
+            ["apt-get", "install", "-y", "-qq", *pkgs],
             check=True,
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
         )
         return
-    sys.exit(
-        "The browser tests need Chromium at /usr/bin/chromium.\n"
-        "  Debian/Ubuntu:  sudo apt-get install chromium\n"
-        "  elsewhere:      install Chromium and link it to /usr/bin/chromium (or set CHROMIUM_PATH)."
-    )
+    if "chromium" in missing:
+        sys.exit(
+            "The browser tests need Chromium at /usr/bin/chromium.\n"
+            "  Debian/Ubuntu:  sudo apt-get install chromium\n"
+            "  elsewhere:      install Chromium and link it to /usr/bin/chromium (or set CHROMIUM_PATH)."
+        )
+    log(f"not installed (the tests that need them will say so): {', '.join(missing)}")
 
 
 def cmd_test(argv: list[str]) -> int:
     os.environ["EHR_TEST_MODE"] = "1"
     if not os.environ.get("CHROMIUM_PATH"):
-        ensure_chromium()
+        ensure_os_packages()
     # Test keys are throwaway: the test database is created fresh every run.
     import base64
 

@@ -52,10 +52,12 @@ INSTALLED_APPS = [
     "fhirapi",
     "core",
     "ehr",
+    "bench",  # manage.py seed / bench only; nothing in the product imports it (pyproject.toml's import contracts)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ControlCharacterMiddleware",  # NUL and other control characters: 400 at the edge
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -122,16 +124,26 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Every periodic job, in this one place (no app adds or changes entries at run time).
 CELERY_BEAT_SCHEDULE = {
     "audit-link-chain": {"task": "audit.tasks.audit_link_chain", "schedule": 2.0},
     "audit-ensure-partitions": {"task": "audit.tasks.audit_ensure_partitions", "schedule": crontab(minute=7)},
+    "encounters-reminders": {"task": "encounters.tasks.reminders_send", "schedule": 60.0},
+    "encounters-series-extend": {
+        "task": "encounters.tasks.series_extend",
+        "schedule": crontab(hour=3, minute=17),
+    },
     "prescriptions-requeue-stuck": {"task": "prescriptions.tasks.requeue_stuck", "schedule": 30.0},
+    "prescriptions-purge-inbound-nonces": {
+        "task": "prescriptions.tasks.purge_inbound_nonces",
+        "schedule": 600.0,
+    },
 }
 
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.InteractiveModelBackend",  # ModelBackend, refusing service accounts (issue 18 #1)
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -154,8 +166,14 @@ OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Open EHR")
 # produce the owner's codes. A lost phone is handled by deleting the device; the owner enrols again.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
+# Growing delays, not a hard lock (accounts/lockout.py): from the 5th failure for a username and the 20th from one
+# address, each further try waits 15 s, doubling up to the cool-off; failures are forgotten a cool-off after the last.
+AXES_HANDLER = "accounts.lockout.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_DELAY_SECONDS = env.int("LOGIN_DELAY_SECONDS", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a try refused during a wait does not lengthen it
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
@@ -224,6 +242,10 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "fhirapi.oauth.SmartValidator",
     # https callbacks only in production; development and tests may use loopback http ones (RFC 8252).
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG or TEST_MODE else ["https"],
+    # Short-lived access tokens (SMART's usual: minutes to an hour); user apps renew with a refresh token, which
+    # lasts a working day. Client-credentials apps get no refresh token: they ask again (accounts/oauth_clients.py).
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=15 * 60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=12 * 3600),
 }
 
 # --- static files ---------------------------------------------------------------------------------
@@ -284,10 +306,6 @@ RX_SEND_TIMEOUT_SECONDS = env.int("RX_SEND_TIMEOUT_SECONDS", default=5)
 RX_ANSWER_DEADLINE_SECONDS = {
     "NewRx": env.int("RX_NEWRX_ANSWER_DEADLINE_SECONDS", default=24 * 3600),
     "CancelRx": env.int("RX_CANCELRX_ANSWER_DEADLINE_SECONDS", default=48 * 3600),
-}
-CELERY_BEAT_SCHEDULE["prescriptions-purge-inbound-nonces"] = {
-    "task": "prescriptions.tasks.purge_inbound_nonces",
-    "schedule": 600.0,
 }
 
 # --- scheduling (encounters) ------------------------------------------------------------------------

@@ -4,14 +4,14 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.roles import user_roles
+from encounters.selectors import home_panels
 
 
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Each role lands on its own work list; the panels come from the apps that own them."""
-    from encounters.selectors import home_panels
-
+    """Each role lands on its own work list; the panels come from the apps that own them. The project package
+    stands above every app (pyproject.toml's layers), so the home page may take from any of them."""
     return render(
         request, "home.html", {"panels": home_panels(actor=request.user), "roles": user_roles(request.user)}
     )

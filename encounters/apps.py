@@ -44,8 +44,6 @@ class EncountersConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
-        from celery.schedules import crontab
-        from django.conf import settings
 
         from patients import chart
 
@@ -57,14 +55,6 @@ class EncountersConfig(AppConfig):
         # (the signed text is fixed by its SHA-256 hash).
         auditlog.register(
             models.Note, exclude_fields=["subjective", "objective", "assessment", "plan", "updated_at"]
-        )
-        # The beat schedule lives in settings; this app adds its own entries rather than editing the shared file.
-        settings.CELERY_BEAT_SCHEDULE.setdefault(
-            "encounters-reminders", {"task": "encounters.tasks.reminders_send", "schedule": 60.0}
-        )
-        settings.CELERY_BEAT_SCHEDULE.setdefault(
-            "encounters-series-extend",
-            {"task": "encounters.tasks.series_extend", "schedule": crontab(hour=3, minute=17)},
         )
         chart.register(order=20, name="encounters", fn=selectors.chart_encounters)
         chart.register(order=21, name="problems", fn=selectors.chart_problems)

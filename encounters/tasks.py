@@ -29,11 +29,11 @@ def waitlist_offer(provider_id: int, start: str, end: str) -> str | None:
 
 @shared_task(acks_late=True)
 def reminders_send() -> int:
-    """Every minute (beat, see apps.py). Idempotent: rows are claimed before sending."""
+    """Every minute (beat: ehr/settings.py). Idempotent: rows are claimed before sending."""
     return services.reminders_send_due()
 
 
 @shared_task(acks_late=True)
 def series_extend() -> int:
-    """Daily (beat, see apps.py): book the occurrences of recurring series that came within the horizon."""
+    """Daily (beat: ehr/settings.py): book the occurrences of recurring series that came within the horizon."""
     return services.series_extend_due()

@@ -26,8 +26,9 @@ def _errors(request, exc: ValidationError) -> None:
 
 def _back(request, default: str) -> HttpResponse:
     """Redirect to the page the form was on (a same-site path posted as `next`), else `default`."""
-    nxt = request.POST.get("next", "")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else default)
+    from core.redirects import redirect_back
+
+    return redirect_back(request, default, value=request.POST.get("next", ""))
 
 
 def _aware(dt: datetime) -> datetime:

@@ -11,8 +11,12 @@ class PatientsConfig(AppConfig):
         from django.contrib.auth.models import Group
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
+        from audit.subjects import subject_register
+
         from . import models, selectors
 
+        # Audit stands below patients and never imports it: it learns which model its events name from here.
+        subject_register(models.Patient)
         # The care-team form's list of staff is cached briefly (selectors._care_team_staff): forget it on any change.
         User = get_user_model()
         for sender in (User, Group):

@@ -8,8 +8,15 @@ from datetime import date, timedelta
 from audit.models import Action
 from audit.services import access_record
 
-from .models import Patient
+from .models import Department, Patient
 from .services import care_team_grant, mrn_next, patient_derive
+
+
+def demo_department_create(*, members) -> Department:
+    """The demo clinic's department, with every demo staff member in it."""
+    dept = Department.objects.get_or_create(name="Family Medicine")[0]
+    dept.members.add(*members)
+    return dept
 
 
 def demo_patients_create(*, count: int, department, clinicians, nurse, rng, fake) -> list[Patient]:

@@ -1,5 +1,6 @@
 import uuid
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -13,6 +14,9 @@ from accounts import roles
 from core.links import pk_url
 
 from .crypto import EncryptedJSONField, EncryptedTextField
+
+if TYPE_CHECKING:
+    from .access import PatientAccess
 
 
 class Department(models.Model):
@@ -90,6 +94,9 @@ def display_name(given: str, family: str, preferred: str) -> str:
 
 class Patient(models.Model):
     """USCDI v3 demographics. Identifiers and contact details are encrypted (patients/crypto.py)."""
+
+    # Not a column: what the user may do, set by the door on the instance it hands out (selectors.patient_get).
+    access: "PatientAccess"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     mrn = models.CharField("MRN", max_length=12, unique=True, editable=False)

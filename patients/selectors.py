@@ -40,6 +40,7 @@ from .access import (
     visible_patients,
 )
 from .models import CareTeamMember, Patient, PatientNameVocabulary, PatientNameWord
+from .mrn import mrn_is_valid
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -70,7 +71,7 @@ def patient_get(
     patient, access = patient_fetch(actor, pid) if pid else (None, None)
     if category is None:  # the chart page: what it shows depends on what the user may see
         category = categories.CHART_SUMMARY if access and access.clinical else categories.DEMOGRAPHICS
-    if patient is None or not access.has(perm):
+    if patient is None or access is None or not access.has(perm):
         access_record_denied(
             actor=actor, category=category, patient_id=pid, request=request, detail={"needed": perm}
         )
@@ -100,7 +101,7 @@ def patient_get_for_care_team(*, actor, patient_id, request=None, record: bool =
     a denied event. Records a CARE_TEAM access unless record=False (services record their own write)."""
     pid = _as_uuid(patient_id)
     access = patient_access_for(actor, pid) if pid else None
-    if access is None or not access.can_manage_care_team:
+    if pid is None or access is None or not access.can_manage_care_team:
         access_record_denied(
             actor=actor,
             category=categories.CARE_TEAM,
@@ -161,7 +162,8 @@ def care_team_list(*, actor, patient: Patient) -> list[CareTeamMember]:
 # process (care_team_staff_forget, connected in apps.py). The list only fills a form's choices: care_team_add checks
 # the chosen member again (active, roles, who may grant clinical access), so a stale entry can grant nothing.
 STAFF_CACHE_SECONDS = 30
-_staff_cache: dict[str, object] = {}
+# "staff" -> (expires at, monotonic clock; the users; the groups)
+_staff_cache: dict[str, tuple[float, list[tuple[int, str, bool]], list[tuple[int, str]]]] = {}
 
 
 def care_team_staff_forget(**_kwargs) -> None:
@@ -319,8 +321,6 @@ class ParsedQuery:
 
 
 def _looks_like_mrn(text: str) -> bool:
-    from .services import mrn_is_valid
-
     return mrn_is_valid(text)
 
 
@@ -396,7 +396,7 @@ def patient_search_queryset(*, actor, q: str, parsed: ParsedQuery | None = None)
             else:
                 cond = Q(name_search__contains=t)
             qs = qs.filter(cond)
-            scores.append(TrigramWordSimilarity(Value(t), "name_search"))
+            scores.append(TrigramWordSimilarity(t, "name_search"))
         rank = scores[0] if len(scores) == 1 else sum(scores[1:], scores[0])
         qs = qs.annotate(rank=rank).order_by("-rank", "family_name", "given_name")
     elif not (parsed.mrn or parsed.birth_date or parsed.phone_bidx):
@@ -455,7 +455,8 @@ def _vocabulary_matches(t: str) -> QuerySet[PatientNameVocabulary]:
 def edit_distance(a: str, b: str) -> int:
     """Edits (insert, delete, substitute, or swap two neighbours) from a to b: optimal string alignment distance,
     so a transposition ("barvo" for "bravo") is one edit where Levenshtein counts two."""
-    prev2, prev = None, list(range(len(b) + 1))
+    prev2: list[int] = []  # the row before prev (read from the second row on)
+    prev = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
         cur = [i] + [0] * len(b)
         for j in range(1, len(b) + 1):
@@ -471,11 +472,7 @@ def close_word_tiers(t: str) -> list[list[str]]:
     those only trigrams find (which for a short fragment are mostly words sharing its first three letters). Within
     a tier, the closer by trigrams first. Run inside the transaction that sets the trigram threshold."""
     tiers: list[list[tuple[float, str]]] = [[], [], [], []]
-    rows = (
-        _vocabulary_matches(t)
-        .annotate(sim=TrigramWordSimilarity(Value(t), "word"))
-        .values_list("word", "sim")
-    )
+    rows = _vocabulary_matches(t).annotate(sim=TrigramWordSimilarity(t, "word")).values_list("word", "sim")
     for word, sim in rows:
         tier = 0 if t in word else min(edit_distance(t, word), 3)
         tiers[tier].append((-sim, word))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,7 +33,9 @@ from .models import (
     PatientMerge,
     PatientUserObjectPermission,
 )
+from .mrn import luhn_digit, mrn_is_valid  # noqa: F401 (mrn_is_valid: callers and tests name it here)
 from .selectors import name_search_text, normalise_name, patient_get, patient_get_for_care_team
+from .tasks import break_glass_notify
 
 DEMOGRAPHIC_FIELDS = (
     "given_name",
@@ -63,27 +66,6 @@ DEMOGRAPHIC_FIELDS = (
 )
 
 
-def luhn_digit(number: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
-
-
-MRN_MIN_LENGTH, MRN_MAX_LENGTH = 8, 12
-
-
-def mrn_is_valid(mrn: str) -> bool:
-    """8 to 12 digits whose last is the Luhn check digit of the others (see mrn_next)."""
-    mrn = mrn or ""
-    return MRN_MIN_LENGTH <= len(mrn) <= MRN_MAX_LENGTH and mrn.isdigit() and luhn_digit(mrn[:-1]) == mrn[-1]
-
-
 def mrn_next() -> str:
     """A database sequence number, zero-padded to at least seven digits, plus a Luhn check digit: unique, and
     typos are caught. MRNs have 8 digits up to sequence 9,999,999 and then grow by one digit at a time (9 digits
@@ -109,7 +91,7 @@ def patient_derive(patient: Patient) -> None:
     patient.phone_bidx = sorted(
         {
             crypto.blind_index("phone", crypto.normalise_phone(p.get("value", "")))
-            for p in (patient.phones or [])
+            for p in cast(list[dict], patient.phones or [])  # an encrypted JSON list of {"use", "value"}
             if crypto.digits(p.get("value", ""))
         }
     )
@@ -441,8 +423,6 @@ def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=Non
             detail={"reason": reason, "matched": False},
         )
         raise BreakGlassRefused("No patient matches that MRN and date of birth.")
-    from .tasks import break_glass_notify
-
     with transaction.atomic():
         now = timezone.now()
         grant = BreakGlassGrant.objects.create(
@@ -465,44 +445,6 @@ def break_glass_request(*, actor, mrn: str, birth_date, reason: str, request=Non
     return grant
 
 
-def break_glass_notify_send(*, grant_id) -> bool:
-    """Email every privacy officer about one emergency access. Idempotent: sends once per grant."""
-    from django.contrib.auth import get_user_model
-    from django.core.mail import send_mail
-
-    with transaction.atomic():
-        grant = (
-            BreakGlassGrant.objects.select_for_update()
-            .select_related("user", "patient")
-            .filter(pk=grant_id, notified_at__isnull=True)
-            .first()
-        )
-        if grant is None:
-            return False
-        officers = list(
-            get_user_model()
-            .objects.filter(groups__name=roles.Role.PRIVACY_OFFICER, is_active=True)
-            .exclude(email="")
-            .values_list("email", flat=True)
-        )
-        to = sorted(set(officers) | set(settings.PRIVACY_OFFICER_EMAILS))
-        if to:
-            send_mail(
-                subject="Emergency access (break the glass) to a patient record",
-                message=(
-                    f"{grant.user.get_full_name() or grant.user.username} used emergency access to the record "
-                    f"with MRN {grant.patient.mrn} at {grant.granted_at:%Y-%m-%d %H:%M %Z}.\n"
-                    f"Reason given: {grant.reason}\nAccess expires at {grant.expires_at:%Y-%m-%d %H:%M %Z}.\n"
-                    "Review it in the audit reports."
-                ),
-                from_email=None,
-                recipient_list=to,
-            )
-        grant.notified_at = timezone.now()
-        grant.save(update_fields=["notified_at"])
-    return True
-
-
 # ------------------------------------------------------------ merge / unmerge
 # Rows that stay with the merged record: its own merge bookkeeping and duplicate override, its emergency-access
 # grants (given for that record; moving them would open the survivor to someone who never asked for it), and the
@@ -520,7 +462,7 @@ STAY_WITH_ALIAS = frozenset(
 _REVOKED = "_revoked_permissions"  # key in PatientMerge.moved: the alias's object permissions, for unmerge
 
 
-def patient_links() -> list[tuple[type, models.Field]]:
+def patient_links() -> list[tuple[type[models.Model], models.Field]]:
     """Every (model, field) holding a foreign key or one-to-one to Patient, in every installed app, including
     relations declared with related_name="+" (hidden from Patient._meta.related_objects) and auto-created
     many-to-many tables: found from the fields themselves, so a model added later is moved without being listed."""
@@ -531,14 +473,14 @@ def patient_links() -> list[tuple[type, models.Field]]:
         if model._meta.proxy or model is Patient or model._meta.label in STAY_WITH_ALIAS:
             continue
         for f in model._meta.local_concrete_fields:
-            if f.is_relation and (f.many_to_one or f.one_to_one) and f.remote_field.model is Patient:
+            if f.is_relation and (f.many_to_one or f.one_to_one) and f.related_model is Patient:
                 out.append((model, f))
     return sorted(out, key=lambda mf: (mf[0]._meta.label, mf[1].name))
 
 
 def _unique_sets(model, fk) -> list[tuple[list[str], models.Q | None]]:
     """The unique constraints that include `fk`: (the other fields, the constraint's condition)."""
-    sets = [([], None)] if fk.unique else []
+    sets: list[tuple[list[str], models.Q | None]] = [([], None)] if fk.unique else []
     for together in model._meta.unique_together:
         if fk.name in together:
             sets.append(([f for f in together if f != fk.name], None))
@@ -696,7 +638,7 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
 
 
 # ------------------------------------------------------------ key rotation
-def encrypted_models() -> list[tuple[type, list[str]]]:
+def encrypted_models() -> list[tuple[type[models.Model], list[str]]]:
     """Every installed model with encrypted columns, and those columns: found by field type, so a new app's
     EncryptedTextField / EncryptedJSONField is rotated without anyone remembering to list it here."""
     from django.apps import apps
@@ -735,7 +677,7 @@ def patients_rotate_keys(*, batch: int = 1000, on_model=None) -> int:
                 qs = model._base_manager.order_by("pk")
                 if last is not None:
                     qs = qs.filter(pk__gt=last)
-                rows = list(qs.select_for_update()[:batch])
+                rows: list[Any] = list(qs.select_for_update()[:batch])  # any encrypted model's rows
                 if not rows:
                     break
                 if "key_version" in fields:

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from .services import break_glass_notify_send
+from .notify import break_glass_notify_send
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=8)

@@ -14,6 +14,7 @@ def everyone(status, anonymous=302):
 ENTRIES = [
     {"name": "home", "kwargs": lambda ctx: {}, "expect": everyone(200)},
     {"name": "healthz", "kwargs": lambda ctx: {}, "expect": everyone(200, anonymous=200)},
+    {"name": "favicon", "kwargs": lambda ctx: {}, "expect": everyone(301, anonymous=301)},
     # Signed-in users are sent on from the sign-in page (redirect_authenticated_user).
     {"name": "accounts:login", "kwargs": lambda ctx: {}, "expect": everyone(302, anonymous=200)},
     {"name": "accounts:logout", "kwargs": lambda ctx: {}, "expect": everyone(405, anonymous=405)},

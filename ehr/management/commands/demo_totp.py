@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .demo_data import STAFF
+from accounts.demo import STAFF
 
 
 class Command(BaseCommand):

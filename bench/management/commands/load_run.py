@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", type=Path, default=None)
 
     def handle(self, *args, minutes, users, workers, no_seed, password, json: Path | None = None, **opts):
-        from ehr.management.commands.demo_data import DEMO_PASSWORD
+        from accounts.demo import DEMO_PASSWORD
 
         result = load_run(
             users=users,

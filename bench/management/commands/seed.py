@@ -1,7 +1,7 @@
 """manage.py seed --size {ci,small,full} | --patients N --encounters N --appointments N --audit-events N
 [--only ...]
 
-Fast synthetic data for the benchmark (bench/seeders.py): PostgreSQL COPY in chunks. See docs/benchmark.md.
+Fast synthetic data for the benchmark (bench/seeders): PostgreSQL COPY in chunks. See docs/benchmark.md.
 Refuses to run on a database that holds real patients unless --force: seeding is for bench and test databases.
 """
 

@@ -1,6 +1,6 @@
 """manage.py bench [--size ci|small|full] [--rounds N] [--json PATH]
 
-Seeds the database up to the size if it holds less (bench/seeders.py), then measures the figures of
+Seeds the database up to the size if it holds less (bench/seeders/), then measures the figures of
 docs/benchmark.md and prints them with their targets. `python3 dev.py bench ARGS` runs this against its own
 PostgreSQL data folder (var/pgdata-bench).
 """
