@@ -5,6 +5,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
+from django.http.request import RawPostDataException
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -408,6 +409,8 @@ def inbound(request: HttpRequest) -> HttpResponse:
         body = request.body
     except RequestDataTooBig:  # permanent: a retry would be refused again (tests/fuzz/test_regressions.py)
         return HttpResponse("message too large\n", status=413, content_type="text/plain")
+    except RawPostDataException:  # sent as a form (the edge middleware read it): not an NCPDP message
+        return HttpResponse("send application/xml\n", status=415, content_type="text/plain")
     try:
         answer = inbound_messages.inbound_receive(headers=request.headers, body=body)
     except inbound_messages.InboundRejected as exc:

@@ -89,6 +89,16 @@ def shown(body: str, patients, typed) -> set:
     return {p.pk for p in patients if any(n in body for n in names(p))}
 
 
+def about(clinic, url_kwargs) -> set:
+    """A page about one record (a prescription's status fragment names the drug, not the patient) shows that
+    record's patient: the patients of the clinic's records whose ids are in the URL."""
+    owner = {str(p.pk): p.pk for p in clinic.patients}
+    for obj in vars(clinic).values():
+        if hasattr(obj, "pk") and getattr(obj, "patient_id", None):
+            owner[str(obj.pk)] = obj.patient_id
+    return {owner[str(v)] for v in url_kwargs.values() if str(v) in owner}
+
+
 def named(events) -> set:
     out = set()
     for e in events:
@@ -99,7 +109,8 @@ def named(events) -> set:
 
 
 def _walk(clinic, entry) -> list[str]:
-    url = reverse(entry["name"], kwargs=_value(entry.get("kwargs", {}), clinic))
+    url_kwargs = _value(entry.get("kwargs", {}), clinic)
+    url = reverse(entry["name"], kwargs=url_kwargs)
     data = _value(entry.get("data", {}), clinic) or {}
     wrong = []
     for persona in PERSONAS:
@@ -116,7 +127,7 @@ def _walk(clinic, entry) -> list[str]:
             continue
         if resp.get("Content-Type", "").startswith(BINARY):
             continue  # a zip or a PDF: what it shows is checked where it is made (tests/fhir/test_export.py ...)
-        on_page = shown(body, clinic.patients, data.values())
+        on_page = shown(body, clinic.patients, data.values()) | about(clinic, url_kwargs)
         recorded = named(events)
         mrn = {p.pk: p.mrn for p in clinic.patients}
         missing = sorted(mrn[p] for p in on_page - recorded)

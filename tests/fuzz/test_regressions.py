@@ -29,4 +29,4 @@ def test_inbound_refuses_bad_bodies_without_a_retry(client, body, ctype):
     r = client.post(reverse("prescriptions:inbound"), data=body, content_type=ctype)
     assert r.status_code < 500, r.status_code
     if len(body) > 2_621_440:
-        assert r.status_code == 413
+        assert r.status_code in (400, 413)  # refused for good (the edge may read the form first), not "retry"
