@@ -143,7 +143,9 @@ def _fuzz_one(request, world, name, cat, kind):
         if mode == "csrf" and not exempt:
             # 403 from the CSRF check, or 400 when the edge refused a control character first (it runs before)
             refused = (403, 400) if kind == "control" else (403,)
-            assert resp.status_code in refused, f"{what}: a POST without a CSRF token answered {resp.status_code}"
+            assert resp.status_code in refused, (
+                f"{what}: a POST without a CSRF token answered {resp.status_code}"
+            )
 
     run()
 
