@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 
+def pytest_addoption(parser):
+    # tests/fuzz/: the long fuzz run (100,000 generated requests instead of CI's few thousand).
+    parser.addoption("--fuzz-long", action="store_true", default=False, help="run the 100,000-case fuzz run")
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # PBKDF2 at Django's production cost takes ~0.2-0.5 s per persona and most tests make several; tests only need a
