@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -146,7 +147,7 @@ class CalendarItem:
         return self.appointment.patient_name if self.visible else "Busy"
 
 
-def _shared(cache: dict, model, key, **columns) -> object:
+def _shared(cache: dict, model, key, **columns) -> Any:
     """One instance per provider (type, room, location) of the day, from the columns of its first row."""
     obj = cache.get(key)
     if obj is None:
@@ -186,7 +187,10 @@ def _calendar_items(
         cur.execute(sql, params)
         found = cur.fetchall()
     User = get_user_model()
-    users, types, rooms_, places = {}, {}, {}, {}
+    users: dict = {}
+    types: dict = {}
+    rooms_: dict = {}
+    places: dict = {}
     items = []
     for (
         pk,
@@ -304,7 +308,7 @@ def appointment_get(*, actor, appointment_id, request=None) -> Appointment:
     )
     # The encounter opened at check-in, if any (encounters.Encounter.appointment, related_name "encounter": a
     # relation the app above declares; scheduling imports nothing of it).
-    appt.encounter_id_or_none = (
+    appt.encounter_id_or_none = (  # type: ignore[attr-defined]  # a page-only attribute
         Appointment.objects.filter(pk=appt.pk, encounter__isnull=False)
         .values_list("encounter", flat=True)
         .first()

@@ -63,7 +63,7 @@ def appointment_book(
         provider=provider,
         appointment_type=appointment_type,
         start=start,
-        end=start + timedelta(minutes=appointment_type.duration_minutes) if start else None,
+        end=start + timedelta(minutes=appointment_type.duration_minutes) if start else None,  # type: ignore[misc]
         location=location or (room.location if room else None),
         room=room,
         reason=(reason or "").strip(),
@@ -191,7 +191,7 @@ def appointment_advance(*, actor, appointment_id, status: str, request=None) -> 
     appointment_door(actor=actor, appointment_id=appointment_id, request=request)
     with transaction.atomic():
         appt = appointment_locked(appointment_id)
-        if status not in FLOW.get(appt.status, ()):
+        if status not in FLOW.get(AppointmentStatus(appt.status), ()):
             raise ValidationError(
                 f"An appointment that is \u201c{appt.get_status_display()}\u201d cannot become "
                 f"\u201c{AppointmentStatus(status).label if status in AppointmentStatus.values else status}\u201d."
