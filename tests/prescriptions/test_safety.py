@@ -234,26 +234,21 @@ def test_new_rx_carries_the_structured_sig(clinician, patient, catalog, pharmaci
     assert fields["sig"]["clarifying_text"] == "as needed for pain"
 
 
-def test_structured_sig_of_an_injection_codes_the_vein(clinician, patient, catalog):
+def test_structured_sig_of_an_injection_codes_the_vein(clinician, patient, catalog, pharmacies):
+    give_address(patient)
     rx = services.prescription_create(
-        actor=clinician, patient_id=patient.pk, data=rx_data(catalog[INJECTION])
+        actor=clinician,
+        patient_id=patient.pk,
+        data=rx_data(catalog[INJECTION], pharmacy=pharmacies["electronic"]),
     )
     sig = mapping.sig_data(rx)
     assert (sig.route_code, sig.dose_unit_code, sig.verb_text) == ("47625008", "C28254", "Inject")
-    xml = ncpdp_build.build_new_rx(mapping.new_rx_data(_with_pharmacy(rx, patient), "M-1"))
+    rx = Prescription.objects.select_related("patient", "prescriber", "medication", "pharmacy").get(pk=rx.pk)
+    xml = ncpdp_build.build_new_rx(mapping.new_rx_data(rx, "M-1"))
     route = etree.fromstring(xml).findtext(
         "Body/NewRx/MedicationPrescribed/Sig/Instruction/DoseAdministration/RouteOfAdministration/Text"
     )
     assert route == "intravenous route"
-
-
-def _with_pharmacy(rx, patient):
-    from prescriptions.models import Pharmacy
-
-    give_address(patient)
-    rx.patient.refresh_from_db()
-    rx.pharmacy = Pharmacy.objects.first()
-    return rx
 
 
 # ------------------------------------------------------------------ the printed prescription
