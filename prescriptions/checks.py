@@ -12,6 +12,7 @@ from django.db.models import Q
 from core.refdata import ingredient_key
 from encounters import selectors as enc_selectors
 
+from . import sig_rules
 from .models import Interaction, InteractionSeverity, Medication, MedicationIngredient
 
 # Drug classes for allergy cross-sensitivity. A short hand-written list (not a compendium): an allergy recorded
@@ -104,10 +105,25 @@ class Alert:
     severity: str  # "high" interrupts signing (override reason needed); "low" is shown inline
     source: str  # "drug-drug:<knowledge source>", "drug-allergy", "duplicate-therapy"
     message: str
+    reference: str = ""  # where the knowledge comes from, in words (shown one click away)
+    url: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.source}|{self.message}"
+
+    @property
+    def source_text(self) -> str:
+        """The alert's source for the "Source" disclosure (never in the sentence itself)."""
+        if self.reference:
+            return self.reference
+        kind, _, origin = self.source.partition(":")
+        names = {
+            "drug-drug": "Drug-drug interaction list",
+            "drug-allergy": "The patient's allergy list and drug classes",
+            "duplicate-therapy": "The patient's active medication list",
+        }
+        return names.get(kind, kind) + (f" ({origin})" if origin else "")
 
 
 def _allergy_classes(key: str) -> set[str]:
@@ -201,8 +217,24 @@ def _allergy_alert(allergy, keys: set[str], rxcuis: set[str]) -> Alert | None:
     return None
 
 
-def prescription_check(*, patient, medication: Medication) -> list[Alert]:
-    """Drug-drug, drug-allergy (ingredient and class) and duplicate-therapy alerts for prescribing `medication`.
+def dose_alert(*, medication: Medication, ingredients, rx) -> Alert | None:
+    """The maximum-daily-dose warning for the directions of `rx` (high: it needs an override reason)."""
+    found = sig_rules.daily_dose_problem(
+        medication=medication,
+        ingredients=ingredients,
+        dose=rx.dose,
+        dose_unit=rx.dose_unit,
+        frequency=rx.frequency,
+    )
+    if found is None:
+        return None
+    message, limit = found
+    return Alert("high", "max-daily-dose", message, reference=limit.source, url=limit.url)
+
+
+def prescription_check(*, patient, medication: Medication, rx=None) -> list[Alert]:
+    """Drug-drug, drug-allergy (ingredient and class) and duplicate-therapy alerts for prescribing `medication`,
+    and with the prescription `rx` the maximum-daily-dose check of its directions.
 
     `patient` was fetched through patient_get by the caller. Runs a constant number of queries.
     """
@@ -211,6 +243,8 @@ def prescription_check(*, patient, medication: Medication) -> list[Alert]:
     rxcuis = {i.ingredient_rxcui for i in ingredients if i.ingredient_rxcui}
     taken = statement_ingredient_keys(enc_selectors.medications_active(patient=patient))
     alerts = _duplicate_alerts(keys, taken) + _interaction_alerts(keys, taken)
+    if rx is not None and (dose := dose_alert(medication=medication, ingredients=ingredients, rx=rx)):
+        alerts.append(dose)
     for allergy in enc_selectors.allergies_active(patient=patient):
         alert = _allergy_alert(allergy, keys, rxcuis)
         if alert is not None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from . import ncpdp, selectors
+from . import ncpdp, selectors, sig_rules
 from .models import (
     DEA_SCHEDULE_CODES,
     Pharmacy,
@@ -109,6 +109,33 @@ def medication_data(rx: Prescription) -> ncpdp.MedicationData:
         diagnosis_code=rx.diagnosis.replace(".", ""),
         diagnosis_description=rx.diagnosis_description[:DIAGNOSIS_DESCRIPTION_MAX] if rx.diagnosis else "",
         note=rx.note_to_pharmacist,
+        sig=sig_data(rx),
+    )
+
+
+def sig_data(rx: Prescription) -> ncpdp.SigData | None:
+    """The structured sig of a prescription (None when its route or dose unit has no code: free text only)."""
+    route = sig_rules.ROUTE_SNOMED.get(rx.route)
+    if route is None or not rx.dose:
+        return None
+    unit_text, unit_code = sig_rules.DOSE_UNIT_NCI.get(rx.dose_unit, (rx.dose_unit, sig_rules.UNSPECIFIED))
+    verb_text, verb_code = sig_rules.VERB_SNOMED.get(rx.route, sig_rules.ADMINISTER)
+    timing, value, (unit_name, unit_snomed) = sig_rules.TIMING.get(rx.frequency, ("", 0, ("", "")))
+    return ncpdp.SigData(
+        verb_text=verb_text,
+        verb_code=verb_code,
+        dose_quantity=rx.dose,
+        dose_unit_text=unit_text,
+        dose_unit_code=unit_code,
+        route_text=route[0],
+        route_code=route[1],
+        timing=timing,
+        timing_value=value,
+        timing_unit_text=unit_name,
+        timing_unit_code=unit_snomed,
+        duration_days=rx.duration_days,
+        as_needed=rx.as_needed,
+        as_needed_reason=rx.as_needed_reason,
     )
 
 

@@ -82,6 +82,13 @@ class Medication(models.Model):
     def is_controlled(self) -> bool:
         return bool(self.dea_schedule)
 
+    @property
+    def sig_defaults(self) -> dict[str, str]:
+        """Dose unit, route and dispensing unit the prescribe form starts from (``sig_rules``)."""
+        from .sig_rules import sig_defaults
+
+        return sig_defaults(self)
+
 
 class MedicationIngredient(models.Model):
     medication = models.ForeignKey(Medication, on_delete=models.CASCADE, related_name="ingredients")
@@ -257,8 +264,10 @@ class Route(models.TextChoices):
     PR = "PR", "rectally"
     SC = "SC", "under the skin"
     IM = "IM", "into the muscle"
+    IV = "IV", "into a vein"
     OPH = "OPH", "in the eye"
     NAS = "NAS", "in the nose"
+    OTIC = "OTIC", "in the ear"
 
 
 class DoseUnit(models.TextChoices):
@@ -271,6 +280,8 @@ class DoseUnit(models.TextChoices):
     PATCH = "patch", "patch"
     UNIT = "unit", "unit"
     APPLICATION = "application", "application"
+    SPRAY = "spray", "spray"
+    SUPPOSITORY = "suppository", "suppository"
 
 
 class RxStatus(models.TextChoices):
@@ -338,6 +349,11 @@ class Prescription(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="rx_quantity_positive"),
             models.CheckConstraint(condition=models.Q(dose__gt=0), name="rx_dose_positive"),
+            # A tablet or capsule is swallowed or dissolved under the tongue: never injected, inhaled or instilled.
+            models.CheckConstraint(
+                condition=~models.Q(dose_unit__in=["tablet", "capsule"]) | models.Q(route__in=["PO", "SL"]),
+                name="rx_solid_dose_oral_route",
+            ),
             models.CheckConstraint(
                 condition=models.Q(refills__gte=0, refills__lte=99), name="rx_refills_0_99"
             ),

@@ -312,6 +312,35 @@ class PrescriberData:
 
 
 @dataclass(frozen=True)
+class SigData:
+    """The structured part of a Sig (§5 Structured Sig): one Instruction beside the required SigText.
+
+    Coded items carry Text + Qualifier + Code: SNOMED CT for the verb, route and time units, NCI
+    DoseUnitOfMeasure for the dose unit. ``timing`` is "frequency" (``timing_value`` times per unit) or
+    "interval" (every ``timing_value`` units); ``as_needed_reason`` is sent as IndicationForUse text.
+    """
+
+    verb_text: str
+    verb_code: str
+    dose_quantity: Decimal
+    dose_unit_text: str
+    dose_unit_code: str
+    route_text: str
+    route_code: str
+    timing: str = ""
+    timing_value: int = 0
+    timing_unit_text: str = ""
+    timing_unit_code: str = ""
+    duration_days: int | None = None
+    as_needed: bool = False
+    as_needed_reason: str = ""
+
+
+SNOMED_VERSION = "20170131"
+FMT_VERSION = "17.02d"
+
+
+@dataclass(frozen=True)
 class MedicationData:
     """MedicationPrescribed / MedicationDispensed / MedicationRequested (§2, §5).
 
@@ -339,6 +368,7 @@ class MedicationData:
     diagnosis_description: str = ""
     note: str = ""  # ≤210
     quantity_qualifier: str = QUANTITY_QUALIFIER_ORIGINAL
+    sig: SigData | None = None  # the structured sig, sent beside sig_text
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from .ncpdp import (
     CHANGE_REQUEST_CODES,
     DEA_SCHEDULE_NONE,
     ERROR,
+    FMT_VERSION,
     MAX_REFILLS,
     MESSAGE_ATTRIBUTES,
     NEW_RX,
@@ -36,6 +37,7 @@ from .ncpdp import (
     RX_CHANGE_RESPONSE,
     RX_RENEWAL_REQUEST,
     RX_RENEWAL_RESPONSE,
+    SNOMED_VERSION,
     STATUS,
     STATUS_DELIVERED,
     VERIFY,
@@ -52,6 +54,7 @@ from .ncpdp import (
     RxChangeResponseData,
     RxRenewalRequestData,
     RxRenewalResponseData,
+    SigData,
 )
 
 
@@ -203,7 +206,49 @@ def _medication(body: etree._Element, tag: str, med: MedicationData) -> None:
         _sub(primary, "Qualifier", "ABF")  # ABF = ICD-10-CM
         _opt(primary, "Description", med.diagnosis_description)
     _opt(node, "Note", med.note)
-    _sub(_sub(node, "Sig"), "SigText", med.sig_text)
+    sig = _sub(node, "Sig")
+    _sub(sig, "SigText", med.sig_text)
+    if med.sig is not None:
+        _structured_sig(sig, med.sig)
+
+
+def _coded(parent: etree._Element, tag: str, text: str, qualifier: str, code: str) -> None:
+    item = _sub(parent, tag)
+    _sub(item, "Text", text)
+    _sub(item, "Qualifier", qualifier)
+    _sub(item, "Code", code)
+
+
+def _structured_sig(sig: etree._Element, data: SigData) -> None:
+    """§5 Structured Sig: CodeSystem, then one Instruction (dose, route, timing, duration, as needed)."""
+    _require(data.dose_quantity > 0, "the sig's dose must be positive")
+    system = _sub(sig, "CodeSystem")
+    _sub(system, "SNOMEDVersion", SNOMED_VERSION)
+    _sub(system, "FMTVersion", FMT_VERSION)
+    instruction = _sub(sig, "Instruction")
+    administration = _sub(instruction, "DoseAdministration")
+    _coded(administration, "DoseDeliveryMethod", data.verb_text, "SNOMED", data.verb_code)
+    dosage = _sub(administration, "Dosage")
+    _sub(dosage, "DoseQuantity", _decimal_text(data.dose_quantity))
+    _coded(dosage, "DoseUnitOfMeasure", data.dose_unit_text, "DoseUnitOfMeasure", data.dose_unit_code)
+    _coded(administration, "RouteOfAdministration", data.route_text, "SNOMED", data.route_code)
+    if data.timing == "frequency":
+        frequency = _sub(_sub(instruction, "TimingAndDuration"), "Frequency")
+        _sub(frequency, "FrequencyNumericValue", str(data.timing_value))
+        _coded(frequency, "FrequencyUnits", data.timing_unit_text, "SNOMED", data.timing_unit_code)
+    elif data.timing == "interval":
+        interval = _sub(_sub(instruction, "TimingAndDuration"), "Interval")
+        _sub(interval, "IntervalNumericValue", str(data.timing_value))
+        _coded(interval, "IntervalUnits", data.timing_unit_text, "SNOMED", data.timing_unit_code)
+    if data.duration_days:
+        duration = _sub(_sub(instruction, "TimingAndDuration"), "Duration")
+        _sub(duration, "DurationNumericValue", str(data.duration_days))
+        _coded(duration, "DurationText", "day", "SNOMED", "258703001")
+    if (
+        data.as_needed
+    ):  # uncoded: the reason is free text, so it rides in ClarifyingFreeText (no guessed codes)
+        reason = f"as needed for {data.as_needed_reason}" if data.as_needed_reason else "as needed"
+        _sub(instruction, "ClarifyingFreeText", reason[:255])
 
 
 def _parties(

@@ -101,6 +101,37 @@ def _medication_fields(med: etree._Element | None) -> dict[str, Any]:
         "diagnosis_description": text_at(med, "Diagnosis/Primary/Description"),
         "note": text_at(med, "Note"),
         "sig_text": text_at(med, "Sig/SigText"),
+        "sig": _structured_sig(med.find("Sig/Instruction") if med is not None else None),
+    }
+
+
+def _structured_sig(instruction: etree._Element | None) -> dict[str, str] | None:
+    """The first Instruction of a structured sig as text fields (None when the sig is free text only)."""
+    if instruction is None:
+        return None
+    admin = "DoseAdministration/"
+    timing = next(
+        (t for t in instruction.findall("TimingAndDuration") if t.find("Frequency") is not None), None
+    )
+    interval = next(
+        (t for t in instruction.findall("TimingAndDuration") if t.find("Interval") is not None), None
+    )
+    duration = next(
+        (t for t in instruction.findall("TimingAndDuration") if t.find("Duration") is not None), None
+    )
+    return {
+        "verb": text_at(instruction, admin + "DoseDeliveryMethod/Text"),
+        "verb_code": text_at(instruction, admin + "DoseDeliveryMethod/Code"),
+        "dose_quantity": text_at(instruction, admin + "Dosage/DoseQuantity"),
+        "dose_unit_code": text_at(instruction, admin + "Dosage/DoseUnitOfMeasure/Code"),
+        "route": text_at(instruction, admin + "RouteOfAdministration/Text"),
+        "route_code": text_at(instruction, admin + "RouteOfAdministration/Code"),
+        "frequency": text_at(timing, "Frequency/FrequencyNumericValue"),
+        "frequency_unit_code": text_at(timing, "Frequency/FrequencyUnits/Code"),
+        "interval": text_at(interval, "Interval/IntervalNumericValue"),
+        "interval_unit_code": text_at(interval, "Interval/IntervalUnits/Code"),
+        "duration_days": text_at(duration, "Duration/DurationNumericValue"),
+        "clarifying_text": text_at(instruction, "ClarifyingFreeText"),
     }
 
 

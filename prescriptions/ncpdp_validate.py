@@ -139,12 +139,38 @@ def _dispensing_problems(med: etree._Element | None) -> list[str]:
     return problems
 
 
+_SIG_CODED = (
+    "DoseAdministration/DoseDeliveryMethod",
+    "DoseAdministration/Dosage/DoseUnitOfMeasure",
+    "DoseAdministration/RouteOfAdministration",
+)
+
+
+def _sig_problems(med: etree._Element | None) -> list[str]:
+    """A structured sig (§5), when present: CodeSystem first, a positive DoseQuantity, and every coded item with
+    Text, Qualifier and Code."""
+    instruction = med.find("Sig/Instruction") if med is not None else None
+    if instruction is None:
+        return []
+    problems = []
+    if not text_at(med, "Sig/CodeSystem/SNOMEDVersion"):
+        problems.append("a structured sig needs Sig/CodeSystem/SNOMEDVersion")
+    dose = text_at(instruction, "DoseAdministration/Dosage/DoseQuantity")
+    if not (_QUANTITY_RE.match(dose) and Decimal(dose) > 0):
+        problems.append(f"the structured sig's DoseQuantity must be a positive number, not {dose!r}")
+    for path in _SIG_CODED:
+        for part in ("Text", "Qualifier", "Code"):
+            if not text_at(instruction, f"{path}/{part}"):
+                problems.append(f"missing Sig/Instruction/{path}/{part}")
+    return problems
+
+
 def validate_new_rx(xml: bytes) -> list[str]:
     """Problems that make this NewRx unacceptable (empty list = fine). Never raises.
 
     Checks required elements (§1, §2), gender, quantity (> 0, ≤11 characters), the unit code (§5),
     refills (0-99), substitutions, days supply, the DEA schedule code, and that a Schedule II drug has
-    no refills (federal law forbids refills of CII prescriptions).
+    no refills (federal law forbids refills of CII prescriptions), and a structured sig's parts.
     """
     try:
         root = xml_load(xml)
@@ -158,4 +184,4 @@ def validate_new_rx(xml: bytes) -> list[str]:
     if gender and gender not in ("M", "F", "U"):
         problems.append(f"gender must be M, F or U, not {gender!r}")
     med = message.find("MedicationPrescribed")
-    return problems + _quantity_problems(med) + _dispensing_problems(med)
+    return problems + _quantity_problems(med) + _dispensing_problems(med) + _sig_problems(med)

@@ -24,7 +24,7 @@ from audit.models import Action
 from audit.services import access_record
 from patients.selectors import patient_get
 
-from . import lifecycle, ncpdp, selectors
+from . import lifecycle, ncpdp, selectors, sig_rules
 from .models import (
     DoseUnit,
     Frequency,
@@ -52,6 +52,8 @@ _VERBS = {
     Route.PR: "Insert",
     Route.SC: "Inject",
     Route.IM: "Inject",
+    Route.IV: "Inject",
+    Route.OTIC: "Instill",
     Route.OPH: "Instill",
     Route.NAS: "Use",
 }
@@ -74,7 +76,7 @@ def sig_render(
     """Readable directions: "Take 1 tablet by mouth twice daily for 10 days"."""
     unit = DoseUnit(dose_unit).label
     if Decimal(dose) != 1 and unit not in ("mL", "mg"):
-        unit += "s"
+        unit = "suppositories" if unit == "suppository" else unit + "s"
     parts = [_VERBS.get(route, "Use"), _num(dose), unit, Route(route).label, Frequency(frequency).label]
     if as_needed:
         parts.append("as needed" + (f" for {as_needed_reason}" if as_needed_reason else ""))
@@ -122,10 +124,22 @@ def diagnosis_resolve(code) -> tuple[str, str]:
     return found.code, found.description
 
 
+def _product_mismatches(medication, data: dict) -> dict[str, str]:
+    """Directions that contradict the product (route, dose unit, dispensing unit): refused, never signed."""
+    route = data.get("route") or Route.PO
+    dose_unit = data.get("dose_unit") or DoseUnit.TABLET
+    if route not in Route.values or dose_unit not in DoseUnit.values:
+        return {"route": "Pick a route and a dose unit from the lists."}
+    return sig_rules.sig_mismatches(
+        medication=medication, route=route, dose_unit=dose_unit, quantity_unit=data.get("quantity_unit") or ""
+    )
+
+
 def prescription_create(*, actor, patient_id, data: dict, request=None) -> Prescription:
     """A draft prescription. Caller: a prescriber holding PRESCRIBE on the patient.
 
-    Checks the drug exists in the catalog, quantity > 0, refills (0-99; 0 for Schedule II, at most 5 for
+    Checks the drug exists in the catalog, that the route, dose unit and dispensing unit fit its dose form
+    (``sig_rules``), quantity > 0, refills (0-99; 0 for Schedule II, at most 5 for
     Schedules III-V), the NCPDP unit and the diagnosis (ICD-10-CM code list).
     """
     patient = patient_get(
@@ -156,6 +170,7 @@ def prescription_create(*, actor, patient_id, data: dict, request=None) -> Presc
         errors["refills"] = problem
     if data.get("quantity_unit") not in ncpdp.QUANTITY_UNITS:
         errors["quantity_unit"] = "Pick a dispensing unit."
+    errors = {**_product_mismatches(medication, data), **errors}
     try:
         diagnosis, diagnosis_description = diagnosis_resolve(data.get("diagnosis"))
     except ValidationError as exc:

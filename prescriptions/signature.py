@@ -15,7 +15,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
-from . import checks, lifecycle, mapping, ncpdp, ncpdp_build, outbox, selectors
+from . import checks, lifecycle, mapping, ncpdp, ncpdp_build, outbox, selectors, sig_rules
 from .models import (
     Medication,
     Prescription,
@@ -40,6 +40,7 @@ def authorize_signature(
     totp_code: str,
     override_reasons,
     request,
+    rx=None,
 ) -> list[dict]:
     """The signing rules, shared by new prescriptions and approved renewals and changes; returns the overrides.
 
@@ -52,7 +53,7 @@ def authorize_signature(
     _signer_check(actor, controlled=controlled, totp_code=totp_code)
     if authenticate(request or HttpRequest(), username=actor.get_username(), password=password or "") is None:
         raise ValidationError({"password": "Password incorrect: signing needs your password again."})
-    overrides = _overrides(patient=patient, medication=medication, override_reasons=override_reasons)
+    overrides = _overrides(patient=patient, medication=medication, override_reasons=override_reasons, rx=rx)
     if controlled:
         _totp_check(actor, totp_code)
     return overrides
@@ -71,9 +72,9 @@ def _signer_check(actor, *, controlled: bool, totp_code: str) -> None:
         raise ValidationError({"totp_code": "Enter the current code from your authenticator app."})
 
 
-def _overrides(*, patient, medication: Medication, override_reasons) -> list[dict]:
+def _overrides(*, patient, medication: Medication, override_reasons, rx=None) -> list[dict]:
     """The override of every high-severity alert, each with its reason (AlertsNeedOverride when one is missing)."""
-    alerts = checks.prescription_check(patient=patient, medication=medication)
+    alerts = checks.prescription_check(patient=patient, medication=medication, rx=rx)
     reasons = {k: v.strip() for k, v in (override_reasons or {}).items() if v and v.strip()}
     high = [a for a in alerts if a.severity == "high"]
     if any(a.key not in reasons for a in high):
@@ -109,7 +110,17 @@ def prescription_sign(
         raise PermissionDenied("Only the prescriber who wrote it can sign this prescription.")
     if rx.status != RxStatus.DRAFT:
         raise ValidationError("This prescription is already signed.")
+    mismatches = sig_rules.sig_mismatches(
+        medication=rx.medication, route=rx.route, dose_unit=rx.dose_unit, quantity_unit=rx.quantity_unit
+    )
+    if mismatches:
+        raise ValidationError(
+            "These directions do not fit the product, so this prescription cannot be signed: "
+            + " ".join(mismatches.values())
+            + " Write a new prescription with directions for this product."
+        )
     overrides = authorize_signature(
+        rx=rx,
         actor=actor,
         patient=rx.patient,
         medication=rx.medication,

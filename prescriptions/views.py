@@ -17,7 +17,18 @@ from audit.models import Action
 from audit.services import access_record
 from patients.selectors import patient_get
 
-from . import cancelling, checks, ncpdp, needs_attention, printing, renewals, selectors, services, signature
+from . import (
+    cancelling,
+    checks,
+    ncpdp,
+    needs_attention,
+    printing,
+    renewals,
+    selectors,
+    services,
+    sig_rules,
+    signature,
+)
 from . import inbound as inbound_messages
 from .forms import DenyForm, InboxRespondForm, PrescriptionForm, SignForm
 
@@ -85,7 +96,7 @@ def prescription_sign(request: HttpRequest, prescription_id) -> HttpResponse:
     )
     if rx.status != "draft":
         return redirect(rx)
-    alerts = checks.prescription_check(patient=rx.patient, medication=rx.medication)
+    alerts = checks.prescription_check(patient=rx.patient, medication=rx.medication, rx=rx)
     form = SignForm(request.POST or None)
     reasons = (
         {a.key: request.POST.get(f"override_{i}", "") for i, a in enumerate(alerts)} if request.POST else {}
@@ -113,7 +124,18 @@ def prescription_sign(request: HttpRequest, prescription_id) -> HttpResponse:
     return render(
         request,
         "prescriptions/prescription_sign.html",
-        {"rx": rx, "patient": rx.patient, "alerts": indexed, "form": form},
+        {
+            "rx": rx,
+            "patient": rx.patient,
+            "alerts": indexed,
+            "form": form,
+            "mismatches": sig_rules.sig_mismatches(
+                medication=rx.medication,
+                route=rx.route,
+                dose_unit=rx.dose_unit,
+                quantity_unit=rx.quantity_unit,
+            ),
+        },
     )
 
 
@@ -176,7 +198,11 @@ def prescription_cancel(request: HttpRequest, prescription_id) -> HttpResponse:
 @require_GET
 def prescription_print(request: HttpRequest, prescription_id) -> HttpResponse:
     rx = selectors.prescription_get(actor=request.user, prescription_id=prescription_id, request=request)
-    return render(request, "prescriptions/prescription_print.html", {"rx": rx, "patient": rx.patient})
+    return render(
+        request,
+        "prescriptions/prescription_print.html",
+        {"rx": rx, "patient": rx.patient, "p": printing.printed_rx(rx)},
+    )
 
 
 @login_required

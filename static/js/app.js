@@ -40,3 +40,16 @@ document.addEventListener("htmx:beforeSwap", (e) => {
     e.detail.isError = false;
   }
 });
+// Prescribe form: a product picked from the catalog sets the directions its dose form calls for (dose unit,
+// route, dispensing unit); the prescriber can still change them, and the server refuses a contradiction.
+document.addEventListener("change", (e) => {
+  const pick = e.target;
+  if (!(pick instanceof HTMLInputElement) || pick.name !== "medication_id" || !pick.checked) { return; }
+  const fields = { defaultDoseunit: "id_dose_unit", defaultRoute: "id_route", defaultQuantityunit: "id_quantity_unit" };
+  for (const [key, id] of Object.entries(fields)) {
+    const field = document.getElementById(id);
+    if (field && pick.dataset[key]) { field.value = pick.dataset[key]; }
+  }
+  const chosen = document.getElementById("med-chosen");
+  if (chosen) { chosen.textContent = pick.dataset.medName || ""; }
+});

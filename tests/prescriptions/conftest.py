@@ -54,6 +54,58 @@ PRODUCTS = [
         "ingredients": [{"name": "Lisinopril", "rxcui": "29046"}],
     },
     {"rxcui": "5640", "name": "Ibuprofen", "tty": "IN/MIN/BN/other", "ingredients": []},
+    # What a search for "ibuprofen" met in the issue: an injection, a combination, a pack, a brand and a liquid
+    # beside the plain generic tablet that belongs first.
+    {
+        "rxcui": "637197",
+        "name": "2 ML Ibuprofen 10 MG/ML Injection [Neoprofen]",
+        "tty": "SBD",
+        "strength": "10 MG/ML",
+        "dose_form": "Injection",
+        "ingredients": [{"name": "Ibuprofen", "rxcui": "5640"}],
+    },
+    {
+        "rxcui": "858770",
+        "name": "hydrocodone bitartrate 2.5 MG / ibuprofen 200 MG Oral Tablet",
+        "tty": "SCD",
+        "strength": "2.5 MG / 200 MG",
+        "dose_form": "Oral Tablet",
+        "ingredients": [
+            {"name": "hydrocodone bitartrate", "rxcui": None},
+            {"name": "Ibuprofen", "rxcui": "5640"},
+        ],
+    },
+    {
+        "rxcui": "851210",
+        "name": "{60 (caffeine 65 MG) / 60 (ibuprofen 400 MG Oral Tablet) } Pack [IC 400 Kit]",
+        "tty": "BPCK",
+        "dose_form": "Pack",
+        "ingredients": [{"name": "caffeine", "rxcui": None}, {"name": "Ibuprofen", "rxcui": "5640"}],
+    },
+    {
+        "rxcui": "206905",
+        "name": "Ibuprofen 400 MG Oral Tablet [Ibu]",
+        "tty": "SBD",
+        "strength": "400 MG",
+        "dose_form": "Oral Tablet",
+        "ingredients": [{"name": "Ibuprofen", "rxcui": "5640"}],
+    },
+    {
+        "rxcui": "197803",
+        "name": "Ibuprofen 20 MG/ML Oral Suspension",
+        "tty": "SCD",
+        "strength": "20 MG/ML",
+        "dose_form": "Oral Suspension",
+        "ingredients": [{"name": "Ibuprofen", "rxcui": "5640"}],
+    },
+    {
+        "rxcui": "197805",
+        "name": "Ibuprofen 400 MG Oral Tablet",
+        "tty": "SCD",
+        "strength": "400 MG",
+        "dose_form": "Oral Tablet",
+        "ingredients": [{"name": "Ibuprofen", "rxcui": "5640"}],
+    },
 ]
 PAIRS = [
     {
@@ -227,6 +279,7 @@ def rx_data(med, **kw):
         "quantity_unit": "C48542",
         "refills": 0,
     }
+    data.update(med.sig_defaults)  # directions that fit the product (a capsule is dispensed as capsules)
     data.update(kw)
     return data
 

@@ -174,6 +174,100 @@ def test_new_rx_is_valid_and_shaped_per_reference():
     assert root.findtext("Body/NewRx/Pharmacy/CommunicationNumbers/PrimaryTelephone/Number") == "2175550100"
 
 
+IBUPROFEN_SIG = ncpdp.SigData(
+    verb_text="Take",
+    verb_code="419652001",
+    dose_quantity=Decimal("1"),
+    dose_unit_text="Tablet",
+    dose_unit_code="C48542",
+    route_text="oral route",
+    route_code="26643006",
+    timing="interval",
+    timing_value=6,
+    timing_unit_text="hour",
+    timing_unit_code="258702006",
+    duration_days=5,
+    as_needed=True,
+    as_needed_reason="pain",
+)
+
+
+def test_structured_sig_round_trips_beside_the_free_text():
+    med = replace(
+        LISINOPRIL,
+        description="Ibuprofen 400 MG Oral Tablet",
+        sig_text="Take 1 tablet by mouth every 6 hours as needed for pain for 5 days",
+        sig=IBUPROFEN_SIG,
+    )
+    xml = ncpdp_build.build_new_rx(new_rx(med))
+    assert ncpdp_validate.validate_new_rx(xml) == []
+    sig = etree.fromstring(xml).find("Body/NewRx/MedicationPrescribed/Sig")
+    # §5: SigText first (always required), then CodeSystem, then the Instruction.
+    assert [child.tag for child in sig] == ["SigText", "CodeSystem", "Instruction"]
+    assert (
+        sig.findtext("Instruction/DoseAdministration/Dosage/DoseUnitOfMeasure/Qualifier")
+        == "DoseUnitOfMeasure"
+    )
+    assert sig.findtext("Instruction/DoseAdministration/RouteOfAdministration/Qualifier") == "SNOMED"
+    fields = ncpdp_parse.parse_message(xml).fields
+    assert fields["sig_text"] == "Take 1 tablet by mouth every 6 hours as needed for pain for 5 days"
+    assert fields["sig"] == {
+        "verb": "Take",
+        "verb_code": "419652001",
+        "dose_quantity": "1",
+        "dose_unit_code": "C48542",
+        "route": "oral route",
+        "route_code": "26643006",
+        "frequency": "",
+        "frequency_unit_code": "",
+        "interval": "6",
+        "interval_unit_code": "258702006",
+        "duration_days": "5",
+        "clarifying_text": "as needed for pain",
+    }
+
+
+def test_structured_sig_frequency_per_day():
+    sig = replace(
+        IBUPROFEN_SIG,
+        timing="frequency",
+        timing_value=3,
+        timing_unit_text="day",
+        timing_unit_code="258703001",
+        as_needed=False,
+    )
+    fields = ncpdp_parse.parse_message(ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, sig=sig)))).fields
+    assert (fields["sig"]["frequency"], fields["sig"]["frequency_unit_code"]) == ("3", "258703001")
+    assert fields["sig"]["clarifying_text"] == ""
+
+
+def test_free_text_sig_has_no_structured_part():
+    xml = ncpdp_build.build_new_rx(new_rx())
+    assert ncpdp_parse.parse_message(xml).fields["sig"] is None
+    assert etree.fromstring(xml).find("Body/NewRx/MedicationPrescribed/Sig/Instruction") is None
+
+
+@pytest.mark.parametrize(
+    "path, text, problem",
+    [
+        ("Sig/Instruction/DoseAdministration/Dosage/DoseQuantity", "0", "DoseQuantity"),
+        ("Sig/Instruction/DoseAdministration/RouteOfAdministration/Code", None, "RouteOfAdministration/Code"),
+        ("Sig/CodeSystem", None, "SNOMEDVersion"),
+    ],
+)
+def test_validation_refuses_a_broken_structured_sig(path, text, problem):
+    xml = ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, sig=IBUPROFEN_SIG)))
+    bad = mutate(xml, f"Body/NewRx/MedicationPrescribed/{path}", text)
+    assert any(problem in p for p in ncpdp_validate.validate_new_rx(bad))
+
+
+def test_builder_refuses_a_non_positive_sig_dose():
+    with pytest.raises(ValueError, match="sig's dose"):
+        ncpdp_build.build_new_rx(
+            new_rx(replace(LISINOPRIL, sig=replace(IBUPROFEN_SIG, dose_quantity=Decimal(0))))
+        )
+
+
 def test_controlled_new_rx_carries_the_schedule():
     oxycodone = replace(
         LISINOPRIL, description="Oxycodone 5 MG Oral Tablet", dea_schedule=ncpdp.DEA_SCHEDULE_II, refills=0
