@@ -162,6 +162,8 @@ def _launch_remember(redirect_uri: str | None, patient) -> None:
 class SmartValidator(OAuth2Validator):
     """Adds the launch context to tokens issued for a launch grant, and to their refreshed successors."""
 
+    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "fhirUser": "fhirUser"}
+
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
         # A client-credentials token acts as the app's user: only a service account's (accounts/oauth_clients.py).
         from accounts.oauth_clients import application_may_issue
@@ -178,9 +180,9 @@ class SmartValidator(OAuth2Validator):
     def authenticate_client(self, request, *args, **kwargs):
         # Backend services: a signed JWT (private_key_jwt) instead of a client secret.
         if getattr(request, "client_assertion_type", None) or getattr(request, "client_assertion", None):
-            from .smart import client_assertion_application
+            from .smart import client_assertion_application, token_url_of
 
-            app = client_assertion_application(request, request.uri.split("?", 1)[0])
+            app = client_assertion_application(request, token_url_of(request))
             if app is None:
                 return False
             request.client, request.client_id = app, app.client_id

@@ -165,6 +165,17 @@ def _assertion_claims(assertion: str, client_id_hint: str | None):
     return app, claims
 
 
+def token_url_of(request) -> str:
+    """The absolute URL of the token endpoint as the client called it (oauthlib's request carries the WSGI headers)."""
+    from django.http import HttpRequest
+
+    django_request = HttpRequest()
+    django_request.META = dict(request.headers)
+    if request.headers.get("X_DJANGO_OAUTH_TOOLKIT_SECURE"):
+        django_request._get_scheme = lambda: "https"
+    return django_request.build_absolute_uri(reverse("oauth2_provider:token"))
+
+
 def client_assertion_application(request, token_url: str):
     """The application a `private_key_jwt` assertion authenticates, or None (bad, expired, replayed, wrong aud)."""
     from .models import ClientAssertionUse
