@@ -80,6 +80,20 @@ def load_secrets() -> None:
     for line in path.read_text().splitlines():
         name, _, value = line.partition("=")
         os.environ.setdefault(name, value)
+    # The OpenID Connect signing key (RS256 ID tokens), made once like the keys above.
+    pem = VAR / "oidc-rsa.pem"
+    if not pem.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        pem.chmod(0o600)
+    os.environ.setdefault("OIDC_RSA_KEY_FILE", str(pem))
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ControlCharacterMiddleware",  # NUL and other control characters: 400 at the edge
+    "fhirapi.cors.RegisteredOriginCorsMiddleware",  # CORS only for origins registered on an OAuth application
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -226,6 +227,19 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- OAuth 2.0 for the FHIR API (django-oauth-toolkit): the RFC 9700 security BCP, so check --deploy is clean -----
+OIDC_RSA_KEY_FILE = env("OIDC_RSA_KEY_FILE", default="")
+OIDC_RSA_PRIVATE_KEY = Path(OIDC_RSA_KEY_FILE).read_text() if OIDC_RSA_KEY_FILE else ""
+if not OIDC_RSA_PRIVATE_KEY and TEST_MODE:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    OIDC_RSA_PRIVATE_KEY = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
 OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
@@ -247,6 +261,10 @@ OAUTH2_PROVIDER = {
     # lasts a working day. Client-credentials apps get no refresh token: they ask again (accounts/oauth_clients.py).
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=15 * 60),
     "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=12 * 3600),
+    # OpenID Connect (ID tokens signed RS256, userinfo, JWKS): on when a signing key is configured. Development keeps
+    # one in var/ (ehr/devstack.py load_secrets); a test run makes a throwaway one.
+    "OIDC_ENABLED": bool(OIDC_RSA_PRIVATE_KEY),
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
 }
 
 # --- static files ---------------------------------------------------------------------------------

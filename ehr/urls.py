@@ -5,6 +5,7 @@ from oauth2_provider import urls as oauth_urls
 
 from core import views as core_views
 from fhirapi import views as fhir_views
+from fhirapi.launch import smart_launch
 from fhirapi.oauth import SmartAuthorizationView
 
 from . import views
@@ -40,6 +41,8 @@ urlpatterns = [
     path("export/", include("fhirapi.export_urls")),
     # The consent page of SMART launches (patient picker) in front of django-oauth-toolkit's own.
     path("o/authorize/", SmartAuthorizationView.as_view(), name="smart_authorize"),
+    # EHR launch from the chart: pick a registered app, open it with iss and launch (fhirapi/launch.py).
+    path("smart/launch/<uuid:patient_id>/", smart_launch, name="smart_launch"),
     path(".well-known/smart-configuration", fhir_views.smart_configuration, name="smart_configuration"),
     path("o/", include((OAUTH_CLIENT_URLS, "oauth2_provider"), namespace="oauth2_provider")),
     path("admin/", admin.site.urls),

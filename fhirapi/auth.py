@@ -1,6 +1,6 @@
 """Bearer-token authorization for the FHIR API: OAuth 2.0 access tokens (django-oauth-toolkit) and SMART scopes.
 
-Scopes (SMART App Launch v1 syntax, read only in this slice):
+Scopes (SMART App Launch v1 `.read` and v2 `.rs` syntax, read only in this slice):
     patient/<Type|*>.read   the token's user, limited to the one patient of the token's launch context
     user/<Type|*>.read      the token's user, with exactly the object permissions they have in the UI
     system/<Type|*>.read    a backend service (client credentials): the application's user (a service account)
@@ -25,7 +25,16 @@ CONTEXT_USER = "user"
 CONTEXT_SYSTEM = "system"
 
 # The scope names the API understands; the authorization server may grant only these (docs/fhir.md).
-SCOPE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|\*)$")
+# SMART v1 (`.read`, `.*`) and v2 (`.rs`, `.cruds`: letters in that order) permissions. The API reads only: a v1
+# `.read`/`.*` or a v2 scope holding `r` or `s` allows reading; `c`, `u`, `d` are accepted in a
+# request and echoed in the granted scope, and allow nothing more.
+SCOPE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|\*|(?=[cruds])c?r?u?d?s?)$")
+
+
+def scope_reads(verb: str) -> bool:
+    return verb in ("read", "*") or "r" in verb or "s" in verb
+
+
 SCOPES = {
     "patient/*.read": "Read the data of the patient in the launch context",
     "user/*.read": "Read the data the signed-in user may see",
@@ -114,7 +123,7 @@ def grant_for(ctx: TokenContext, resource_type: str) -> Grant:
     contexts = set()
     for scope in ctx.scopes:
         m = SCOPE_RE.match(scope)
-        if m and m.group(2) in ("*", resource_type):
+        if m and m.group(2) in ("*", resource_type) and scope_reads(m.group(3)):
             contexts.add(m.group(1))
     # system/ and user/ both act as a user with that user's own permissions; patient/ narrows to one patient.
     for context in (CONTEXT_SYSTEM, CONTEXT_USER):
@@ -130,5 +139,5 @@ def grant_for(ctx: TokenContext, resource_type: str) -> Grant:
         403,
         "forbidden",
         f"The token's scopes do not allow reading {resource_type} "
-        f"(needs patient/, user/ or system/ {resource_type}.read or *.read).",
+        f"(needs patient/, user/ or system/ {resource_type}.read, .rs or *.read).",
     )

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from oauth2_provider.settings import oauth2_settings
@@ -110,3 +111,58 @@ class KeptResource(models.Model):
 
     def __str__(self):
         return f"{self.resource_type}/{self.source_id} from {self.source}"
+
+
+class SmartClient(models.Model):
+    """SMART settings of a registered application (made by administrators): the EHR launch URL (a "Launch app"
+    action on the chart when set) and, for backend services, the public keys its signed client assertions are
+    checked with (private_key_jwt, fhirapi/smart.py)."""
+
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="smart", swappable=False
+    )
+    launch_uri = models.URLField(
+        blank=True, help_text="EHR launch: opened with ?iss=<FHIR base>&launch=<token>."
+    )
+    jwks = models.JSONField(
+        blank=True,
+        default=dict,
+        help_text='Backend services: the client\'s public keys, {"keys": [...]} (JWKS).',
+    )
+
+    def __str__(self):
+        return f"SMART settings of application {self.application_id}"
+
+
+class EhrLaunch(models.Model):
+    """An opaque `launch` value handed to an app opened from the chart: bound to the user, the app and the patient,
+    good for one authorization within a few minutes."""
+
+    token = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+", swappable=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"launch of application {self.application_id} for patient {self.patient_id}"
+
+
+class ClientAssertionUse(models.Model):
+    """The `jti` of each accepted client assertion, kept until it expires: a replayed assertion is refused by the
+    unique constraint."""
+
+    jti = models.CharField(max_length=255)
+    client_id = models.CharField(max_length=100)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client_id", "jti"], name="fhir_client_assertion_once")
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} {self.jti}"

@@ -77,6 +77,8 @@ def fhir_endpoint(view):
 @fhir_endpoint
 def metadata(request) -> HttpResponse:
     """The CapabilityStatement (no token needed: SMART clients read it to find the authorization endpoints)."""
+    from .discovery import capability_security
+
     base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
     resources = []
     for rt in REGISTRY.values():
@@ -113,38 +115,7 @@ def metadata(request) -> HttpResponse:
         "rest": [
             {
                 "mode": "server",
-                "security": {
-                    "cors": False,
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                    "code": "SMART-on-FHIR",
-                                }
-                            ]
-                        }
-                    ],
-                    "extension": [
-                        {
-                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                            "extension": [
-                                {
-                                    "url": "authorize",
-                                    "valueUri": request.build_absolute_uri(
-                                        reverse("oauth2_provider:authorize")
-                                    ),
-                                },
-                                {
-                                    "url": "token",
-                                    "valueUri": request.build_absolute_uri(reverse("oauth2_provider:token")),
-                                },
-                            ],
-                        }
-                    ],
-                    "description": "OAuth 2.0 bearer tokens with SMART scopes patient/*.read, user/*.read, "
-                    "system/*.read (or per resource type, e.g. user/Patient.read).",
-                },
+                "security": capability_security(request),
                 "resource": resources,
             }
         ],
@@ -260,29 +231,9 @@ def ehi_format(request) -> HttpResponse:
 @require_GET
 def smart_configuration(request) -> HttpResponse:
     """SMART App Launch discovery (.well-known/smart-configuration), public like the CapabilityStatement."""
-    from .oauth import SmartScopes
+    from .discovery import smart_configuration_body
 
-    body = {
-        "issuer": request.build_absolute_uri("/"),
-        "authorization_endpoint": request.build_absolute_uri(reverse("smart_authorize")),
-        "token_endpoint": request.build_absolute_uri(reverse("oauth2_provider:token")),
-        "revocation_endpoint": request.build_absolute_uri(reverse("oauth2_provider:revoke-token")),
-        "introspection_endpoint": request.build_absolute_uri(reverse("oauth2_provider:introspect")),
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "response_types_supported": ["code"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": sorted(SmartScopes().get_all_scopes()),
-        "capabilities": [
-            "launch-standalone",
-            "client-public",
-            "client-confidential-symmetric",
-            "context-standalone-patient",
-            "permission-patient",
-            "permission-user",
-            "permission-v1",
-        ],
-    }
+    body = smart_configuration_body(request)
     resp = HttpResponse(json.dumps(body), content_type="application/json")
     resp["Access-Control-Allow-Origin"] = "*"  # discovery is public metadata, read by browser apps
     return resp

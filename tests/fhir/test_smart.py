@@ -12,6 +12,7 @@ from oauth2_provider.models import get_application_model
 from audit.models import AccessEvent
 
 REDIRECT = "https://app.example.test/callback"
+AUD = "http://testserver/fhir"  # SMART: the FHIR base URL the app means to use
 
 
 @pytest.fixture
@@ -47,6 +48,7 @@ def authorize(client, app, scope: str, *, mrn: str | None, allow: bool = True):
         "state": "xyz",
         "code_challenge": challenge,
         "code_challenge_method": "S256",
+        "aud": AUD,
     }
     page = client.get("/o/authorize/", params)
     assert page.status_code == 200, page.content[:500]
@@ -96,6 +98,7 @@ def test_standalone_patient_launch_end_to_end(client, login, app, clinician, pat
             "state": "s",
             "code_challenge": _pkce()[1],
             "code_challenge_method": "S256",
+            "aud": AUD,
         },
     )
     assert b"Patient MRN" in page.content  # the picker is on the consent page
@@ -165,6 +168,7 @@ def test_unknown_and_system_scopes_are_refused_for_a_user_app(login, app, clinic
                 "state": "s",
                 "code_challenge": _pkce()[1],
                 "code_challenge_method": "S256",
+                "aud": AUD,
             },
         )
         # DOT answers an invalid scope by redirecting back to the app with error=invalid_scope.

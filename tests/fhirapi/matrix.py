@@ -61,4 +61,23 @@ ENTRIES += [
         "expect": {**dict.fromkeys(STAFF, 404), "anonymous": 302},
     },
     {"name": "export:ehi_format", "expect": ALL_200},
+    # EHR launch from the chart (fhirapi/launch.py): the app list for a patient the user may open; a POST without
+    # a registered app is a 404 (no launch value is made).
+    {
+        "name": "smart_launch",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+        "expect": CLINICAL_ON_TEAM,
+    },
+    {
+        "name": "smart_launch",
+        "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+        "expect": {**dict.fromkeys(STAFF, 404), "anonymous": 302},
+    },
+    {
+        "name": "smart_launch",
+        "method": "post",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+        "data": {"app": "1"},
+        "expect": {**CLINICAL_ON_TEAM, "clinician": 404, "nurse": 404},
+    },
 ]
