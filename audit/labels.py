@@ -23,6 +23,8 @@ TASK_WORDS = {
 CHANNEL_WORDS = {
     "ncpdp": "message from a pharmacy",
     "command": "maintenance command",
+    "task": "background task",
+    "write": "change made without a signed-in user",
 }
 
 
@@ -37,4 +39,4 @@ def system_label(*, channel: str | None, task: str | None) -> str:
         return f"System (background task: {task_words(task)})"
     if channel in CHANNEL_WORDS:
         return f"System ({CHANNEL_WORDS[channel]})"
-    return "System (background task)"
+    return "System"
