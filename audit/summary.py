@@ -137,6 +137,26 @@ def _people(ids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
     return names, {uid: ", ".join(sorted(r)) for uid, r in roles.items()}
 
 
+def _line(ln: dict, names: dict[int, str], roles: dict[int, str], recent: dict) -> PersonLine:
+    system = ln["actor_id"] is None
+    return PersonLine(
+        who=system_label(channel=ln["sys_channel"], task=ln["task"])
+        if system
+        else names.get(ln["actor_id"], ln["username"]),
+        username="" if system else ln["username"],
+        role="" if system else roles.get(ln["actor_id"], "No role"),
+        system=system,
+        first=ln["first"],
+        last=ln["last"],
+        events=ln["events"],
+        opened=sorted(ln["opened"] or []),
+        break_glass=bool(ln["emergency"]),
+        denied=ln["denied"],
+        filter_key="system" if system else f"u{ln['actor_id']}",
+        recent=[EventRow(event=ev) for ev in recent.get(tuple(ln[k] for k in LINE_KEY), [])],
+    )
+
+
 def audit_patient_summary(
     *, actor, patient_id, start: date | None = None, end: date | None = None, request=None
 ) -> PatientSummary:
@@ -150,28 +170,7 @@ def audit_patient_summary(
     lines = lines[:SUMMARY_MAX]
     recent = _recent(qs) if lines else {}
     names, roles = _people({ln["actor_id"] for ln in lines if ln["actor_id"] is not None})
-    people = []
-    for ln in lines:
-        system = ln["actor_id"] is None
-        key = tuple(ln[k] for k in LINE_KEY)
-        people.append(
-            PersonLine(
-                who=system_label(channel=ln["sys_channel"], task=ln["task"])
-                if system
-                else names.get(ln["actor_id"], ln["username"]),
-                username="" if system else ln["username"],
-                role="" if system else roles.get(ln["actor_id"], "No role"),
-                system=system,
-                first=ln["first"],
-                last=ln["last"],
-                events=ln["events"],
-                opened=sorted(ln["opened"] or []),
-                break_glass=bool(ln["emergency"]),
-                denied=ln["denied"],
-                filter_key="system" if system else f"u{ln['actor_id']}",
-                recent=[EventRow(event=ev) for ev in recent.get(key, [])],
-            )
-        )
+    people = [_line(ln, names, roles, recent) for ln in lines]
     access_record(
         actor=actor,
         action=Action.VIEW,

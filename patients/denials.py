@@ -25,6 +25,7 @@ ACTION_WORDS: dict[tuple[str, str | None], str] = {
     (roles.VIEW_CLINICAL, categories.ENCOUNTER): "open visits and their clinical notes",
     (roles.VIEW_CLINICAL, categories.ENCOUNTERS): "see this patient's visits",
     (roles.VIEW_CLINICAL, categories.VITALS): "see vital signs",
+    (roles.VIEW_CLINICAL, categories.EXPORT): "export this patient's record",
     (roles.VIEW_CLINICAL, None): "open this patient's clinical record",
     (roles.VIEW_SCHEDULE, None): "see this patient's appointments",
     (roles.MANAGE_SCHEDULE, None): "book or change this patient's appointments",
