@@ -15,12 +15,15 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UsernameField
 from django.contrib.auth.models import Group
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
+from oauth2_provider.admin import ApplicationAdmin  # the toolkit's admin registers itself on import
+from oauth2_provider.models import get_application_model
 
-from .models import Practitioner
+from .models import Practitioner, ServiceAccount
+from .oauth_clients import application_check
 from .roles import ROLES, ROLES_A_PRACTICE_ADMIN_ASSIGNS, Role, admin_site_allowed
 from .services import password_reset_send
 
@@ -254,3 +257,48 @@ class PractitionerAdmin(admin.ModelAdmin):
                 "last_name", "first_name"
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --- OAuth applications (issue 18 #1): made here by superusers, or by `manage.py oauth_client_create` -------------
+_Application = get_application_model()
+admin.site.unregister(_Application)
+
+
+@admin.register(_Application)
+class OAuthApplicationAdmin(ApplicationAdmin):
+    """The toolkit's page, with our rule: a client-credentials app belongs to a service account. Practice admins hold
+    no permission on applications, so only superusers reach it. Saves are audited (django-auditlog, accounts/apps.py).
+    """
+
+    def get_form(self, request, obj=None, **kwargs):
+        form_class = super().get_form(request, obj, **kwargs)
+
+        class CheckedForm(form_class):
+            def clean(self):
+                cleaned = super().clean()
+                probe = _Application(
+                    authorization_grant_type=cleaned.get("authorization_grant_type") or "",
+                    user=cleaned.get("user"),
+                )
+                try:
+                    application_check(probe)
+                except ValidationError as exc:
+                    for field, messages_ in exc.message_dict.items():
+                        self.add_error(field if field in self.fields else None, messages_)
+                return cleaned
+
+        return CheckedForm
+
+
+@admin.register(ServiceAccount)
+class ServiceAccountAdmin(admin.ModelAdmin):
+    """Read-only list of service accounts (superusers); they are made by `manage.py oauth_client_create`."""
+
+    list_display = ["user", "purpose", "created_at"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

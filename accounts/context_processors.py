@@ -40,7 +40,7 @@ def navigation(request):
     if roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}:
         items.append(("patients:search", "Patients"))
     if roles & {Role.FRONT_DESK, Role.CLINICIAN, Role.NURSE, Role.PRACTICE_ADMIN}:
-        items.append(("encounters:day_list", "Schedule"))
+        items.append(("scheduling:day_list", "Schedule"))
     if Role.CLINICIAN in roles:
         items.append(("prescriptions:inbox", "Rx inbox"))
     if roles & {Role.CLINICIAN, Role.NURSE}:  # the queue shows prescriptions of patients they treat

@@ -5,7 +5,6 @@ shows the current code while DEBUG is on). A real installation creates users in 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
@@ -26,10 +25,6 @@ STAFF = [
     ("admin", "Ada", "Admin", Role.PRACTICE_ADMIN, None),
     ("privacy", "Priya", "Vance", Role.PRIVACY_OFFICER, None),
 ]
-
-
-def demo_totp_key(username: str) -> str:
-    return hashlib.sha256(f"open-ehr-demo:{username}".encode()).hexdigest()[:40]
 
 
 def _practitioner_make(user, prac: tuple[str, str, str, str]) -> None:
@@ -68,7 +63,7 @@ def demo_staff_create() -> dict:
         TOTPDevice.objects.get_or_create(
             user=user,
             name="Demo authenticator",
-            defaults={"key": demo_totp_key(username), "confirmed": True},
+            defaults={"confirmed": True},  # the key: the model's default, a fresh random one
         )
         staff[username] = user
     return staff

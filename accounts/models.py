@@ -72,3 +72,25 @@ class UserSession(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.session_key[:6]}"
+
+
+class ServiceAccount(models.Model):
+    """A user that exists only to own a backend-service (client-credentials) OAuth application.
+
+    It never signs in: its password is unusable and the sign-in backend refuses it (accounts/backends.py). What its
+    application may read follows its own roles and care-team grants, like any user's. Made by administrators
+    (accounts/oauth_clients.py: the admin or `manage.py oauth_client_create`).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="service_account"
+    )
+    purpose = models.CharField(
+        max_length=200, help_text="What the backend service is, e.g. 'lab results feed'."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    audit_category = "service account"
+
+    def __str__(self):
+        return f"service account {self.user_id}"

@@ -50,7 +50,7 @@ ROLES: dict[str, RoleSpec] = {
     Role.CLINICIAN: RoleSpec(
         Role.CLINICIAN,
         "Clinician (prescriber)",
-        ("patients.add_patient", "patients.register_patient", "encounters.view_provider_schedule"),
+        ("patients.add_patient", "patients.register_patient", "scheduling.view_provider_schedule"),
         (
             VIEW_DEMOGRAPHICS,
             CHANGE_DEMOGRAPHICS,
@@ -65,7 +65,7 @@ ROLES: dict[str, RoleSpec] = {
     Role.NURSE: RoleSpec(
         Role.NURSE,
         "Nurse",
-        ("patients.add_patient", "patients.register_patient", "encounters.view_provider_schedule"),
+        ("patients.add_patient", "patients.register_patient", "scheduling.view_provider_schedule"),
         (
             VIEW_DEMOGRAPHICS,
             CHANGE_DEMOGRAPHICS,
@@ -83,8 +83,8 @@ ROLES: dict[str, RoleSpec] = {
             "patients.add_patient",
             "patients.register_patient",
             "patients.merge_patient",
-            "encounters.view_provider_schedule",
-            "encounters.manage_calendar",
+            "scheduling.view_provider_schedule",
+            "scheduling.manage_calendar",
         ),
         (VIEW_DEMOGRAPHICS, CHANGE_DEMOGRAPHICS, VIEW_SCHEDULE, MANAGE_SCHEDULE),
         "Registers patients and runs the schedule; never sees clinical content.",
@@ -103,21 +103,15 @@ ROLES: dict[str, RoleSpec] = {
             "patients.view_department",
             "patients.add_department",
             "patients.change_department",
-            "encounters.manage_calendar",
-            "encounters.view_provider_schedule",
+            "scheduling.manage_calendar",
+            "scheduling.view_provider_schedule",
             # The clinic's scheduling and documentation reference data, edited in the Django admin.
             *(
-                f"encounters.{verb}_{model}"
-                for model in (
-                    "location",
-                    "room",
-                    "appointmenttype",
-                    "workinghours",
-                    "timeoff",
-                    "notetemplate",
-                )
+                f"scheduling.{verb}_{model}"
+                for model in ("location", "room", "appointmenttype", "workinghours", "timeoff")
                 for verb in ("view", "add", "change", "delete")
             ),
+            *(f"encounters.{verb}_notetemplate" for verb in ("view", "add", "change", "delete")),
             # The pharmacy directory and prescribers' SPIs (not patient data).
             *(
                 f"prescriptions.{verb}_{model}"

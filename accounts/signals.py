@@ -25,15 +25,25 @@ def remember_session(sender, request, user, **kwargs):
 
 
 @receiver(pre_save, sender=User)
-def end_sessions_of_deactivated_user(sender, instance, **kwargs):
-    """Deactivating a user (admin, API or shell) ends every session they have, at once."""
-    if instance.pk and not instance.is_active:
-        was_active = User.objects.filter(pk=instance.pk, is_active=True).exists()
-        if was_active:
-            keys = list(UserSession.objects.filter(user_id=instance.pk).values_list("session_key", flat=True))
-            Session.objects.filter(session_key__in=keys).delete()
-            sessions.forget(keys)
-            UserSession.objects.filter(user_id=instance.pk).delete()
+def end_sessions_of_deactivated_user(sender, instance, update_fields=None, **kwargs):
+    """Deactivating a user (admin, API or shell) ends every session they have, at once; deactivation and a new
+    password also revoke the API tokens issued to them (issue 18 #1: tokens outlived a password change)."""
+    if not instance.pk or (update_fields is not None and not {"is_active", "password"} & set(update_fields)):
+        return  # e.g. last_login at sign-in
+    before = User.objects.filter(pk=instance.pk).values("is_active", "password").first()
+    if before is None:
+        return
+    deactivated = before["is_active"] and not instance.is_active
+    if deactivated:
+        keys = list(UserSession.objects.filter(user_id=instance.pk).values_list("session_key", flat=True))
+        Session.objects.filter(session_key__in=keys).delete()
+        sessions.forget(keys)
+        UserSession.objects.filter(user_id=instance.pk).delete()
+    if deactivated or before["password"] != instance.password:
+        from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+        get_refresh_token_model().objects.filter(user_id=instance.pk, revoked__isnull=True).delete()
+        get_access_token_model().objects.filter(user_id=instance.pk).delete()
 
 
 # Staff status is derived from the roles on every path (admin, shell, factories), like the sign-out above: a

@@ -6,10 +6,10 @@ import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
@@ -17,23 +17,18 @@ from django_otp import match_token, user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.redirects import redirect_back, safe_next
+
 from .forms import LoginForm, TokenForm
+from .lockout import ACCOUNT, ADDRESS, login_wait, wait_words
 from .roles import mfa_required
 from .services import recovery_codes_issue
 
-LOCKOUT_MESSAGE = (
-    "Too many failed sign-in attempts. Sign-in is paused for this account; try again later or ask your practice "
-    "admin to unlock it."
-)
-
-
-def _safe_next(request: HttpRequest, default: str = "/") -> str:
-    nxt = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(
-        nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return nxt
-    return default
+LOCKOUT_MESSAGE = "Too many failed sign-in attempts"
+_LOCKOUT_WHY = {
+    ACCOUNT: "for this account",
+    ADDRESS: "from your network address",
+}
 
 
 class LoginView(auth_views.LoginView):
@@ -43,12 +38,17 @@ class LoginView(auth_views.LoginView):
 
 
 def lockout(request, original_response=None, credentials=None) -> HttpResponse:
-    """AXES_LOCKOUT_CALLABLE: the same page and status whether or not the username exists (no enumeration).
+    """AXES_LOCKOUT_CALLABLE: how long to wait, the same page whether or not the username exists (no enumeration).
 
-    Axes counts failures per username, known or not, so an unknown name is "locked" after as many tries too.
+    The wait grows with each failure (accounts/lockout.py); unknown usernames are counted like known ones.
     """
+    wait, reason = login_wait(request, credentials)
+    message = (
+        f"{LOCKOUT_MESSAGE} {_LOCKOUT_WHY.get(reason, _LOCKOUT_WHY[ACCOUNT])}. Wait {wait_words(wait)}, then try "
+        "again; each further failure makes the wait longer. Your practice admin can clear it sooner."
+    )
     form = LoginForm(request)
-    return render(request, "accounts/login.html", {"form": form, "lockout": LOCKOUT_MESSAGE}, status=429)
+    return render(request, "accounts/login.html", {"form": form, "lockout": message}, status=429)
 
 
 def _throttled_message(device) -> str | None:
@@ -63,30 +63,50 @@ def _throttled_message(device) -> str | None:
     )
 
 
+def _code_check(user, token: str):
+    """One second-factor attempt, serialised per user: (the device that matched or None, a throttle message or None).
+
+    The user's device rows are locked (SELECT ... FOR UPDATE) for the check and the failure counter's update, so
+    parallel guesses queue: each sees the counter the previous one left, and none is checked while throttled
+    (issue 18 #7: 40 parallel wrong codes got 7 real checks and left the counter at 2).
+    """
+    with transaction.atomic():
+        totp = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
+        list(StaticDevice.objects.select_for_update().filter(user=user).order_by("pk"))  # recovery codes
+        # While the app's codes are throttled, refuse without trying: a guess must not reach match_token.
+        throttled = _throttled_message(totp) if totp else None
+        return (None if throttled else match_token(user, token)), throttled
+
+
+def _enrol_check(device_pk: int, token: str) -> tuple[bool, str | None]:
+    """The enrolment code, checked like _code_check under a lock on the (unconfirmed) device row."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().get(pk=device_pk)
+        throttled = _throttled_message(device)
+        return (False if throttled else device.verify_token(token)), throttled
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def mfa_verify(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified():
-        return redirect(_safe_next(request))
+        return redirect_back(request)
     if not user_has_device(request.user, confirmed=True):
         return redirect("accounts:mfa_enroll")
     form = TokenForm(request.POST or None)
-    totp = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
     if request.method == "POST" and form.is_valid():
-        # While the app's codes are throttled, refuse without trying: a guess must not reach match_token.
-        throttled = _throttled_message(totp) if totp else None
-        device = None if throttled else match_token(request.user, form.cleaned_data["token"])
+        device, throttled = _code_check(request.user, form.cleaned_data["token"])
         if device is not None:
             otp_login(request, device)
             if isinstance(device, StaticDevice):
                 left = device.token_set.count()
                 messages.warning(request, f"You signed in with a recovery code; {left} remain.")
-            return redirect(_safe_next(request))
+            return redirect_back(request)
         form.add_error(
             "token",
             throttled or "That code is not valid. Codes change every 30 seconds; try the current one.",
         )
-    return render(request, "accounts/mfa_verify.html", {"form": form, "next": _safe_next(request)})
+    return render(request, "accounts/mfa_verify.html", {"form": form, "next": safe_next(request)})
 
 
 def _qr_svg(uri: str) -> str:
@@ -106,10 +126,11 @@ def mfa_enroll(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        throttled = _throttled_message(device)
+        matched, throttled = _enrol_check(device.pk, form.cleaned_data["token"])
         if throttled:
             form.add_error("token", throttled)
-        elif device.verify_token(form.cleaned_data["token"]):
+        elif matched:
+            device.refresh_from_db()
             device.confirmed = True
             device.save(update_fields=["confirmed"])
             TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()

@@ -84,7 +84,13 @@ def checkpoint_due(identity: str | None = None) -> bool:
 
 
 def checkpoint_write(
-    *, seq: int, event_id: int, chain_hash: str, continuous: bool, identity: str | None = None
+    *,
+    seq: int,
+    event_id: int,
+    chain_hash: str,
+    continuous: bool,
+    identity: str | None = None,
+    reason: str = "",
 ) -> dict:
     """Append one checkpoint line (and log it). `continuous` says whether the previous checkpoint still matched
     the chain when this one was taken (False is an alarm: the chain was cut or rewritten in between)."""
@@ -99,6 +105,8 @@ def checkpoint_write(
         "time": now.isoformat(timespec="seconds"),
         "continuous": continuous,
     }
+    if reason:
+        record["reason"] = reason
     folder = anchor_dir(identity)
     folder.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, sort_keys=True) + "\n"

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import cast
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from . import anchor
+from . import anchor, chainguard
+from .chainguard import GENESIS, chain_hash
 from .models import AccessEvent, Action, ChainLink, Outcome, UnlinkedEvent
 
 log = logging.getLogger("audit")
 
-GENESIS = "0" * 64
 _LINK_LOCK = 7_304_211  # pg advisory lock key: one linker at a time, never a request
 
 
@@ -112,12 +112,18 @@ def _task_name(event: AccessEvent) -> None:
 
 @functools.cache
 def _insert_statement() -> tuple[list, str]:
-    fields = [f for f in AccessEvent._meta.concrete_fields if not f.primary_key]
+    """The event's time is the database's clock (clock_timestamp()), read back with the id: a trigger refuses a
+    supplied time far from it (migrations/0004), so no role can backdate an event."""
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(cast(str, f.column)) for f in fields)  # concrete fields all have a column
-    marks = ", ".join(["%s"] * len(fields))
+    fields = [
+        f for f in AccessEvent._meta.concrete_fields if not f.primary_key and f.attname != "occurred_at"
+    ]
+    # concrete fields all have a column
+    columns = ", ".join([quote("occurred_at"), *(quote(cast(str, f.column)) for f in fields)])
+    marks = ", ".join(["pg_catalog.clock_timestamp()", *(["%s"] * len(fields))])
     table, pk = quote(AccessEvent._meta.db_table), quote(cast(str, AccessEvent._meta.pk.column))
-    return fields, f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING {pk}"  # noqa: S608 (model's names)
+    returning = f"RETURNING {pk}, {quote('occurred_at')}"
+    return fields, f"INSERT INTO {table} ({columns}) VALUES ({marks}) {returning}"  # noqa: S608 (model's names)
 
 
 # A uuid in its canonical text form (what str(uuid.UUID) writes and PostgreSQL's uuid_out reads back).
@@ -142,7 +148,7 @@ def _insert(event: AccessEvent) -> None:
     fields, sql = _insert_statement()
     with connection.cursor() as cur:
         cur.execute(sql, [_prep(f, getattr(event, f.attname)) for f in fields])
-        event.pk = cur.fetchone()[0]
+        event.pk, event.occurred_at = cur.fetchone()
     event._state.adding = False
     event._state.db = connection.alias
 
@@ -185,7 +191,24 @@ def _event(
     if request is not None:
         event.detail.setdefault("path", request.path[:300])
         event.request_id = getattr(request, "audit_request_id", None) or event.request_id
+    event.detail = _printable(event.detail)
+    event.actor_username = _printable(event.actor_username)
     return event
+
+
+# Control characters in what the audit stores as text (a path, a search term): NUL would fail the INSERT (and lose
+# the event), the others could forge lines in an exported report. Written escaped, as \xNN.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value):
+    if isinstance(value, str):
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value) if _CONTROL.search(value) else value
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------ the hash chain
@@ -212,10 +235,6 @@ def event_canonical(ev: AccessEvent) -> bytes:
 
 def content_hash(ev: AccessEvent) -> str:
     return hashlib.sha256(event_canonical(ev)).hexdigest()
-
-
-def chain_hash(prev: str, content: str) -> str:
-    return hashlib.sha256(f"{prev}:{content}".encode()).hexdigest()
 
 
 def log_entry_canonical(entry) -> bytes:
@@ -261,48 +280,20 @@ def audit_link_chain(*, batch: int = 5000, max_batches: int = 100) -> int:
         cur.execute("SELECT pg_try_advisory_lock(%s)", [_LINK_LOCK])
         if not cur.fetchone()[0]:
             return 0
+    identity = anchor.database_identity()
     try:
         for _ in range(max_batches):
             with transaction.atomic():
-                last = ChainLink.objects.order_by("-seq").values("seq", "chain_hash").first()
-                seq = last["seq"] if last else 0
-                prev = last["chain_hash"] if last else GENESIS
-                queued = list(
-                    UnlinkedEvent.objects.order_by("event_id").values_list("event_id", "occurred_at")[:batch]
-                )
-                if not queued:
-                    break
-                times = [t for _, t in queued]
-                # The time bounds let PostgreSQL read only the partitions concerned.
-                events = list(
-                    AccessEvent.objects.filter(
-                        id__in=[i for i, _ in queued],
-                        occurred_at__gte=min(times),
-                        occurred_at__lte=max(times),
-                    ).order_by("id")
-                )
-                links = []
-                for ev in events:
-                    seq += 1
-                    ch = content_hash(ev)
-                    new = chain_hash(prev, ch)
-                    links.append(
-                        ChainLink(
-                            seq=seq,
-                            event_id=ev.id,
-                            event_time=ev.occurred_at,
-                            content_hash=ch,
-                            prev_hash=prev,
-                            chain_hash=new,
-                        )
-                    )
-                    prev = new
-                # A queued event that no longer exists (removed by someone who bypassed the triggers) stays
-                # queued: audit_verify reports it as overdue.
-                ChainLink.objects.bulk_create(links)
-                linked += len(links)
-                if len(queued) < batch or not links:
-                    break
+                n, more = _link_batch(identity, batch)
+            linked += n
+            if not more:
+                break
+    except chainguard.ChainBroken as exc:
+        chainguard.refuse(exc)
+        return linked
+    except DatabaseError as exc:  # e.g. a link inserted by someone else meanwhile: checked on the next run
+        log.error("AUDIT-CHAIN the linker's batch was refused by the database: %s", exc)
+        return linked
     finally:
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_unlock(%s)", [_LINK_LOCK])
@@ -311,10 +302,51 @@ def audit_link_chain(*, batch: int = 5000, max_batches: int = 100) -> int:
     return linked
 
 
+def _link_batch(identity: str, batch: int) -> tuple[int, bool]:
+    """One batch of the linker, in the caller's transaction: (links written, whether more may be queued).
+    Checks the chain before extending it (audit/chainguard.py); raises ChainBroken."""
+    top = chainguard.check_before_extending(identity, content_hash)
+    seq, prev = top.seq, top.chain_hash
+    queued = list(UnlinkedEvent.objects.order_by("event_id").values_list("event_id", "occurred_at")[:batch])
+    if not queued:
+        return 0, False
+    times = [t for _, t in queued]
+    # The time bounds let PostgreSQL read only the partitions concerned.
+    events = list(
+        AccessEvent.objects.filter(
+            id__in=[i for i, _ in queued],
+            occurred_at__gte=min(times),
+            occurred_at__lte=max(times),
+        ).order_by("id")
+    )
+    links = []
+    for ev in events:
+        seq += 1
+        ch = content_hash(ev)
+        new = chain_hash(prev, ch)
+        links.append(
+            ChainLink(
+                seq=seq,
+                event_id=ev.id,
+                event_time=ev.occurred_at,
+                content_hash=ch,
+                prev_hash=prev,
+                chain_hash=new,
+            )
+        )
+        prev = new
+    # A queued event that no longer exists (removed by someone who bypassed the triggers) stays
+    # queued: audit_verify reports it as overdue.
+    ChainLink.objects.bulk_create(links)
+    transaction.on_commit(lambda: chainguard.extended(identity, chainguard.Head(seq, prev)))
+    return len(links), len(queued) == batch and bool(links)
+
+
 def audit_checkpoint(*, force: bool = False) -> dict | None:
     """Write a checkpoint of the chain's head outside the database if it moved since the last one and the
-    interval has passed (or `force`). Before writing, check that the previous checkpoint still matches the chain:
-    if not, the new line says so (continuous=false) and an error is logged."""
+    interval has passed (or `force`). Before writing, check that the previous checkpoint still matches the chain
+    and every link since follows it and hashes its event (audit/chainguard.py): if not, the new line says so
+    (continuous=false, with the reason) and an error is logged; never "continuous" across a gap or a forgery."""
     identity = anchor.database_identity()
     if not force and not anchor.checkpoint_due(identity):
         return None
@@ -322,16 +354,19 @@ def audit_checkpoint(*, force: bool = False) -> dict | None:
     previous = anchor.checkpoint_last(identity)
     if head is None or (previous and previous.get("seq") == head["seq"] and not force):
         return None
-    continuous = True
-    if previous and "seq" in previous:
-        at = ChainLink.objects.filter(seq=previous["seq"]).values_list("chain_hash", flat=True).first()
-        continuous = at == previous.get("chain_hash")
+    reason = ""
+    try:
+        chainguard.check_before_extending(identity, content_hash)
+    except chainguard.ChainBroken as exc:
+        chainguard.refuse(exc)
+        reason = str(exc)
     return anchor.checkpoint_write(
         seq=head["seq"],
         event_id=head["event_id"],
         chain_hash=head["chain_hash"],
-        continuous=continuous,
+        continuous=not reason,
         identity=identity,
+        reason=reason,
     )
 
 

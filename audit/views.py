@@ -83,10 +83,15 @@ def _columns(request: HttpRequest, report: selectors.AuditReport, keys: list[tup
     return cols
 
 
+# What may start a formula (or a DDE command) in Excel, LibreOffice or Google Sheets: the ASCII signs, their
+# full-width forms (spreadsheets normalise them), the pipe, and the tab, CR and LF that hide one behind whitespace.
+_FORMULA_START = frozenset("=+-@|\t\r\n\uff1d\uff0b\uff0d\uff20\uff5c")
+
+
 def _safe_cell(value) -> str:
     """Spreadsheet formula injection guard (OWASP CSV injection): free text never starts a formula."""
     s = "" if value is None else str(value)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+    return "'" + s if s[:1] in _FORMULA_START else s
 
 
 class _Echo:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -51,12 +52,16 @@ def _stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+SIM_TOKEN = secrets.token_urlsafe(32)  # the simulator's control token, new per process
+
+
 @contextlib.contextmanager
 def simulator():
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pharmacy_sim", "--port", str(port)],
         cwd=ROOT,
+        env={**os.environ, "PHARMACY_SIM_CONTROL_TOKEN": SIM_TOKEN},  # its control API needs the token
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -181,7 +186,7 @@ def fig_erx(b, *, rate: float, seconds: float, concurrency: int = 2) -> None:
     from django.contrib.auth import get_user_model
 
     from encounters.models import MedicationStatement, MedicationStatus
-    from prescriptions import services
+    from prescriptions import services, signature
     from prescriptions.models import Pharmacy
 
     from .figures import TARGETS
@@ -238,11 +243,11 @@ def fig_erx(b, *, rate: float, seconds: float, concurrency: int = 2) -> None:
                     actor=clinician, patient_id=patients[n % len(patients)], data=data
                 )
                 try:
-                    services.prescription_sign(
+                    signature.prescription_sign(
                         actor=clinician, prescription_id=rx.pk, password=BENCH_PASSWORD
                     )
-                except services.AlertsNeedOverride as exc:  # a duplicate drug on a patient's list, say
-                    services.prescription_sign(
+                except signature.AlertsNeedOverride as exc:  # a duplicate drug on a patient's list, say
+                    signature.prescription_sign(
                         actor=clinician,
                         prescription_id=rx.pk,
                         password=BENCH_PASSWORD,
@@ -262,7 +267,10 @@ def fig_erx(b, *, rate: float, seconds: float, concurrency: int = 2) -> None:
             if done:
                 p50s.append(percentile(done, 50))
                 p95s.append(percentile(done, 95))
-        stats = json.loads(urllib.request.urlopen(sim + "/control/stats", timeout=5).read())  # noqa: S310
+        stats_request = urllib.request.Request(
+            sim + "/control/stats", headers={"Authorization": f"Bearer {SIM_TOKEN}"}
+        )
+        stats = json.loads(urllib.request.urlopen(stats_request, timeout=5).read())  # noqa: S310
     # The patients had no active medication before (_patients): every active one now is this run's. Completed, they
     # leave the pool as it was (each run used to exhaust it: a second full run found no patient).
     MedicationStatement.objects.filter(patient_id__in=patients, status=MedicationStatus.ACTIVE).update(

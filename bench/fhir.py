@@ -73,6 +73,7 @@ def _tables():
         "VitalSigns",
     ):
         out.append((apps.get_model("encounters", label), "patient"))
+    out.append((apps.get_model("fhirapi.KeptResource"), "patient"))  # resources kept as received
     out += [
         (apps.get_model("fhirapi.ImportedRecord"), "serial"),
         (apps.get_model("auditlog.LogEntry"), "serial"),

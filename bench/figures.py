@@ -416,13 +416,13 @@ def calendar_day() -> date:
 
 
 def fig_calendar(b: Bench) -> None:
-    """The front desk's day page (encounters:day_list) for 20 of the 50 providers, server time through the test
+    """The front desk's day page (scheduling:day_list) for 20 of the 50 providers, server time through the test
     client (the selector's query, the access event naming the patients shown, the rendering); and, for scale, the
     same page for every provider."""
     from django.contrib.auth import get_user_model
     from django.urls import reverse
 
-    from encounters.selectors import calendar, day_bounds
+    from scheduling.selectors import calendar, day_bounds
 
     User = get_user_model()
     desk = User.objects.filter(username=seeders.BENCH_FRONT_DESK).first()
@@ -440,7 +440,7 @@ def fig_calendar(b: Bench) -> None:
     day = calendar_day()
     start, end = day_bounds(day)
     client = verified_client(desk)
-    base = reverse("encounters:day_list") + f"?date={day.isoformat()}"
+    base = reverse("scheduling:day_list") + f"?date={day.isoformat()}"
     for key, label, ids in (
         ("calendar_day_20_providers", "calendar day view, 20 providers", providers[:20]),
         ("calendar_day_all_providers", f"calendar day view, all {len(providers)} providers", providers),

@@ -415,6 +415,21 @@ class Supervisor:
 
 
 # --------------------------------------------------------------------------- commands
+def pharmacy_sim_env(port: int) -> None:
+    """The simulator's configuration, in the environment its process inherits: a control token generated now
+    (the product and tools read the same variable), the EHR's inbound URL as its only target, and the demo
+    pharmacy's shared secret, rotated now (it is never a constant in the source)."""
+    os.environ["PHARMACY_SIM_CONTROL_TOKEN"] = secrets.token_urlsafe(32)
+    os.environ["PHARMACY_SIM_TARGET_URL"] = f"http://127.0.0.1:{port}/rx/inbound/"
+    try:
+        rotated = manage("pharmacy_secret_rotate", "1234567", capture_output=True, text=True)
+        os.environ["PHARMACY_SIM_SECRET"] = rotated.stdout.strip()
+    except subprocess.CalledProcessError:
+        log(
+            "no demo pharmacy 1234567: the simulator signs only with a secret given in each /control/send-* call"
+        )
+
+
 def cmd_run(argv: list[str]) -> int:
     load_secrets()
     os.environ.setdefault("DJANGO_DEBUG", "1")  # development server: readable errors, console email
@@ -450,6 +465,7 @@ def cmd_run(argv: list[str]) -> int:
         }
         if (ROOT / "pharmacy_sim").exists():
             procs["pharmacy-sim"] = [PY, "-m", "pharmacy_sim", "--port", str(sim_port)]
+            pharmacy_sim_env(port)
         supervisor = Supervisor(procs, keep_running={"worker", "beat", "pharmacy-sim"})
         children = supervisor.children
         stop = False

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "patients",
+    "scheduling",
     "encounters",
     "prescriptions",
     "fhirapi",
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.ControlCharacterMiddleware",  # NUL and other control characters: 400 at the edge
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -143,7 +145,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.InteractiveModelBackend",  # ModelBackend, refusing service accounts (issue 18 #1)
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -166,8 +168,14 @@ OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Open EHR")
 # produce the owner's codes. A lost phone is handled by deleting the device; the owner enrols again.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
+# Growing delays, not a hard lock (accounts/lockout.py): from the 5th failure for a username and the 20th from one
+# address, each further try waits 15 s, doubling up to the cool-off; failures are forgotten a cool-off after the last.
+AXES_HANDLER = "accounts.lockout.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+LOGIN_DELAY_SECONDS = env.int("LOGIN_DELAY_SECONDS", default=15)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a try refused during a wait does not lengthen it
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
@@ -236,6 +244,10 @@ OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "fhirapi.oauth.SmartValidator",
     # https callbacks only in production; development and tests may use loopback http ones (RFC 8252).
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"] if DEBUG or TEST_MODE else ["https"],
+    # Short-lived access tokens (SMART's usual: minutes to an hour); user apps renew with a refresh token, which
+    # lasts a working day. Client-credentials apps get no refresh token: they ask again (accounts/oauth_clients.py).
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=15 * 60),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=12 * 3600),
 }
 
 # --- static files ---------------------------------------------------------------------------------
@@ -298,12 +310,12 @@ RX_ANSWER_DEADLINE_SECONDS = {
     "CancelRx": env.int("RX_CANCELRX_ANSWER_DEADLINE_SECONDS", default=48 * 3600),
 }
 
-# --- scheduling (encounters) ------------------------------------------------------------------------
+# --- scheduling --------------------------------------------------------------------------------------
 # Reminders go out this many hours before an appointment (email, and SMS through the backend below: a dotted path
 # to a class with send(to: str, body: str); the default only logs). Recurring series are booked this many days
 # ahead; a daily task books the next occurrences as time passes.
 APPOINTMENT_REMINDER_HOURS = env.int("APPOINTMENT_REMINDER_HOURS", default=24)
-ENCOUNTERS_SMS_BACKEND = env("ENCOUNTERS_SMS_BACKEND", default="encounters.notify.LogSmsBackend")
+ENCOUNTERS_SMS_BACKEND = env("ENCOUNTERS_SMS_BACKEND", default="scheduling.notify.LogSmsBackend")
 SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", default=365)
 
 # --- guardian: our own direct-FK permission models (patients/models.py) ---------------------------

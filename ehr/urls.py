@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from oauth2_provider import urls as oauth_urls
 
 from core import views as core_views
 from fhirapi import views as fhir_views
@@ -10,6 +12,19 @@ from . import views
 admin.site.site_header = "Open EHR administration"
 admin.site.site_title = "Open EHR admin"
 
+# Only the OAuth endpoints a client uses (issue 18 #1): authorize, token, revoke, introspect, the metadata and (when
+# enabled) OpenID Connect's. Not routed: the toolkit's application and token management pages, dynamic client
+# registration and the device flow. Applications are made by administrators (accounts/oauth_clients.py).
+OAUTH_CLIENT_URLS = [
+    *oauth_urls.metadata_urlpatterns,
+    *(
+        p
+        for p in oauth_urls.base_urlpatterns
+        if p.name in {"authorize", "token", "revoke-token", "introspect"}
+    ),
+    *(oauth_urls.oidc_urlpatterns if settings.OAUTH2_PROVIDER.get("OIDC_ENABLED") else []),
+]
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
@@ -18,6 +33,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("patients/", include("patients.urls")),
     path("audit/", include("audit.urls")),
+    path("schedule/", include("scheduling.urls")),
     path("schedule/", include("encounters.urls")),
     path("rx/", include("prescriptions.urls")),
     path("fhir/", include("fhirapi.urls")),
@@ -25,7 +41,7 @@ urlpatterns = [
     # The consent page of SMART launches (patient picker) in front of django-oauth-toolkit's own.
     path("o/authorize/", SmartAuthorizationView.as_view(), name="smart_authorize"),
     path(".well-known/smart-configuration", fhir_views.smart_configuration, name="smart_configuration"),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("o/", include((OAUTH_CLIENT_URLS, "oauth2_provider"), namespace="oauth2_provider")),
     path("admin/", admin.site.urls),
 ]
 

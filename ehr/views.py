@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.roles import user_roles
-from encounters.selectors import home_panels
+from encounters.home import home_panels
 
 
 @login_required

@@ -5,10 +5,6 @@ from django.apps import AppConfig
 AUDITED = {
     "Allergy": ["substance_text", "substance_rxcui", "substance_code", "reaction", "severity", "onset_date"],
     "MedicationStatement": ["name", "rxcui", "dose_text", "reason_text"],
-    "Appointment": ["reason", "cancel_reason", "override_reason"],
-    "Series": ["reason", "override_reason"],
-    "WaitlistEntry": ["note"],
-    "Reminder": ["detail"],
     "Encounter": ["reason", "type_code", "type_display"],
     "Addendum": ["text"],
     "AmendmentRequest": ["requested_text", "decision_reason"],
@@ -40,14 +36,15 @@ AUDITED = {
 
 class EncountersConfig(AppConfig):
     name = "encounters"
-    verbose_name = "Scheduling and encounters"
+    verbose_name = "Encounters (the clinical record)"
 
     def ready(self):
         from auditlog.registry import auditlog
 
         from patients import chart
+        from scheduling import signals
 
-        from . import models, selectors
+        from . import flow, models, selectors
 
         for name, masked in AUDITED.items():
             auditlog.register(getattr(models, name), mask_fields=masked)
@@ -56,6 +53,8 @@ class EncountersConfig(AppConfig):
         auditlog.register(
             models.Note, exclude_fields=["subjective", "objective", "assessment", "plan", "updated_at"]
         )
+        # The clinical record follows the patient flow (checking in opens the encounter; done finishes it).
+        signals.appointment_advanced.connect(flow.appointment_advanced, dispatch_uid="encounters.flow")
         chart.register(order=20, name="encounters", fn=selectors.chart_encounters)
         chart.register(order=21, name="problems", fn=selectors.chart_problems)
         chart.register(order=22, name="allergies", fn=selectors.chart_allergies)

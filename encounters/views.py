@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,19 +15,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import roles
 from audit import categories
+from core.responses import errors_message as _errors
 from patients.selectors import patient_get
+from scheduling import recurrence
 
-from . import forms, ical, recurrence, selectors, services
-
-
-def _errors(request, exc: ValidationError) -> None:
-    messages.error(request, " ".join(exc.messages))
-
-
-def _back(request, default: str) -> HttpResponse:
-    """Redirect to the page the form was on (a same-site path posted as `next`), else `default`."""
-    nxt = request.POST.get("next", "")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else default)
+from . import findings, forms, selectors, services
+from . import notes as note_writes
 
 
 def _aware(dt: datetime) -> datetime:
@@ -46,447 +39,6 @@ def _day(request) -> date:
     except ValueError:
         return timezone.localdate()
     return day if _FIRST_DAY <= day <= _LAST_DAY else timezone.localdate()
-
-
-# ------------------------------------------------------------------ schedule
-@login_required
-@require_GET
-def day_list(request: HttpRequest) -> HttpResponse:
-    """The front desk's day list: every provider's appointments of the day, with the patient flow."""
-    if not selectors.can_view_schedules(request.user):
-        raise PermissionDenied
-    day = _day(request)
-    start, end = selectors.day_bounds(day)
-    ids = [
-        int(p) for p in request.GET.getlist("provider") if p.isdigit()
-    ]  # one, several (?provider=1&provider=2)
-    items = selectors.calendar(
-        actor=request.user, start=start, end=end, request=request, provider_ids=ids or None
-    )
-    return render(
-        request,
-        "encounters/day_list.html",
-        {
-            "items": items,
-            "day": day,
-            "day_iso": day.isoformat(),
-            "prev": day - timedelta(days=1),
-            "next": day + timedelta(days=1),
-            "providers": ids,
-        },
-    )
-
-
-@login_required
-@require_GET
-def week(request: HttpRequest) -> HttpResponse:
-    """Week calendar for one or many providers (?provider=1&provider=2)."""
-    if not selectors.can_view_schedules(request.user):
-        raise PermissionDenied
-    day = _day(request)
-    monday = day - timedelta(days=day.weekday())
-    ids = [int(p) for p in request.GET.getlist("provider") if p.isdigit()]
-    start, _ = selectors.day_bounds(monday)
-    _, end = selectors.day_bounds(monday + timedelta(days=6))
-    items = selectors.calendar(
-        actor=request.user, start=start, end=end, provider_ids=ids or None, request=request
-    )
-    by_day = {monday + timedelta(days=i): [] for i in range(7)}
-    for i in items:  # in start order: each column stays sorted
-        by_day.get(timezone.localtime(i.appointment.start).date(), []).append(i)
-    columns = list(by_day.items())
-    return render(
-        request,
-        "encounters/week.html",
-        {
-            "columns": columns,
-            "monday": monday,
-            "prev": monday - timedelta(days=7),
-            "next": monday + timedelta(days=7),
-            "providers": selectors.providers_list(),
-            "selected": ids,
-        },
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def appointment_book(request: HttpRequest, patient_id) -> HttpResponse:
-    patient = patient_get(
-        actor=request.user,
-        patient_id=patient_id,
-        perm=roles.MANAGE_SCHEDULE,
-        category=categories.SCHEDULE,
-        request=request,
-    )
-    form = forms.BookForm(request.POST or None)
-    slots = []
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        room = d["room"]
-        try:
-            if d["rrule"]:
-                series = services.series_create(
-                    actor=request.user,
-                    patient_id=patient.pk,
-                    provider=d["provider"],
-                    appointment_type=d["appointment_type"],
-                    dtstart=_aware(d["start"]),
-                    rrule=d["rrule"],
-                    room=room,
-                    reason=d["reason"],
-                    override_reason=d["override_reason"],
-                    request=request,
-                )
-                n = selectors.series_booked_count(series=series)
-                if series.fully_materialised:
-                    messages.success(request, f"Booked a series of {n} appointments.")
-                else:
-                    messages.success(
-                        request,
-                        f"Booked the first {n} appointments of the series (up to "
-                        f"{series.materialised_until:%d %b %Y}); the next ones are booked automatically as "
-                        "time passes.",
-                    )
-            else:
-                services.appointment_book(
-                    actor=request.user,
-                    patient_id=patient.pk,
-                    provider=d["provider"],
-                    appointment_type=d["appointment_type"],
-                    start=_aware(d["start"]),
-                    room=room,
-                    reason=d["reason"],
-                    override_reason=d["override_reason"],
-                    request=request,
-                )
-                messages.success(request, "Appointment booked.")
-        except ValidationError as exc:
-            form.add_error(None, exc.messages)
-            slots = selectors.slots_next(
-                provider=d["provider"],
-                appointment_type=d["appointment_type"],
-                after=_aware(d["start"]),
-                limit=6,
-            )
-        else:
-            return redirect("encounters:patient_schedule", patient_id=patient.pk)
-    return render(
-        request, "encounters/appointment_book.html", {"patient": patient, "form": form, "slots": slots}
-    )
-
-
-@login_required
-@require_GET
-def slots(request: HttpRequest) -> HttpResponse:
-    """Next available slots (htmx fragment in the booking form)."""
-    if not selectors.can_view_schedules(request.user):
-        raise PermissionDenied
-    provider = selectors.provider_get(provider_id=request.GET.get("provider"))
-    types = {str(t.pk): t for t in selectors.appointment_types()}
-    atype = types.get(request.GET.get("appointment_type", ""))
-    rows = selectors.slots_next(provider=provider, appointment_type=atype) if provider and atype else []
-    return render(request, "encounters/_slots.html", {"slots": rows})
-
-
-@login_required
-@require_GET
-def patient_schedule(request: HttpRequest, patient_id) -> HttpResponse:
-    patient = patient_get(
-        actor=request.user,
-        patient_id=patient_id,
-        perm=roles.VIEW_SCHEDULE,
-        category=categories.SCHEDULE,
-        request=request,
-    )
-    return render(
-        request,
-        "encounters/patient_schedule.html",
-        {
-            "patient": patient,
-            "rows": selectors.patient_appointments(patient=patient),
-            "notices": selectors.series_notices(patient=patient),
-        },
-    )
-
-
-@login_required
-@require_GET
-def appointment_detail(request: HttpRequest, appointment_id) -> HttpResponse:
-    appt = selectors.appointment_get(actor=request.user, appointment_id=appointment_id, request=request)
-    local = timezone.localtime(appt.start).replace(tzinfo=None)
-    return render(
-        request,
-        "encounters/appointment_detail.html",
-        {
-            "appt": appt,
-            "patient": appt.patient,
-            "flow": services.FLOW.get(appt.status, ()),
-            # Two forms on one page: distinct ids so each label points at its own field.
-            "move_form": forms.MoveForm(
-                initial={"start": local.strftime("%Y-%m-%dT%H:%M")}, auto_id="move_%s"
-            ),
-            "cancel_form": forms.CancelForm(auto_id="cancel_%s"),
-        },
-    )
-
-
-@login_required
-@require_POST
-def appointment_move(request: HttpRequest, appointment_id) -> HttpResponse:
-    form = forms.MoveForm(request.POST)
-    if form.is_valid():
-        try:
-            moved = services.series_occurrence_move(
-                actor=request.user,
-                appointment_id=appointment_id,
-                start=_aware(form.cleaned_data["start"]),
-                scope=form.cleaned_data["scope"],
-                override_reason=form.cleaned_data["override_reason"],
-                request=request,
-            )
-            messages.success(
-                request, "Appointment moved." if len(moved) == 1 else f"{len(moved)} appointments moved."
-            )
-        except ValidationError as exc:
-            _errors(request, exc)
-    else:
-        selectors.appointment_get(actor=request.user, appointment_id=appointment_id, request=request)
-        messages.error(
-            request,
-            "Enter the new date and time."
-            if "start" in form.errors
-            else " ".join(e for errs in form.errors.values() for e in errs),
-        )
-    return redirect("encounters:appointment_detail", appointment_id=appointment_id)
-
-
-@login_required
-@require_POST
-def appointment_cancel(request: HttpRequest, appointment_id) -> HttpResponse:
-    form = forms.CancelForm(request.POST)
-    reason = request.POST.get("reason", "")
-    scope = form.cleaned_data["scope"] if form.is_valid() else "this"
-    try:
-        n = services.series_cancel(
-            actor=request.user, appointment_id=appointment_id, reason=reason, scope=scope, request=request
-        )
-        messages.success(request, "Appointment cancelled." if n == 1 else f"{n} appointments cancelled.")
-    except ValidationError as exc:
-        _errors(request, exc)
-    return redirect("encounters:appointment_detail", appointment_id=appointment_id)
-
-
-@login_required
-@require_POST
-def appointment_advance(request: HttpRequest, appointment_id) -> HttpResponse:
-    try:
-        appt = services.appointment_advance(
-            actor=request.user,
-            appointment_id=appointment_id,
-            status=request.POST.get("status", ""),
-            request=request,
-        )
-        messages.success(request, f"{appt.get_status_display()}.")
-    except ValidationError as exc:
-        _errors(request, exc)
-    if request.POST.get("next") == "day":
-        # Back to the day the desk was looking at, not today's list.
-        day = request.POST.get("date", "")
-        try:
-            return redirect(f"{reverse('encounters:day_list')}?date={date.fromisoformat(day).isoformat()}")
-        except ValueError:
-            return redirect("encounters:day_list")
-    return redirect("encounters:appointment_detail", appointment_id=appointment_id)
-
-
-@login_required
-@require_GET
-def waitlist(request: HttpRequest) -> HttpResponse:
-    if not selectors.can_view_schedules(request.user):
-        raise PermissionDenied
-    return render(
-        request, "encounters/waitlist.html", {"rows": selectors.waitlist(actor=request.user, request=request)}
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def waitlist_add(request: HttpRequest, patient_id) -> HttpResponse:
-    patient = patient_get(
-        actor=request.user,
-        patient_id=patient_id,
-        perm=roles.MANAGE_SCHEDULE,
-        category=categories.SCHEDULE,
-        request=request,
-    )
-    form = forms.WaitlistForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.waitlist_add(
-                actor=request.user, patient_id=patient.pk, request=request, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc.messages)
-        else:
-            messages.success(request, "Added to the waitlist.")
-            return redirect("encounters:waitlist")
-    return render(request, "encounters/waitlist_add.html", {"patient": patient, "form": form})
-
-
-@login_required
-@require_POST
-def waitlist_accept(request: HttpRequest, entry_id) -> HttpResponse:
-    try:
-        appt = services.waitlist_accept(actor=request.user, entry_id=entry_id, request=request)
-    except ValidationError as exc:
-        _errors(request, exc)
-        return redirect("encounters:waitlist")
-    messages.success(request, "Offer accepted: appointment booked.")
-    return redirect("encounters:appointment_detail", appointment_id=appt.pk)
-
-
-def _waitlist_change(request, entry_id, service, done: str) -> HttpResponse:
-    try:
-        service(actor=request.user, entry_id=entry_id, request=request)
-        messages.success(request, done)
-    except ValidationError as exc:
-        _errors(request, exc)
-    if request.htmx:
-        # The table is re-rendered whole (the row goes or changes) with the message above it.
-        return render(
-            request,
-            "encounters/_waitlist_table.html",
-            {"rows": selectors.waitlist(actor=request.user, request=request)},
-        )
-    return redirect("encounters:waitlist")
-
-
-@login_required
-@require_POST
-def waitlist_remove(request: HttpRequest, entry_id) -> HttpResponse:
-    """Take the patient off the waitlist (an open offer passes to the next waiting patient)."""
-    return _waitlist_change(request, entry_id, services.waitlist_remove, "Removed from the waitlist.")
-
-
-@login_required
-@require_POST
-def waitlist_decline(request: HttpRequest, entry_id) -> HttpResponse:
-    """The patient declines the offered slot and keeps waiting."""
-    return _waitlist_change(
-        request, entry_id, services.waitlist_decline, "Offer declined; the patient keeps waiting."
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def time_off(request: HttpRequest) -> HttpResponse:
-    """Providers' time off and blocked time, for the front desk (the practice admin also has the Django admin)."""
-    if not request.user.has_perm("encounters.manage_calendar"):
-        raise PermissionDenied
-    form = forms.TimeOffForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            _, clashing = services.time_off_add(
-                actor=request.user,
-                provider=d["provider"],
-                kind=d["kind"],
-                start=_aware(d["start"]),
-                end=_aware(d["end"]),
-                reason=d["reason"],
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc.messages)
-        else:
-            messages.success(request, "Time off recorded.")
-            if clashing:
-                messages.warning(
-                    request,
-                    f"{clashing} booked appointment{'s' if clashing > 1 else ''} of this provider fall in that "
-                    "time: move or cancel them from the day list.",
-                )
-            return redirect("encounters:time_off")
-    return render(request, "encounters/time_off.html", {"form": form, "rows": selectors.time_off_upcoming()})
-
-
-@login_required
-@require_POST
-def time_off_delete(request: HttpRequest, time_off_id: int) -> HttpResponse:
-    if not request.user.has_perm("encounters.manage_calendar"):
-        raise PermissionDenied
-    services.time_off_delete(actor=request.user, time_off_id=time_off_id)
-    messages.success(request, "Time off removed.")
-    return redirect("encounters:time_off")
-
-
-def _ics(body: bytes) -> HttpResponse:
-    resp = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    resp["Content-Disposition"] = 'inline; filename="schedule.ics"'
-    return resp
-
-
-@login_required
-@require_GET
-def provider_ical(request: HttpRequest, provider_id: int) -> HttpResponse:
-    """Signed-in iCalendar download (RFC 5545) of a provider's appointments; names only where the viewer may
-    see them."""
-    provider = selectors.provider_get(provider_id=provider_id)
-    if provider is None or not selectors.can_view_schedules(request.user):
-        raise Http404
-    items = selectors.provider_feed(actor=request.user, provider=provider, request=request)
-    return _ics(ical.feed_signed_in(provider=provider, items=items))
-
-
-@require_GET
-def provider_feed_ics(request: HttpRequest, token: str) -> HttpResponse:
-    """The calendar-app subscription: no session (calendar apps cannot sign in); the secret token in the URL is
-    the credential. No patient information in it (encounters/ical.py); each read is audited as the provider's."""
-    feed = selectors.provider_feed_by_token(token=token)
-    if feed is None:
-        raise Http404
-    rows = selectors.provider_feed_appointments(feed=feed, request=request)
-    services.provider_feed_used(feed_id=feed.pk)
-    return _ics(ical.feed_subscription(provider=feed.provider, appointments=rows))
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def calendar_feed(request: HttpRequest) -> HttpResponse:
-    """Create, replace or revoke a provider's subscription address. Providers manage their own; the front desk and
-    practice admins anyone's (provider=<id>)."""
-    user = request.user
-    manager = user.has_perm("encounters.manage_calendar")
-    if not (manager or selectors.can_view_schedules(user)):
-        raise PermissionDenied
-    wanted = request.POST.get("provider") or request.GET.get("provider")
-    provider = selectors.provider_get(provider_id=wanted or user.pk)
-    if wanted and provider is None:
-        raise Http404
-    if provider is not None and provider.pk != user.pk and not manager:
-        raise PermissionDenied
-    url = None
-    if request.method == "POST":
-        if provider is None:
-            raise Http404
-        if request.POST.get("action") == "revoke":
-            services.provider_feed_revoke(actor=user, provider=provider)
-            messages.success(request, "Subscription revoked: the old address no longer works.")
-        else:
-            token = services.provider_feed_issue(actor=user, provider=provider)
-            # Shown once, on this response: only the token's hash is stored.
-            url = request.build_absolute_uri(reverse("encounters:provider_feed_ics", args=[token]))
-            messages.success(request, "New subscription address created; any earlier one stopped working.")
-    return render(
-        request,
-        "encounters/calendar_feed.html",
-        {
-            "provider": provider,
-            "feed": selectors.provider_feed_status(provider=provider) if provider else None,
-            "url": url,
-            "providers": selectors.providers_list() if manager else [],
-        },
-    )
 
 
 # ------------------------------------------------------------------ clinical
@@ -528,7 +80,7 @@ def encounter_start(request: HttpRequest, patient_id) -> HttpResponse:
         )
         messages.error(request, "Choose an encounter type.")
         return redirect("encounters:timeline", patient_id=patient_id)
-    enc = services.encounter_start(
+    enc = note_writes.encounter_start(
         actor=request.user, patient_id=patient_id, request=request, **form.cleaned_data
     )
     return redirect(enc)
@@ -539,10 +91,10 @@ def _prefix(note_id) -> str:
 
 
 def _note_form(note, *, data: dict | None = None, version: int | None = None) -> forms.NoteForm:
-    values = data or {f: getattr(note, f) for f in services.NOTE_SECTIONS}
+    values = data or {f: getattr(note, f) for f in note_writes.NOTE_SECTIONS}
     return forms.NoteForm(
         initial={
-            **{f: values.get(f, "") for f in services.NOTE_SECTIONS},
+            **{f: values.get(f, "") for f in note_writes.NOTE_SECTIONS},
             "version": version or note.version,
         },
         prefix=_prefix(note.pk),
@@ -564,7 +116,7 @@ def _encounter_page(
             if mine:
                 unsaved = "\n\n".join(
                     f"{f.capitalize()}: {mine['data'][f]}"
-                    for f in services.NOTE_SECTIONS
+                    for f in note_writes.NOTE_SECTIONS
                     if (mine["data"].get(f) or "").strip() and mine["data"][f] != getattr(n, f)
                 )
             notes.append({"note": n, "form": None})
@@ -608,7 +160,7 @@ def note_create(request: HttpRequest, encounter_id) -> HttpResponse:
     """Start a note from the template the clinician picked ("blank" for none)."""
     choice = request.POST.get("template", "")
     try:
-        services.note_create(
+        note_writes.note_create(
             actor=request.user,
             encounter_id=encounter_id,
             template_id=choice if choice.isdigit() else None,
@@ -640,10 +192,10 @@ def note_save(request: HttpRequest, note_id) -> HttpResponse:
         # "Keep my text": the editor has seen the stored version (shown with the conflict) and replaces it.
         version = int(data["base_version"])
     try:
-        note = services.note_save_draft(
+        note = note_writes.note_save_draft(
             actor=request.user, note_id=note_id, version=version, data=data, request=request
         )
-    except services.NoteConflict as exc:
+    except note_writes.NoteConflict as exc:
         if request.htmx:
             return render(
                 request,
@@ -663,12 +215,12 @@ def note_save(request: HttpRequest, note_id) -> HttpResponse:
                 status=409,
             )
         _errors(request, exc)
-        return redirect("encounters:encounter_detail", encounter_id=services.note_encounter_id(note_id))
+        return redirect("encounters:encounter_detail", encounter_id=note_writes.note_encounter_id(note_id))
     if request.htmx:
         return render(request, "encounters/_note_status.html", {"note": note, "prefix": _prefix(note_id)})
     if "sign" in request.POST:
         try:
-            note = services.note_sign(
+            note = note_writes.note_sign(
                 actor=request.user, note_id=note.pk, version=note.version, request=request
             )
             messages.success(request, "Note signed.")
@@ -683,21 +235,21 @@ def note_save(request: HttpRequest, note_id) -> HttpResponse:
 @require_POST
 def addendum_add(request: HttpRequest, note_id) -> HttpResponse:
     try:
-        add = services.addendum_add(
+        add = note_writes.addendum_add(
             actor=request.user, note_id=note_id, text=request.POST.get("text", ""), request=request
         )
         messages.success(request, "Addendum added.")
         return redirect("encounters:encounter_detail", encounter_id=add.note.encounter_id)
     except ValidationError as exc:
         _errors(request, exc)
-    return redirect("encounters:encounter_detail", encounter_id=services.note_encounter_id(note_id))
+    return redirect("encounters:encounter_detail", encounter_id=note_writes.note_encounter_id(note_id))
 
 
 @login_required
 @require_POST
 def amendment_add(request: HttpRequest, note_id) -> HttpResponse:
     try:
-        services.amendment_request_record(
+        note_writes.amendment_request_record(
             actor=request.user,
             note_id=note_id,
             requested_text=request.POST.get("requested_text", ""),
@@ -706,7 +258,7 @@ def amendment_add(request: HttpRequest, note_id) -> HttpResponse:
         messages.success(request, "Amendment request recorded.")
     except ValidationError as exc:
         _errors(request, exc)
-    return redirect("encounters:encounter_detail", encounter_id=services.note_encounter_id(note_id))
+    return redirect("encounters:encounter_detail", encounter_id=note_writes.note_encounter_id(note_id))
 
 
 @login_required
@@ -715,7 +267,7 @@ def amendment_decide(request: HttpRequest, amendment_id) -> HttpResponse:
     form = forms.AmendmentDecideForm(request.POST)
     accept = form.is_valid() and form.cleaned_data["decision"] == "accept"
     try:
-        am = services.amendment_decide(
+        am = note_writes.amendment_decide(
             actor=request.user,
             amendment_id=amendment_id,
             accept=accept,
@@ -735,7 +287,7 @@ def amendment_decide(request: HttpRequest, amendment_id) -> HttpResponse:
 @login_required
 @require_POST
 def vitals_add(request: HttpRequest, encounter_id) -> HttpResponse:
-    enc = services.encounter_for_write(
+    enc = note_writes.encounter_for_write(
         actor=request.user, encounter_id=encounter_id, request=request, category=categories.VITALS
     )
     form = forms.VitalsForm(request.POST)
@@ -743,7 +295,7 @@ def vitals_add(request: HttpRequest, encounter_id) -> HttpResponse:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
     else:
         try:
-            services.vitals_record(
+            findings.vitals_record(
                 actor=request.user,
                 patient_id=enc.patient_id,
                 encounter_id=enc.pk,
@@ -815,7 +367,7 @@ def problems(request: HttpRequest, patient_id) -> HttpResponse:
         patient_id,
         category=categories.PROBLEMS,
         form_class=forms.ProblemForm,
-        add=services.problem_add,
+        add=findings.problem_add,
         added="Problem added.",
         page="encounters:problems",
         template="encounters/problems.html",
@@ -846,7 +398,7 @@ def problem_status(request: HttpRequest, problem_id) -> HttpResponse:
         problem = None
     else:
         try:
-            problem = services.problem_status_set(
+            problem = findings.problem_status_set(
                 actor=request.user,
                 problem_id=problem_id,
                 status=form.cleaned_data["status"],
@@ -1015,7 +567,7 @@ def immunizations(request: HttpRequest, patient_id) -> HttpResponse:
         patient_id,
         category=categories.IMMUNIZATIONS,
         form_class=forms.ImmunizationForm,
-        add=services.immunization_record,
+        add=findings.immunization_record,
         added="Immunization recorded.",
         page="encounters:immunizations",
         template="encounters/immunizations.html",

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from audit import categories
 
-from . import mapping, selectors
-from .resources import REGISTRY
+from . import selectors
+from .resources import served_everything
 
 FORMAT_VERSION = "1"
 
@@ -28,10 +28,8 @@ def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]
     patient, found = selectors.patient_everything(
         actor=actor, patient_id=patient_id, request=request, need_clinical=True, category=categories.EXPORT
     )
-    resources: dict[str, list[dict]] = {"Patient": [mapping.patient_to_fhir(patient, with_identifiers=True)]}
-    for name, rows in found.items():
-        expand = REGISTRY[name].expand
-        resources[name] = [res for row in rows for res in expand(row)]
+    resources = served_everything(patient=patient, found=found, with_identifiers=True)
+    found_all = found
     generated = timezone.now()
     manifest = {
         "format": "openehr-clinic EHI export",
@@ -48,6 +46,9 @@ def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]
     def of(name: str, model_name: str) -> list:
         return [r for r in found.get(name, []) if r._meta.model_name == model_name]
 
+    found = {
+        name: [r for r in rows if r._meta.model_name != "keptresource"] for name, rows in found_all.items()
+    }
     summary = render_to_string(
         "fhirapi/ehi_summary.html",
         {
@@ -59,6 +60,7 @@ def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]
             "results": of("Observation", "observation"),
             "prescriptions": of("MedicationRequest", "prescription"),
             "imported_orders": of("MedicationRequest", "medicationstatement"),
+            "kept": _kept_lines(found_all),
         },
     )
     readme = render_to_string("fhirapi/ehi_readme.txt", {"manifest": manifest})
@@ -70,3 +72,43 @@ def ehi_export_build(*, actor, patient_id, request=None) -> tuple[object, bytes]
         z.writestr("manifest.json", json.dumps(manifest, indent=2))
         z.writestr("README.txt", readme)
     return patient, buf.getvalue()
+
+
+def _when(r: dict) -> str:
+    for key in WHEN:
+        value = r.get(key)
+        if isinstance(value, dict):
+            value = value.get("start")
+        if isinstance(value, str):
+            return value[:16]
+    return ""
+
+
+def _what(r: dict) -> str:
+    concept = r.get("code") or r.get("type")
+    if isinstance(concept, list):
+        concept = concept[0] if concept else None
+    if not isinstance(concept, dict):
+        return r.get("name") if isinstance(r.get("name"), str) else ""
+    return concept.get("text") or next((c.get("display", "") for c in concept.get("coding") or []), "")
+
+
+def _kept_lines(found: dict) -> list[tuple[str, str, str]]:
+    """(type, when, what) for the resources kept as received, for people to read in summary.html."""
+    return sorted(
+        (name, _when(row.resource), _what(row.resource))
+        for name, rows in found.items()
+        for row in rows
+        if row._meta.model_name == "keptresource"
+    )
+
+
+WHEN = (
+    "performedDateTime",
+    "performedPeriod",
+    "effectiveDateTime",
+    "effectivePeriod",
+    "period",
+    "created",
+    "date",
+)

@@ -52,8 +52,7 @@ def _omb_extension(url: str, codes: list[str], omb: set, labels: dict) -> dict |
     return {"url": US_CORE + url, "extension": [*parts, {"url": "text", "valueString": ", ".join(texts)}]}
 
 
-def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
-    """US Core Patient. The SSN and driver's licence only with `with_identifiers` (the full record export)."""
+def _patient_extensions(p) -> list[dict]:
     race_labels = dict(Race.choices)
     eth_labels = dict(Ethnicity.choices)
     extensions = [
@@ -72,7 +71,10 @@ def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
                 },
             }
         )
+    return [e for e in extensions if e]
 
+
+def _patient_names(p) -> list[dict]:
     official = {
         "use": "official",
         "family": p.family_name,
@@ -90,7 +92,10 @@ def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
             "given": [old["given"]] if old.get("given") else None,
         }
         names.append({k: v for k, v in name.items() if v})
+    return names
 
+
+def _patient_telecom(p) -> list[dict]:
     telecom = []
     for ph in p.phones or []:
         if ph.get("value"):
@@ -100,70 +105,86 @@ def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
             telecom.append(cp)
     if p.email:
         telecom.append({"system": "email", "value": p.email})
+    return telecom
 
-    addresses = []
-    for a in p.addresses or []:
-        addr = {
-            "use": a.get("use") if a.get("use") in ("home", "work", "temp", "old", "billing") else None,
-            "line": [a["line"]] if a.get("line") else None,
-            "city": a.get("city") or None,
-            "state": a.get("state") or None,
-            "postalCode": a.get("postal_code") or None,
-            "country": a.get("country") or None,
+
+ADDRESS_USES = ("home", "work", "temp", "old", "billing")
+
+
+def _address(a: dict) -> dict:
+    addr = {
+        "use": a.get("use") if a.get("use") in ADDRESS_USES else None,
+        "line": [a["line"]] if a.get("line") else None,
+        "city": a.get("city"),
+        "state": a.get("state"),
+        "postalCode": a.get("postal_code"),
+        "country": a.get("country"),
+    }
+    return {k: v for k, v in addr.items() if v}
+
+
+def _mrn(p) -> dict:
+    return {
+        "use": "usual",
+        "type": {"coding": [_coding(V2_0203, "MR", "Medical record number")], "text": "MRN"},
+        "system": MRN_SYSTEM,
+        "value": p.mrn,
+    }
+
+
+def _sensitive_identifiers(p) -> list[dict]:
+    """SSN and driver's licence: the full record export only."""
+    out = []
+    if p.ssn:
+        out.append(
+            {
+                "type": {"coding": [_coding(V2_0203, "SS", "Social Security number")]},
+                "system": "http://hl7.org/fhir/sid/us-ssn",
+                "value": p.ssn,
+            }
+        )
+    if p.drivers_license:
+        out.append(
+            {
+                "type": {"coding": [_coding(V2_0203, "DL", "Driver's license number")]},
+                "system": DL_SYSTEM,
+                "value": p.drivers_license,
+            }
+        )
+    return out
+
+
+def _communication(p) -> list[dict]:
+    if not p.preferred_language:
+        return []
+    return [
+        {
+            "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": p.preferred_language}]},
+            "preferred": True,
         }
-        addr = {k: v for k, v in addr.items() if v}
-        if addr:
-            addresses.append(addr)
+    ]
 
+
+def patient_to_fhir(p, *, with_identifiers: bool = False) -> dict:
+    """US Core Patient. The SSN and driver's licence only with `with_identifiers` (the full record export)."""
     out = {
         "resourceType": "Patient",
         "id": str(p.pk),
         "meta": {"profile": [US_CORE + "us-core-patient"]},
-        "extension": [e for e in extensions if e],
-        "identifier": [
-            {
-                "use": "usual",
-                "type": {"coding": [_coding(V2_0203, "MR", "Medical record number")], "text": "MRN"},
-                "system": MRN_SYSTEM,
-                "value": p.mrn,
-            }
-        ],
+        "extension": _patient_extensions(p),
+        "identifier": [_mrn(p), *(_sensitive_identifiers(p) if with_identifiers else [])],
         "active": p.merged_into_id is None,
-        "name": names,
-        "telecom": telecom,
+        "name": _patient_names(p),
+        "telecom": _patient_telecom(p),
         "gender": GENDER_FROM_SEX.get(p.sex_at_birth, "unknown"),
         "birthDate": p.birth_date.isoformat(),
-        "address": addresses,
-        "communication": [
-            {
-                "language": {"coding": [{"system": "urn:ietf:bcp:47", "code": p.preferred_language}]},
-                "preferred": True,
-            }
-        ]
-        if p.preferred_language
-        else [],
+        "address": [a for a in (_address(x) for x in p.addresses or []) if a],
+        "communication": _communication(p),
+        "deceasedDateTime": p.deceased_date.isoformat() if p.deceased_date else None,
+        "link": [{"other": {"reference": f"Patient/{p.merged_into_id}"}, "type": "replaced-by"}]
+        if p.merged_into_id
+        else None,
     }
-    if with_identifiers:
-        if p.ssn:
-            out["identifier"].append(
-                {
-                    "type": {"coding": [_coding(V2_0203, "SS", "Social Security number")]},
-                    "system": "http://hl7.org/fhir/sid/us-ssn",
-                    "value": p.ssn,
-                }
-            )
-        if p.drivers_license:
-            out["identifier"].append(
-                {
-                    "type": {"coding": [_coding(V2_0203, "DL", "Driver's license number")]},
-                    "system": DL_SYSTEM,
-                    "value": p.drivers_license,
-                }
-            )
-    if p.deceased_date:
-        out["deceasedDateTime"] = p.deceased_date.isoformat()
-    if p.merged_into_id:
-        out["link"] = [{"other": {"reference": f"Patient/{p.merged_into_id}"}, "type": "replaced-by"}]
     # FHIR forbids empty arrays and objects.
     return {k: v for k, v in out.items() if v not in ([], {}, None)}
 
@@ -535,91 +556,6 @@ def appointment_to_fhir(a) -> dict:
         "participant": participants,
     }
     return _clean(out)
-
-
-# ====================================================================== inbound vocabularies (fhirapi/importing.py)
-ENCOUNTER_STATUS_IN = {
-    "planned": "planned",
-    "arrived": "in_progress",
-    "triaged": "in_progress",
-    "in-progress": "in_progress",
-    "onleave": "in_progress",
-    "finished": "finished",
-    "cancelled": "cancelled",
-    "entered-in-error": "cancelled",
-}
-# v3 ActCode class -> our encounter type; ambulatory visits are told apart by their type's words.
-ENCOUNTER_TYPE_BY_CLASS = {
-    "EMER": "emergency",
-    "IMP": "inpatient",
-    "ACUTE": "inpatient",
-    "NONAC": "inpatient",
-    "OBSENC": "inpatient",
-    "SS": "inpatient",
-    "VR": "telehealth",
-    "HH": "home",
-}
-WELLNESS_WORDS = ("check up", "check-up", "checkup", "wellness", "well child", "preventive")
-
-
-def encounter_type_in(klass: str, coding: dict | None, text: str) -> str:
-    if klass in ENCOUNTER_TYPE_BY_CLASS:
-        return ENCOUNTER_TYPE_BY_CLASS[klass]
-    words = (text or (coding or {}).get("display") or "").lower()
-    if any(w in words for w in WELLNESS_WORDS):
-        return "wellness"
-    if "telephone" in words or "phone" in words:
-        return "phone"
-    if "urgent" in words:
-        return "urgent"
-    return "office"
-
-
-CONDITION_STATUS_IN = {
-    "active": "active",
-    "recurrence": "active",
-    "relapse": "active",
-    "inactive": "inactive",
-    "remission": "inactive",
-    "resolved": "resolved",
-    "entered-in-error": "entered-in-error",
-}
-# MedicationRequest.status -> the medication list's status for an order written elsewhere.
-MED_ORDER_STATUS_IN = {
-    "active": "active",
-    "on-hold": "active",
-    "completed": "completed",
-    "stopped": "stopped",
-    "cancelled": "stopped",
-    "entered-in-error": "entered-in-error",
-    "draft": "active",
-    "unknown": "active",
-}
-
-
-def dosage_text_in(dosage: dict) -> str:
-    """Dosage -> one line: its text if it has one, else built from dose and timing."""
-    if not dosage:
-        return ""
-    if dosage.get("text"):
-        return str(dosage["text"])
-    parts = []
-    for dr in dosage.get("doseAndRate") or []:
-        q = dr.get("doseQuantity") or {}
-        if "value" in q:
-            parts.append(
-                f"{q['value']:g} {q.get('unit') or ''}".strip()
-                if isinstance(q["value"], (int, float))
-                else f"{q['value']} {q.get('unit') or ''}".strip()
-            )
-    rep = (dosage.get("timing") or {}).get("repeat") or {}
-    if rep.get("frequency") and rep.get("period"):
-        parts.append(
-            f"{rep['frequency']} times per {rep['period']:g} {rep.get('periodUnit') or 'd'}"
-            if isinstance(rep["period"], (int, float))
-            else f"{rep['frequency']} per {rep['period']}"
-        )
-    return ", ".join(parts)  # "as needed" is kept apart (MedicationStatement.as_needed)
 
 
 # ---------------------------------------------------------------- clinical notes -> DocumentReference

@@ -1,4 +1,7 @@
+import uuid
+
 from django.db import models
+from django.utils import timezone
 from oauth2_provider.settings import oauth2_settings
 
 
@@ -40,6 +43,13 @@ class ImportedRecord(models.Model):
         "patients.Patient", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     imported_at = models.DateTimeField(auto_now=True)
+    # The resource as received, its references resolved to what serves them here, the id it is served under,
+    # and a digest of the row it became as imported: while the row is unchanged the API serves the resource as
+    # received (fhirapi/fidelity.py); once someone edits the row here, the row's values.
+    resource = models.JSONField(null=True, blank=True)
+    refs = models.JSONField(default=dict, blank=True)
+    served_id = models.CharField(max_length=80, blank=True)
+    row_digest = models.CharField(max_length=64, blank=True)
 
     class Meta:
         permissions = [("import_bundle", "Can import FHIR bundles")]
@@ -48,7 +58,10 @@ class ImportedRecord(models.Model):
                 fields=["source", "resource_type", "source_id"], name="imported_record_unique"
             )
         ]
-        indexes = [models.Index(fields=["target_model", "target_id"], name="imported_record_target")]
+        indexes = [
+            models.Index(fields=["target_model", "target_id"], name="imported_record_target"),
+            models.Index(fields=["resource_type", "served_id"], name="imported_record_served"),
+        ]
 
     def __str__(self):
         return f"{self.source} {self.resource_type}/{self.source_id} -> {self.target_model} {self.target_id}"
@@ -66,3 +79,34 @@ class LaunchGrant(models.Model):
 
     def __str__(self):
         return f"grant {self.grant_id} -> patient {self.patient_id}"
+
+
+class KeptResource(models.Model):
+    """A resource received in a bundle and kept as it was: a type the product does not model (Procedure,
+    DiagnosticReport, CarePlan, Claim ...), or a resource whose values it could not use (with an OperationOutcome
+    issue at import). The API serves it back by type and id, in searches, `$everything` and the EHI export, through
+    the same door as the patient's other clinical data; its references point at what serves them here (`refs`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.CASCADE, related_name="kept_resources"
+    )
+    resource_type = models.CharField(max_length=40)
+    source = models.CharField(max_length=200, help_text="The sending system")
+    source_id = models.CharField(max_length=64, help_text="Its id in the sending system")
+    resource = models.JSONField(help_text="The resource exactly as received")
+    refs = models.JSONField(default=dict, blank=True, help_text="Reference as sent -> Type/id here")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "resource_type", "source_id", "patient"],
+                name="kept_resource_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "resource_type"], name="kept_resource_patient_type")]
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.source_id} from {self.source}"

@@ -131,6 +131,14 @@ def _launch_remember(redirect_uri: str | None, patient) -> None:
 class SmartValidator(OAuth2Validator):
     """Adds the launch context to tokens issued for a launch grant, and to their refreshed successors."""
 
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        # A client-credentials token acts as the app's user: only a service account's (accounts/oauth_clients.py).
+        from accounts.oauth_clients import application_may_issue
+
+        if not application_may_issue(client, grant_type):
+            return False
+        return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
     def _save_bearer_token(self, token, request, *args, **kwargs):
         from .models import LaunchGrant, PatientLaunchContext
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Q
+from django.http import Http404
 
-from . import mapping, search, selectors
+from . import fidelity, mapping, search, selectors
 from .auth import Grant
 
 
@@ -60,7 +61,7 @@ def _patient_read(*, grant: Grant, resource_id: str, request) -> dict:
     p = selectors.patient_fhir_get(
         actor=grant.actor, patient_id=resource_id, launch_patient_id=grant.patient_id, request=request
     )
-    return mapping.patient_to_fhir(p)
+    return fidelity.serve([(p, mapping.patient_to_fhir(p))])[0]
 
 
 def _patient_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:
@@ -74,7 +75,7 @@ def _patient_search(*, grant: Grant, params, count: int, offset: int, request) -
         request=request,
         param_names=[k for k in params if k not in search.PAGING_PARAMS],
     )
-    return Page([mapping.patient_to_fhir(p) for p in rows], total)
+    return Page(fidelity.serve([(p, mapping.patient_to_fhir(p)) for p in rows]), total)
 
 
 register(
@@ -102,7 +103,21 @@ register(
 
 # ---------------------------------------------------------------- Practitioner
 def _practitioner_read(*, grant: Grant, resource_id: str, request) -> dict:
-    return mapping.practitioner_to_fhir(selectors.practitioner_fhir_get(practitioner_id=resource_id))
+    try:
+        return mapping.practitioner_to_fhir(selectors.practitioner_fhir_get(practitioner_id=resource_id))
+    except Http404:  # a clinician of a sending system, kept as received with the patient's record
+        return _kept_read("Practitioner", grant, resource_id, request)
+
+
+def _kept_read(resource_type: str, grant: Grant, resource_id: str, request) -> dict:
+    row = selectors.kept_fhir_get(
+        resource_type=resource_type,
+        actor=grant.actor,
+        row_id=resource_id,
+        launch_patient_id=grant.patient_id,
+        request=request,
+    )
+    return fidelity.kept_to_fhir(row)
 
 
 def _practitioner_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:
@@ -134,14 +149,19 @@ register(
 # patient with no such data), a resource out of reach 404.
 def _clinical_read(resource_type: str, to_fhir: Callable):
     def read(*, grant: Grant, resource_id: str, request) -> dict:
-        row = selectors.clinical_fhir_get(
-            resource_type=resource_type,
-            actor=grant.actor,
-            row_id=resource_id,
-            launch_patient_id=grant.patient_id,
-            request=request,
-        )
-        return to_fhir(row)
+        try:
+            row = selectors.clinical_fhir_get(
+                resource_type=resource_type,
+                actor=grant.actor,
+                row_id=resource_id,
+                launch_patient_id=grant.patient_id,
+                request=request,
+            )
+        except Http404:  # kept as received: its values could not be used at import
+            if resource_type in selectors.KEPT_TYPES:
+                raise
+            return _kept_read(resource_type, grant, resource_id, request)
+        return fidelity.serve([(row, to_fhir(row))])[0]
 
     return read
 
@@ -151,7 +171,7 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
     type). `to_fhir(row) -> dict` for one resource per row; `expand(row, params) -> list[dict]` when a row gives
     several (vital signs), in which case paging happens after the expansion."""
     per_source = handlers if isinstance(handlers, tuple) else (handlers,)
-    per_source = tuple({"patient": lambda v: Q(), **h} for h in per_source)
+    per_source = tuple({"patient": lambda v: Q(), "subject": lambda v: Q(), **h} for h in per_source)
 
     def run(*, grant: Grant, params, count: int, offset: int, request) -> Page:
         filters = [search.filters_from(params, h) for h in per_source]
@@ -172,14 +192,14 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
                 offset=offset,
                 count=count,
             )
-            resources = [to_fhir(r) for r in rows]
+            resources = fidelity.serve([(r, to_fhir(r)) for r in rows])
         else:
             rows, _ = selectors.clinical_fhir_rows(
                 resource_type=resource_type, patient_ids=patient_ids, filters=filters
             )
-            everything = [res for r in rows for res in expand(r, params)]
+            everything = [(r, res) for r in rows for res in expand(r, params)]
             total = len(everything)
-            resources = everything[offset : offset + count]
+            resources = fidelity.serve(everything[offset : offset + count])
         selectors.clinical_search_record(
             resource_type=resource_type,
             actor=grant.actor,
@@ -198,6 +218,7 @@ PATIENT_PARAM = SearchParam(
     "The patient: <id> or Patient/<id> (required unless the token has a patient launch context)",
 )
 ID_PARAM = SearchParam("_id", "token", "The resource id")
+SUBJECT_PARAM = SearchParam("subject", "reference", "The patient: Patient/<id> (the same as patient)")
 DATE_DOC = "YYYY[-MM[-DD]] with optional prefix eq, ne, gt, lt, ge, le"
 
 
@@ -210,7 +231,7 @@ def _register_clinical(
             profile=profile,
             read=read or _clinical_read(name, to_fhir),
             search=_clinical_search(name, handlers, expand=expand, to_fhir=to_fhir),
-            search_params=(PATIENT_PARAM, ID_PARAM, *params),
+            search_params=(PATIENT_PARAM, SUBJECT_PARAM, ID_PARAM, *params),
             expand=(lambda row: expand(row, {})) if expand else (lambda row: [to_fhir(row)]),
         )
     )
@@ -270,8 +291,6 @@ def _observations(row, params) -> list[dict]:
 
 def _observation_read(*, grant: Grant, resource_id: str, request) -> dict:
     """Results have their row's id; vital signs "<row id>-<measurement>" (one row holds a set)."""
-    from django.http import Http404
-
     row_id, _, suffix = resource_id.rpartition("-")
     vital = suffix in mapping.VITAL_SUFFIXES
     row = selectors.clinical_fhir_get(
@@ -283,7 +302,7 @@ def _observation_read(*, grant: Grant, resource_id: str, request) -> dict:
     )
     for obs in mapping.observation_any_to_fhir(row):
         if obs["id"] == resource_id:
-            return obs
+            return fidelity.serve([(row, obs)])[0]
     raise Http404
 
 
@@ -361,13 +380,26 @@ _register_clinical(
 )
 
 
+def row_resources(name: str, row) -> list[dict]:
+    """The resources one row of `name` gives (a kept resource: itself, whatever its type)."""
+    if isinstance(row, fidelity.KeptResource):
+        return [fidelity.kept_to_fhir(row)]
+    return REGISTRY[name].expand(row)
+
+
+def served_everything(*, patient, found: dict, with_identifiers: bool = False) -> dict[str, list[dict]]:
+    """{type: resources} for $everything and the EHI export, as served (fidelity.serve)."""
+    pairs = [(patient, mapping.patient_to_fhir(patient, with_identifiers=with_identifiers))]
+    pairs += [(row, res) for name, rows in found.items() for row in rows for res in row_resources(name, row)]
+    out: dict[str, list[dict]] = {}
+    for res in fidelity.serve(pairs, with_identifiers=with_identifiers):
+        out.setdefault(res["resourceType"], []).append(res)
+    return out
+
+
 def everything_bundle(*, patient, found: dict, base: str) -> dict:
     """Patient/$everything: the patient and all their resources in one searchset Bundle."""
-    resources = [mapping.patient_to_fhir(patient)]
-    for name, rows in found.items():
-        expand = REGISTRY[name].expand
-        for row in rows:
-            resources.extend(expand(row))
+    resources = [r for group in served_everything(patient=patient, found=found).values() for r in group]
     return {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -377,3 +409,16 @@ def everything_bundle(*, patient, found: dict, base: str) -> dict:
             for r in resources
         ],
     }
+
+
+# ---------------------------------------------------------------- kept as received
+# Types the product does not model: read, search (patient, _id), $everything and the EHI export serve them as they
+# were received (fhirapi/fidelity.py), through the same door as the rest of the clinical record.
+for _name in selectors.KEPT_TYPES:
+    _register_clinical(
+        _name,
+        f"http://hl7.org/fhir/StructureDefinition/{_name}",
+        fidelity.kept_to_fhir,
+        {"_id": search.kept_id},
+        (),
+    )

@@ -21,7 +21,8 @@ from .mapping import MRN_SYSTEM, NPI_SYSTEM
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 20
-PAGING_PARAMS = ("_count", "_offset")
+# Result parameters: paging and the shape of the answer (views.resource_search), not filters.
+PAGING_PARAMS = ("_count", "_offset", "_summary", "_elements")
 NOTHING = Q(pk__in=[])
 
 
@@ -30,11 +31,17 @@ class SearchError(ValueError):
 
 
 def paging(params) -> tuple[int, int]:
-    """(_count, _offset): 1 <= _count <= 100 (default 20), _offset >= 0."""
+    """(_count, _offset): 0 <= _count <= 100 (default 20; 0 and `_summary=count` give the total alone),
+    _offset >= 0."""
     count = _int(params, "_count", DEFAULT_COUNT)
     offset = _int(params, "_offset", 0)
-    if not 1 <= count <= MAX_COUNT:
-        raise SearchError(f"_count must be between 1 and {MAX_COUNT}.")
+    summary = params.get("_summary")
+    if summary not in (None, "", "count", "false"):
+        raise SearchError(f"_summary={summary} is not supported (count, false).")
+    if summary == "count":
+        count = 0
+    if not 0 <= count <= MAX_COUNT:
+        raise SearchError(f"_count must be between 0 and {MAX_COUNT}.")
     if offset < 0:
         raise SearchError("_offset must not be negative.")
     return count, offset
@@ -100,10 +107,45 @@ def _word_start(field: str, word: str) -> Q:
 
 
 _DATE_RE = re.compile(r"^(eq|ne|gt|lt|ge|le)?(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DATETIME_RE = re.compile(
+    r"^(eq|ne|gt|lt|ge|le)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))$"
+)
+
+
+def _instant_range(value: str):
+    """A FHIR dateTime with a time and a zone -> (prefix, start, end): the second (or minute) it names."""
+    from datetime import datetime, timedelta
+
+    m = _DATETIME_RE.match(value)
+    if not m:
+        return None
+    try:
+        start = datetime.fromisoformat(m.group(2).replace("Z", "+00:00"))
+    except ValueError:
+        raise SearchError(f"{value!r} is not a valid dateTime.") from None
+    clock = re.split(r"[Z+-]", m.group(2).split("T", 1)[1])[0]
+    seconds = clock.count(":") == 2
+    return m.group(1) or "eq", start, start + timedelta(seconds=1 if seconds else 60)
+
+
+def _compare(field: str, prefix: str, start, end, *, end_open: bool) -> Q:
+    """The FHIR prefixes against the range [start, end] (or [start, end) for instants)."""
+    within = Q(**{f"{field}__gte": start}) & Q(**{f"{field}__{'lt' if end_open else 'lte'}": end})
+    return {
+        "eq": within,
+        "ne": ~within,
+        "gt": Q(**{f"{field}__{'gte' if end_open else 'gt'}": end}),
+        "lt": Q(**{f"{field}__lt": start}),
+        "ge": Q(**{f"{field}__gte": start}),
+        "le": Q(**{f"{field}__{'lt' if end_open else 'lte'}": end}),
+    }[prefix]
 
 
 def date_query(field: str, value: str) -> Q:
-    """FHIR date search on a date column: YYYY, YYYY-MM or YYYY-MM-DD, prefixes eq ne gt lt ge le."""
+    """FHIR date search on a date column: YYYY, YYYY-MM or YYYY-MM-DD (or a dateTime: its date, in its own zone),
+    prefixes eq ne gt lt ge le."""
+    if _DATETIME_RE.match(value):
+        value = value.split("T", 1)[0]  # the prefix stays in front
     m = _DATE_RE.match(value)
     if not m:
         raise SearchError(
@@ -228,14 +270,18 @@ PRACTITIONER_PARAMS = {
 
 # ====================================================================== clinical resources (US Core search)
 def datetime_query(field: str, value: str) -> Q:
-    """`date` parameters on a timestamp column: compared on the calendar day in the server's time zone."""
+    """`date` parameters on a timestamp column: a date is compared on the calendar day in the server's time zone,
+    a dateTime with a time and zone on the instant (to the second or minute it names)."""
+    found = _instant_range(value)
+    if found:
+        return _compare(field, *found, end_open=True)
     return date_query(f"{field}__date", value)
 
 
 def patient_refs(params) -> list[str] | None:
-    """The ids named by `patient` (`<id>` or `Patient/<id>`, comma = OR); None when the parameter is absent.
+    """The ids named by `patient` or `subject` (`<id>` or `Patient/<id>`, comma = OR); None when both are absent.
     Repeating the parameter ANDs: only ids named by every occurrence remain."""
-    values = params.getlist("patient")
+    values = params.getlist("patient") + params.getlist("subject")
     if not values:
         return None
     wanted = None
@@ -319,8 +365,13 @@ def _condition_category(value: str) -> Q:
 def _condition_code(value: str) -> Q:
     from .mapping import ICD10CM_SYSTEM
 
-    code = _system_code(value, ICD10CM_SYSTEM)
-    return Q(code_id=code) if code else NOTHING
+    if "|" not in value:  # any code system: ICD-10-CM, or the coding an import kept (SNOMED CT ...)
+        return Q(code_id=value) | Q(code_value=value)
+    system, _, code = value.partition("|")
+    if system in ("", ICD10CM_SYSTEM):
+        either = Q(code_id=code) | Q(code_system=ICD10CM_SYSTEM, code_value=code)
+        return either | Q(code_value=code) if not system else either
+    return Q(code_system=system, code_value=code)
 
 
 CONDITION_PARAMS = {
@@ -523,3 +574,30 @@ IMMUNIZATION_PARAMS = {
     "status": _immunization_status,
     "vaccine-code": _vaccine_code,
 }
+
+
+# Kept resources (types the product does not model): their id is ours, a UUID.
+kept_id = _uuid_or_nothing
+
+
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+MANDATORY = {"resourceType", "id", "meta"}
+
+
+def elements(params, resources: list[dict]) -> list[dict]:
+    """`_elements=a,b`: each resource with only those top-level elements (and the mandatory ones), marked
+    SUBSETTED in meta.tag (FHIR R4 3.1.1.5.9)."""
+    value = params.get("_elements")
+    if not value:
+        return resources
+    wanted = {v.strip() for v in value.split(",") if v.strip()}
+    if not wanted or any(not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", w) for w in wanted):
+        raise SearchError("_elements takes a comma-separated list of element names.")
+    out = []
+    for r in resources:
+        subset = {k: v for k, v in r.items() if k in wanted | MANDATORY}
+        meta = dict(subset.get("meta") or {})
+        meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+        subset["meta"] = meta
+        out.append(subset)
+    return out

@@ -142,7 +142,6 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 def _clinical_kinds() -> dict[str, ClinicalKind]:
     from encounters.models import (
         Allergy,
-        Appointment,
         Encounter,
         Immunization,
         MedicationSource,
@@ -154,6 +153,7 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
         VitalSigns,
     )
     from prescriptions.models import Prescription
+    from scheduling.models import Appointment
 
     imported = Q(source=MedicationSource.IMPORTED)
     return {
@@ -210,6 +210,7 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
             categories.SCHEDULE,
             (Source(Appointment, ("provider__practitioner", "appointment_type"), ("-start", "pk")),),
         ),
+        **_kept_kinds(),
         # Signed notes only: a draft is work in progress, not yet part of the record.
         "DocumentReference": ClinicalKind(
             roles.VIEW_CLINICAL,
@@ -224,6 +225,59 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
                 ),
             ),
         ),
+    }
+
+
+# Types the product does not model: served as they were received (fhirapi.KeptResource), through the same door
+# as the rest of the patient's clinical record.
+KEPT_TYPES = (
+    "Procedure",
+    "DiagnosticReport",
+    "CarePlan",
+    "CareTeam",
+    "Goal",
+    "Organization",
+    "Location",
+    "PractitionerRole",
+    "Provenance",
+    "Device",
+    "ImagingStudy",
+    "Coverage",
+    "Claim",
+    "ExplanationOfBenefit",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "ServiceRequest",
+    "Specimen",
+    "FamilyMemberHistory",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "Consent",
+    "Communication",
+    "Media",
+    "SupplyDelivery",
+    "DeviceRequest",
+    "NutritionOrder",
+    "RiskAssessment",
+    "Composition",
+    "ClinicalImpression",
+    "DetectedIssue",
+    "Flag",
+    "List",
+)
+
+
+def _kept_kinds() -> dict[str, ClinicalKind]:
+    from .models import KeptResource
+
+    return {
+        name: ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.FHIR,
+            (Source(KeptResource, (), ("received_at", "pk"), only=Q(resource_type=name)),),
+        )
+        for name in KEPT_TYPES
     }
 
 
@@ -243,7 +297,20 @@ def clinical_kind(resource_type: str) -> ClinicalKind:
 def clinical_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: uuid.UUID | None, request):
     """One row of a clinical type, if `actor` holds the type's permission on its patient (and, with a
     patient-context token, it is the launch patient's). Http404 otherwise, with a denied event."""
-    kind = clinical_kind(resource_type)
+    return _kind_get(clinical_kind(resource_type), actor, row_id, launch_patient_id, request)
+
+
+def kept_fhir_get(*, resource_type: str, actor, row_id, launch_patient_id: uuid.UUID | None, request):
+    """A resource kept as received whose type the product models (a Practitioner of the sending system, a
+    resource whose values could not be used): the same door as the patient's clinical record."""
+    from .models import KeptResource
+
+    source = Source(KeptResource, (), ("received_at", "pk"), only=Q(resource_type=resource_type))
+    kind = ClinicalKind(roles.VIEW_CLINICAL, categories.FHIR, (source,))
+    return _kind_get(kind, actor, row_id, launch_patient_id, request)
+
+
+def _kind_get(kind: ClinicalKind, actor, row_id, launch_patient_id, request):
     pk = _uuid(row_id)
     source = patient_id = None
     for candidate in kind.sources if pk else ():
@@ -375,6 +442,8 @@ def patient_everything(
                 for src in kind.sources
                 for row in src.rows().filter(patient_id=patient.pk).order_by(*src.order)
             ]
+    if patient.access.has(roles.VIEW_CLINICAL):
+        _kept_of_mapped_types(patient.pk, found, types)
     access_record(
         actor=actor,
         action=Action.EXPORT,
@@ -385,6 +454,16 @@ def patient_everything(
         detail={"types": sorted(found), "rows": sum(len(v) for v in found.values())},
     )
     return patient, found
+
+
+def _kept_of_mapped_types(patient_id, found: dict, types: set[str] | None) -> None:
+    """Resources of a type the product models that were kept as received (their values could not be used)."""
+    from .models import KeptResource
+
+    kept = KeptResource.objects.filter(patient_id=patient_id).exclude(resource_type__in=KEPT_TYPES)
+    for k in kept.order_by("received_at", "pk"):
+        if types is None or k.resource_type in types:
+            found.setdefault(k.resource_type, []).append(k)
 
 
 def patient_for_launch(*, actor, mrn: str, request) -> Patient:

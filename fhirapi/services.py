@@ -22,6 +22,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
+from . import keeping
 from .importing import BundleRefused, ParsedBundle, Row, parse_bundle
 from .models import ImportedRecord
 
@@ -37,7 +38,17 @@ class BundleResult:
     updated: Counter = field(default_factory=Counter)
     not_modelled: Counter = field(default_factory=Counter)
     dropped_elements: Counter = field(default_factory=Counter)
-    resources: int = 0
+    resources: int = 0  # every resource of the bundle that is stored (mapped or kept as received)
+    issues: list = field(
+        default_factory=list
+    )  # OperationOutcome.issue entries, one or more per troubled entry
+
+    def outcome(self) -> dict:
+        """The import's OperationOutcome (an informational issue when nothing went wrong)."""
+        issues = self.issues or [
+            {"severity": "information", "code": "informational", "diagnostics": "imported"}
+        ]
+        return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 def import_account():
@@ -66,10 +77,13 @@ class _Writer:
         self.patient_of: dict[str, uuid.UUID] = {}  # bundle patient key -> our patient id
         self.links: dict[tuple[str, str], ImportedRecord] = {}
         self.new_links: list[ImportedRecord] = []
+        self.served: dict[str, str] = {}  # bundle key -> "Type/id" that serves it here
+        self.kept: list = []  # (Kept, KeptResource, new)
         self.result = BundleResult(
             not_modelled=parsed.not_modelled,
             dropped_elements=parsed.dropped_elements,
             resources=parsed.count(),
+            issues=parsed.issues,
         )
 
     def load_links(self) -> None:
@@ -97,8 +111,7 @@ class _Writer:
                 patient_id,
             ):
                 rec.target_model, rec.target_id, rec.patient_id = model._meta.label_lower, str(pk), patient_id
-                rec.save(update_fields=["target_model", "target_id", "patient", "imported_at"])
-            return
+            return  # written with the others by keeping.records_finish
         rec = ImportedRecord(
             source=self.source,
             resource_type=row.resource_type,
@@ -277,26 +290,48 @@ def _problems(w: _Writer) -> None:
     out = []
     for row in rows:
         f = dict(row.fields)
+        f.pop("recorded_at")  # set after the insert (_recorded)
         code = f.pop("icd10")
-        if code and code not in known:
-            raise BundleRefused(
-                f"ICD-10-CM code {code!r} is not in the code list", entry=row.entry, resource=row.key
+        if code and code not in known:  # kept as given, in the columns for other codings
+            w.parsed.issue(
+                row.entry,
+                row.key,
+                f"ICD-10-CM code {code!r} is not in our code list; kept as given",
+                severity="information",
+                code="code-invalid",
             )
+            code = None
         f["code_id"] = code
         if code:  # the ICD-10-CM code is the coded value; the other columns hold non-ICD codings
             f["code_system"], f["code_value"] = "", ""
         out.append((row, {**f, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")}))
     w.upsert(Problem, out, kind="problem")
+    _recorded(w, Problem, out)
+
+
+def _recorded(w: _Writer, model, rows: list[tuple[Row, dict]]) -> None:
+    """The source's recorded date (recordedDate) replaces the insert time auto_now_add gave new rows."""
+    given = [
+        model(pk=w.local[row.key], recorded_at=row.fields["recorded_at"])
+        for row, _ in rows
+        if row.fields.get("recorded_at")
+    ]
+    if given:
+        model.objects.bulk_update(given, fields=["recorded_at"], batch_size=500)
 
 
 def _allergies(w: _Writer) -> None:
     from encounters.models import Allergy
 
-    w.upsert(
-        Allergy,
-        [(row, {**row.fields, "patient_id": w.patient_id(row)}) for row in w.parsed.rows.get("allergy", [])],
-        kind="allergy",
-    )
+    rows = [
+        (
+            row,
+            {**{k: v for k, v in row.fields.items() if k != "recorded_at"}, "patient_id": w.patient_id(row)},
+        )
+        for row in w.parsed.rows.get("allergy", [])
+    ]
+    w.upsert(Allergy, rows, kind="allergy")
+    _recorded(w, Allergy, rows)
 
 
 def _immunizations(w: _Writer) -> None:
@@ -338,14 +373,14 @@ def _medication_orders(w: _Writer) -> None:
 
 
 # Vital signs arrive as one Observation per measurement; here they become one row per (patient, encounter, time).
-# LOINC -> (column, UCUM unit conversions to ours).
+# LOINC -> column, only for the codes the column serves back as they came (8331-1, oral temperature, is not
+# 8310-5, body temperature: it stays a result with its own code).
 VITAL_CODES = {
     "8480-6": "systolic",
     "8462-4": "diastolic",
     "8867-4": "heart_rate",
     "9279-1": "resp_rate",
     "8310-5": "temperature",
-    "8331-1": "temperature",
     "29463-7": "weight",
     "8302-2": "height",
     "59408-5": "spo2",
@@ -353,7 +388,21 @@ VITAL_CODES = {
     "39156-5": "bmi",
     "72514-3": "pain_score",
 }
-BP_PANELS = {"85354-9", "55284-4"}
+BP_PANELS = {"85354-9", "55284-4"}  # the set serves 85354-9; the received code is kept with it (fidelity.py)
+# The column's own UCUM unit, and the conversions known exactly. Any other unit is refused by the table: the
+# measurement is kept as a result in the unit it came in (120 [oz_av] is never 120 kg).
+COLUMN_UNITS = {
+    "systolic": "mm[Hg]",
+    "diastolic": "mm[Hg]",
+    "heart_rate": "/min",
+    "resp_rate": "/min",
+    "temperature": "Cel",
+    "weight": "kg",
+    "height": "cm",
+    "spo2": "%",
+    "bmi": "kg/m2",
+    "pain_score": "{score}",
+}
 UNIT_CONVERSIONS = {
     ("temperature", "[degF]"): lambda v: (v - 32) * 5 / 9,
     ("weight", "[lb_av]"): lambda v: v * Decimal("0.45359237"),
@@ -364,12 +413,16 @@ UNIT_CONVERSIONS = {
 PLACES = {"temperature": "0.1", "weight": "0.1", "height": "0.1", "bmi": "0.1"}
 
 
-def _vital_value(column: str, part: dict, row: Row):
-    value = part["value_quantity"]
+def _vital_value(column: str, part: dict):
+    """The measurement in the column's terms, or None when it does not belong in the column (unit not known
+    exactly, value outside what is possible): then it is kept as a result, as sent."""
+    value, unit = part["value_quantity"], part.get("value_unit")
     if value is None:
         return None
-    convert = UNIT_CONVERSIONS.get((column, part.get("value_unit")))
-    if convert:
+    if unit != COLUMN_UNITS[column]:
+        convert = UNIT_CONVERSIONS.get((column, unit))
+        if convert is None:
+            return None
         value = convert(value)
     places = PLACES.get(column)
     value = (
@@ -381,63 +434,66 @@ def _vital_value(column: str, part: dict, row: Row):
 
     d = BY_FIELD.get(column)
     if d and not d.possible[0] <= float(value) <= d.possible[1]:
-        raise BundleRefused(
-            f"{d.label} of {value} {d.unit} is not possible", entry=row.entry, resource=row.key
-        )
+        return None
     return value
 
 
+def _vital_columns(row: Row) -> dict | None:
+    """{column: value} for a vital-sign Observation that fits the vital-signs columns whole, else None."""
+    f = row.fields
+    code = f["loinc_code"]
+    if f["category"] != "vital-signs" or not (code in VITAL_CODES or code in BP_PANELS):
+        return None
+    parts = f["components"] if code in BP_PANELS else [{"code": code, **f}]
+    values = {}
+    for part in parts:
+        column = VITAL_CODES.get(part["code"])
+        value = _vital_value(column, part) if column else None
+        if value is None:
+            return None
+        values[column] = value
+    return values or None
+
+
+def _result_values(w: _Writer, row: Row, categories_known: set) -> dict:
+    values = {k: v for k, v in row.fields.items() if k != "components"}
+    if row.fields["components"]:
+        w.result.dropped_elements["Observation.component"] += 1
+    if values["category"] not in categories_known:
+        w.result.dropped_elements[f"Observation.category={values['category']}"] += 1
+        values["category"] = "laboratory"
+    return {**values, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")}
+
+
 def _observations(w: _Writer) -> None:
+    """Vital signs that fit the columns become sets of vital signs; every other Observation a result. Nothing is
+    computed: a set without a BMI Observation has no BMI."""
     from encounters.models import Observation, ObservationCategory, VitalSigns
 
     categories_known = set(ObservationCategory.values)
     groups: dict[tuple, dict] = {}
     others = []
     for row in w.parsed.rows.get("observation", []):
-        f = row.fields
-        code = f["loinc_code"]
-        is_vital = f["category"] == "vital-signs" and (code in VITAL_CODES or code in BP_PANELS)
-        if not is_vital:
-            if f["components"]:
-                w.result.dropped_elements["Observation.component"] += 1
-            values = {k: v for k, v in f.items() if k != "components"}
-            if values["category"] not in categories_known:
-                w.result.dropped_elements[f"Observation.category={values['category']}"] += 1
-                values["category"] = ObservationCategory.LABORATORY
-            others.append(
-                (row, {**values, "patient_id": w.patient_id(row), "encounter_id": w.ref(row, "encounter")})
-            )
+        columns = _vital_columns(row)
+        if columns is None:
+            others.append((row, _result_values(w, row, categories_known)))
             continue
-        key = (w.patient_id(row), row.refs.get("encounter"), f["effective"])
+        key = (w.patient_id(row), row.refs.get("encounter"), row.fields["effective"])
         group = groups.setdefault(key, {"rows": [], "values": {}})
         group["rows"].append(row)
-        parts = f["components"] if code in BP_PANELS else [{"code": code, **f}]
-        for part in parts:
-            column = VITAL_CODES.get(part["code"])
-            if column:
-                group["values"][column] = _vital_value(column, part, row)
+        group["values"].update(columns)
     w.upsert(Observation, others, kind="observation")
-
-    from encounters import vitals
-
     vital_rows = []
     for (patient_id, enc_key, taken_at), group in groups.items():
-        values = group["values"]
-        if values.get("bmi") is None:
-            values["bmi"] = vitals.bmi(values.get("weight"), values.get("height"))
         first = min(group["rows"], key=lambda r: r.source_id)
-        vital_rows.append(
-            (
-                first,
-                {
-                    **values,
-                    "patient_id": patient_id,
-                    "taken_at": taken_at,
-                    "encounter_id": w.local.get(enc_key) if enc_key else None,
-                },
-                group["rows"],
-            )
-        )
+        encounter_id = w.local.get(enc_key) if enc_key else None
+        values = {
+            **group["values"],
+            "patient_id": patient_id,
+            "taken_at": taken_at,
+            "encounter_id": encounter_id,
+        }
+        vital_rows.append((first, values, group["rows"]))
     w.upsert(VitalSigns, [(first, values) for first, values, _ in vital_rows], kind="vital signs")
     for first, _, rows in vital_rows:  # every measurement of the set points at the same row
         for row in rows:
@@ -462,13 +518,14 @@ def bundle_import(
 ) -> BundleResult:
     """Import one FHIR bundle. Who: holders of fhirapi.import_bundle (the import account, superusers).
 
-    Refuses the whole bundle (BundleRefused: entry, resource, reason) when any part is unusable; nothing of it is
-    written then. Re-importing updates the rows of the first import (ImportedRecord). One audit event per bundle.
+    Every resource is stored: mapped into the chart or kept as received; a resource that cannot be used is reported
+    in the result's issues (OperationOutcome) and kept. Refuses the whole bundle (BundleRefused: entry, resource,
+    reason) only for the bundle itself or its Patient; nothing of it is written then. Re-importing updates the rows of the first import (ImportedRecord). One audit event per bundle.
     """
     if not actor.has_perm(IMPORT_PERMISSION):
         raise PermissionDenied("Importing FHIR data needs the fhirapi.import_bundle permission.")
     parsed = parse_bundle(bundle)
-    if not parsed.rows.get("patient") and parsed.count():
+    if not parsed.rows.get("patient") and any(parsed.rows.get(k) for k in parsed.rows if k != "practitioner"):
         raise BundleRefused("the bundle has clinical data but no Patient resource")
     try:
         with transaction.atomic():
@@ -476,8 +533,9 @@ def bundle_import(
             w.load_links()
             for write in WRITERS:
                 write(w)
-            ImportedRecord.objects.bulk_create(w.new_links, batch_size=1000)
             _allergy_banners(w)
+            keeping.kept_prepare(w)
+            keeping.records_finish(w)
             access_record(
                 actor=actor,
                 action=Action.CREATE,
@@ -490,6 +548,7 @@ def bundle_import(
                     "created": dict(w.result.created),
                     "updated": dict(w.result.updated),
                     "not_modelled": dict(parsed.not_modelled),
+                    "issues": len(parsed.issues),
                 },
             )
     except IntegrityError as exc:

@@ -21,7 +21,7 @@ from .auth import AuthError, grant_for, token_authenticate
 from .ehi import FORMAT_VERSION as EHI_FORMAT_VERSION
 from .ehi import ehi_export_build
 from .resources import REGISTRY, everything_bundle, resource_type_get
-from .search import SearchError, paging
+from .search import SearchError, elements, paging
 from .selectors import patient_everything as everything_select
 
 FHIR_JSON = "application/fhir+json"
@@ -90,7 +90,13 @@ def metadata(request) -> HttpResponse:
                     for p in rt.search_params
                 ]
                 + [
-                    {"name": "_count", "type": "number", "documentation": "Page size, 1-100 (default 20)"},
+                    {
+                        "name": "_count",
+                        "type": "number",
+                        "documentation": "Page size, 0-100 (default 20; 0: total only)",
+                    },
+                    {"name": "_summary", "type": "token", "documentation": "count (the total only) or false"},
+                    {"name": "_elements", "type": "string", "documentation": "Top-level elements to return"},
                     {"name": "_offset", "type": "number", "documentation": "Skip this many matches"},
                 ],
             }
@@ -166,6 +172,7 @@ def resource_search(request, resource_type: str) -> HttpResponse:
     grant = grant_for(token_authenticate(request), rt.name)
     count, offset = paging(request.GET)
     page = rt.search(grant=grant, params=request.GET, count=count, offset=offset, request=request)
+    resources = elements(request.GET, page.resources)
 
     base = request.build_absolute_uri(reverse("fhirapi:search", kwargs={"resource_type": rt.name}))
     kept = [(k, v) for k in request.GET if k not in ("_count", "_offset") for v in request.GET.getlist(k)]
@@ -177,7 +184,7 @@ def resource_search(request, resource_type: str) -> HttpResponse:
         }
 
     links = [link("self", offset)]
-    if offset + count < page.total:
+    if count and offset + count < page.total:
         links.append(link("next", offset + count))
     if offset > 0:
         links.append(link("previous", max(0, offset - count)))
@@ -189,7 +196,7 @@ def resource_search(request, resource_type: str) -> HttpResponse:
         "link": links,
         "entry": [
             {"fullUrl": f"{root}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in page.resources
+            for r in resources
         ],
     }
     if not bundle["entry"]:
@@ -203,9 +210,9 @@ def patient_everything(request, patient_id: str) -> HttpResponse:
     ctx = token_authenticate(request)
     grant = grant_for(ctx, "Patient")
     # Each type still needs a scope of its own: user/Patient.read alone returns the Patient and nothing else.
-    types = {
-        name for name in REGISTRY if name not in ("Patient", "Practitioner") and _scope_allows(ctx, name)
-    }
+    types = {name for name in REGISTRY if name != "Patient" and _scope_allows(ctx, name)}
+    if request.GET.get("_type"):  # only these types (the Patient always comes first)
+        types &= {t.strip() for t in request.GET["_type"].split(",")}
     patient, found = everything_select(
         actor=grant.actor,
         patient_id=patient_id,

@@ -14,6 +14,12 @@ Endpoints:
   EHR), ``/control/send-status``, ``/control/send-verify``, ``/control/send-error`` (an asynchronous answer
   about an earlier message: ``relates_to_message_id``), ``GET /healthz``.
 
+The control API (``/control/*``) answers only requests with ``Authorization: Bearer <token>``: the token comes
+from ``$PHARMACY_SIM_CONTROL_TOKEN`` (the dev stack generates one at start-up and shares it with the product
+through the environment) or is generated and printed at start. ``/control/send-*`` posts only to the EHR URL
+configured at start (``--target-url`` / ``$PHARMACY_SIM_TARGET_URL``), signed with the payload's ``secret`` or
+``$PHARMACY_SIM_SECRET``. The messages themselves are built in ``pharmacy_sim.outbound``.
+
 Counting: ``unique_received`` counts each MessageID answered for good (accepted or permanently
 rejected); ``prescriber_order_numbers`` lists the PrescriberOrderNumber of every accepted NewRx, one entry
 per unique MessageID, so an order delivered twice under two MessageIDs shows up twice. Simulated
@@ -23,9 +29,12 @@ failures (HTTP 503 and transient Errors) are not recorded, so the sender's retry
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import logging
+import os
 import random
+import secrets
 import sys
 import threading
 import time
@@ -33,25 +42,28 @@ import urllib.error
 import urllib.request
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from prescriptions import ncpdp
-from prescriptions.signing import sign_request
+from prescriptions import ncpdp, ncpdp_build, ncpdp_parse, ncpdp_validate
+
+from .outbound import SIM_SOFTWARE, BadRequest, build_outbound, payload_int, payload_text, send_signed
 
 logger = logging.getLogger("pharmacy_sim")
 
-SIM_SOFTWARE = ncpdp.SenderSoftware(developer="openehr-clinic", product="pharmacy-sim", version="0.1.0")
+# Configuration from the environment (set by the dev stack and the test fixtures).
+ENV_CONTROL_TOKEN = "PHARMACY_SIM_CONTROL_TOKEN"  # nosec - the variable's name, not a secret
+ENV_TARGET_URL = "PHARMACY_SIM_TARGET_URL"
+ENV_SECRET = "PHARMACY_SIM_SECRET"  # nosec - the variable's name, not a secret
+
 # What a pharmacy receives from a prescriber; anything else is answered "receiver does not support".
 PHARMACY_INBOUND = frozenset(
     {ncpdp.NEW_RX, ncpdp.CANCEL_RX, ncpdp.RX_RENEWAL_RESPONSE, ncpdp.RX_CHANGE_RESPONSE}
 )
 MAX_BODY_BYTES = ncpdp.MAX_MESSAGE_BYTES
 MESSAGE_LOG_SIZE = 1000
-SEND_TIMEOUT_SECONDS = 10
 
 
 @dataclass
@@ -183,7 +195,7 @@ class SimState:
 
 
 def _error_answer(code: str, description: str, header: ncpdp.MessageHeader, *codes: str) -> Answer:
-    xml = ncpdp.build_error(code, description, header=header, description_codes=codes)
+    xml = ncpdp_build.build_error(code, description, header=header, description_codes=codes)
     return Answer(200, xml, f"Error {code}")
 
 
@@ -194,7 +206,7 @@ def decide(parsed: ncpdp.ParsedMessage, body: bytes, mode: Mode) -> tuple[Answer
         description = f"a pharmacy does not accept {parsed.message_type}"
         return _error_answer(ncpdp.ERROR_REJECTED, description, header, ncpdp.DESC_NOT_SUPPORTED), False
     if parsed.message_type == ncpdp.NEW_RX:
-        problems = ncpdp.validate_new_rx(body)
+        problems = ncpdp_validate.validate_new_rx(body)
         if problems:
             description = "; ".join(problems)
             return _error_answer(ncpdp.ERROR_REJECTED, description, header, ncpdp.DESC_CONTENT_INVALID), False
@@ -204,196 +216,59 @@ def decide(parsed: ncpdp.ParsedMessage, body: bytes, mode: Mode) -> tuple[Answer
         description = "rejected by the simulator's permanent_error_for rule"
         return _error_answer(ncpdp.ERROR_REJECTED, description, header, ncpdp.DESC_CONTENT_INVALID), False
     if parsed.fields.get("return_receipt"):
-        return Answer(200, ncpdp.build_verify(header=header), f"Verify {ncpdp.VERIFY_CODE}"), True
-    status = ncpdp.build_status(mode.status_code, header=header)
+        return Answer(200, ncpdp_build.build_verify(header=header), f"Verify {ncpdp.VERIFY_CODE}"), True
+    status = ncpdp_build.build_status(mode.status_code, header=header)
     return Answer(200, status, f"Status {mode.status_code}"), True
 
 
-# --------------------------------------------------------------------------------------------------
-# Pharmacy-initiated messages (/control/send-*)
-# --------------------------------------------------------------------------------------------------
+def _rate(key: str):
+    def check(payload: dict[str, Any]) -> float:
+        value = payload[key]
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise BadRequest(f"{key} must be a number from 0 to 1")
+        return float(value)
+
+    return check
 
 
-class BadRequest(ValueError):
-    pass
+def _mode_permanent_error_for(payload: dict[str, Any]) -> list[str]:
+    values = payload["permanent_error_for"]
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise BadRequest("permanent_error_for must be a list of strings")
+    return values
 
 
-def _text(payload: dict[str, Any], key: str, default: str = "") -> str:
-    value = payload.get(key, default)
-    if not isinstance(value, str | int):
-        raise BadRequest(f"{key} must be a string")
-    return str(value)
+def _mode_delay_ms(payload: dict[str, Any]) -> int:
+    delay = payload_int(payload, "delay_ms", 0)
+    if delay is None or not 0 <= delay <= 60_000:
+        raise BadRequest("delay_ms must be 0-60000")
+    return delay
 
 
-def _int(payload: dict[str, Any], key: str, default: int | None) -> int | None:
-    value = payload.get(key, default)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise BadRequest(f"{key} must be an integer")
-    return value
+def _mode_delay_count(payload: dict[str, Any]) -> int | None:
+    count = payload_int(payload, "delay_count", None)
+    if count is not None and count < 1:
+        raise BadRequest("delay_count must be a positive integer or null")
+    return count
 
 
-def _medication(payload: dict[str, Any]) -> ncpdp.MedicationData:
-    try:
-        quantity = Decimal(str(payload.get("quantity", "30")))
-        written = date.fromisoformat(_text(payload, "written_date", date.today().isoformat()))
-    except (InvalidOperation, ValueError) as exc:
-        raise BadRequest(f"bad quantity or written_date: {exc}") from None
-    return ncpdp.MedicationData(
-        description=_text(payload, "drug_description", "Lisinopril 10 MG Oral Tablet"),
-        quantity=quantity,
-        quantity_unit=_text(payload, "quantity_unit", "C48542"),
-        written_date=written,
-        sig_text=_text(payload, "sig_text", "Take 1 tablet by mouth once daily"),
-        refills=_int(payload, "refills", 0) or 0,
-        days_supply=_int(payload, "days_supply", None),
-        rxnorm_code=_text(payload, "rxnorm_code"),
-        ndc=_text(payload, "ndc"),
-        dea_schedule=_text(payload, "dea_schedule"),
-        note=_text(payload, "note"),
-    )
+def _mode_status_code(payload: dict[str, Any]) -> str:
+    code = payload_text(payload, "status_code")
+    if code not in (ncpdp.STATUS_ACCEPTED, ncpdp.STATUS_DELIVERED):
+        raise BadRequest('status_code must be "000" or "010"')
+    return code
 
 
-def _parties(payload: dict[str, Any]) -> tuple[ncpdp.PatientData, ncpdp.PharmacyData, ncpdp.PrescriberData]:
-    # Fictional defaults: the EHR matches the message on PrescriberOrderNumber / RelatesToMessageID.
-    address = ncpdp.AddressData(line1="1 Main St", city="Springfield", state="IL", postal_code="62701")
-    try:
-        birth_date = date.fromisoformat(_text(payload, "patient_birth_date", "1970-01-01"))
-    except ValueError as exc:
-        raise BadRequest(f"bad patient_birth_date: {exc}") from None
-    patient = ncpdp.PatientData(
-        last_name=_text(payload, "patient_last_name", "Doe"),
-        first_name=_text(payload, "patient_first_name", "Jane"),
-        gender=_text(payload, "patient_gender", "U"),
-        birth_date=birth_date,
-        address=address,
-    )
-    pharmacy = ncpdp.PharmacyData(
-        ncpdp_id=_text(payload, "pharmacy_ncpdp_id"),
-        npi=_text(payload, "pharmacy_npi", "1234567893"),
-        name=_text(payload, "pharmacy_name", "Simulated Pharmacy"),
-        phone="2175550100",
-        address=address,
-    )
-    prescriber = ncpdp.PrescriberData(
-        npi=_text(payload, "prescriber_npi", "1245319599"),
-        last_name=_text(payload, "prescriber_last_name", "Prescriber"),
-        first_name=_text(payload, "prescriber_first_name", "Pat"),
-        address=address,
-        phone="2175550199",
-    )
-    return patient, pharmacy, prescriber
-
-
-def build_outbound(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
-    """Build the message a ``/control/send-<kind>`` call asks for; returns (MessageID, XML)."""
-    if kind in ("status", "verify", "error"):
-        return build_answer(kind, payload)
-    header = ncpdp.MessageHeader(
-        to_id=_text(payload, "prescriber_id", "0000000000001"),
-        to_qualifier=ncpdp.QUALIFIER_PRESCRIBER,
-        from_id=_text(payload, "pharmacy_ncpdp_id"),
-        from_qualifier=ncpdp.QUALIFIER_PHARMACY,
-        message_id=_text(payload, "message_id") or ncpdp.new_message_id(),
-        relates_to_message_id=_text(payload, "relates_to_message_id"),
-        prescriber_order_number=_text(payload, "prescriber_order_number"),
-        rx_reference_number=_text(payload, "rx_reference_number"),
-        software=SIM_SOFTWARE,
-    )
-    patient, pharmacy, prescriber = _parties(payload)
-    medication = _medication(payload)
-    prescribed_payload = payload.get("prescribed")
-    if prescribed_payload is not None and not isinstance(prescribed_payload, dict):
-        raise BadRequest("prescribed must be an object")
-    prescribed = _medication(prescribed_payload) if prescribed_payload else None
-    if kind == "renewal":
-        xml = ncpdp.build_rx_renewal_request(
-            ncpdp.RxRenewalRequestData(header, patient, pharmacy, prescriber, medication, prescribed)
-        )
-    elif kind == "change":
-        subcodes = payload.get("request_subcodes", [])
-        if not isinstance(subcodes, list) or not all(isinstance(code, str) for code in subcodes):
-            raise BadRequest("request_subcodes must be a list of strings")
-        options = payload.get("requested")
-        if options is not None and (
-            not isinstance(options, list) or not all(isinstance(o, dict) for o in options) or len(options) > 9
-        ):
-            raise BadRequest("requested must be a list of at most 9 objects")
-        requested = tuple(_medication(o) for o in options) if options else (medication,)
-        xml = ncpdp.build_rx_change_request(
-            ncpdp.RxChangeRequestData(
-                header=header,
-                request_code=_text(payload, "request_code", "G"),
-                patient=patient,
-                pharmacy=pharmacy,
-                prescriber=prescriber,
-                prescribed=prescribed or medication,
-                requested=requested,
-                request_subcodes=tuple(subcodes),
-            )
-        )
-    else:
-        reason_codes = payload.get("reason_codes", [])
-        if not isinstance(reason_codes, list) or not all(isinstance(code, str) for code in reason_codes):
-            raise BadRequest("reason_codes must be a list of strings")
-        xml = ncpdp.build_cancel_rx_response(
-            ncpdp.CancelRxResponseData(
-                header=header,
-                approved=bool(payload.get("approved", True)),
-                patient=patient,
-                pharmacy=pharmacy,
-                prescriber=prescriber,
-                medication=medication,
-                reason_codes=tuple(reason_codes),
-                denial_reason=_text(payload, "denial_reason"),
-                note=_text(payload, "response_note"),
-            )
-        )
-    return header.message_id, xml
-
-
-def build_answer(kind: str, payload: dict[str, Any]) -> tuple[str, bytes]:
-    """An asynchronous Status, Verify or Error about an earlier message (reference §3, §6)."""
-    relates = _text(payload, "relates_to_message_id")
-    if not relates:
-        raise BadRequest("relates_to_message_id is required")
-    header = ncpdp.MessageHeader(
-        to_id=_text(payload, "prescriber_id", "0000000000001"),
-        to_qualifier=ncpdp.QUALIFIER_PRESCRIBER,
-        from_id=_text(payload, "pharmacy_ncpdp_id"),
-        from_qualifier=ncpdp.QUALIFIER_PHARMACY,
-        message_id=_text(payload, "message_id") or ncpdp.new_message_id(),
-        relates_to_message_id=relates,
-        prescriber_order_number=_text(payload, "prescriber_order_number"),
-        software=SIM_SOFTWARE,
-    )
-    description = _text(payload, "description")
-    if kind == "status":
-        xml = ncpdp.build_status(_text(payload, "code", ncpdp.STATUS_DELIVERED), description, header=header)
-    elif kind == "verify":
-        xml = ncpdp.build_verify(description, header=header)
-    else:
-        codes = payload.get("description_codes", [])
-        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
-            raise BadRequest("description_codes must be a list of strings")
-        xml = ncpdp.build_error(
-            _text(payload, "code", ncpdp.ERROR_REJECTED),
-            description or "rejected by the pharmacy",
-            header=header,
-            description_codes=tuple(codes),
-        )
-    return header.message_id, xml
-
-
-def send_signed(target_url: str, secret: str, pharmacy_id: str, xml: bytes) -> tuple[int, str]:
-    """POST ``xml`` to the EHR with the HMAC headers; returns (HTTP status, response body)."""
-    headers = {"Content-Type": "application/xml", **sign_request(secret, xml, pharmacy_id=pharmacy_id)}
-    request = urllib.request.Request(target_url, data=xml, headers=headers, method="POST")  # noqa: S310
-    try:
-        # The scheme was checked to be http(s) by the caller.
-        with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:  # noqa: S310
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
+# ``POST /control/mode``: each key's check, returning the value to store.
+_MODE_CHECKS = {
+    "fail_rate": _rate("fail_rate"),
+    "error_rate": _rate("error_rate"),
+    "permanent_error_for": _mode_permanent_error_for,
+    "delay_ms": _mode_delay_ms,
+    "delay_count": _mode_delay_count,
+    "status_code": _mode_status_code,
+    "seed": lambda payload: payload_int(payload, "seed", None),
+}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -406,10 +281,24 @@ class PharmacySimServer(ThreadingHTTPServer):
     # The default backlog of 5 drops connections under a burst of concurrent senders (a 1 s SYN retry).
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        verbose: bool = False,
+        control_token: str | None = None,
+        target_url: str | None = None,
+        secret: str | None = None,
+    ) -> None:
         super().__init__(address, Handler)
         self.state = SimState()
         self.verbose = verbose
+        # The control API answers only requests carrying this token (generated here when none is given).
+        self.control_token = control_token or secrets.token_urlsafe(32)
+        # The one URL /control/send-* may post to (the EHR's inbound endpoint); None: sending is off.
+        self.target_url = target_url or None
+        # The pharmacy's shared secret for signing, when the payload gives none.
+        self.secret = secret or None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -445,8 +334,27 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(int(length))
 
+    def _control_refused(self, path: str) -> bool:
+        """Answer 401 and return True unless a /control/ request carries the control token."""
+        if not path.startswith("/control/"):
+            return False
+        given = self.headers.get("Authorization", "")
+        expected = f"Bearer {self.server.control_token}"
+        if hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8")):
+            return False
+        body = json.dumps({"error": "the control API needs Authorization: Bearer <control token>"}).encode()
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Bearer realm="pharmacy-sim control"')
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return True
+
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
+        if self._control_refused(path):
+            return
         if path == "/healthz":
             self._json(200, {"ok": True})
         elif path == "/control/stats":
@@ -461,6 +369,8 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/ncpdp":
             self._ncpdp(body)
+            return
+        if self._control_refused(path):
             return
         controls = {
             "/control/reset": self._reset,
@@ -498,7 +408,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(503, b"simulated outage\n", "text/plain")
             return
         try:
-            parsed = ncpdp.parse_message(body)
+            parsed = ncpdp_parse.parse_message(body)
         except ncpdp.NcpdpError as exc:
             # Nothing to relate the Error to: the MessageID could not be read.
             header = ncpdp.MessageHeader(
@@ -509,7 +419,7 @@ class Handler(BaseHTTPRequestHandler):
                 message_id=ncpdp.new_message_id(),
                 software=SIM_SOFTWARE,
             )
-            xml = ncpdp.build_error(
+            xml = ncpdp_build.build_error(
                 ncpdp.ERROR_REJECTED, exc.reason, header=header, description_codes=(ncpdp.DESC_XML_SYNTAX,)
             )
             self._send(400, xml, "application/xml")
@@ -537,48 +447,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _mode(self, payload: dict[str, Any]) -> None:
         """Partial update: keys not given keep their value. A seed restarts the random sequence."""
-        unknown = set(payload) - {
-            "fail_rate",
-            "error_rate",
-            "permanent_error_for",
-            "delay_ms",
-            "delay_count",
-            "status_code",
-            "seed",
-        }
+        unknown = set(payload) - set(_MODE_CHECKS)
         if unknown:
             raise BadRequest(f"unknown mode keys: {sorted(unknown)}")
         state = self.server.state
         with state.lock:
             current = asdict(state.mode)
-        for key in ("fail_rate", "error_rate"):
-            if key in payload:
-                value = payload[key]
-                if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-                    raise BadRequest(f"{key} must be a number from 0 to 1")
-                current[key] = float(value)
-        if "permanent_error_for" in payload:
-            values = payload["permanent_error_for"]
-            if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-                raise BadRequest("permanent_error_for must be a list of strings")
-            current["permanent_error_for"] = values
-        if "delay_ms" in payload:
-            delay = _int(payload, "delay_ms", 0)
-            if delay is None or not 0 <= delay <= 60_000:
-                raise BadRequest("delay_ms must be 0-60000")
-            current["delay_ms"] = delay
-        if "delay_count" in payload:
-            count = _int(payload, "delay_count", None)
-            if count is not None and count < 1:
-                raise BadRequest("delay_count must be a positive integer or null")
-            current["delay_count"] = count
-        if "status_code" in payload:
-            code = _text(payload, "status_code")
-            if code not in (ncpdp.STATUS_ACCEPTED, ncpdp.STATUS_DELIVERED):
-                raise BadRequest('status_code must be "000" or "010"')
-            current["status_code"] = code
-        if "seed" in payload:
-            current["seed"] = _int(payload, "seed", None)
+        current.update({key: check(payload) for key, check in _MODE_CHECKS.items() if key in payload})
         mode = Mode(**current)
         with state.lock:
             state.mode = mode
@@ -587,11 +462,17 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, asdict(mode))
 
     def _send_outbound(self, kind: str, payload: dict[str, Any]) -> None:
-        target_url = _text(payload, "target_url")
-        if urlsplit(target_url).scheme not in ("http", "https"):
-            raise BadRequest("target_url must be an http(s) URL")
-        secret = _text(payload, "secret")
-        pharmacy_id = _text(payload, "pharmacy_ncpdp_id")
+        target_url = self.server.target_url
+        if target_url is None:
+            self._json(
+                403, {"error": "sending is off: start the simulator with --target-url (the EHR's endpoint)"}
+            )
+            return
+        if payload_text(payload, "target_url", target_url) != target_url:
+            self._json(403, {"error": f"target_url must be the configured EHR endpoint {target_url}"})
+            return
+        secret = payload_text(payload, "secret") or self.server.secret
+        pharmacy_id = payload_text(payload, "pharmacy_ncpdp_id")
         if not secret or not pharmacy_id:
             raise BadRequest("secret and pharmacy_ncpdp_id are required")
         try:
@@ -606,21 +487,48 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"message_id": message_id, "status": status, "response": response})
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> PharmacySimServer:
-    """A bound, not yet serving simulator; port 0 picks a free port (see ``server_address``)."""
-    return PharmacySimServer((host, port), verbose=verbose)
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    verbose: bool = False,
+    control_token: str | None = None,
+    target_url: str | None = None,
+    secret: str | None = None,
+) -> PharmacySimServer:
+    """A bound, not yet serving simulator; port 0 picks a free port (see ``server_address``). Without a
+    control token one is generated (``server.control_token``); without a target URL /control/send-* is off."""
+    return PharmacySimServer(
+        (host, port), verbose=verbose, control_token=control_token, target_url=target_url, secret=secret
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pharmacy_sim", description="NCPDP SCRIPT pharmacy simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--target-url",
+        default=os.environ.get(ENV_TARGET_URL, ""),
+        help=f"the EHR's inbound endpoint, the only URL /control/send-* posts to (or ${ENV_TARGET_URL})",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    server = make_server(args.host, args.port, verbose=args.verbose)
+    # The token and the secret come from the environment (never the command line, which any local user can read).
+    token = os.environ.get(ENV_CONTROL_TOKEN, "")
+    server = make_server(
+        args.host,
+        args.port,
+        verbose=args.verbose,
+        control_token=token,
+        target_url=args.target_url,
+        secret=os.environ.get(ENV_SECRET, ""),
+    )
     host, port = server.server_address[:2]
     print(f"pharmacy simulator listening on http://{host}:{port}", file=sys.stderr, flush=True)
+    if not token:
+        print(f"control API token: {server.control_token}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@
 - in dr.house's inbox: a renewal request and a change request offering two drugs of the catalog.
 """
 
+import secrets
 from datetime import timedelta
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import access_record
 
-from . import ncpdp
+from . import ncpdp, ncpdp_build, ncpdp_parse
 from .catalog import catalog_load_reference
 from .models import (
     DEA_SCHEDULE_CODES,
@@ -35,7 +36,6 @@ from .models import (
 )
 from .services import sig_render
 
-DEMO_SECRET = "demo-pharmacy-shared-secret"  # the simulator signs its /control/send-* calls with this
 COMMON = [
     "Lisinopril 10 MG Oral Tablet",
     "Atorvastatin 20 MG Oral Tablet",
@@ -63,7 +63,9 @@ def _pharmacies() -> tuple[Pharmacy, Pharmacy]:
             phone="2175550100",
             accepts=["NewRx", "CancelRx", "RxRenewalResponse", "RxChangeResponse"],
             endpoint=settings.PHARMACY_SIMULATOR_URL + "/ncpdp",
-            inbound_secret=DEMO_SECRET,
+            # Generated at load (never a constant in the source): the dev stack rotates it at every start and
+            # hands it to the simulator (manage.py pharmacy_secret_rotate).
+            inbound_secret=secrets.token_urlsafe(32),
             is_electronic=True,
         ),
     )[0]
@@ -358,11 +360,11 @@ def _inbox(*, house, sim, to_renew, to_change, options) -> None:
     """A renewal request and a change request as the simulator would send them (payloads the services parse)."""
     from dataclasses import replace
 
-    from . import services
+    from . import mapping
 
     def header(rx):
         return ncpdp.MessageHeader(
-            to_id=services.spi_for(house),
+            to_id=mapping.spi_for(house),
             to_qualifier=ncpdp.QUALIFIER_PRESCRIBER,
             from_id=sim.ncpdp_id,
             from_qualifier=ncpdp.QUALIFIER_PHARMACY,
@@ -376,17 +378,17 @@ def _inbox(*, house, sim, to_renew, to_change, options) -> None:
 
     def parties(rx):
         return dict(
-            patient=services._patient_data(rx.patient),
-            pharmacy=services._pharmacy_data(sim),
-            prescriber=services._prescriber_data(house),
+            patient=mapping.patient_data(rx.patient),
+            pharmacy=mapping.pharmacy_data(sim),
+            prescriber=mapping.prescriber_data(house),
         )
 
     renewal_header = header(to_renew)
-    payload = ncpdp.build_rx_renewal_request(
+    payload = ncpdp_build.build_rx_renewal_request(
         ncpdp.RxRenewalRequestData(
             header=renewal_header,
             dispensed=replace(
-                services._medication_data(to_renew), refills=3, note="Patient asks for 3 more fills"
+                mapping.medication_data(to_renew), refills=3, note="Patient asks for 3 more fills"
             ),
             **parties(to_renew),
         )
@@ -400,12 +402,12 @@ def _inbox(*, house, sim, to_renew, to_change, options) -> None:
         prescription=to_renew,
         payload=payload,
         summary=f"Renewal request: {to_renew.medication.name} (3 refills asked)",
-        fields=ncpdp.parse_message(payload).fields,
+        fields=ncpdp_parse.parse_message(payload).fields,
     )
     alternatives = [m for m in options if m.pk != to_change.medication_id][:2]
     requested = tuple(
         replace(
-            services._medication_data(to_change),
+            mapping.medication_data(to_change),
             description=m.name[:105],
             rxnorm_code=m.rxcui,
             dea_schedule=DEA_SCHEDULE_CODES.get(m.dea_schedule, ""),
@@ -413,11 +415,11 @@ def _inbox(*, house, sim, to_renew, to_change, options) -> None:
         for m in alternatives
     )
     change_header = header(to_change)
-    payload = ncpdp.build_rx_change_request(
+    payload = ncpdp_build.build_rx_change_request(
         ncpdp.RxChangeRequestData(
             header=change_header,
             request_code="T",
-            prescribed=services._medication_data(to_change),
+            prescribed=mapping.medication_data(to_change),
             requested=requested,
             **parties(to_change),
         )
@@ -432,5 +434,5 @@ def _inbox(*, house, sim, to_renew, to_change, options) -> None:
         payload=payload,
         summary=f"Change request (Therapeutic interchange): {len(requested)} option(s) for "
         f"{to_change.medication.name}",
-        fields=ncpdp.parse_message(payload).fields,
+        fields=ncpdp_parse.parse_message(payload).fields,
     )

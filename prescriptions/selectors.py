@@ -1,4 +1,4 @@
-"""Every read of prescriptions and the prescribing knowledge.
+"""Every read of prescriptions (the safety checks are in ``prescriptions.checks``).
 
 Patient-linked reads go through ``patients.selectors.patient_get`` (permission check + access event); outsiders get
 Http404. Catalog reads (medications, pharmacies, interactions) are not patient data.
@@ -6,11 +6,13 @@ Http404. Catalog reads (medications, pharmacies, interactions) are not patient d
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
+from django.core.cache import cache
 from django.db.models import F, Q, QuerySet, Value
 from django.http import Http404
 
@@ -20,8 +22,6 @@ from audit.models import Action
 from audit.services import access_record
 from core.links import pk_url
 from core.prepared import SENTINEL_ID, Prepared
-from core.refdata import ingredient_key
-from encounters import selectors as enc_selectors
 from patients.access import visible_patients
 from patients.selectors import _as_uuid, patient_get
 
@@ -30,10 +30,7 @@ from .models import (
     InboxItem,
     InboxKind,
     InboxStatus,
-    Interaction,
-    InteractionSeverity,
     Medication,
-    MedicationIngredient,
     OutboundMessage,
     OutboundStatus,
     PatientPharmacy,
@@ -156,206 +153,6 @@ def patient_match_for_prescriber(*, prescriber, last_name: str, first_name: str,
     return found[0] if len(found) == 1 else None
 
 
-# ------------------------------------------------------------------ safety knowledge
-# Drug classes for allergy cross-sensitivity. A short hand-written list (not a compendium): an allergy recorded
-# as the class name, or as any member, alerts on every member. Members are ingredient_key() values.
-ALLERGY_CLASSES: dict[str, frozenset[str]] = {
-    "penicillins": frozenset(
-        {
-            "penicillin",
-            "penicillin g",
-            "penicillin v",
-            "amoxicillin",
-            "ampicillin",
-            "dicloxacillin",
-            "nafcillin",
-            "oxacillin",
-            "piperacillin",
-            "ticarcillin",
-        }
-    ),
-    "nsaids": frozenset(
-        {
-            "ibuprofen",
-            "naproxen",
-            "diclofenac",
-            "celecoxib",
-            "meloxicam",
-            "ketorolac",
-            "indomethacin",
-            "aspirin",
-            "etodolac",
-            "nabumetone",
-            "piroxicam",
-            "sulindac",
-            "ketoprofen",
-            "flurbiprofen",
-            "oxaprozin",
-            "diflunisal",
-            "tolmetin",
-            "mefenamic acid",
-        }
-    ),
-    "sulfonamides": frozenset({"sulfamethoxazole", "sulfadiazine", "sulfasalazine", "sulfisoxazole"}),
-    "cephalosporins": frozenset(
-        {
-            "cephalexin",
-            "cefuroxime",
-            "cefdinir",
-            "ceftriaxone",
-            "cefazolin",
-            "cefpodoxime",
-            "cefadroxil",
-            "cefprozil",
-        }
-    ),
-    "opioids": frozenset(
-        {
-            "morphine",
-            "codeine",
-            "oxycodone",
-            "hydrocodone",
-            "hydromorphone",
-            "fentanyl",
-            "tramadol",
-            "methadone",
-            "oxymorphone",
-            "tapentadol",
-        }
-    ),
-}
-# What clinicians type for a class.
-CLASS_ALIASES = {
-    "penicillin": "penicillins",
-    "penicillins": "penicillins",
-    "pcn": "penicillins",
-    "nsaid": "nsaids",
-    "nsaids": "nsaids",
-    "sulfa": "sulfonamides",
-    "sulfa drugs": "sulfonamides",
-    "sulfonamide": "sulfonamides",
-    "sulfonamides": "sulfonamides",
-    "cephalosporin": "cephalosporins",
-    "cephalosporins": "cephalosporins",
-    "opioid": "opioids",
-    "opioids": "opioids",
-}
-
-
-@dataclass(frozen=True)
-class Alert:
-    severity: str  # "high" interrupts signing (override reason needed); "low" is shown inline
-    source: str  # "drug-drug:<knowledge source>", "drug-allergy", "duplicate-therapy"
-    message: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.source}|{self.message}"
-
-
-def _allergy_classes(key: str) -> set[str]:
-    found = {CLASS_ALIASES[key]} if key in CLASS_ALIASES else set()
-    return found | {name for name, members in ALLERGY_CLASSES.items() if key in members}
-
-
-def statement_ingredient_keys(statements) -> dict[str, set[str]]:
-    """{statement name: ingredient keys}: by RxCUI through the catalog, else by words of the name."""
-    by_rxcui: dict[str, set[str]] = {}
-    rxcuis = [s.rxcui for s in statements if s.rxcui]
-    for rxcui, key in MedicationIngredient.objects.filter(medication__rxcui__in=rxcuis).values_list(
-        "medication__rxcui", "ingredient_key"
-    ):
-        by_rxcui.setdefault(rxcui, set()).add(key)
-    unresolved = [s for s in statements if not by_rxcui.get(s.rxcui)]
-    candidates: dict[str, set[str]] = {}
-    for s in unresolved:
-        words = re.findall(r"[a-z]+", s.name.lower())
-        grams = (
-            set(words)
-            | {" ".join(words[i : i + 2]) for i in range(len(words) - 1)}
-            | {ingredient_key(s.name)}
-        )
-        candidates[s.name] = grams
-    known = set(
-        MedicationIngredient.objects.filter(
-            ingredient_key__in=set().union(*candidates.values()) if candidates else []
-        )
-        .values_list("ingredient_key", flat=True)
-        .distinct()
-    )
-    out: dict[str, set[str]] = {}
-    for s in statements:
-        out[s.name] = by_rxcui.get(s.rxcui) or (candidates.get(s.name, set()) & known)
-    return out
-
-
-def prescription_check(*, patient, medication: Medication) -> list[Alert]:
-    """Drug-drug, drug-allergy (ingredient and class) and duplicate-therapy alerts for prescribing `medication`.
-
-    `patient` was fetched through patient_get by the caller. Runs a constant number of queries.
-    """
-    ingredients = list(medication.ingredients.all())
-    keys = {i.ingredient_key for i in ingredients}
-    rxcuis = {i.ingredient_rxcui for i in ingredients if i.ingredient_rxcui}
-    alerts: list[Alert] = []
-
-    statements = enc_selectors.medications_active(patient=patient)
-    taken = statement_ingredient_keys(statements)
-    for name, their in taken.items():
-        for k in sorted(keys & their):
-            alerts.append(
-                Alert("low", "duplicate-therapy", f"Duplicate therapy: {k} is already active ({name}).")
-            )
-    all_taken = set().union(*taken.values()) if taken else set()
-    if keys and all_taken:
-        pairs = Interaction.objects.filter(
-            Q(key_a__in=keys, key_b__in=all_taken) | Q(key_b__in=keys, key_a__in=all_taken)
-        ).order_by("-severity", "key_a", "key_b")
-        seen = set()
-        for ix in pairs:
-            other = ix.key_b if ix.key_a in keys else ix.key_a
-            mark = (ix.key_a, ix.key_b, ix.severity)
-            if mark in seen:
-                continue
-            seen.add(mark)
-            names = ", ".join(n for n, ks in taken.items() if other in ks)
-            mine = ix.key_a if other == ix.key_b else ix.key_b
-            alerts.append(
-                Alert(
-                    ix.severity,
-                    f"drug-drug:{ix.source}",
-                    f"Interaction: {mine} + {other} (active: {names}). {ix.description}".strip(),
-                )
-            )
-
-    for allergy in enc_selectors.allergies_active(patient=patient):
-        akey = ingredient_key(allergy.substance_text)
-        if (allergy.substance_rxcui and allergy.substance_rxcui in rxcuis) or akey in keys:
-            alerts.append(
-                Alert(
-                    "high",
-                    "drug-allergy",
-                    f"Allergy: the patient is allergic to {allergy.substance_text}"
-                    f"{' (' + allergy.reaction + ')' if allergy.reaction else ''}.",
-                )
-            )
-            continue
-        for cls in _allergy_classes(akey):
-            hit = keys & ALLERGY_CLASSES[cls]
-            if hit:
-                alerts.append(
-                    Alert(
-                        "high",
-                        "drug-allergy",
-                        f"Class allergy: {allergy.substance_text} ({cls}); {', '.join(sorted(hit))} "
-                        "is in the same class.",
-                    )
-                )
-                break
-    severity_order = {InteractionSeverity.HIGH: 0, InteractionSeverity.LOW: 1}
-    return sorted(alerts, key=lambda a: severity_order.get(a.severity, 2))
-
-
 # ------------------------------------------------------------------ prescriptions
 # The chart's cards, compiled once per process (core/prepared.py). The prescriptions card shows the drug, the
 # directions, the status and the date: only the medication is joined.
@@ -391,6 +188,39 @@ def prescription_get(
     )
     rx = Prescription.objects.select_related("medication", "pharmacy", "prescriber__practitioner").get(pk=pk)
     rx.patient = patient
+    return rx
+
+
+# The status fragment an open prescription page polls in the background: its reads are folded into one access
+# event per session and patient per POLL_FOLD_SECONDS. A direct request (not a background poll) is always recorded.
+POLL_FOLD_SECONDS = 60
+
+
+def _poll_already_recorded(poll_session: str, patient_id) -> bool:
+    """True when this session's background polls of this patient were recorded within POLL_FOLD_SECONDS (and
+    marks it so when not). Without the cache nothing is folded: every poll is recorded."""
+    digest = hashlib.sha256(f"{poll_session}:{patient_id}".encode()).hexdigest()
+    try:
+        return not cache.add(f"rx-status-poll:{digest}", 1, timeout=POLL_FOLD_SECONDS)
+    except Exception:  # cache down: record
+        return False
+
+
+def prescription_status_get(*, actor, prescription_id, request=None, poll_session: str = "") -> Prescription:
+    """A prescription for its status fragment, its read recorded (a background poll, `poll_session` given, is
+    recorded once per session and patient per POLL_FOLD_SECONDS)."""
+    rx = prescription_get(actor=actor, prescription_id=prescription_id, request=request, record=False)
+    if poll_session and _poll_already_recorded(poll_session, rx.patient_id):
+        return rx
+    access_record(
+        actor=actor,
+        action=Action.VIEW,
+        category=categories.PRESCRIPTION,
+        patient_id=rx.patient_id,
+        request=request,
+        break_glass=rx.patient.access.break_glass,
+        detail={"prescription": str(rx.pk), "status_fragment": "poll" if poll_session else "direct"},
+    )
     return rx
 
 

@@ -30,6 +30,10 @@ DEFAULT_MAX_SKEW = 300
 # The nonce becomes part of a cache key on the receiving side, so only short URL-safe tokens are accepted.
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 _SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+# Unix seconds in ASCII digits; 12 digits reach the year 33658. A longer value is refused before int() (Python
+# refuses to convert more than 4,300 digits, and a huge number is no time anyway); str.isdigit() would also let
+# through digits such as "²" that int() cannot read.
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureError(Exception):
@@ -99,8 +103,8 @@ def verify_signature(
     nonce = required(HEADER_NONCE)
     signature = required(HEADER_SIGNATURE)
 
-    if not timestamp.isdigit():
-        raise SignatureError(f"{HEADER_TIMESTAMP} must be unix seconds")
+    if not _TIMESTAMP_RE.fullmatch(timestamp):
+        raise SignatureError(f"{HEADER_TIMESTAMP} must be unix seconds (at most 12 digits)")
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > max_skew:
         raise SignatureError(f"stale timestamp (more than {max_skew}s from the server clock)")

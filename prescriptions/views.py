@@ -16,7 +16,8 @@ from audit.models import Action
 from audit.services import access_record
 from patients.selectors import patient_get
 
-from . import ncpdp, printing, selectors, services
+from . import cancelling, checks, ncpdp, needs_attention, printing, renewals, selectors, services, signature
+from . import inbound as inbound_messages
 from .forms import DenyForm, InboxRespondForm, PrescriptionForm, SignForm
 
 logger = logging.getLogger(__name__)
@@ -83,14 +84,14 @@ def prescription_sign(request: HttpRequest, prescription_id) -> HttpResponse:
     )
     if rx.status != "draft":
         return redirect(rx)
-    alerts = selectors.prescription_check(patient=rx.patient, medication=rx.medication)
+    alerts = checks.prescription_check(patient=rx.patient, medication=rx.medication)
     form = SignForm(request.POST or None)
     reasons = (
         {a.key: request.POST.get(f"override_{i}", "") for i, a in enumerate(alerts)} if request.POST else {}
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.prescription_sign(
+            signature.prescription_sign(
                 actor=request.user,
                 prescription_id=rx.pk,
                 password=form.cleaned_data["password"],
@@ -98,7 +99,7 @@ def prescription_sign(request: HttpRequest, prescription_id) -> HttpResponse:
                 override_reasons=reasons,
                 request=request,
             )
-        except services.AlertsNeedOverride:
+        except signature.AlertsNeedOverride:
             form.add_error(None, "Give a reason for each high-severity alert, or change the prescription.")
         except ValidationError as exc:
             _errors_to_form(form, exc)
@@ -134,9 +135,15 @@ def prescription_detail(request: HttpRequest, prescription_id) -> HttpResponse:
 @login_required
 @require_GET
 def prescription_status(request: HttpRequest, prescription_id) -> HttpResponse:
-    """htmx polling fragment (sent with X-Background-Poll so it does not count as user activity)."""
-    rx = selectors.prescription_get(
-        actor=request.user, prescription_id=prescription_id, request=request, record=False
+    """htmx polling fragment (sent with X-Background-Poll so it does not count as user activity). It shows patient
+    data, so its read is recorded: a background poll once per session and patient per short window, a direct
+    request every time."""
+    poll = request.headers.get("HX-Request") == "true" and bool(request.headers.get("X-Background-Poll"))
+    rx = selectors.prescription_status_get(
+        actor=request.user,
+        prescription_id=prescription_id,
+        request=request,
+        poll_session=(request.session.session_key or "") if poll else "",
     )
     return render(
         request,
@@ -149,7 +156,7 @@ def prescription_status(request: HttpRequest, prescription_id) -> HttpResponse:
 @require_POST
 def prescription_cancel(request: HttpRequest, prescription_id) -> HttpResponse:
     try:
-        rx = services.prescription_cancel(
+        rx = cancelling.prescription_cancel(
             actor=request.user, prescription_id=prescription_id, request=request
         )
     except ValidationError as exc:
@@ -286,7 +293,7 @@ def _inbox_item_page(request, item, *, form, status: int = 200) -> HttpResponse:
     if medication is not None:
         schedule = schedule or medication.dea_schedule
     alerts = (
-        selectors.prescription_check(patient=item.patient, medication=medication)
+        checks.prescription_check(patient=item.patient, medication=medication)
         if medication is not None and item.patient is not None
         else []
     )
@@ -325,12 +332,12 @@ def inbox_respond(request: HttpRequest, item_id) -> HttpResponse:
     elif item.prescription:
         medication = item.prescription.medication
     alerts = (
-        selectors.prescription_check(patient=item.patient, medication=medication)
+        checks.prescription_check(patient=item.patient, medication=medication)
         if approve and medication is not None and item.patient is not None
         else []
     )
     try:
-        services.inbox_respond(
+        renewals.inbox_respond(
             actor=request.user,
             item_id=item.pk,
             approve=approve,
@@ -343,7 +350,7 @@ def inbox_respond(request: HttpRequest, item_id) -> HttpResponse:
             override_reasons=_overrides_from_post(request, alerts),
             request=request,
         )
-    except services.AlertsNeedOverride:
+    except signature.AlertsNeedOverride:
         form.add_error(None, "Give a reason for each high-severity alert, or deny the request.")
         return _inbox_item_page(request, item, form=form, status=400)
     except ValidationError as exc:
@@ -367,7 +374,7 @@ def attention(request: HttpRequest) -> HttpResponse:
 @require_POST
 def attention_retry(request: HttpRequest, message_id) -> HttpResponse:
     try:
-        services.outbound_retry(actor=request.user, message_id=message_id, request=request)
+        needs_attention.outbound_retry(actor=request.user, message_id=message_id, request=request)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -379,7 +386,7 @@ def attention_retry(request: HttpRequest, message_id) -> HttpResponse:
 @require_POST
 def attention_resolve(request: HttpRequest, message_id) -> HttpResponse:
     try:
-        services.outbound_resolve(
+        needs_attention.outbound_resolve(
             actor=request.user,
             message_id=message_id,
             note=request.POST.get("note", "")[:200],
@@ -398,14 +405,14 @@ RETRY_AFTER_SECONDS = 30
 @require_POST
 def inbound(request: HttpRequest) -> HttpResponse:
     try:
-        answer = services.inbound_receive(headers=request.headers, body=request.body)
-    except services.InboundRejected as exc:
+        answer = inbound_messages.inbound_receive(headers=request.headers, body=request.body)
+    except inbound_messages.InboundRejected as exc:
         if exc.body:
             return HttpResponse(exc.body, status=exc.http_status, content_type="application/xml")
         return HttpResponse(exc.reason + "\n", status=exc.http_status, content_type="text/plain")
     except Exception:  # noqa: BLE001 - fail closed: a pharmacy must get a retryable answer, never a 500 page
         logger.exception("inbound pharmacy message could not be processed")
-        body = services.error_reply(
+        body = inbound_messages.error_reply(
             "temporarily unable to process the message; retry later",
             code=ncpdp.ERROR_RECEIVER_SYSTEM,
             desc=ncpdp.DESC_SYSTEM_ERROR,

@@ -34,7 +34,16 @@ from tests.conftest import verified_client
 TESTS = Path(__file__).resolve().parent
 PERSONAS = ["clinician", "colleague", "nurse", "front_desk", "admin_user", "privacy", "anonymous"]
 EXEMPT = {"admin", "oauth2_provider"}
-ENFORCED_APPS = ["patients", "audit", "accounts", "ehr", "encounters", "prescriptions", "fhirapi"]
+ENFORCED_APPS = [
+    "patients",
+    "audit",
+    "accounts",
+    "ehr",
+    "scheduling",
+    "encounters",
+    "prescriptions",
+    "fhirapi",
+]
 
 
 def url_names(resolver=None, ns: str = "") -> list[str]:

@@ -58,7 +58,7 @@ def seed_appointments(ctx: SeedContext) -> int:
     if not ctx.patient_ids:
         ctx.note("appointments skipped: no bench patients")
         return 0
-    from encounters.recurrence import clinic_tz
+    from scheduling.recurrence import clinic_tz
 
     tz = clinic_tz()
     rng, ref = ctx.rng, ctx.ref
@@ -75,7 +75,7 @@ def seed_appointments(ctx: SeedContext) -> int:
     today = date.today()
     now = datetime.now(UTC)
     providers = [p.pk for p in ctx.providers]
-    appts = Table("encounters.Appointment", APPOINTMENT_FIELDS)
+    appts = Table("scheduling.Appointment", APPOINTMENT_FIELDS)
     desk = ctx.front_desk.pk
     flow = ["done", "with_provider", "in_room", "checked_in", "arrived"]
 

@@ -111,7 +111,7 @@ def _clinic_make(ctx: SeedContext) -> tuple[SimpleNamespace, int]:
     """The bench location, a room per provider, appointment types and weekday working hours (8 to 17)."""
     from datetime import time as clock
 
-    from encounters.models import AppointmentType, Location, Room, WorkingHours
+    from scheduling.models import AppointmentType, Location, Room, WorkingHours
 
     made = 0
     loc, _ = Location.objects.get_or_create(name=BENCH_LOCATION, defaults={"address": "1 Bench Way"})

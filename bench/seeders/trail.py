@@ -55,16 +55,39 @@ def audit_partitions_for(start: date, end: date) -> list[str]:
 
 @register(name="audit", order=50)
 def seed_audit(ctx: SeedContext) -> int:
+    """seed_audit_history as the owner role when one is configured (DATABASE_MIGRATE_URL): the database refuses
+    backdated events, links it did not check and far partitions from the application's role (audit migration
+    0004), and trusts the tables' owner."""
+    from django.conf import settings
+
+    if not settings.DATABASE_MIGRATE_URL:
+        return seed_audit_history(ctx)
+    from audit.dbroles import as_owner
+
+    try:
+        with as_owner(connection, settings.DATABASE_MIGRATE_URL):
+            with connection.cursor() as cur:
+                cur.execute("SET synchronous_commit = off")
+            return seed_audit_history(ctx)
+    finally:
+        with connection.cursor() as cur:  # a new session: seed_run's settings again
+            cur.execute("SET synchronous_commit = off")
+            cur.execute("SET ehr.chart_version_bump = 'off'")
+
+
+def seed_audit_history(ctx: SeedContext) -> int:
     """Access events over AUDIT_MONTHS months, in time order (ids grow with time, as in production): chart views
     (one patient), searches and lists (1-20 patients in patient_ids), writes, a few denials and break-the-glass;
     and their hash chain (audit_chainlink), computed with audit.services.content_hash / chain_hash exactly as the
-    linker would, appended after the chain's current head. The linker's queue (audit_unlinked) ends empty, as on
-    a system whose linker keeps up."""
+    linker would, appended after the chain's current head (checked first as the linker checks it, audit/chainguard.py)
+    and checkpointed outside the database after (audit/anchor.py). The linker's queue (audit_unlinked) ends empty,
+    as on a system whose linker keeps up."""
     n = ctx.counts.get("audit_events", 0)
     if not n:
         return 0
     patients_load(ctx)
-    from audit.services import _LINK_LOCK, GENESIS, chain_hash, content_hash
+    from audit import anchor, chainguard
+    from audit.services import _LINK_LOCK, chain_hash, content_hash
 
     ids = ctx.patient_ids
     if not ids:
@@ -112,9 +135,13 @@ def seed_audit(ctx: SeedContext) -> int:
             )
             event_ids += [r[0] for r in cur.fetchall()]
         cur.execute("SELECT pg_advisory_lock(%s)", [_LINK_LOCK])  # the linker must not append meanwhile
-        cur.execute("SELECT seq, chain_hash FROM audit_chainlink ORDER BY seq DESC LIMIT 1")
-        head = cur.fetchone()
-    link_seq, prev = head if head else (0, GENESIS)
+    try:  # the chain the seed extends must be sound (as the linker checks it), and is checkpointed after
+        head = chainguard.check_before_extending(anchor.database_identity(), content_hash)
+    except Exception:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", [_LINK_LOCK])
+        raise
+    link_seq, prev = head.seq, head.chain_hash
     links: list[str] = []
 
     def pick() -> str:
@@ -193,6 +220,9 @@ def seed_audit(ctx: SeedContext) -> int:
             copy_lines("audit_chainlink", LINK_COLUMNS, link_lines())
         ctx.loaded("audit_accessevent", written)
         ctx.loaded("audit_chainlink", written)
+        if written:
+            anchor.checkpoint_write(seq=link_seq, event_id=event_ids[-1], chain_hash=prev, continuous=True)
+            chainguard.extended(anchor.database_identity(), chainguard.Head(link_seq, prev))
     finally:
         with connection.cursor() as cur:
             if replica:

@@ -179,7 +179,7 @@ def _lab_value(rng: random.Random, lo: float, hi: float) -> tuple[Decimal, str]:
 def seed_encounters(ctx: SeedContext) -> int:
     """Encounters: 10 / 100 / 1,000 for the named benchmark patients, a few heavy patients with 1,000+, the rest
     spread over random patients, 50 providers, 10 years. Each has a signed note (content_hash as
-    encounters.services.note_hash computes it); VITALS_FRACTION have vital signs, LAB_FRACTION a lab panel,
+    encounters.notes.note_hash computes it); VITALS_FRACTION have vital signs, LAB_FRACTION a lab panel,
     RX_FRACTION a prescription (valid for the prescriptions constraints: catalog drug, refill limits by schedule,
     ICD-10-CM diagnosis) with its timeline and medication-list row."""
     n = ctx.counts.get("encounters", 0)
@@ -191,7 +191,7 @@ def seed_encounters(ctx: SeedContext) -> int:
         ctx.note("encounters skipped: no bench patients")
         return 0
     from encounters import vitals
-    from encounters.services import note_hash
+    from encounters.notes import note_hash
     from prescriptions.services import sig_render
 
     rng, ref = ctx.rng, ctx.ref

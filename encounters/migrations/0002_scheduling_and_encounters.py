@@ -4,7 +4,7 @@ import django.contrib.postgres.constraints
 import django.contrib.postgres.fields.ranges
 import django.contrib.postgres.indexes
 import django.db.models.deletion
-import encounters.models
+import scheduling.models
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -377,11 +377,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='appointment',
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('status__in', ('cancelled', 'no_show')), _negated=True), expressions=[('provider', '='), (encounters.models.TsTzRange('start', 'end', django.contrib.postgres.fields.ranges.RangeBoundary()), '&&')], name='appt_no_provider_double_booking', violation_error_message='The provider already has an appointment at that time.'),
+            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('status__in', ('cancelled', 'no_show')), _negated=True), expressions=[('provider', '='), (scheduling.models.TsTzRange('start', 'end', django.contrib.postgres.fields.ranges.RangeBoundary()), '&&')], name='appt_no_provider_double_booking', violation_error_message='The provider already has an appointment at that time.'),
         ),
         migrations.AddConstraint(
             model_name='appointment',
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('room__isnull', False), models.Q(('status__in', ('cancelled', 'no_show')), _negated=True)), expressions=[('room', '='), (encounters.models.TsTzRange('start', 'end', django.contrib.postgres.fields.ranges.RangeBoundary()), '&&')], name='appt_no_room_double_booking', violation_error_message='The room is already booked at that time.'),
+            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('room__isnull', False), models.Q(('status__in', ('cancelled', 'no_show')), _negated=True)), expressions=[('room', '='), (scheduling.models.TsTzRange('start', 'end', django.contrib.postgres.fields.ranges.RangeBoundary()), '&&')], name='appt_no_room_double_booking', violation_error_message='The room is already booked at that time.'),
         ),
         migrations.AddConstraint(
             model_name='appointment',

@@ -4,7 +4,7 @@ import django.contrib.postgres.constraints
 import django.contrib.postgres.fields.ranges
 import django.db.models.deletion
 import django.utils.timezone
-import encounters.models
+import scheduling.models
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -285,7 +285,7 @@ class Migration(migrations.Migration):
         migrations.RunPython(working_hours_dedupe, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='workinghours',
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(expressions=[('provider', '='), ('weekday', '='), (encounters.models.DateRangeFn('effective_from', 'effective_to', django.contrib.postgres.fields.ranges.RangeBoundary(inclusive_upper=True)), '&&'), (encounters.models.TimeOfDayRange('start_time', 'end_time'), '&&')], name='wh_no_overlap', violation_error_message='These working hours overlap hours already set for this provider on that weekday and dates. Change or end the existing row instead.'),
+            constraint=django.contrib.postgres.constraints.ExclusionConstraint(expressions=[('provider', '='), ('weekday', '='), (scheduling.models.DateRangeFn('effective_from', 'effective_to', django.contrib.postgres.fields.ranges.RangeBoundary(inclusive_upper=True)), '&&'), (scheduling.models.TimeOfDayRange('start_time', 'end_time'), '&&')], name='wh_no_overlap', violation_error_message='These working hours overlap hours already set for this provider on that weekday and dates. Change or end the existing row instead.'),
         ),
         migrations.AlterConstraint(
             model_name='addendum',

@@ -2,7 +2,7 @@
 
 import django.contrib.postgres.fields.ranges
 import django.contrib.postgres.indexes
-import encounters.models
+import scheduling.models
 from django.conf import settings
 from django.db import migrations
 
@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='appointment',
-            index=django.contrib.postgres.indexes.GistIndex(encounters.models.TsTzRange('start', 'end', django.contrib.postgres.fields.ranges.RangeBoundary()), name='appt_span'),
+            index=django.contrib.postgres.indexes.GistIndex(scheduling.models.TsTzRange('start', 'end', django.contrib.postgres.fields.ranges.RangeBoundary()), name='appt_span'),
         ),
     ]

@@ -165,3 +165,80 @@ class TestLockout:
 
         for _ in range(4):
             assert post_login(client, "nurse.nina", WRONG).status_code == 200
+
+
+def _time_passes(seconds: float, **which) -> None:
+    """Move the recorded failures back in time (what waiting does), e.g. _time_passes(16, username="nurse.nina")."""
+    from datetime import timedelta
+
+    from axes.models import AccessAttempt
+    from django.db.models import F
+
+    AccessAttempt.objects.filter(**which).update(attempt_time=F("attempt_time") - timedelta(seconds=seconds))
+
+
+class TestGrowingDelay:
+    """Issue 18 #5: the username lock is a growing delay, not 15 minutes for anyone who types a name five times."""
+
+    def test_after_the_fifth_failure_the_account_waits_15_seconds_then_may_try(self, client, nurse):
+        for _ in range(5):
+            fifth = post_login(client, "nurse.nina", WRONG)
+        too_soon = post_login(client, "nurse.nina", PASSWORD)
+        assert fifth.status_code == too_soon.status_code == 429
+        assert "for this account. Wait 15 seconds" in too_soon.content.decode()
+
+        _time_passes(16, username="nurse.nina")
+
+        assert post_login(client, "nurse.nina", PASSWORD).status_code == 302
+
+    def test_each_further_failure_doubles_the_wait(self, client, nurse):
+        for _ in range(5):
+            post_login(client, "nurse.nina", WRONG)
+        _time_passes(16, username="nurse.nina")
+        sixth = post_login(client, "nurse.nina", WRONG)
+        assert sixth.status_code == 429
+        assert "Wait 30 seconds" in sixth.content.decode()
+
+        _time_passes(16, username="nurse.nina")
+        refused = post_login(client, "nurse.nina", PASSWORD)  # 14 s left; not counted as a failure
+        assert refused.status_code == 429
+        assert "Wait 15 seconds" in refused.content.decode()
+
+        _time_passes(15, username="nurse.nina")
+        assert post_login(client, "nurse.nina", PASSWORD).status_code == 302
+
+
+class TestAddressLimit:
+    """Issue 18 #5: password spraying from one address (one try on many accounts) is slowed."""
+
+    SPRAYER = "203.0.113.9"
+
+    def spray(self, client, count):
+        return [
+            client.post(LOGIN, {"username": f"user{i}", "password": WRONG}, REMOTE_ADDR=self.SPRAYER)
+            for i in range(count)
+        ]
+
+    def test_the_address_waits_after_its_own_threshold(self, client, nurse):
+        assert settings.LOGIN_ADDRESS_FAILURE_LIMIT == 20
+        responses = self.spray(client, 20)
+
+        assert [r.status_code for r in responses[:19]] == [200] * 19
+        assert responses[19].status_code == 429
+        assert "from your network address. Wait 15 seconds" in responses[19].content.decode()
+        # Every account is slowed from that address, even with the right password; elsewhere nobody is.
+        here = client.post(LOGIN, {"username": "nurse.nina", "password": PASSWORD}, REMOTE_ADDR=self.SPRAYER)
+        assert here.status_code == 429
+        assert "_auth_user_id" not in client.session
+        elsewhere = client.post(
+            LOGIN, {"username": "nurse.nina", "password": PASSWORD}, REMOTE_ADDR="198.51.100.7"
+        )
+        assert elsewhere.status_code == 302
+
+    def test_the_address_may_try_again_after_the_wait(self, client, nurse):
+        self.spray(client, 20)
+        _time_passes(16, ip_address=self.SPRAYER)
+
+        ok = client.post(LOGIN, {"username": "nurse.nina", "password": PASSWORD}, REMOTE_ADDR=self.SPRAYER)
+
+        assert ok.status_code == 302

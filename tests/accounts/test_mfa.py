@@ -3,6 +3,7 @@
 import base64
 import time
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -132,6 +133,31 @@ class TestVerification:
         response = client.post(f"{VERIFY}?next=https://evil.example/", {"token": totp_now(secret_of(device))})
 
         assert response.url == "/"
+
+    @pytest.mark.parametrize(
+        "nxt",
+        [
+            "foo",
+            "home",
+            "accounts:security",
+            "patients/",
+            "//evil.example/",
+            "/\\evil.example/",
+            "javascript:alert(1)",
+        ],
+    )
+    def test_a_next_that_is_not_a_local_path_goes_home_never_a_500(self, client, clinician, nxt):
+        """Issue 18 #4: ?next=foo was resolved as a URL name (NoReverseMatch, a 500) even after a right code."""
+        device = confirmed_device(clinician)
+        client.force_login(clinician)
+
+        page = client.get(VERIFY, {"next": nxt})
+        response = client.post(f"{VERIFY}?{urlencode({'next': nxt})}", {"token": totp_now(secret_of(device))})
+        again = client.get(VERIFY, {"next": nxt})  # verified now: straight on
+
+        assert page.status_code == 200
+        assert response.status_code == again.status_code == 302
+        assert response.url == again.url == "/"
 
     def test_the_same_code_cannot_be_used_twice(self, client, clinician):
         device = confirmed_device(clinician)

@@ -300,3 +300,33 @@ def test_pages_are_capped(login, privacy, clinician, patient):
     assert (
         resp.status_code == 200 and resp.context["report"].page == MAX_PAGE and not resp.context["next_url"]
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "=1+1",
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        '\uff1dHYPERLINK("http://evil")',  # full-width equals sign
+        "\uff0b1",
+        "\uff0d1",
+        "\uff20SUM(A1)",
+        "|calc!A0",  # DDE through a leading pipe
+        "\t=1+1",
+        "\r=1+1",
+        "\n=1+1",
+    ],
+)
+def test_csv_cells_that_could_start_a_formula_are_quoted(text):
+    from audit.views import _safe_cell
+
+    assert _safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", ["Checked the chart", "12", "", None, "a=b", "O'Brien"])
+def test_csv_cells_of_plain_text_are_left_alone(text):
+    from audit.views import _safe_cell
+
+    assert _safe_cell(text) == ("" if text is None else text)

@@ -119,7 +119,6 @@ def _the_seeded_rows_are_what_the_product_writes():
     from audit.services import audit_verify
     from encounters.models import (
         Allergy,
-        Appointment,
         Encounter,
         Immunization,
         MedicationStatement,
@@ -128,11 +127,12 @@ def _the_seeded_rows_are_what_the_product_writes():
         Problem,
         VitalSigns,
     )
-    from encounters.services import note_hash
+    from encounters.notes import note_hash
     from patients.models import CareTeamMember, Patient
     from patients.selectors import name_search_text
     from patients.services import mrn_is_valid
     from prescriptions.models import Prescription, PrescriptionEvent
+    from scheduling.models import Appointment
 
     # name_search is what the product computes, so search finds seeded patients; MRNs carry their check digit
     row = _row(

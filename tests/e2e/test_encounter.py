@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from encounters import findings as enc_findings
+from encounters import notes as enc_notes
 from encounters import services
 from encounters.models import Encounter, Icd10Code, Note, Problem
 from tests.conftest import browser_login, screenshot
@@ -29,13 +31,13 @@ def history(db, clinician, patient):
             Icd10Code(code="E11.9", description="Type 2 diabetes mellitus without complications"),
         ]
     )
-    services.problem_add(
+    enc_findings.problem_add(
         actor=clinician,
         patient_id=patient.pk,
         code="I10",
         onset_date=timezone.localdate() - timedelta(days=800),
     )
-    services.problem_add(actor=clinician, patient_id=patient.pk, code="E11.9")
+    enc_findings.problem_add(actor=clinician, patient_id=patient.pk, code="E11.9")
     services.allergy_record(
         actor=clinician,
         patient_id=patient.pk,
@@ -58,11 +60,11 @@ def history(db, clinician, patient):
     )
     now = timezone.now()
     for i, (sbp, dbp) in enumerate([(152, 96), (148, 94), (141, 90), (138, 88), (134, 84)]):
-        old = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Hypertension review")
+        old = enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Hypertension review")
         Encounter.objects.filter(pk=old.pk).update(
             start=now - timedelta(days=30 * (5 - i)), status="finished"
         )
-        services.vitals_record(
+        enc_findings.vitals_record(
             actor=clinician,
             patient_id=patient.pk,
             encounter_id=old.pk,
@@ -192,7 +194,7 @@ def _open_blank_note(page, enc):
 def test_autosave_twice_then_plan_then_sign(page, clinician, patient):
     """Autosave keeps the hidden version current (out-of-band swap by id), watches every section, and Sign then
     succeeds: no false "someone else saved", nothing typed is lost."""
-    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
+    enc = enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
     browser_login(page, clinician)
     page.on("dialog", lambda d: d.accept())
     form = _open_blank_note(page, enc)
@@ -224,8 +226,8 @@ def test_autosave_twice_then_plan_then_sign(page, clinician, patient):
 def test_two_people_editing_one_note_see_the_conflict_and_lose_nothing(
     browser, live_server, page, clinician, nurse, patient
 ):
-    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Rash")
-    services.note_create(actor=clinician, encounter_id=enc.pk, blank=True)
+    enc = enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Rash")
+    enc_notes.note_create(actor=clinician, encounter_id=enc.pk, blank=True)
     url = reverse("encounters:encounter_detail", args=[enc.pk])
     browser_login(page, clinician)
     page.on("dialog", lambda d: d.accept())

@@ -9,12 +9,15 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from encounters import services
-from encounters.models import Appointment, AppointmentStatus, Colour, Encounter, WaitlistStatus
-from encounters.recurrence import aware
+from encounters.models import Encounter
+from scheduling import series as sched_series
+from scheduling import services as sched_services
+from scheduling import waitlist as sched_waitlist
+from scheduling.models import Appointment, AppointmentStatus, Colour, WaitlistStatus
+from scheduling.recurrence import aware
 from tests.conftest import browser_login, screenshot, wait_until
-from tests.encounters.factories import AppointmentTypeFactory, RoomFactory, working_week
 from tests.factories import make_patient
+from tests.scheduling.factories import AppointmentTypeFactory, RoomFactory, working_week
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
@@ -70,7 +73,7 @@ def _busy_day(*, front_desk, clinician, colleague, department, clinic, monday):
         (people[0], clinician, clinic["follow_up"], _at(monday + timedelta(days=3), 8, 40), []),
     ]
     for patient, provider, atype, start, steps in plan:
-        a = services.appointment_book(
+        a = sched_services.appointment_book(
             actor=front_desk,
             patient_id=patient.pk,
             provider=provider,
@@ -79,7 +82,7 @@ def _busy_day(*, front_desk, clinician, colleague, department, clinic, monday):
             reason="",
         )
         for status in steps:
-            services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=status)
+            sched_services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=status)
 
 
 def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
@@ -98,7 +101,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     browser_login(page, front_desk)
 
     # 1. A weekly series of four Monday 09:00 follow-ups.
-    page.goto(reverse("encounters:appointment_book", args=[patient.pk]))
+    page.goto(reverse("scheduling:appointment_book", args=[patient.pk]))
     expect(page.locator("[data-testid=patient-banner]")).to_contain_text(patient.mrn)
     page.select_option("#id_provider", label="Alice Able")
     page.select_option("#id_appointment_type", label="Follow-up (20 min)")
@@ -107,7 +110,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     page.fill("#id_reason", "Blood pressure follow-up")
     page.fill("#id_rrule", "FREQ=WEEKLY;COUNT=4")
     page.click("main button:has-text('Book')")
-    page.wait_for_url(reverse("encounters:patient_schedule", args=[patient.pk]))
+    page.wait_for_url(reverse("scheduling:patient_schedule", args=[patient.pk]))
     expect(page.locator(".messages")).to_contain_text("Booked a series of 4 appointments.")
     rows = page.locator("[data-testid=patient-appointments] tbody tr")
     expect(rows).to_have_count(4)
@@ -115,7 +118,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     assert [a.start for a in series] == [_at(monday + timedelta(weeks=w), 9) for w in range(4)]
 
     # 2. The second occurrence moves to Tuesday 10:00 ("this one only"); the others stay.
-    page.click(f"a[href='{reverse('encounters:appointment_detail', args=[series[1].pk])}']")
+    page.click(f"a[href='{reverse('scheduling:appointment_detail', args=[series[1].pk])}']")
     tuesday = monday + timedelta(days=8)
     page.fill("#move_start", _local(tuesday, 10))
     page.select_option("#move_scope", "this")
@@ -129,7 +132,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     assert Appointment.objects.get(pk=series[2].pk).start == _at(monday + timedelta(weeks=2), 9)
 
     # 3. Another patient at 09:10 on the first Monday: Dr Able is busy, the form says so and offers free slots.
-    page.goto(reverse("encounters:appointment_book", args=[waiting.pk]))
+    page.goto(reverse("scheduling:appointment_book", args=[waiting.pk]))
     page.select_option("#id_provider", label="Alice Able")
     page.select_option("#id_appointment_type", label="Follow-up (20 min)")
     page.fill("#id_start", _local(monday, 9, 10))
@@ -142,7 +145,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     assert not Appointment.objects.filter(patient=waiting).exists()
 
     # 4. Wendy waits for a Monday slot; the first occurrence is cancelled; the worker offers her the slot.
-    services.waitlist_add(
+    sched_waitlist.waitlist_add(
         actor=front_desk,
         patient_id=waiting.pk,
         provider=clinician,
@@ -151,7 +154,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
         latest=monday + timedelta(days=4),
         note="Any morning",
     )
-    page.goto(reverse("encounters:appointment_detail", args=[series[0].pk]))
+    page.goto(reverse("scheduling:appointment_detail", args=[series[0].pk]))
     page.fill("#cancel_reason", "Patient travelling")
     page.select_option("#cancel_scope", "this")
     page.click("main button:has-text('Cancel appointment')")
@@ -159,7 +162,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     expect(page.locator("[data-testid=appt-status]")).to_have_text("Cancelled")
 
     def offer_shown():
-        page.goto(reverse("encounters:waitlist"))
+        page.goto(reverse("scheduling:waitlist"))
         return page.locator("[data-testid=offer]").count() > 0
 
     wait_until(offer_shown, timeout=30, interval=1)
@@ -171,7 +174,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     assert waiting.waitlist_entries.get().status == WaitlistStatus.BOOKED
 
     # 5. On the day list, Wendy arrives and is checked in: the encounter opens.
-    page.goto(reverse("encounters:day_list") + f"?date={monday:%Y-%m-%d}")
+    page.goto(reverse("scheduling:day_list") + f"?date={monday:%Y-%m-%d}")
     row = page.locator("[data-testid=day-list] tbody tr", has_text=waiting.display_name)
     row.locator("button:has-text('Arrived')").click()
     expect(page.locator(".messages")).to_contain_text("Arrived.")
@@ -187,7 +190,7 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     expect(page.locator("[data-testid=encounter-opened]")).to_have_text("Opened")
 
     # 6. The week: both providers, colours per appointment type.
-    page.goto(reverse("encounters:week") + f"?date={monday:%Y-%m-%d}")
+    page.goto(reverse("scheduling:week") + f"?date={monday:%Y-%m-%d}")
     expect(page.locator(".cal-week")).to_contain_text(waiting.display_name)
     screenshot(page, "week_calendar")
 
@@ -204,7 +207,7 @@ def test_front_desk_time_off_override_and_waitlist_after_moving_a_series(
 
     # 1. Dr Able is away all of Wednesday.
     wednesday = monday + timedelta(days=2)
-    page.goto(reverse("encounters:time_off"))
+    page.goto(reverse("scheduling:time_off"))
     page.select_option("#id_provider", label="Alice Able")
     page.select_option("#id_kind", "time_off")
     page.fill("#id_start", _local(wednesday, 0))
@@ -215,7 +218,7 @@ def test_front_desk_time_off_override_and_waitlist_after_moving_a_series(
     expect(page.locator("[data-testid=time-off]")).to_contain_text("Conference")
 
     def book(start, *, override=""):
-        page.goto(reverse("encounters:appointment_book", args=[patient.pk]))
+        page.goto(reverse("scheduling:appointment_book", args=[patient.pk]))
         page.select_option("#id_provider", label="Alice Able")
         page.select_option("#id_appointment_type", label="Follow-up (20 min)")
         page.fill("#id_start", start)
@@ -237,7 +240,7 @@ def test_front_desk_time_off_override_and_waitlist_after_moving_a_series(
 
     # 3. A weekly series on Tuesdays 09:00; Wendy waits for a Tuesday in week 2 or 3.
     tuesday = monday + timedelta(days=1)
-    series = services.series_create(
+    series = sched_series.series_create(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
@@ -245,7 +248,7 @@ def test_front_desk_time_off_override_and_waitlist_after_moving_a_series(
         dtstart=_at(tuesday, 9),
         rrule="FREQ=WEEKLY;COUNT=4",
     )
-    services.waitlist_add(
+    sched_waitlist.waitlist_add(
         actor=front_desk,
         patient_id=waiting.pk,
         provider=clinician,
@@ -254,14 +257,14 @@ def test_front_desk_time_off_override_and_waitlist_after_moving_a_series(
         latest=tuesday + timedelta(weeks=2),
     )
     rows = list(series.appointments.order_by("start"))
-    page.goto(reverse("encounters:appointment_detail", args=[rows[1].pk]))
+    page.goto(reverse("scheduling:appointment_detail", args=[rows[1].pk]))
     page.fill("#move_start", _local(tuesday + timedelta(weeks=1), 11))
     page.select_option("#move_scope", "following")
     page.click("main button:has-text('Move')")
     expect(page.locator(".messages")).to_contain_text("3 appointments moved.")
 
     def offer_shown():
-        page.goto(reverse("encounters:waitlist"))
+        page.goto(reverse("scheduling:waitlist"))
         return page.locator("[data-testid=offer]").count() > 0
 
     wait_until(offer_shown, timeout=30, interval=1)

@@ -5,7 +5,6 @@ POST-only views are listed with a GET: signed-in users get 405 (wrong method), a
 
 
 def setup(ctx):
-    from datetime import timedelta
 
     from django.contrib.auth import get_user_model
     from django.utils import timezone
@@ -13,28 +12,14 @@ def setup(ctx):
     from encounters.models import (
         Allergy,
         AmendmentRequest,
-        Appointment,
-        AppointmentType,
         Encounter,
         Icd10Code,
         MedicationStatement,
         Note,
         Problem,
-        TimeOff,
-        WaitlistEntry,
     )
 
     clinician = getattr(ctx, "clinician", None) or get_user_model().objects.get(username="dr.alice")
-    ctx.enc_provider = clinician
-    atype, _ = AppointmentType.objects.get_or_create(name="Matrix visit", defaults={"duration_minutes": 20})
-    start = timezone.now() + timedelta(days=2)
-    ctx.appointment = Appointment.objects.create(
-        patient=ctx.patient,
-        provider=clinician,
-        appointment_type=atype,
-        start=start,
-        end=start + timedelta(minutes=20),
-    )
     ctx.encounter = Encounter.objects.create(patient=ctx.patient, provider=clinician, start=timezone.now())
     ctx.note = Note.objects.create(
         encounter=ctx.encounter, patient=ctx.patient, author=clinician, subjective="S"
@@ -46,14 +31,6 @@ def setup(ctx):
     ctx.problem = Problem.objects.create(patient=ctx.patient, code=icd, description=icd.description)
     ctx.allergy = Allergy.objects.create(patient=ctx.patient, substance_text="Peanut", category="food")
     ctx.medication = MedicationStatement.objects.create(patient=ctx.patient, name="Ibuprofen 200 mg")
-    ctx.time_off = TimeOff.objects.create(provider=clinician, start=start, end=start + timedelta(hours=1))
-    ctx.waitlist_entry = WaitlistEntry.objects.create(
-        patient=ctx.patient,
-        provider=clinician,
-        appointment_type=atype,
-        earliest=start.date(),
-        latest=start.date(),
-    )
 
 
 _LOGIN = 302
@@ -64,16 +41,6 @@ _SCHEDULE_STAFF = {
     "front_desk": 200,
     "admin_user": 200,
     "privacy": 403,
-    "anonymous": _LOGIN,
-}
-_FEED = {**_SCHEDULE_STAFF, "privacy": 404}
-_PATIENT_SCHEDULE = {
-    "clinician": 200,
-    "colleague": 404,
-    "nurse": 200,
-    "front_desk": 200,
-    "admin_user": 404,
-    "privacy": 404,
     "anonymous": _LOGIN,
 }
 # front_desk sees the patient but not the clinical record: told so (403), not hidden (404).
@@ -95,18 +62,6 @@ _CLINICAL_ROLE = {
     "privacy": 403,
     "anonymous": _LOGIN,
 }
-_CALENDAR_MANAGERS = {
-    "clinician": 403,
-    "colleague": 403,
-    "nurse": 403,
-    "front_desk": 200,
-    "admin_user": 200,
-    "privacy": 403,
-    "anonymous": _LOGIN,
-}
-_NOBODY = {
-    p: 404 for p in ("clinician", "colleague", "nurse", "front_desk", "admin_user", "privacy", "anonymous")
-}
 _POST_ONLY = {
     "clinician": 405,
     "colleague": 405,
@@ -126,10 +81,6 @@ def _patient(ctx):
     return {"patient_id": ctx.patient.pk}
 
 
-def _appt(ctx):
-    return {"appointment_id": ctx.appointment.pk}
-
-
 def _enc(ctx):
     return {"encounter_id": ctx.encounter.pk}
 
@@ -139,35 +90,6 @@ def _note(ctx):
 
 
 ENTRIES = [
-    {"name": "encounters:day_list", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {"name": "encounters:week", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {"name": "encounters:slots", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {"name": "encounters:waitlist", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    {
-        "name": "encounters:provider_ical",
-        "kwargs": lambda ctx: {"provider_id": ctx.enc_provider.pk},
-        "method": "get",
-        "expect": _FEED,
-    },
-    {"name": "encounters:time_off", "kwargs": _none, "method": "get", "expect": _CALENDAR_MANAGERS},
-    {
-        "name": "encounters:time_off_delete",
-        "kwargs": lambda ctx: {"time_off_id": ctx.time_off.pk},
-        "method": "get",
-        "expect": _POST_ONLY,
-    },
-    {"name": "encounters:calendar_feed", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
-    # A calendar app's subscription: no session; an unknown token is 404 for everyone, signed in or not.
-    {
-        "name": "encounters:provider_feed_ics",
-        "kwargs": lambda ctx: {"token": "not-a-valid-token"},
-        "method": "get",
-        "expect": _NOBODY,
-    },
-    {"name": "encounters:patient_schedule", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
-    {"name": "encounters:appointment_book", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
-    {"name": "encounters:waitlist_add", "kwargs": _patient, "method": "get", "expect": _PATIENT_SCHEDULE},
-    {"name": "encounters:appointment_detail", "kwargs": _appt, "method": "get", "expect": _PATIENT_SCHEDULE},
     {"name": "encounters:timeline", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:vitals_trend", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:problems", "kwargs": _patient, "method": "get", "expect": _CLINICAL_READ},
@@ -196,27 +118,6 @@ ENTRIES = [
     },
     {"name": "encounters:encounter_detail", "kwargs": _enc, "method": "get", "expect": _CLINICAL_READ},
     {"name": "encounters:icd10_search", "kwargs": _none, "method": "get", "expect": _CLINICAL_ROLE},
-    {"name": "encounters:appointment_move", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
-    {"name": "encounters:appointment_cancel", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
-    {"name": "encounters:appointment_advance", "kwargs": _appt, "method": "get", "expect": _POST_ONLY},
-    {
-        "name": "encounters:waitlist_accept",
-        "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
-        "method": "get",
-        "expect": _POST_ONLY,
-    },
-    {
-        "name": "encounters:waitlist_remove",
-        "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
-        "method": "get",
-        "expect": _POST_ONLY,
-    },
-    {
-        "name": "encounters:waitlist_decline",
-        "kwargs": lambda ctx: {"entry_id": ctx.waitlist_entry.pk},
-        "method": "get",
-        "expect": _POST_ONLY,
-    },
     {"name": "encounters:encounter_start", "kwargs": _patient, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:note_create", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:vitals_add", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},

@@ -2,34 +2,31 @@
 conditional or bulk UPDATEs through an explicit access event. Reminder settings come from the environment and the
 SMS backend is pluggable."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
 from auditlog.registry import auditlog
 from django.apps import apps
-from django.conf import settings as django_settings
 
 from audit.models import AccessEvent, Action
-from encounters import services
 from encounters.apps import AUDITED
-from encounters.models import AppointmentStatus, Encounter, EncounterStatus, Reminder, ReminderStatus
+from encounters.models import Encounter, EncounterStatus
 from patients.models import Patient
+from scheduling import services as sched_services
+from scheduling.apps import AUDITED as SCHEDULING_AUDITED
+from scheduling.models import AppointmentStatus, Reminder, ReminderStatus
 
-from .sms import RecordingSmsBackend
 
-
-def test_every_patient_linked_model_is_registered_with_masked_phi():
-    for model in apps.get_app_config("encounters").get_models():
+@pytest.mark.parametrize("app, audited", [("encounters", AUDITED), ("scheduling", SCHEDULING_AUDITED)])
+def test_every_patient_linked_model_is_registered_with_masked_phi(app, audited):
+    for model in apps.get_app_config(app).get_models():
         linked = any(getattr(f, "related_model", None) is Patient for f in model._meta.get_fields())
         if not linked:
             continue
         assert auditlog.contains(model), model.__name__
         if model.__name__ != "Note":  # the note's text is excluded (autosave), its hash fixes the signed text
             masked = auditlog.get_model_fields(model)["mask_fields"]
-            assert masked and set(masked) == set(AUDITED[model.__name__]), model.__name__
+            assert masked and set(masked) == set(audited[model.__name__]), model.__name__
             names = {f.name for f in model._meta.get_fields()}
             assert set(masked) <= names, model.__name__
 
@@ -42,121 +39,29 @@ def _writes(patient, model):
 def test_finishing_an_encounter_and_skipping_reminders_are_audited(
     hours, front_desk, clinician, patient, appt_type, tomorrow_9
 ):
-    a = services.appointment_book(
+    a = sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
         appointment_type=appt_type,
         start=tomorrow_9,
     )
-    assert _writes(patient, "encounters.Reminder").filter(action=Action.CREATE).count() == 2
+    assert _writes(patient, "scheduling.Reminder").filter(action=Action.CREATE).count() == 2
     for status in (AppointmentStatus.CHECKED_IN, AppointmentStatus.WITH_PROVIDER, AppointmentStatus.DONE):
-        services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=status)
+        sched_services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=status)
     enc = Encounter.objects.get(appointment=a)
     assert enc.status == EncounterStatus.FINISHED and enc.end is not None
     assert _writes(patient, "encounters.Encounter").filter(action=Action.UPDATE).exists()
-    b = services.appointment_book(
+    b = sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
         appointment_type=appt_type,
         start=tomorrow_9 + timedelta(hours=2),
     )
-    before = _writes(patient, "encounters.Reminder").filter(action=Action.UPDATE).count()
-    services.appointment_cancel(actor=front_desk, appointment_id=b.pk, reason="Unwell")
+    before = _writes(patient, "scheduling.Reminder").filter(action=Action.UPDATE).count()
+    sched_services.appointment_cancel(actor=front_desk, appointment_id=b.pk, reason="Unwell")
     assert set(Reminder.objects.filter(appointment=b).values_list("status", flat=True)) == {
         ReminderStatus.SKIPPED
     }
-    assert _writes(patient, "encounters.Reminder").filter(action=Action.UPDATE).count() == before + 2
-
-
-@pytest.mark.django_db
-def test_series_move_records_its_bulk_update(hours, front_desk, clinician, patient, appt_type, tomorrow_9):
-    series = services.series_create(
-        actor=front_desk,
-        patient_id=patient.pk,
-        provider=clinician,
-        appointment_type=appt_type,
-        dtstart=tomorrow_9,
-        rrule="FREQ=WEEKLY;COUNT=3",
-    )
-    first = series.appointments.order_by("start").first()
-    services.series_occurrence_move(
-        actor=front_desk, appointment_id=first.pk, start=tomorrow_9 + timedelta(hours=1), scope="all"
-    )
-    ev = AccessEvent.objects.get(detail__has_key="series_move")
-    assert ev.actor == front_desk and ev.patient_id == patient.pk and len(ev.detail["series_move"]) == 3
-    assert _writes(patient, "encounters.Series").filter(action=Action.UPDATE).exists()
-
-
-@pytest.mark.django_db
-def test_reminder_lead_time_and_sms_backend(
-    hours, front_desk, clinician, patient, appt_type, tomorrow_9, settings, mailoutbox
-):
-    settings.APPOINTMENT_REMINDER_HOURS = 3
-    settings.ENCOUNTERS_SMS_BACKEND = "tests.encounters.sms.RecordingSmsBackend"
-    RecordingSmsBackend.sent.clear()
-    patient.email = "maria@example.org"
-    patient.phones = [{"use": "mobile", "value": "555-123-9876"}]
-    patient.save()
-    a = services.appointment_book(
-        actor=front_desk,
-        patient_id=patient.pk,
-        provider=clinician,
-        appointment_type=appt_type,
-        start=tomorrow_9,
-    )
-    due = set(Reminder.objects.filter(appointment=a).values_list("due_at", flat=True))
-    assert due == {tomorrow_9 - timedelta(hours=3)}
-    assert services.reminders_send_due(now=tomorrow_9 - timedelta(hours=4)) == 0  # not due yet
-    assert services.reminders_send_due(now=tomorrow_9 - timedelta(hours=2)) == 2
-    assert len(mailoutbox) == 1
-    assert len(RecordingSmsBackend.sent) == 1
-    to, body = RecordingSmsBackend.sent[0]
-    assert to == "555-123-9876" and "Reminder: you have an appointment" in body
-    assert patient.family_name not in body  # minimum necessary
-    events = AccessEvent.objects.filter(patient_id=patient.pk, channel="task", action=Action.TRANSMIT)
-    assert sorted(e.detail["channel"] for e in events) == ["email", "sms"]
-    assert services.reminders_send_due(now=tomorrow_9 - timedelta(hours=1)) == 0  # idempotent
-
-
-@pytest.mark.django_db
-def test_failed_sms_is_recorded_not_lost(
-    hours, front_desk, clinician, patient, appt_type, tomorrow_9, settings
-):
-    settings.ENCOUNTERS_SMS_BACKEND = "tests.encounters.test_audit_writes.BrokenSms"
-    patient.phones = [{"use": "mobile", "value": "555-123-9876"}]
-    patient.save()
-    a = services.appointment_book(
-        actor=front_desk,
-        patient_id=patient.pk,
-        provider=clinician,
-        appointment_type=appt_type,
-        start=tomorrow_9,
-    )
-    services.reminders_send_due(now=tomorrow_9 - timedelta(hours=2))
-    sms = Reminder.objects.get(appointment=a, channel="sms")
-    assert sms.status == ReminderStatus.FAILED and "gateway down" in sms.detail
-    assert AccessEvent.objects.filter(patient_id=patient.pk, channel="task", detail__status="failed").exists()
-
-
-class BrokenSms:
-    def send(self, to, body):
-        raise ConnectionError("gateway down")
-
-
-def test_reminder_settings_come_from_the_environment():
-    code = (
-        "import django, os; django.setup(); from django.conf import settings as s; "
-        "print(s.APPOINTMENT_REMINDER_HOURS, s.ENCOUNTERS_SMS_BACKEND, s.SERIES_HORIZON_DAYS)"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "ehr.settings",
-        "SECRET_KEY": django_settings.SECRET_KEY or "x",
-        "APPOINTMENT_REMINDER_HOURS": "48",
-        "ENCOUNTERS_SMS_BACKEND": "tests.encounters.sms.RecordingSmsBackend",
-        "SERIES_HORIZON_DAYS": "200",
-    }
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["48", "tests.encounters.sms.RecordingSmsBackend", "200"]
+    assert _writes(patient, "scheduling.Reminder").filter(action=Action.UPDATE).count() == before + 2

@@ -13,8 +13,6 @@ from audit.models import AccessEvent
 from encounters import demo
 from encounters.models import (
     Allergy,
-    Appointment,
-    AppointmentStatus,
     Encounter,
     Icd10Code,
     Immunization,
@@ -23,12 +21,10 @@ from encounters.models import (
     NoteStatus,
     Observation,
     Problem,
-    Series,
     VitalSigns,
-    WaitlistEntry,
-    WorkingHours,
 )
-from encounters.services import note_hash
+from encounters.notes import note_hash
+from scheduling.models import Appointment, AppointmentStatus, Series, WaitlistEntry, WorkingHours
 from tests.factories import PractitionerFactory, UserFactory, make_patient
 
 

@@ -10,18 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AccessEvent, Outcome
+from encounters import findings as enc_findings
+from encounters import notes as enc_notes
 from encounters import selectors, services
-from encounters.models import (
-    Allergy,
-    Icd10Code,
-    Immunization,
-    MedicationStatement,
-    Observation,
-    Problem,
-    WaitlistEntry,
-    WaitlistStatus,
-)
-from encounters.recurrence import aware
+from encounters.models import Allergy, Icd10Code, Immunization, MedicationStatement, Observation, Problem
+from scheduling import services as sched_services
+from scheduling.recurrence import aware
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -39,7 +33,9 @@ def icd(db):
 
 @pytest.mark.django_db
 def test_problem_resolve_inactivate_reactivate(login, clinician, colleague, nurse, front_desk, patient, icd):
-    p = services.problem_add(actor=clinician, patient_id=patient.pk, code="I10", onset_date=date(2020, 1, 1))
+    p = enc_findings.problem_add(
+        actor=clinician, patient_id=patient.pk, code="I10", onset_date=date(2020, 1, 1)
+    )
     url = reverse("encounters:problem_status", args=[p.pk])
     client = login(clinician)
     assert client.get(url).status_code == 405
@@ -124,60 +120,6 @@ def test_medication_stop(login, clinician, colleague, patient):
         == 1
     )
     assert MedicationStatement.objects.get().status == "stopped"
-
-
-@pytest.mark.django_db
-def test_waitlist_remove_and_decline(
-    hours, login, front_desk, colleague, clinician, patient, appt_type, tomorrow_9
-):
-    from tests.factories import make_patient
-
-    other = make_patient(
-        given_name="Wendy", family_name="Wait", ssn="222-33-4444", department=patient.department
-    )
-    a = services.appointment_book(
-        actor=front_desk,
-        patient_id=patient.pk,
-        provider=clinician,
-        appointment_type=appt_type,
-        start=tomorrow_9,
-    )
-    first = services.waitlist_add(
-        actor=front_desk,
-        patient_id=other.pk,
-        provider=clinician,
-        appointment_type=appt_type,
-        earliest=tomorrow_9.date(),
-        latest=tomorrow_9.date(),
-    )
-    second = services.waitlist_add(
-        actor=front_desk,
-        patient_id=patient.pk,
-        provider=clinician,
-        appointment_type=appt_type,
-        earliest=tomorrow_9.date(),
-        latest=tomorrow_9.date(),
-    )
-    services.appointment_cancel(actor=front_desk, appointment_id=a.pk, reason="Travelling")
-    assert services.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end).pk == first.pk
-    client = login(front_desk)
-    page = client.get(reverse("encounters:waitlist")).content.decode()
-    assert "Decline offer" in page and "Remove" in page
-    url = reverse("encounters:waitlist_decline", args=[first.pk])
-    assert client.get(url).status_code == 405
-    resp = client.post(url, **HTMX)
-    assert resp.status_code == 200 and "Offer declined" in resp.content.decode()
-    first.refresh_from_db()
-    assert first.status == WaitlistStatus.WAITING and first.offered_start is None
-    # The slot goes to the next patient, never back to the one who declined it.
-    assert services.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end).pk == second.pk
-    resp = client.post(reverse("encounters:waitlist_remove", args=[second.pk]))
-    assert resp.status_code == 302
-    second.refresh_from_db()
-    assert second.status == WaitlistStatus.REMOVED
-    assert services.waitlist_offer_slot(provider_id=clinician.pk, start=a.start, end=a.end) is None
-    assert login(colleague).post(reverse("encounters:waitlist_remove", args=[first.pk])).status_code == 404
-    assert WaitlistEntry.objects.get(pk=first.pk).status == WaitlistStatus.WAITING
 
 
 @pytest.mark.django_db
@@ -301,14 +243,14 @@ def test_results_page_groups_and_flags_read_only(login, clinician, patient):
 def test_every_encounters_page_records_its_data_category(
     hours, login, clinician, front_desk, patient, appt_type, tomorrow_9, icd
 ):
-    appt = services.appointment_book(
+    appt = sched_services.appointment_book(
         actor=front_desk,
         patient_id=patient.pk,
         provider=clinician,
         appointment_type=appt_type,
         start=tomorrow_9,
     )
-    enc = services.encounter_start(actor=clinician, patient_id=patient.pk)
+    enc = enc_notes.encounter_start(actor=clinician, patient_id=patient.pk)
     pages = {
         reverse("encounters:timeline", args=[patient.pk]): "encounter list",
         reverse("encounters:encounter_detail", args=[enc.pk]): "encounter",
@@ -318,10 +260,10 @@ def test_every_encounters_page_records_its_data_category(
         reverse("encounters:medications", args=[patient.pk]): "medication list",
         reverse("encounters:immunizations", args=[patient.pk]): "immunizations",
         reverse("encounters:results", args=[patient.pk]): "results",
-        reverse("encounters:patient_schedule", args=[patient.pk]): "appointments",
-        reverse("encounters:appointment_detail", args=[appt.pk]): "appointments",
-        reverse("encounters:appointment_book", args=[patient.pk]): "appointments",
-        reverse("encounters:waitlist_add", args=[patient.pk]): "appointments",
+        reverse("scheduling:patient_schedule", args=[patient.pk]): "appointments",
+        reverse("scheduling:appointment_detail", args=[appt.pk]): "appointments",
+        reverse("scheduling:appointment_book", args=[patient.pk]): "appointments",
+        reverse("scheduling:waitlist_add", args=[patient.pk]): "appointments",
     }
     client = login(clinician)
     for url, category in pages.items():
@@ -332,8 +274,8 @@ def test_every_encounters_page_records_its_data_category(
     # List pages name the patients shown in one event.
     desk = login(front_desk)
     for url in (
-        reverse("encounters:day_list") + f"?date={tomorrow_9.date()}",
-        reverse("encounters:week") + f"?date={tomorrow_9.date()}",
+        reverse("scheduling:day_list") + f"?date={tomorrow_9.date()}",
+        reverse("scheduling:week") + f"?date={tomorrow_9.date()}",
     ):
         last = AccessEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
         assert desk.get(url).status_code == 200

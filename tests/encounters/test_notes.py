@@ -10,13 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AccessEvent, Action, Outcome
-from encounters import services
+from encounters import notes as enc_notes
 from encounters.models import AmendmentStatus, Encounter, Note, NoteTemplate
 
 
 @pytest.fixture
 def encounter(clinician, patient):
-    return services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Check-up")
+    return enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Check-up")
 
 
 def _writes(patient, model="encounters.Note"):
@@ -25,16 +25,18 @@ def _writes(patient, model="encounters.Note"):
 
 @pytest.mark.django_db
 def test_every_draft_save_leaves_an_audit_event(clinician, patient, encounter):
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
     before = _writes(patient).count()
-    n1 = services.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Cough"})
-    n2 = services.note_save_draft(actor=clinician, note_id=note.pk, version=n1.version, data={"plan": "Rest"})
+    n1 = enc_notes.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Cough"})
+    n2 = enc_notes.note_save_draft(
+        actor=clinician, note_id=note.pk, version=n1.version, data={"plan": "Rest"}
+    )
     assert (n1.version, n2.version) == (2, 3)
     events = list(_writes(patient).order_by("id")[before:])
     assert len(events) == 2 and {e.action for e in events} == {Action.UPDATE}
     assert all("version" in e.detail["fields"] for e in events)
     # Saving exactly what is stored (an autosave that landed just before Save) is neither a write nor a conflict.
-    same = services.note_save_draft(
+    same = enc_notes.note_save_draft(
         actor=clinician, note_id=note.pk, version=n1.version, data={"plan": "Rest"}
     )
     assert same.version == 3 and _writes(patient).count() == before + 2
@@ -42,18 +44,18 @@ def test_every_draft_save_leaves_an_audit_event(clinician, patient, encounter):
 
 @pytest.mark.django_db
 def test_conflict_carries_the_stored_version(clinician, nurse, patient, encounter):
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
-    services.note_save_draft(actor=nurse, note_id=note.pk, version=1, data={"subjective": "Nurse's triage"})
-    with pytest.raises(services.NoteConflict) as exc:
-        services.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Mine"})
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    enc_notes.note_save_draft(actor=nurse, note_id=note.pk, version=1, data={"subjective": "Nurse's triage"})
+    with pytest.raises(enc_notes.NoteConflict) as exc:
+        enc_notes.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Mine"})
     assert exc.value.current.subjective == "Nurse's triage" and exc.value.current.version == 2
     assert "still in the form" in " ".join(exc.value.messages)
 
 
 @pytest.mark.django_db
 def test_conflict_page_keeps_both_texts_and_keep_mine_saves(login, clinician, nurse, patient, encounter):
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
-    services.note_save_draft(actor=nurse, note_id=note.pk, version=1, data={"subjective": "Nurse's triage"})
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    enc_notes.note_save_draft(actor=nurse, note_id=note.pk, version=1, data={"subjective": "Nurse's triage"})
     client = login(clinician)
     p = str(note.pk)[:8] + "-"
     url = reverse("encounters:note_save", args=[note.pk])
@@ -86,9 +88,9 @@ def test_conflict_page_keeps_both_texts_and_keep_mine_saves(login, clinician, nu
 def test_text_typed_into_a_note_signed_meanwhile_is_offered_as_an_addendum(
     login, clinician, patient, encounter
 ):
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
-    n = services.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Cough"})
-    services.note_sign(actor=clinician, note_id=note.pk, version=n.version)
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    n = enc_notes.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Cough"})
+    enc_notes.note_sign(actor=clinician, note_id=note.pk, version=n.version)
     p = str(note.pk)[:8] + "-"
     resp = login(clinician).post(
         reverse("encounters:note_save", args=[note.pk]),
@@ -116,18 +118,20 @@ def test_clinician_chooses_the_note_template(login, clinician, patient, encounte
 
 @pytest.mark.django_db
 def test_amendment_requests_only_on_signed_notes(clinician, patient, encounter):
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
     with pytest.raises(ValidationError, match="Only a signed note can be amended"):
-        services.amendment_request_record(actor=clinician, note_id=note.pk, requested_text="Change it")
+        enc_notes.amendment_request_record(actor=clinician, note_id=note.pk, requested_text="Change it")
     assert not note.amendment_requests.exists()
 
 
 @pytest.mark.django_db
 def test_amendment_deny_path(login, clinician, colleague, patient, encounter):
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
-    n = services.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "Two days"})
-    services.note_sign(actor=clinician, note_id=note.pk, version=n.version)
-    am = services.amendment_request_record(actor=clinician, note_id=note.pk, requested_text="It was 5 days")
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    n = enc_notes.note_save_draft(
+        actor=clinician, note_id=note.pk, version=1, data={"subjective": "Two days"}
+    )
+    enc_notes.note_sign(actor=clinician, note_id=note.pk, version=n.version)
+    am = enc_notes.amendment_request_record(actor=clinician, note_id=note.pk, requested_text="It was 5 days")
     client = login(clinician)
     url = reverse("encounters:amendment_decide", args=[am.pk])
     # A denial needs its reason: refused, with the message, back on the encounter page.
@@ -137,7 +141,7 @@ def test_amendment_deny_path(login, clinician, colleague, patient, encounter):
     assert am.status == AmendmentStatus.REQUESTED
     # An outsider: 404 and a denied event.
     with pytest.raises(Http404):
-        services.amendment_decide(actor=colleague, amendment_id=am.pk, accept=False, reason="x")
+        enc_notes.amendment_decide(actor=colleague, amendment_id=am.pk, accept=False, reason="x")
     assert AccessEvent.objects.filter(actor=colleague, outcome=Outcome.DENIED, patient_id=patient.pk).exists()
     resp = client.post(url, {"decision": "deny", "decision_reason": "The record reflects what was said."})
     assert resp.status_code == 302
@@ -149,7 +153,7 @@ def test_amendment_deny_path(login, clinician, colleague, patient, encounter):
         "Amendment request (Denied): It was 5 days" in page and "The record reflects what was said." in page
     )
     with pytest.raises(ValidationError, match="already been decided"):
-        services.amendment_decide(actor=clinician, amendment_id=am.pk, accept=True)
+        enc_notes.amendment_decide(actor=clinician, amendment_id=am.pk, accept=True)
     assert not note.addenda.exists()
 
 
@@ -158,12 +162,12 @@ def test_amendment_decision_locks_the_row(clinician, patient, encounter, django_
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    note = services.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
-    n = services.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "x"})
-    services.note_sign(actor=clinician, note_id=note.pk, version=n.version)
-    am = services.amendment_request_record(actor=clinician, note_id=note.pk, requested_text="y")
+    note = enc_notes.note_create(actor=clinician, encounter_id=encounter.pk, blank=True)
+    n = enc_notes.note_save_draft(actor=clinician, note_id=note.pk, version=1, data={"subjective": "x"})
+    enc_notes.note_sign(actor=clinician, note_id=note.pk, version=n.version)
+    am = enc_notes.amendment_request_record(actor=clinician, note_id=note.pk, requested_text="y")
     with CaptureQueriesContext(connection) as ctx:
-        services.amendment_decide(actor=clinician, amendment_id=am.pk, accept=True)
+        enc_notes.amendment_decide(actor=clinician, amendment_id=am.pk, accept=True)
     assert any(
         "encounters_amendmentrequest" in q["sql"] and "FOR UPDATE" in q["sql"] for q in ctx.captured_queries
     )

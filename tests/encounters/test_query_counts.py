@@ -1,7 +1,7 @@
 """The chart and the encounter pages cost the same number of queries for 10 and for 1,000 encounters (and the
 immunization and results pages for 10 and 1,000 rows of theirs)."""
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -9,6 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from encounters import findings as enc_findings
+from encounters import notes as enc_notes
 from encounters import services
 from encounters.models import Encounter, Immunization, Observation
 from tests.factories import chart_changed
@@ -65,10 +67,12 @@ def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
     services.allergy_record(
         actor=clinician, patient_id=patient.pk, substance_text="Penicillin", category="medication"
     )
-    services.vitals_record(actor=clinician, patient_id=patient.pk, values={"systolic": 120, "diastolic": 80})
-    enc = services.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
-    note = services.note_create(actor=clinician, encounter_id=enc.pk)
-    services.note_save_draft(
+    enc_findings.vitals_record(
+        actor=clinician, patient_id=patient.pk, values={"systolic": 120, "diastolic": 80}
+    )
+    enc = enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Cough")
+    note = enc_notes.note_create(actor=clinician, encounter_id=enc.pk)
+    enc_notes.note_save_draft(
         actor=clinician, note_id=note.pk, version=note.version, data={"subjective": "Cough"}
     )
     urls = [
@@ -87,64 +91,3 @@ def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
     _bulk_clinical(patient, 990)
     large = [_count(client, u, patient) for u in urls]
     assert small == large
-
-
-def _book(provider, appt_type, room, patients, day, n):
-    """n appointments of `provider` on `day`, 20 minutes apart, one patient after another (rules not in play)."""
-    from encounters.models import Appointment
-    from encounters.recurrence import aware
-
-    first = aware(datetime.combine(day, time(8, 0)))
-    taken = Appointment.objects.filter(provider=provider).count()
-    Appointment.objects.bulk_create(
-        [
-            Appointment(
-                patient=patients[i % len(patients)],
-                provider=provider,
-                appointment_type=appt_type,
-                location=room.location,
-                room=room,
-                start=first + timedelta(minutes=20 * (taken + i)),
-                end=first + timedelta(minutes=20 * (taken + i + 1)),
-            )
-            for i in range(n)
-        ]
-    )
-
-
-@pytest.mark.django_db
-def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
-    login, front_desk, clinician, colleague, department, appt_type, room
-):
-    """The day list, the week, the home page and the iCalendar download read only the calendar's columns
-    (encounters.selectors._CALENDAR_SQL): a related row they show but the statement leaves out would cost a query a
-    row."""
-    from tests.factories import make_patient
-
-    day = timezone.localdate() + timedelta(days=1)
-    patients = [make_patient(department=department, given_name=f"Pat{i}") for i in range(20)]
-    client = login(front_desk)
-    urls = [
-        reverse("encounters:day_list") + f"?date={day}",
-        reverse("encounters:week") + f"?date={day}",
-        reverse("home"),
-        reverse("encounters:provider_ical", args=[clinician.pk]),
-    ]
-
-    def counts():
-        out = []
-        for u in urls:
-            with CaptureQueriesContext(connection) as ctx:
-                resp = client.get(u)
-            assert resp.status_code == 200, u
-            out.append(len(ctx.captured_queries))
-        return out
-
-    _book(clinician, appt_type, room, patients, day, 1)
-    _book(colleague, appt_type, room, patients[1:], day + timedelta(days=1), 1)
-    counts()  # warm caches (session, content types)
-    small = counts()
-    assert b", Pat0" in client.get(urls[0]).content  # names shown: the front desk may see these patients
-    _book(clinician, appt_type, room, patients, day, 9)
-    _book(colleague, appt_type, room, patients[1:], day + timedelta(days=1), 9)
-    assert counts() == small

@@ -60,17 +60,9 @@ def chart(db, patient, other_patient, clinician):
     from decimal import Decimal
     from types import SimpleNamespace
 
-    from encounters.models import (
-        Allergy,
-        Appointment,
-        AppointmentType,
-        Encounter,
-        Icd10Code,
-        MedicationStatement,
-        Problem,
-        VitalSigns,
-    )
+    from encounters.models import Allergy, Encounter, Icd10Code, MedicationStatement, Problem, VitalSigns
     from prescriptions.models import Medication, Prescription
+    from scheduling.models import Appointment, AppointmentType
 
     tz = timezone.get_current_timezone()
     at = lambda *a: datetime(*a, tzinfo=tz)  # noqa: E731

@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from audit import categories
 from audit.models import AccessEvent
+from encounters import findings as enc_findings
+from encounters import notes as enc_notes
 from encounters import services as clinical
 from encounters.models import Allergy
 from patients.chart import CSRF_PLACEHOLDER
@@ -76,9 +78,11 @@ def test_every_write_to_what_the_chart_shows_appears_on_the_next_view(login, cli
         actor=clinician, patient_id=patient.pk, substance_text="Sulfa drugs", category="medication"
     )
     assert "Sulfa drugs" in chart(client, patient).content.decode()
-    clinical.vitals_record(actor=clinician, patient_id=patient.pk, values={"systolic": 187, "diastolic": 91})
+    enc_findings.vitals_record(
+        actor=clinician, patient_id=patient.pk, values={"systolic": 187, "diastolic": 91}
+    )
     assert "187" in chart(client, patient).content.decode()
-    clinical.encounter_start(actor=clinician, patient_id=patient.pk, reason="Sprained left ankle")
+    enc_notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Sprained left ankle")
     assert "Sprained left ankle" in chart(client, patient).content.decode()
     assert version(patient) >= before + 3
 

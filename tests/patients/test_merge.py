@@ -129,7 +129,8 @@ def _rows_for(p, *, clinician, day: int):
     from encounters import models as enc
     from fhirapi.models import PatientLaunchContext
     from prescriptions import models as rx
-    from tests.encounters.factories import AppointmentTypeFactory
+    from scheduling import models as sched
+    from tests.scheduling.factories import AppointmentTypeFactory
 
     now = timezone.now()
     encounter = enc.Encounter.objects.create(patient=p, provider=clinician, start=now, reason="Cough")
@@ -140,14 +141,14 @@ def _rows_for(p, *, clinician, day: int):
         note=note, patient=p, author=clinician, text="Also fever", content_hash="0" * 64
     )
     vitals = enc.VitalSigns.objects.create(patient=p, encounter=encounter, taken_at=now, heart_rate=70)
-    appt = enc.Appointment.objects.create(
+    appt = sched.Appointment.objects.create(
         patient=p,
         provider=clinician,
         appointment_type=AppointmentTypeFactory(),
         start=now + datetime.timedelta(days=day),
         end=now + datetime.timedelta(days=day, minutes=20),
     )
-    reminder = enc.Reminder.objects.create(
+    reminder = sched.Reminder.objects.create(
         appointment=appt, patient=p, channel="email", due_at=now + datetime.timedelta(hours=1)
     )
     med, _ = rx.Medication.objects.get_or_create(
@@ -197,7 +198,7 @@ def test_every_linked_row_of_every_app_moves_and_comes_back(front_desk, clinicia
     # Relations declared with related_name="+" are found too (Patient._meta.related_objects misses them).
     assert {
         "encounters.Addendum.patient",
-        "encounters.Reminder.patient",
+        "scheduling.Reminder.patient",
         "prescriptions.InboxItem.patient",
         "fhirapi.PatientLaunchContext.patient",
     } <= labels

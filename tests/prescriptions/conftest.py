@@ -90,8 +90,9 @@ def free_port() -> int:
 
 
 class Simulator:
-    def __init__(self, url: str):
+    def __init__(self, url: str, token: str):
         self.url = url
+        self.token = token
 
     def _call(self, path: str, payload=None):
         data = None if payload is None else json.dumps(payload).encode()
@@ -99,7 +100,7 @@ class Simulator:
             self.url + path,
             data=data,
             method="GET" if data is None else "POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
         )
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - local simulator
             return json.loads(resp.read())
@@ -117,27 +118,52 @@ class Simulator:
         return self._call(f"/control/send-{kind}", payload)
 
 
-@pytest.fixture(scope="session")
-def simulator_proc():
-    """`python -m pharmacy_sim` on a free port, for the whole session."""
+def start_simulator(target_url: str = ""):
+    """`python -m pharmacy_sim` on a free port with a fresh control token (and the EHR URL it may send to)."""
+    import os
+    import secrets
+
     port = free_port()
+    token = secrets.token_urlsafe(32)
+    env = {**os.environ, "PHARMACY_SIM_CONTROL_TOKEN": token, "PHARMACY_SIM_TARGET_URL": target_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pharmacy_sim", "--port", str(port)],
         cwd=ROOT,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    sim = Simulator(f"http://127.0.0.1:{port}")
+    sim = Simulator(f"http://127.0.0.1:{port}", token)
     deadline = time.monotonic() + 20
     while True:
         try:
             sim._call("/healthz")
-            break
+            return proc, sim
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise RuntimeError("pharmacy simulator did not start") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def simulator_proc():
+    """`python -m pharmacy_sim` on a free port, for the whole session (it sends nothing: no target)."""
+    proc, sim = start_simulator()
+    yield sim
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def live_simulator(live_server, pharmacies):
+    """A simulator whose /control/send-* reaches this test's live server; the electronic pharmacy points at it."""
+    from django.urls import reverse
+
+    proc, sim = start_simulator(live_server.url + reverse("prescriptions:inbound"))
+    pharmacy = pharmacies["electronic"]
+    pharmacy.endpoint = sim.url + "/ncpdp"
+    pharmacy.save(update_fields=["endpoint"])
     yield sim
     proc.terminate()
     proc.wait(10)
@@ -207,14 +233,14 @@ def rx_data(med, **kw):
 
 def signed_rx(prescriber, patient, med, pharmacy, *, totp_code: str = "", **kw):
     """A prescription written and signed (its NewRx queued when the pharmacy is electronic)."""
-    from prescriptions import services
+    from prescriptions import services, signature
     from tests.factories import PASSWORD
 
     give_address(patient)
     rx = services.prescription_create(
         actor=prescriber, patient_id=patient.pk, data=rx_data(med, pharmacy=pharmacy, **kw)
     )
-    services.prescription_sign(
+    signature.prescription_sign(
         actor=prescriber, prescription_id=rx.pk, password=PASSWORD, totp_code=totp_code
     )
     rx.refresh_from_db()

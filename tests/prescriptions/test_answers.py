@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AccessEvent
-from pharmacy_sim.server import build_outbound
-from prescriptions import ncpdp, services
+from pharmacy_sim.outbound import build_outbound
+from prescriptions import ncpdp_parse, outbox
 from prescriptions.models import InboundAnswer, OutboundMessage, OutboundStatus, RxStatus
 from tests.audit.helpers import mark
 from tests.prescriptions.conftest import post_inbound, signed_rx
@@ -33,7 +33,7 @@ def accepted_rx(clinician, patient, catalog, pharmacies, simulator):
     simulator.mode(status_code="000")
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     msg = OutboundMessage.objects.get(prescription=rx)
-    assert services.outbound_send(msg.pk) == "acknowledged"
+    assert outbox.outbound_send(msg.pk) == "acknowledged"
     rx.refresh_from_db()
     msg.refresh_from_db()
     assert rx.status == RxStatus.SENT and msg.status == OutboundStatus.SENT
@@ -44,11 +44,11 @@ def test_each_transient_failure_leaves_a_timeline_event(clinician, patient, cata
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     msg = OutboundMessage.objects.get(prescription=rx)
     simulator.mode(fail_rate=1.0)
-    assert services.outbound_send(msg.pk) == "retry"
+    assert outbox.outbound_send(msg.pk) == "retry"
     simulator.mode(fail_rate=0.0, error_rate=1.0)
-    assert services.outbound_send(msg.pk) == "retry"
+    assert outbox.outbound_send(msg.pk) == "retry"
     simulator.mode(error_rate=0.0)
-    assert services.outbound_send(msg.pk) == "acknowledged"
+    assert outbox.outbound_send(msg.pk) == "acknowledged"
     details = [e.detail for e in rx.events.all()]
     assert any("attempt 1 of 10 failed: HTTP 503" in d for d in details)
     assert any("attempt 2 of 10 failed: Error 602 simulated receiver system error" in d for d in details)
@@ -73,7 +73,7 @@ def test_asynchronous_answers_update_the_prescription(client, accepted_rx, kind,
     body = answer_xml(kind, msg.message_id, message_id="a" * 32, **fields)
     since = mark()
     r = post_inbound(client, body)
-    assert r.status_code == 200 and ncpdp.parse_message(r.content).message_type == "Status"
+    assert r.status_code == 200 and ncpdp_parse.parse_message(r.content).message_type == "Status"
     rx.refresh_from_db()
     msg.refresh_from_db()
     assert (rx.status, msg.status) == (status, msg_status)
@@ -91,7 +91,7 @@ def test_asynchronous_transient_error_resends_the_same_message(client, accepted_
     msg.refresh_from_db()
     assert msg.status == OutboundStatus.PENDING
     # The same MessageID again: the pharmacy de-duplicates and repeats its first answer (Status 000).
-    assert services.outbound_send(msg.pk) == "acknowledged"
+    assert outbox.outbound_send(msg.pk) == "acknowledged"
     rx.refresh_from_db()
     assert rx.status == RxStatus.SENT
     assert any("asynchronous Error 602" in e.detail for e in rx.events.all())
@@ -129,8 +129,8 @@ def test_answers_must_relate_to_our_message_sent_to_that_pharmacy(client, accept
 def test_status_000_without_final_answer_needs_attention_after_the_deadline(accepted_rx):
     rx, msg = accepted_rx
     assert msg.next_attempt_at > timezone.now() + timedelta(hours=23)  # 24 h by default (settings)
-    assert services.outbound_expire_unanswered() == []
+    assert outbox.outbound_expire_unanswered() == []
     OutboundMessage.objects.filter(pk=msg.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    assert services.outbound_expire_unanswered() == [str(msg.pk)]
+    assert outbox.outbound_expire_unanswered() == [str(msg.pk)]
     rx.refresh_from_db()
     assert rx.status == RxStatus.NEEDS_ATTENTION and "no final answer within 24 h" in rx.status_reason

@@ -4,8 +4,8 @@ cancelled; a NewRx still queued is withdrawn, never sent; a CancelRx never overt
 import pytest
 from django.core.exceptions import ValidationError
 
-from pharmacy_sim.server import build_outbound
-from prescriptions import ncpdp, services
+from pharmacy_sim.outbound import build_outbound
+from prescriptions import cancelling, ncpdp, ncpdp_parse, outbox, renewals
 from prescriptions.models import OutboundMessage, OutboundStatus, RxStatus
 from tests.prescriptions.conftest import post_inbound, signed_rx
 from tests.prescriptions.test_inbox import SIM_ID
@@ -25,7 +25,7 @@ def cancel_response(cancel: OutboundMessage, *, approved: bool, **fields) -> byt
 @pytest.fixture
 def delivered_rx(clinician, patient, catalog, pharmacies, simulator):
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    assert services.outbound_send(OutboundMessage.objects.get(prescription=rx).pk) == "acknowledged"
+    assert outbox.outbound_send(OutboundMessage.objects.get(prescription=rx).pk) == "acknowledged"
     rx.refresh_from_db()
     assert rx.status == RxStatus.DELIVERED
     return rx
@@ -36,9 +36,9 @@ def _sent_types(simulator) -> list[str]:
 
 
 def test_denied_cancel_restores_the_prescription(client, clinician, delivered_rx, simulator):
-    services.prescription_cancel(actor=clinician, prescription_id=delivered_rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=delivered_rx.pk)
     cancel = OutboundMessage.objects.get(prescription=delivered_rx, message_type=ncpdp.CANCEL_RX)
-    assert services.outbound_send(cancel.pk) == "acknowledged"
+    assert outbox.outbound_send(cancel.pk) == "acknowledged"
     delivered_rx.refresh_from_db()
     assert delivered_rx.status == RxStatus.CANCEL_REQUESTED
     body = cancel_response(
@@ -54,25 +54,25 @@ def test_denied_cancel_restores_the_prescription(client, clinician, delivered_rx
 
 
 def test_approved_cancel_cancels(client, clinician, delivered_rx):
-    services.prescription_cancel(actor=clinician, prescription_id=delivered_rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=delivered_rx.pk)
     cancel = OutboundMessage.objects.get(prescription=delivered_rx, message_type=ncpdp.CANCEL_RX)
-    services.outbound_send(cancel.pk)
+    outbox.outbound_send(cancel.pk)
     assert post_inbound(client, cancel_response(cancel, approved=True)).status_code == 200
     delivered_rx.refresh_from_db()
     assert delivered_rx.status == RxStatus.CANCELLED
     with pytest.raises(ValidationError):
-        services.prescription_cancel(actor=clinician, prescription_id=delivered_rx.pk)
+        cancelling.prescription_cancel(actor=clinician, prescription_id=delivered_rx.pk)
 
 
 def test_cancel_while_new_rx_still_queued_sends_nothing(clinician, patient, catalog, pharmacies, simulator):
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     new_rx = OutboundMessage.objects.get(prescription=rx)
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
     rx.refresh_from_db()
     new_rx.refresh_from_db()
     assert rx.status == RxStatus.CANCELLED and new_rx.status == OutboundStatus.WITHDRAWN
     assert not OutboundMessage.objects.filter(prescription=rx, message_type=ncpdp.CANCEL_RX).exists()
-    assert services.outbound_send(new_rx.pk) == "skipped"  # the task queued at signing finds nothing to send
+    assert outbox.outbound_send(new_rx.pk) == "skipped"  # the task queued at signing finds nothing to send
     assert simulator.stats()["unique_received"] == 0
 
 
@@ -80,17 +80,17 @@ def test_cancel_rx_waits_for_its_new_rx(client, clinician, patient, catalog, pha
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     new_rx = OutboundMessage.objects.get(prescription=rx)
     simulator.mode(fail_rate=1.0)
-    assert services.outbound_send(new_rx.pk) == "retry"  # attempted: the pharmacy may hold it
+    assert outbox.outbound_send(new_rx.pk) == "retry"  # attempted: the pharmacy may hold it
     simulator.mode(fail_rate=0.0)
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
     cancel = OutboundMessage.objects.get(prescription=rx, message_type=ncpdp.CANCEL_RX)
     assert "waits until the NewRx is answered" in rx.events.last().detail
-    assert services.outbound_send(cancel.pk) == "waiting"
+    assert outbox.outbound_send(cancel.pk) == "waiting"
     assert _sent_types(simulator) == []
-    assert services.outbound_send(new_rx.pk) == "acknowledged"
+    assert outbox.outbound_send(new_rx.pk) == "acknowledged"
     rx.refresh_from_db()
     assert (rx.status, rx.status_before_cancel) == (RxStatus.CANCEL_REQUESTED, RxStatus.DELIVERED)
-    assert services.outbound_send(cancel.pk) == "acknowledged"
+    assert outbox.outbound_send(cancel.pk) == "acknowledged"
     assert _sent_types(simulator) == ["NewRx", "CancelRx"]
     post_inbound(client, cancel_response(cancel, approved=False, reason_codes=["AP"]))
     rx.refresh_from_db()
@@ -103,14 +103,14 @@ def test_refused_new_rx_while_cancel_waits_cancels_locally(
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     new_rx = OutboundMessage.objects.get(prescription=rx)
     simulator.mode(fail_rate=1.0)
-    services.outbound_send(new_rx.pk)
+    outbox.outbound_send(new_rx.pk)
     simulator.mode(fail_rate=0.0, permanent_error_for=[rx.prescriber_order_number])
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
-    assert services.outbound_send(new_rx.pk) == "rejected"
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    assert outbox.outbound_send(new_rx.pk) == "rejected"
     rx.refresh_from_db()
     cancel = OutboundMessage.objects.get(prescription=rx, message_type=ncpdp.CANCEL_RX)
     assert rx.status == RxStatus.CANCELLED and cancel.status == OutboundStatus.WITHDRAWN
-    assert services.outbound_send(cancel.pk) == "skipped"
+    assert outbox.outbound_send(cancel.pk) == "skipped"
     assert _sent_types(simulator) == ["NewRx"]
 
 
@@ -118,10 +118,10 @@ def test_needs_attention_after_refusal_cancels_locally(clinician, patient, catal
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     simulator.mode(permanent_error_for=[rx.prescriber_order_number])
     new_rx = OutboundMessage.objects.get(prescription=rx)
-    assert services.outbound_send(new_rx.pk) == "rejected"
+    assert outbox.outbound_send(new_rx.pk) == "rejected"
     rx.refresh_from_db()
     assert rx.status == RxStatus.NEEDS_ATTENTION
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
     rx.refresh_from_db()
     new_rx.refresh_from_db()
     assert rx.status == RxStatus.CANCELLED and new_rx.status == OutboundStatus.WITHDRAWN
@@ -135,16 +135,16 @@ def test_needs_attention_without_an_answer_sends_a_cancel_rx(
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     new_rx = OutboundMessage.objects.get(prescription=rx)
     simulator.mode(fail_rate=1.0)
-    services.outbound_send(new_rx.pk)
-    services.outbound_give_up(new_rx.pk, "no answer after 10 tries")
+    outbox.outbound_send(new_rx.pk)
+    outbox.outbound_give_up(new_rx.pk, "no answer after 10 tries")
     rx.refresh_from_db()
     assert rx.status == RxStatus.NEEDS_ATTENTION
     simulator.mode(fail_rate=0.0)
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
     rx.refresh_from_db()
     assert rx.status == RxStatus.CANCEL_REQUESTED
     cancel = OutboundMessage.objects.get(prescription=rx, message_type=ncpdp.CANCEL_RX)
-    assert services.outbound_send(cancel.pk) == "acknowledged"
+    assert outbox.outbound_send(cancel.pk) == "acknowledged"
 
 
 def test_cancel_button_offered_for_needs_attention(login, clinician, patient, catalog, pharmacies, simulator):
@@ -152,7 +152,7 @@ def test_cancel_button_offered_for_needs_attention(login, clinician, patient, ca
 
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     simulator.mode(permanent_error_for=[rx.prescriber_order_number])
-    services.outbound_send(OutboundMessage.objects.get(prescription=rx).pk)
+    outbox.outbound_send(OutboundMessage.objects.get(prescription=rx).pk)
     c = login(clinician)
     assert b"Cancel prescription" in c.get(rx.get_absolute_url()).content
     assert c.post(reverse("prescriptions:cancel", args=[rx.pk])).status_code == 302
@@ -168,14 +168,14 @@ def test_cancelling_a_renewed_prescription_sends_a_cancel_rx(client, clinician, 
     from tests.prescriptions.test_inbox import renewal_xml
 
     post_inbound(client, renewal_xml(delivered_rx))
-    services.inbox_respond(
+    renewals.inbox_respond(
         actor=clinician, item_id=InboxItem.objects.get().pk, approve=True, password=PASSWORD
     )
     new = Prescription.objects.get(replaces=delivered_rx)
     response = OutboundMessage.objects.get(message_type=ncpdp.RX_RENEWAL_RESPONSE)
-    assert services.outbound_send(response.pk) == "acknowledged"
-    services.prescription_cancel(actor=clinician, prescription_id=new.pk)
+    assert outbox.outbound_send(response.pk) == "acknowledged"
+    cancelling.prescription_cancel(actor=clinician, prescription_id=new.pk)
     new.refresh_from_db()
     assert new.status == RxStatus.CANCEL_REQUESTED
     cancel = OutboundMessage.objects.get(prescription=new, message_type=ncpdp.CANCEL_RX)
-    assert ncpdp.parse_message(bytes(cancel.payload)).relates_to_message_id == response.message_id
+    assert ncpdp_parse.parse_message(bytes(cancel.payload)).relates_to_message_id == response.message_id

@@ -147,7 +147,7 @@ def _redis_restart() -> None:
 def test_chaos_no_loss_no_duplicates(
     transactional_db, clinician, patient, catalog, pharmacies, simulator, settings
 ):
-    from prescriptions import services
+    from prescriptions import outbox, services, signature
     from prescriptions.models import OutboundMessage, Prescription, RxStatus
 
     # Signing re-checks the password; a cheap hasher keeps 200 signatures fast (the product uses the default).
@@ -192,7 +192,7 @@ def test_chaos_no_loss_no_duplicates(
                     "pharmacy": pharmacies["electronic"],
                 },
             )
-            services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+            signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
             order_numbers.append(rx.prescriber_order_number)
         time.sleep(3)
         stop.set()
@@ -204,7 +204,7 @@ def test_chaos_no_loss_no_duplicates(
             open_count = Prescription.objects.exclude(status__in=final).count()
             if not open_count:
                 break
-            services.outbound_requeue_stuck(older_than_seconds=8)
+            outbox.outbound_requeue_stuck(older_than_seconds=8)
             time.sleep(2)
     finally:
         stop.set()

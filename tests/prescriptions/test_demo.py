@@ -1,7 +1,7 @@
 import random
 
 from accounts.models import Practitioner
-from prescriptions import ncpdp, selectors
+from prescriptions import ncpdp_parse, selectors
 from prescriptions.models import InboxItem, OutboundMessage, Prescription, PrescriptionEvent
 from tests.factories import PractitionerFactory, UserFactory, make_patient
 from tests.prescriptions.conftest import PRODUCTS, give_address
@@ -42,5 +42,5 @@ def test_demo_build_shows_the_whole_pipeline(db, front_desk):
     change = InboxItem.objects.get(kind="change")
     options = selectors.inbox_item_options(item=change)
     assert options and all(o.medication is not None for o in options)
-    assert ncpdp.parse_message(bytes(change.payload)).message_type == "RxChangeRequest"
+    assert ncpdp_parse.parse_message(bytes(change.payload)).message_type == "RxChangeRequest"
     assert Practitioner.objects.count() == 1

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from audit.models import AccessEvent
-from prescriptions import ncpdp, services
+from prescriptions import cancelling, ncpdp, needs_attention, outbox, renewals, services
 from prescriptions.models import OutboundMessage, PatientPharmacy, Pharmacy, RxStatus
 from tests.audit.helpers import mark
 from tests.factories import PASSWORD
@@ -133,16 +133,16 @@ def test_cancel_rx_not_accepted_needs_attention_then_resolved_by_phone(
     pharmacy.accepts = ["NewRx"]
     pharmacy.save()
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacy)
-    services.outbound_send(OutboundMessage.objects.get(prescription=rx).pk)
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    outbox.outbound_send(OutboundMessage.objects.get(prescription=rx).pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
     rx.refresh_from_db()
     assert rx.status == RxStatus.NEEDS_ATTENTION and "does not accept CancelRx" in rx.status_reason
     cancel = OutboundMessage.objects.get(prescription=rx, message_type=ncpdp.CANCEL_RX)
     assert cancel.status == "needs_attention"
-    assert services.outbound_send(cancel.pk) == "skipped"  # never sent
+    assert outbox.outbound_send(cancel.pk) == "skipped"  # never sent
     with pytest.raises(ValidationError, match="does not accept CancelRx"):
-        services.outbound_retry(actor=nurse, message_id=cancel.pk)
-    services.outbound_resolve(actor=nurse, message_id=cancel.pk, note="phoned the pharmacist")
+        needs_attention.outbound_retry(actor=nurse, message_id=cancel.pk)
+    needs_attention.outbound_resolve(actor=nurse, message_id=cancel.pk, note="phoned the pharmacist")
     rx.refresh_from_db()
     assert rx.status == RxStatus.CANCELLED
     assert simulator.stats()["by_type"] == {"NewRx": 1}
@@ -160,7 +160,7 @@ def test_response_not_accepted_takes_the_print_path(client, clinician, patient, 
     give_address(patient)
     assert post_inbound(client, renewal_xml(rx)).status_code == 200
     item = InboxItem.objects.get()
-    services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
+    renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
     new = Prescription.objects.get(replaces=rx)
     assert new.status == RxStatus.SIGNED  # printable
     assert not OutboundMessage.objects.filter(message_type=ncpdp.RX_RENEWAL_RESPONSE).exists()

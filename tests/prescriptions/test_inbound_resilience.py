@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
-from prescriptions import ncpdp, services, signing
+from prescriptions import inbound, ncpdp_parse, signing
 from prescriptions.models import InboundNonce, InboxItem
 from tests.prescriptions.conftest import signed_rx
 from tests.prescriptions.test_inbox import renewal_xml
@@ -42,7 +42,7 @@ def test_inbound_works_and_refuses_replays_with_the_cache_down(client, settings,
     body = renewal_xml(rx)
     headers = signing.sign_request(SECRET, body, pharmacy_id="1234567")
     r = _post(client, body, headers)
-    assert r.status_code == 200 and ncpdp.parse_message(r.content).message_type == "Status"
+    assert r.status_code == 200 and ncpdp_parse.parse_message(r.content).message_type == "Status"
     assert _post(client, body, headers).status_code == 409  # the replay, refused from PostgreSQL
     assert InboxItem.objects.count() == 1
     assert InboundNonce.objects.filter(nonce=headers["X-Nonce"]).exists()
@@ -52,11 +52,11 @@ def test_infrastructure_failure_answers_503_with_retry_after(client, monkeypatch
     def down(**_):
         raise OperationalError("could not connect to server")
 
-    monkeypatch.setattr(services, "inbound_receive", down)
+    monkeypatch.setattr(inbound, "inbound_receive", down)
     body = renewal_xml(rx)
     r = _post(client, body, signing.sign_request(SECRET, body, pharmacy_id="1234567"))
     assert r.status_code == 503 and r["Retry-After"] == "30"
-    answer = ncpdp.parse_message(r.content)
+    answer = ncpdp_parse.parse_message(r.content)
     assert (answer.message_type, answer.fields["code"]) == ("Error", "602")  # transient: the pharmacy retries
     assert answer.fields["transient"] and b"could not connect" not in r.content
 

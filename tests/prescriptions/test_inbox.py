@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
 from audit.models import AccessEvent
-from pharmacy_sim.server import build_outbound
-from prescriptions import ncpdp, selectors, services
+from pharmacy_sim.outbound import build_outbound
+from prescriptions import checks, ncpdp, ncpdp_parse, outbox, renewals, selectors, signature
 from prescriptions.models import InboxItem, OutboundMessage, Pharmacy, Prescription, RxStatus
 from tests.audit.helpers import mark
 from tests.conftest import totp_now
@@ -92,7 +92,7 @@ def test_approving_never_sends_to_another_pharmacy(clinician, patient, catalog, 
         summary="Renewal request",
     )
     with pytest.raises(PermissionDenied):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
     assert not OutboundMessage.objects.filter(message_type=ncpdp.RX_RENEWAL_RESPONSE).exists()
 
 
@@ -104,8 +104,8 @@ def test_renewal_approval_creates_a_linked_prescription(
     assert post_inbound(client, renewal_xml(rx, refills=3)).status_code == 200
     item = InboxItem.objects.get()
     with pytest.raises(ValidationError, match="Password"):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password="wrong")
-    services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password="wrong")
+    renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
     new = Prescription.objects.get(replaces=rx)
     rx.refresh_from_db()
     assert rx.status == RxStatus.RENEWED and new.status == RxStatus.QUEUED
@@ -118,7 +118,7 @@ def test_renewal_approval_creates_a_linked_prescription(
     assert new.prescriber_order_number != rx.prescriber_order_number
     response = OutboundMessage.objects.get(message_type=ncpdp.RX_RENEWAL_RESPONSE)
     assert response.prescription == new
-    assert services.outbound_send(response.pk) == "acknowledged"
+    assert outbox.outbound_send(response.pk) == "acknowledged"
     new.refresh_from_db()
     assert new.status == RxStatus.DELIVERED
     [seen] = [m for m in simulator.stats()["messages"] if m["message_type"] == "RxRenewalResponse"]
@@ -141,21 +141,21 @@ def test_schedule_ii_renewal_carries_no_refills_and_needs_totp_and_dea(
     assert post_inbound(client, renewal_xml(rx, refills=3, dea_schedule="C48675")).status_code == 200
     item = InboxItem.objects.get()
     with pytest.raises(ValidationError, match="authenticator"):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
     with pytest.raises(ValidationError, match="at most|Schedule II"):
-        services.inbox_respond(
+        renewals.inbox_respond(
             actor=clinician, item_id=item.pk, approve=True, refills=3, password=PASSWORD, totp_code="000000"
         )
     practitioner = clinician.practitioner
     practitioner.dea_expires = datetime.date(2000, 1, 1)
     practitioner.save()
     with pytest.raises(ValidationError, match="DEA"):
-        services.inbox_respond(
+        renewals.inbox_respond(
             actor=clinician, item_id=item.pk, approve=True, password=PASSWORD, totp_code="1"
         )
     practitioner.dea_expires = None
     practitioner.save()
-    services.inbox_respond(
+    renewals.inbox_respond(
         actor=clinician,
         item_id=item.pk,
         approve=True,
@@ -165,10 +165,10 @@ def test_schedule_ii_renewal_carries_no_refills_and_needs_totp_and_dea(
     new = Prescription.objects.get(replaces=rx)
     assert (new.refills, new.dea_schedule) == (0, "II")
     response = OutboundMessage.objects.get(message_type=ncpdp.RX_RENEWAL_RESPONSE)
-    parsed = ncpdp.parse_message(bytes(response.payload))
+    parsed = ncpdp_parse.parse_message(bytes(response.payload))
     assert (parsed.fields["outcome"], parsed.fields["refills"]) == ("approved_with_changes", "0")
     assert parsed.fields["dea_schedule"] == "C48675"
-    assert services.outbound_send(response.pk) == "acknowledged"
+    assert outbox.outbound_send(response.pk) == "acknowledged"
 
 
 def test_schedule_iv_renewal_capped_at_five(client, clinician, patient, catalog, pharmacies):
@@ -179,7 +179,7 @@ def test_schedule_iv_renewal_capped_at_five(client, clinician, patient, catalog,
     rx = signed_rx(clinician, patient, med, pharmacies["electronic"], totp_code=totp_now(secret))
     assert post_inbound(client, renewal_xml(rx, refills=8)).status_code == 200
     item = InboxItem.objects.get()
-    services.inbox_respond(
+    renewals.inbox_respond(
         actor=clinician,
         item_id=item.pk,
         approve=True,
@@ -194,11 +194,13 @@ def test_renewal_denial_needs_a_reason(client, clinician, patient, catalog, phar
     post_inbound(client, renewal_xml(rx))
     item = InboxItem.objects.get()
     with pytest.raises(ValidationError):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=False, reason_code="ZZ")
-    services.inbox_respond(
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=False, reason_code="ZZ")
+    renewals.inbox_respond(
         actor=clinician, item_id=item.pk, approve=False, reason_code="AM", note="book a visit"
     )
-    parsed = ncpdp.parse_message(bytes(OutboundMessage.objects.get(message_type="RxRenewalResponse").payload))
+    parsed = ncpdp_parse.parse_message(
+        bytes(OutboundMessage.objects.get(message_type="RxRenewalResponse").payload)
+    )
     assert (parsed.fields["outcome"], parsed.fields["reason_codes"]) == ("denied", ["AM"])
     assert not Prescription.objects.filter(replaces=rx).exists()
 
@@ -206,10 +208,11 @@ def test_renewal_denial_needs_a_reason(client, clinician, patient, catalog, phar
 # ------------------------------------------------------------------ item 3: changes, end to end
 @pytest.mark.worker
 def test_change_request_from_the_simulator_to_the_response_it_receives(
-    transactional_db, live_server, clinician, patient, catalog, pharmacies, simulator
+    transactional_db, live_server, clinician, patient, catalog, pharmacies, live_simulator
 ):
+    simulator = live_simulator  # its /control/send-* may reach only this live server
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    services.outbound_send(OutboundMessage.objects.get(prescription=rx).pk)
+    outbox.outbound_send(OutboundMessage.objects.get(prescription=rx).pk)
     add_statement(patient, "Ibuprofen", rxcui="5640")  # warfarin + ibuprofen: a high-severity interaction
     sent = simulator.send(
         "change",
@@ -239,17 +242,17 @@ def test_change_request_from_the_simulator_to_the_response_it_receives(
     options = selectors.inbox_item_options(item=item)
     assert [o.medication is not None for o in options] == [False, True]
     with pytest.raises(ValidationError, match="Pick one"):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, password=PASSWORD)
     with pytest.raises(ValidationError, match="not in the catalog"):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=0, password=PASSWORD)
-    with pytest.raises(services.AlertsNeedOverride):  # the safety checks ran on the drug picked
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=1, password=PASSWORD)
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=0, password=PASSWORD)
+    with pytest.raises(signature.AlertsNeedOverride):  # the safety checks ran on the drug picked
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=1, password=PASSWORD)
     alert = [
         a
-        for a in selectors.prescription_check(patient=patient, medication=catalog["855332"])
+        for a in checks.prescription_check(patient=patient, medication=catalog["855332"])
         if a.severity == "high"
     ][0]
-    services.inbox_respond(
+    renewals.inbox_respond(
         actor=clinician,
         item_id=item.pk,
         approve=True,
@@ -264,7 +267,7 @@ def test_change_request_from_the_simulator_to_the_response_it_receives(
     assert new.sig_text == "Take 1 tablet by mouth daily as directed"
     assert new.override_reasons[0]["reason"] == "ibuprofen stopped today"
     response = OutboundMessage.objects.get(message_type=ncpdp.RX_CHANGE_RESPONSE)
-    assert services.outbound_send(response.pk) == "acknowledged"
+    assert outbox.outbound_send(response.pk) == "acknowledged"
     [seen] = [m for m in simulator.stats()["messages"] if m["message_type"] == "RxChangeResponse"]
     assert seen["drug_description"] == "Warfarin Sodium 5 MG Oral Tablet" and seen["outcome"] == "approved"
     assert seen["relates_to_message_id"] == item.message_id
@@ -276,8 +279,10 @@ def test_change_denial_answers_with_the_original_drug(client, clinician, patient
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     post_inbound(client, change_xml(rx, [{"drug_description": "Enalapril", "rxnorm_code": "858813"}]))
     item = InboxItem.objects.get()
-    services.inbox_respond(actor=clinician, item_id=item.pk, approve=False, reason_code="AL")
-    parsed = ncpdp.parse_message(bytes(OutboundMessage.objects.get(message_type="RxChangeResponse").payload))
+    renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=False, reason_code="AL")
+    parsed = ncpdp_parse.parse_message(
+        bytes(OutboundMessage.objects.get(message_type="RxChangeResponse").payload)
+    )
     assert (parsed.fields["outcome"], parsed.fields["drug_description"]) == ("denied", rx.medication.name)
     rx.refresh_from_db()
     assert rx.status != RxStatus.REPLACED
@@ -293,9 +298,9 @@ def test_change_to_a_controlled_drug_follows_controlled_signing(
     )
     item = InboxItem.objects.get()
     with pytest.raises(ValidationError, match="authenticator"):
-        services.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=0, password=PASSWORD)
+        renewals.inbox_respond(actor=clinician, item_id=item.pk, approve=True, option=0, password=PASSWORD)
     _, secret = totp_device(clinician)
-    services.inbox_respond(
+    renewals.inbox_respond(
         actor=clinician,
         item_id=item.pk,
         approve=True,

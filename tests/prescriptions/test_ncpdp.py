@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
-from prescriptions import ncpdp
+from prescriptions import ncpdp, ncpdp_build, ncpdp_parse, ncpdp_validate
 from prescriptions.ncpdp import (
     AddressData,
     CancelRxResponseData,
@@ -107,7 +107,7 @@ def mutate(xml: bytes, path: str, text: str | None) -> bytes:
 
 def test_new_rx_round_trip():
     data = new_rx()
-    parsed = ncpdp.parse_message(ncpdp.build_new_rx(data))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_new_rx(data))
 
     assert parsed.message_type == "NewRx"
     assert parsed.message_id == data.header.message_id
@@ -140,8 +140,8 @@ def test_new_rx_round_trip():
 
 
 def test_new_rx_is_valid_and_shaped_per_reference():
-    xml = ncpdp.build_new_rx(new_rx())
-    assert ncpdp.validate_new_rx(xml) == []
+    xml = ncpdp_build.build_new_rx(new_rx())
+    assert ncpdp_validate.validate_new_rx(xml) == []
 
     root = etree.fromstring(xml)
     assert root.tag == "Message"  # §1: no namespace
@@ -178,24 +178,28 @@ def test_controlled_new_rx_carries_the_schedule():
     oxycodone = replace(
         LISINOPRIL, description="Oxycodone 5 MG Oral Tablet", dea_schedule=ncpdp.DEA_SCHEDULE_II, refills=0
     )
-    xml = ncpdp.build_new_rx(new_rx(oxycodone))
-    assert ncpdp.validate_new_rx(xml) == []
-    assert ncpdp.parse_message(xml).fields["dea_schedule"] == "C48675"
+    xml = ncpdp_build.build_new_rx(new_rx(oxycodone))
+    assert ncpdp_validate.validate_new_rx(xml) == []
+    assert ncpdp_parse.parse_message(xml).fields["dea_schedule"] == "C48675"
 
 
 def test_decimal_quantity_is_written_plainly():
-    xml = ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, quantity=Decimal("1.5E+1"), quantity_unit="C28254")))
-    assert ncpdp.parse_message(xml).fields["quantity"] == "15"
-    xml = ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, quantity=Decimal("2.50"), quantity_unit="C28254")))
-    assert ncpdp.parse_message(xml).fields["quantity"] == "2.5"
+    xml = ncpdp_build.build_new_rx(
+        new_rx(replace(LISINOPRIL, quantity=Decimal("1.5E+1"), quantity_unit="C28254"))
+    )
+    assert ncpdp_parse.parse_message(xml).fields["quantity"] == "15"
+    xml = ncpdp_build.build_new_rx(
+        new_rx(replace(LISINOPRIL, quantity=Decimal("2.50"), quantity_unit="C28254"))
+    )
+    assert ncpdp_parse.parse_message(xml).fields["quantity"] == "2.5"
 
 
 def test_cancel_rx_round_trip():
     original = new_rx()
-    xml = ncpdp.build_cancel_rx(
+    xml = ncpdp_build.build_cancel_rx(
         original, message_id="cancel-1", relates_to_message_id=original.header.message_id
     )
-    parsed = ncpdp.parse_message(xml)
+    parsed = ncpdp_parse.parse_message(xml)
 
     assert parsed.message_type == "CancelRx"
     assert parsed.message_id == "cancel-1"
@@ -207,7 +211,7 @@ def test_cancel_rx_round_trip():
 
 def test_cancel_rx_needs_the_new_rx_message_id():
     with pytest.raises(ValueError, match="relate"):
-        ncpdp.build_cancel_rx(new_rx(), message_id="cancel-1", relates_to_message_id="")
+        ncpdp_build.build_cancel_rx(new_rx(), message_id="cancel-1", relates_to_message_id="")
 
 
 def test_rx_renewal_request_round_trip():
@@ -220,7 +224,7 @@ def test_rx_renewal_request_round_trip():
         dispensed=dispensed,
         prescribed=LISINOPRIL,
     )
-    parsed = ncpdp.parse_message(ncpdp.build_rx_renewal_request(data))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_rx_renewal_request(data))
 
     assert parsed.message_type == "RxRenewalRequest"
     assert parsed.relates_to_message_id == "newrx-1"
@@ -238,7 +242,7 @@ def test_rx_renewal_request_needs_the_pharmacy_address():
         pharmacy_header(), PATIENT, replace(PHARMACY, address=None), PRESCRIBER, LISINOPRIL
     )
     with pytest.raises(ValueError, match="address"):
-        ncpdp.build_rx_renewal_request(data)
+        ncpdp_build.build_rx_renewal_request(data)
 
 
 @pytest.mark.parametrize(
@@ -262,8 +266,8 @@ def test_rx_renewal_response_round_trip(outcome, reason_codes, element):
         denial_reason="Needs a blood pressure check first" if reason_codes else "",
         note="" if reason_codes else "Renewed",
     )
-    xml = ncpdp.build_rx_renewal_response(data)
-    parsed = ncpdp.parse_message(xml)
+    xml = ncpdp_build.build_rx_renewal_response(data)
+    parsed = ncpdp_parse.parse_message(xml)
 
     assert etree.fromstring(xml).find(f"Body/RxRenewalResponse/Response/{element}") is not None
     assert parsed.message_type == "RxRenewalResponse"
@@ -282,9 +286,9 @@ def test_rx_renewal_denial_needs_a_known_reason():
         header(relates_to_message_id="renew-1"), "denied", PATIENT, PHARMACY, PRESCRIBER, LISINOPRIL
     )
     with pytest.raises(ValueError, match="reason"):
-        ncpdp.build_rx_renewal_response(data)
+        ncpdp_build.build_rx_renewal_response(data)
     with pytest.raises(ValueError, match="ZZ"):
-        ncpdp.build_rx_renewal_response(replace(data, reason_codes=("ZZ",)))
+        ncpdp_build.build_rx_renewal_response(replace(data, reason_codes=("ZZ",)))
 
 
 def test_rx_change_request_round_trip():
@@ -301,7 +305,7 @@ def test_rx_change_request_round_trip():
         prescribed=LISINOPRIL,
         requested=(generic, alternative),
     )
-    parsed = ncpdp.parse_message(ncpdp.build_rx_change_request(data))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_rx_change_request(data))
 
     assert parsed.message_type == "RxChangeRequest"
     assert parsed.fields["request_code"] == "G"
@@ -317,7 +321,7 @@ def test_rx_change_request_with_prescriber_authorization_subcodes():
     data = RxChangeRequestData(
         pharmacy_header(), "U", PATIENT, PHARMACY, PRESCRIBER, LISINOPRIL, request_subcodes=("A", "B")
     )
-    parsed = ncpdp.parse_message(ncpdp.build_rx_change_request(data))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_rx_change_request(data))
     assert parsed.fields["request_code"] == "U"
     assert parsed.fields["request_subcodes"] == ["A", "B"]
     # No MedicationRequested: the flat fields describe the prescribed drug.
@@ -344,7 +348,7 @@ def test_rx_change_response_round_trip(outcome, request_code, reason_codes):
         reason_codes=reason_codes,
         request_code=request_code,
     )
-    parsed = ncpdp.parse_message(ncpdp.build_rx_change_response(data))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_rx_change_response(data))
 
     assert parsed.message_type == "RxChangeResponse"
     assert parsed.relates_to_message_id == "change-1"
@@ -365,7 +369,7 @@ def test_validated_change_response_only_for_prescriber_authorization():
         request_code="G",
     )
     with pytest.raises(ValueError, match="validated"):
-        ncpdp.build_rx_change_response(data)
+        ncpdp_build.build_rx_change_response(data)
 
 
 @pytest.mark.parametrize(("approved", "reason_codes"), [(True, ()), (False, ("AR",))])
@@ -379,7 +383,7 @@ def test_cancel_rx_response_round_trip(approved, reason_codes):
         medication=LISINOPRIL,
         reason_codes=reason_codes,
     )
-    parsed = ncpdp.parse_message(ncpdp.build_cancel_rx_response(data))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_cancel_rx_response(data))
 
     assert parsed.message_type == "CancelRxResponse"
     assert parsed.relates_to_message_id == "cancel-1"
@@ -388,9 +392,9 @@ def test_cancel_rx_response_round_trip(approved, reason_codes):
 
 
 def test_status_round_trip_and_reply_header():
-    request = ncpdp.parse_message(ncpdp.build_new_rx(new_rx(message_id="newrx-9")))
+    request = ncpdp_parse.parse_message(ncpdp_build.build_new_rx(new_rx(message_id="newrx-9")))
     answer_header = ncpdp.reply_header(request, message_id="status-9")
-    parsed = ncpdp.parse_message(ncpdp.build_status(header=answer_header))
+    parsed = ncpdp_parse.parse_message(ncpdp_build.build_status(header=answer_header))
 
     assert parsed.message_type == "Status"
     assert parsed.message_id == "status-9"
@@ -401,26 +405,26 @@ def test_status_round_trip_and_reply_header():
     assert parsed.prescriber_order_number == "ORD-1001"
     assert parsed.fields == {"code": "010", "description": ""}
 
-    accepted = ncpdp.parse_message(ncpdp.build_status("000", "Queued", header=answer_header))
+    accepted = ncpdp_parse.parse_message(ncpdp_build.build_status("000", "Queued", header=answer_header))
     assert accepted.fields == {"code": "000", "description": "Queued"}
 
 
 def test_status_must_relate_to_a_message():
     with pytest.raises(ValueError, match="relate"):
-        ncpdp.build_status(header=header())
+        ncpdp_build.build_status(header=header())
 
 
 @pytest.mark.parametrize(
     ("code", "transient"), [("600", True), ("602", True), ("601", False), ("900", False)]
 )
 def test_error_round_trip(code, transient):
-    xml = ncpdp.build_error(
+    xml = ncpdp_build.build_error(
         code,
         "Pharmacy not found",
         header=pharmacy_header(relates_to_message_id="newrx-1"),
         description_codes=("1000", "4000"),
     )
-    parsed = ncpdp.parse_message(xml)
+    parsed = ncpdp_parse.parse_message(xml)
 
     assert parsed.message_type == "Error"
     assert parsed.relates_to_message_id == "newrx-1"
@@ -433,8 +437,8 @@ def test_error_round_trip(code, transient):
 
 
 def test_verify_round_trip():
-    parsed = ncpdp.parse_message(
-        ncpdp.build_verify("Delivered", header=pharmacy_header(relates_to_message_id="newrx-1"))
+    parsed = ncpdp_parse.parse_message(
+        ncpdp_build.build_verify("Delivered", header=pharmacy_header(relates_to_message_id="newrx-1"))
     )
     assert parsed.message_type == "Verify"
     assert parsed.relates_to_message_id == "newrx-1"
@@ -461,45 +465,49 @@ def test_quantity_units_are_the_nci_subset():
 
 @pytest.mark.parametrize("quantity", ["0", "-5", "0.0", "abc", "123456789012"])
 def test_validation_refuses_bad_quantities(quantity):
-    xml = mutate(ncpdp.build_new_rx(new_rx()), "Body/NewRx/MedicationPrescribed/Quantity/Value", quantity)
-    problems = ncpdp.validate_new_rx(xml)
+    xml = mutate(
+        ncpdp_build.build_new_rx(new_rx()), "Body/NewRx/MedicationPrescribed/Quantity/Value", quantity
+    )
+    problems = ncpdp_validate.validate_new_rx(xml)
     assert len(problems) == 1
     assert "quantity" in problems[0]
 
 
 def test_builder_refuses_non_positive_quantity():
     with pytest.raises(ValueError, match="quantity"):
-        ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, quantity=Decimal("0"))))
+        ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, quantity=Decimal("0"))))
 
 
 def test_validation_refuses_unknown_unit():
-    xml = ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, quantity_unit="C99999")))
-    assert ncpdp.validate_new_rx(xml) == ["unknown quantity unit code 'C99999'"]
+    xml = ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, quantity_unit="C99999")))
+    assert ncpdp_validate.validate_new_rx(xml) == ["unknown quantity unit code 'C99999'"]
 
 
 @pytest.mark.parametrize("refills", ["100", "-1", "PRN"])
 def test_validation_refuses_refills_over_limit(refills):
-    xml = mutate(ncpdp.build_new_rx(new_rx()), "Body/NewRx/MedicationPrescribed/NumberOfRefills", refills)
-    assert ncpdp.validate_new_rx(xml) == [f"refills must be 0-99, not {refills!r}"]
+    xml = mutate(
+        ncpdp_build.build_new_rx(new_rx()), "Body/NewRx/MedicationPrescribed/NumberOfRefills", refills
+    )
+    assert ncpdp_validate.validate_new_rx(xml) == [f"refills must be 0-99, not {refills!r}"]
 
 
 def test_builder_refuses_refills_over_limit():
     with pytest.raises(ValueError, match="refills"):
-        ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, refills=100)))
+        ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, refills=100)))
 
 
 def test_validation_refuses_schedule_ii_with_refills():
-    xml = ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, dea_schedule=ncpdp.DEA_SCHEDULE_II, refills=1)))
-    assert ncpdp.validate_new_rx(xml) == ["a Schedule II prescription cannot have refills"]
+    xml = ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, dea_schedule=ncpdp.DEA_SCHEDULE_II, refills=1)))
+    assert ncpdp_validate.validate_new_rx(xml) == ["a Schedule II prescription cannot have refills"]
     # Schedule III-V may have refills.
-    xml = ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, dea_schedule="C48677", refills=1)))
-    assert ncpdp.validate_new_rx(xml) == []
+    xml = ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, dea_schedule="C48677", refills=1)))
+    assert ncpdp_validate.validate_new_rx(xml) == []
 
 
 def test_validation_refuses_unknown_schedule_and_gender():
-    xml = ncpdp.build_new_rx(new_rx(replace(LISINOPRIL, dea_schedule="C00000")))
+    xml = ncpdp_build.build_new_rx(new_rx(replace(LISINOPRIL, dea_schedule="C00000")))
     xml = mutate(xml, "Body/NewRx/Patient/HumanPatient/Gender", "X")
-    assert ncpdp.validate_new_rx(xml) == [
+    assert ncpdp_validate.validate_new_rx(xml) == [
         "gender must be M, F or U, not 'X'",
         "unknown DEA schedule code 'C00000'",
     ]
@@ -520,14 +528,14 @@ def test_validation_refuses_unknown_schedule_and_gender():
     ],
 )
 def test_validation_reports_missing_required_elements(path):
-    xml = mutate(ncpdp.build_new_rx(new_rx()), path, None)
-    assert ncpdp.validate_new_rx(xml) == [f"missing {path}"]
+    xml = mutate(ncpdp_build.build_new_rx(new_rx()), path, None)
+    assert ncpdp_validate.validate_new_rx(xml) == [f"missing {path}"]
 
 
 def test_validation_of_other_messages_and_garbage():
-    status = ncpdp.build_status(header=header(relates_to_message_id="x"))
-    assert ncpdp.validate_new_rx(status) == ["expected NewRx, got Status"]
-    assert ncpdp.validate_new_rx(b"not xml")[0].startswith("malformed XML")
+    status = ncpdp_build.build_status(header=header(relates_to_message_id="x"))
+    assert ncpdp_validate.validate_new_rx(status) == ["expected NewRx, got Status"]
+    assert ncpdp_validate.validate_new_rx(b"not xml")[0].startswith("malformed XML")
 
 
 # ------------------------------------------------------------------ refusals
@@ -586,14 +594,14 @@ STATUS_BODY = b"<Body><Status><Code>000</Code></Status></Body>"
 )
 def test_parse_refuses(xml, reason):
     with pytest.raises(NcpdpError, match=reason):
-        ncpdp.parse_message(xml)
+        ncpdp_parse.parse_message(xml)
 
 
 def test_parse_refuses_oversized_messages():
     with pytest.raises(NcpdpError, match="larger"):
-        ncpdp.parse_message(b" " * (ncpdp.MAX_MESSAGE_BYTES + 1))
+        ncpdp_parse.parse_message(b" " * (ncpdp.MAX_MESSAGE_BYTES + 1))
 
 
 def test_parse_refuses_text_instead_of_bytes():
     with pytest.raises(NcpdpError, match="bytes"):
-        ncpdp.parse_message(ncpdp.build_new_rx(new_rx()).decode())  # type: ignore[arg-type]
+        ncpdp_parse.parse_message(ncpdp_build.build_new_rx(new_rx()).decode())  # type: ignore[arg-type]

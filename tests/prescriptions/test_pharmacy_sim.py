@@ -14,11 +14,14 @@ import requests
 from lxml import etree
 
 from pharmacy_sim.server import make_server
-from prescriptions import ncpdp
+from prescriptions import ncpdp, ncpdp_build, ncpdp_parse
 from prescriptions.signing import verify_signature
 
 ADDRESS = ncpdp.AddressData(line1="12 Elm St", city="Springfield", state="IL", postal_code="62701")
 SECRET = "pharmacy-secret"
+TOKEN = "control-token-for-these-tests"
+CONTROL = {"Authorization": f"Bearer {TOKEN}"}  # the control API needs the token given at start-up
+SERVERS: dict = {}  # base URL -> the simulator serving it (to set its configured target)
 
 
 def new_rx_xml(*, message_id: str = "", order: str = "ORD-1", last_name: str = "Quinn", quantity: str = "30"):
@@ -42,7 +45,7 @@ def new_rx_xml(*, message_id: str = "", order: str = "ORD-1", last_name: str = "
             rxnorm_code="314076",
         ),
     )
-    return data, ncpdp.build_new_rx(data)
+    return data, ncpdp_build.build_new_rx(data)
 
 
 def serve(server) -> str:
@@ -55,9 +58,11 @@ def serve(server) -> str:
 
 @pytest.fixture
 def sim():
-    server = make_server("127.0.0.1", 0)
+    server = make_server("127.0.0.1", 0, control_token=TOKEN)
     base = serve(server)
+    SERVERS[base] = server
     yield base
+    SERVERS.pop(base)
     server.shutdown()
     server.server_close()
 
@@ -67,11 +72,11 @@ def post_xml(base: str, xml: bytes) -> requests.Response:
 
 
 def stats(base: str) -> dict:
-    return requests.get(f"{base}/control/stats", timeout=10).json()
+    return requests.get(f"{base}/control/stats", headers=CONTROL, timeout=10).json()
 
 
 def set_mode(base: str, **mode) -> requests.Response:
-    return requests.post(f"{base}/control/mode", json=mode, timeout=10)
+    return requests.post(f"{base}/control/mode", json=mode, headers=CONTROL, timeout=10)
 
 
 def test_healthz(sim):
@@ -84,7 +89,7 @@ def test_new_rx_is_accepted_with_status(sim):
 
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/xml"
-    answer = ncpdp.parse_message(response.content)
+    answer = ncpdp_parse.parse_message(response.content)
     assert answer.message_type == "Status"
     assert answer.fields["code"] == "010"
     assert answer.relates_to_message_id == "newrx-1"
@@ -151,7 +156,7 @@ def test_fail_rate_answers_503_and_records_nothing(sim):
 
     # The sender's retry with the same MessageID is the first real delivery.
     set_mode(sim, fail_rate=0.0)
-    assert ncpdp.parse_message(post_xml(sim, xml).content).message_type == "Status"
+    assert ncpdp_parse.parse_message(post_xml(sim, xml).content).message_type == "Status"
     counts = stats(sim)
     assert (counts["unique_received"], counts["duplicate_deliveries"]) == (1, 0)
 
@@ -159,7 +164,7 @@ def test_fail_rate_answers_503_and_records_nothing(sim):
 def test_error_rate_answers_a_transient_error_and_records_nothing(sim):
     set_mode(sim, error_rate=1.0)
     _, xml = new_rx_xml(message_id="newrx-602")
-    answer = ncpdp.parse_message(post_xml(sim, xml).content)
+    answer = ncpdp_parse.parse_message(post_xml(sim, xml).content)
 
     assert answer.message_type == "Error"
     assert answer.fields["code"] in ncpdp.TRANSIENT_ERROR_CODES
@@ -175,7 +180,7 @@ def test_permanent_error_for_order_number_or_last_name(sim, rule, order, last_na
     set_mode(sim, permanent_error_for=[rule])
     _, xml = new_rx_xml(order=order, last_name=last_name)
     first = post_xml(sim, xml)
-    answer = ncpdp.parse_message(first.content)
+    answer = ncpdp_parse.parse_message(first.content)
 
     assert answer.message_type == "Error"
     assert answer.fields["code"] in ncpdp.PERMANENT_ERROR_CODES
@@ -192,7 +197,7 @@ def test_invalid_new_rx_gets_a_permanent_error(sim):
     _, xml = new_rx_xml()
     root = etree.fromstring(xml)
     root.find("Body/NewRx/MedicationPrescribed/Quantity/Value").text = "0"
-    answer = ncpdp.parse_message(post_xml(sim, etree.tostring(root)).content)
+    answer = ncpdp_parse.parse_message(post_xml(sim, etree.tostring(root)).content)
 
     assert answer.message_type == "Error"
     assert answer.fields["code"] == "900"
@@ -203,36 +208,36 @@ def test_invalid_new_rx_gets_a_permanent_error(sim):
 def test_malformed_xml_gets_a_400_error(sim):
     response = post_xml(sim, b"<Message><Header>")
     assert response.status_code == 400
-    answer = ncpdp.parse_message(response.content)
+    answer = ncpdp_parse.parse_message(response.content)
     assert answer.fields["code"] == "900"
     assert answer.fields["description_codes"] == ["500"]
     assert stats(sim)["unique_received"] == 0
 
 
 def test_message_a_pharmacy_does_not_receive_is_refused(sim):
-    status = ncpdp.build_status(
+    status = ncpdp_build.build_status(
         header=ncpdp.MessageHeader(
             to_id="1234567", from_id="6301875277001", message_id="s-1", relates_to_message_id="x"
         )
     )
-    answer = ncpdp.parse_message(post_xml(sim, status).content)
+    answer = ncpdp_parse.parse_message(post_xml(sim, status).content)
     assert answer.fields["code"] == "900"
     assert answer.fields["description_codes"] == ["4040"]
 
 
 def test_cancel_rx_gets_status_or_verify_when_a_receipt_is_asked(sim):
     data, _ = new_rx_xml(message_id="newrx-c")
-    cancel = ncpdp.build_cancel_rx(data, message_id="cancel-1", relates_to_message_id="newrx-c")
-    answer = ncpdp.parse_message(post_xml(sim, cancel).content)
+    cancel = ncpdp_build.build_cancel_rx(data, message_id="cancel-1", relates_to_message_id="newrx-c")
+    answer = ncpdp_parse.parse_message(post_xml(sim, cancel).content)
     assert (answer.message_type, answer.relates_to_message_id) == ("Status", "cancel-1")
 
     root = etree.fromstring(
-        ncpdp.build_cancel_rx(data, message_id="cancel-2", relates_to_message_id="newrx-c")
+        ncpdp_build.build_cancel_rx(data, message_id="cancel-2", relates_to_message_id="newrx-c")
     )
     receipt = etree.Element("ReturnReceipt")
     receipt.text = "001"
     root.find("Body/CancelRx").insert(0, receipt)  # §2: ReturnReceipt comes before Patient
-    answer = ncpdp.parse_message(post_xml(sim, etree.tostring(root)).content)
+    answer = ncpdp_parse.parse_message(post_xml(sim, etree.tostring(root)).content)
     assert (answer.message_type, answer.fields["code"]) == ("Verify", "010")
     assert stats(sim)["by_type"] == {"CancelRx": 2}
 
@@ -271,7 +276,7 @@ def test_delay_count_slows_only_the_next_requests(sim):
 
 def test_status_000_mode_answers_accepted_by_network(sim):
     set_mode(sim, status_code="000")
-    answer = ncpdp.parse_message(post_xml(sim, new_rx_xml()[1]).content)
+    answer = ncpdp_parse.parse_message(post_xml(sim, new_rx_xml()[1]).content)
     assert (answer.message_type, answer.fields["code"]) == ("Status", "000")
 
 
@@ -288,7 +293,7 @@ def test_seed_makes_failures_reproducible(sim):
 def test_reset_clears_counters_and_mode(sim):
     set_mode(sim, fail_rate=1.0)
     post_xml(sim, new_rx_xml()[1])
-    assert requests.post(f"{sim}/control/reset", timeout=10).json() == {"ok": True}
+    assert requests.post(f"{sim}/control/reset", headers=CONTROL, timeout=10).json() == {"ok": True}
 
     counts = stats(sim)
     assert counts["unique_received"] == counts["duplicate_deliveries"] == 0
@@ -298,8 +303,10 @@ def test_reset_clears_counters_and_mode(sim):
 
 def test_unknown_paths_and_missing_length(sim):
     assert requests.get(f"{sim}/nope", timeout=10).status_code == 404
-    assert requests.post(f"{sim}/control/nope", json={}, timeout=10).status_code == 404
-    assert requests.post(f"{sim}/control/mode", data=b"not json", timeout=10).status_code == 400
+    assert requests.post(f"{sim}/control/nope", json={}, headers=CONTROL, timeout=10).status_code == 404
+    assert (
+        requests.post(f"{sim}/control/mode", data=b"not json", headers=CONTROL, timeout=10).status_code == 400
+    )
 
 
 # ------------------------------------------------------------------ pharmacy-initiated messages
@@ -313,9 +320,9 @@ class FakeEhr(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         verify_signature(SECRET, dict(self.headers), body)
-        parsed = ncpdp.parse_message(body)
+        parsed = ncpdp_parse.parse_message(body)
         FakeEhr.received.append((dict(self.headers), parsed))
-        answer = ncpdp.build_status("010", header=ncpdp.reply_header(parsed))
+        answer = ncpdp_build.build_status("010", header=ncpdp.reply_header(parsed))
         self.send_response(200)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(answer)))
@@ -337,6 +344,7 @@ def ehr():
 
 
 def send(sim: str, kind: str, ehr: str, **fields) -> requests.Response:
+    SERVERS[sim].target_url = f"{ehr}/erx/inbound"  # configured at start-up in real use
     payload = {
         "target_url": f"{ehr}/erx/inbound",
         "secret": SECRET,
@@ -345,7 +353,7 @@ def send(sim: str, kind: str, ehr: str, **fields) -> requests.Response:
         "relates_to_message_id": "newrx-9",
         **fields,
     }
-    return requests.post(f"{sim}/control/send-{kind}", json=payload, timeout=10)
+    return requests.post(f"{sim}/control/send-{kind}", json=payload, headers=CONTROL, timeout=10)
 
 
 def test_send_renewal_posts_a_signed_request(sim, ehr):
@@ -362,7 +370,7 @@ def test_send_renewal_posts_a_signed_request(sim, ehr):
     assert response.status_code == 200
     result = response.json()
     assert result["status"] == 200
-    assert ncpdp.parse_message(result["response"].encode()).message_type == "Status"
+    assert ncpdp_parse.parse_message(result["response"].encode()).message_type == "Status"
     [(headers, parsed)] = FakeEhr.received
     assert headers["X-Pharmacy-Id"] == "1234567"
     assert parsed.message_type == "RxRenewalRequest"
@@ -426,11 +434,96 @@ def test_send_cancel_response(sim, ehr):
 
 
 def test_send_refuses_bad_input_and_reports_unreachable_targets(sim, ehr):
-    assert send(sim, "renewal", ehr, target_url="file:///etc/passwd").status_code == 400
+    # Issue 18 #10: only the EHR URL configured at start-up is a target (was: 400 for file://, any http URL sent).
+    assert send(sim, "renewal", ehr, target_url="file:///etc/passwd").status_code == 403
+    assert send(sim, "renewal", ehr, target_url="http://127.0.0.1:9/inbound").status_code == 403
     assert send(sim, "renewal", ehr, secret="").status_code == 400
     assert send(sim, "renewal", ehr, quantity="0").status_code == 400
     assert send(sim, "change", ehr, request_code="F").status_code == 400  # no formulary code (§4)
 
-    unreachable = send(sim, "renewal", ehr, target_url="http://127.0.0.1:9/inbound")
+    SERVERS[sim].target_url = "http://127.0.0.1:9/inbound"  # the configured EHR is down
+    unreachable = requests.post(
+        f"{sim}/control/send-renewal",
+        json={"secret": SECRET, "pharmacy_ncpdp_id": "1234567"},
+        headers=CONTROL,
+        timeout=10,
+    )
     assert unreachable.status_code == 502
     assert FakeEhr.received == []
+
+
+# ------------------------------------------------------------------ issue 18 #10: the control API is protected
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/control/stats"),
+        ("post", "/control/reset"),
+        ("post", "/control/mode"),
+        ("post", "/control/send-renewal"),
+        ("post", "/control/send-error"),
+    ],
+)
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", TOKEN, f"Basic {TOKEN}"])
+def test_control_api_refuses_requests_without_the_token(sim, ehr, method, path, authorization):
+    SERVERS[sim].target_url = f"{ehr}/erx/inbound"
+    set_mode(sim, delay_ms=0)
+    headers = {"Authorization": authorization} if authorization else {}
+    payload = {"secret": SECRET, "pharmacy_ncpdp_id": "1234567", "relates_to_message_id": "x", "fail_rate": 1}
+    response = getattr(requests, method)(f"{sim}{path}", json=payload, headers=headers, timeout=10)
+    assert response.status_code == 401
+    assert "Bearer" in response.headers["WWW-Authenticate"]
+    assert FakeEhr.received == []
+    assert stats(sim)["mode"]["fail_rate"] == 0.0  # nothing changed
+    # The pharmacy's own endpoint and the health check stay open.
+    assert requests.get(f"{sim}/healthz", timeout=10).status_code == 200
+
+
+def test_send_goes_only_to_the_configured_target(sim, ehr):
+    SERVERS[sim].target_url = None  # started without --target-url: sending is off
+    off = requests.post(
+        f"{sim}/control/send-renewal",
+        json={"target_url": f"{ehr}/erx/inbound", "secret": SECRET, "pharmacy_ncpdp_id": "1234567"},
+        headers=CONTROL,
+        timeout=10,
+    )
+    assert off.status_code == 403 and "target-url" in off.json()["error"]
+    assert send(sim, "renewal", ehr, target_url=f"{ehr}/elsewhere").status_code == 403
+    assert FakeEhr.received == []
+    # With the configured target the payload need not name it; the secret may come from the configuration.
+    SERVERS[sim].secret = SECRET
+    sent = requests.post(
+        f"{sim}/control/send-renewal", json={"pharmacy_ncpdp_id": "1234567"}, headers=CONTROL, timeout=10
+    )
+    assert sent.status_code == 200 and sent.json()["status"] == 200
+    assert len(FakeEhr.received) == 1
+
+
+def test_simulator_process_generates_a_control_token_when_none_is_given():
+    import os
+    import select
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHARMACY_SIM_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pharmacy_sim", "--port", "0"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [proc.stderr.readline()]
+        ready, _, _ = select.select(
+            [proc.stderr], [], [], 10
+        )  # never hang on a simulator that prints no token
+        lines.append(proc.stderr.readline() if ready else "")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert lines[0].startswith("pharmacy simulator listening on http://")
+    token = lines[1].removeprefix("control API token: ").strip()
+    assert lines[1].startswith("control API token: ") and len(token) >= 40

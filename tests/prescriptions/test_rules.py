@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from encounters.models import Icd10Code
-from prescriptions import ncpdp, selectors, services, tasks
+from prescriptions import checks, ncpdp_parse, outbox, selectors, services, signature, tasks
 from prescriptions.models import OutboundMessage, PrescriberSpi, Prescription, RxStatus, refill_limit
 from tests.conftest import totp_now
 from tests.factories import PASSWORD
@@ -65,14 +65,14 @@ def test_totp_code_survives_a_refusal_for_a_missing_override(clinician, patient,
         data=rx_data(catalog["1049621"], pharmacy=pharmacies["electronic"]),
     )
     code = totp_now(secret)
-    with pytest.raises(services.AlertsNeedOverride):
-        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code=code)
+    with pytest.raises(signature.AlertsNeedOverride):
+        signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code=code)
     alert = [
         a
-        for a in selectors.prescription_check(patient=patient, medication=catalog["1049621"])
+        for a in checks.prescription_check(patient=patient, medication=catalog["1049621"])
         if a.severity == "high"
     ][0]
-    services.prescription_sign(
+    signature.prescription_sign(
         actor=clinician,
         prescription_id=rx.pk,
         password=PASSWORD,
@@ -93,8 +93,8 @@ def test_wrong_password_does_not_burn_the_code(clinician, patient, catalog, phar
     )
     code = totp_now(secret)
     with pytest.raises(ValidationError, match="Password"):
-        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password="wrong", totp_code=code)
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code=code)
+        signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password="wrong", totp_code=code)
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code=code)
 
 
 def test_diagnosis_is_checked_against_icd10_and_sent_with_its_description(
@@ -112,23 +112,23 @@ def test_diagnosis_is_checked_against_icd10_and_sent_with_its_description(
         "E11.9",
         "Type 2 diabetes mellitus without complications",
     )
-    parsed = ncpdp.parse_message(bytes(OutboundMessage.objects.get(prescription=rx).payload))
+    parsed = ncpdp_parse.parse_message(bytes(OutboundMessage.objects.get(prescription=rx).payload))
     assert parsed.fields["diagnosis_code"] == "E119"
     assert parsed.fields["diagnosis_description"] == "Type 2 diabetes mellitus without complications"
 
 
 def test_header_from_carries_the_spi_not_the_npi(clinician, colleague, patient, catalog, pharmacies):
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    parsed = ncpdp.parse_message(bytes(OutboundMessage.objects.get(prescription=rx).payload))
+    parsed = ncpdp_parse.parse_message(bytes(OutboundMessage.objects.get(prescription=rx).payload))
     npi = clinician.practitioner.npi
     # No SPI recorded: the documented stand-in (NPI + location 001), 13 digits, qualifier D.
     assert (parsed.from_id, parsed.from_qualifier) == (f"{npi}001", "D")
     assert parsed.fields["prescriber_npi"] == npi
     PrescriberSpi.objects.create(user=clinician, spi="6301875277001")
     rx2 = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    assert ncpdp.parse_message(bytes(OutboundMessage.objects.get(prescription=rx2).payload)).from_id == (
-        "6301875277001"
-    )
+    assert ncpdp_parse.parse_message(
+        bytes(OutboundMessage.objects.get(prescription=rx2).payload)
+    ).from_id == ("6301875277001")
     # And an inbound request addressed to that SPI finds the prescriber.
     assert selectors.prescriber_for_inbound(spi="6301875277001", npi="") == clinician
     assert selectors.prescriber_for_inbound(spi=f"{colleague.practitioner.npi}001", npi="") == colleague
@@ -138,12 +138,12 @@ def test_header_from_carries_the_spi_not_the_npi(clinician, colleague, patient, 
 
 def test_service_and_task_share_one_retry_budget(clinician, patient, catalog, pharmacies, simulator):
     """Bug: the service allowed 10 attempts, the Celery task gave up after 9."""
-    assert tasks.transmit_message.max_retries + 1 == services.MAX_ATTEMPTS
+    assert tasks.transmit_message.max_retries + 1 == outbox.MAX_ATTEMPTS
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     msg = OutboundMessage.objects.get(prescription=rx)
     simulator.mode(fail_rate=1.0)
-    results = [services.outbound_send(msg.pk) for _ in range(services.MAX_ATTEMPTS)]
-    assert results == ["retry"] * (services.MAX_ATTEMPTS - 1) + ["rejected"]
+    results = [outbox.outbound_send(msg.pk) for _ in range(outbox.MAX_ATTEMPTS)]
+    assert results == ["retry"] * (outbox.MAX_ATTEMPTS - 1) + ["rejected"]
     msg.refresh_from_db()
-    assert msg.attempts == services.MAX_ATTEMPTS and msg.status == "needs_attention"
-    assert f"gave up after {services.MAX_ATTEMPTS} attempts" in msg.last_error
+    assert msg.attempts == outbox.MAX_ATTEMPTS and msg.status == "needs_attention"
+    assert f"gave up after {outbox.MAX_ATTEMPTS} attempts" in msg.last_error

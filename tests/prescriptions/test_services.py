@@ -7,7 +7,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
-from prescriptions import ncpdp, selectors, services
+from prescriptions import (
+    cancelling,
+    checks,
+    ncpdp_parse,
+    ncpdp_validate,
+    outbox,
+    selectors,
+    services,
+    signature,
+)
 from prescriptions.models import OutboundMessage, OutboundStatus, Prescription, RxStatus
 from tests.factories import PASSWORD
 from tests.prescriptions.conftest import give_address
@@ -115,27 +124,27 @@ def test_outsider_and_nurse_cannot_prescribe(colleague, nurse, patient, catalog)
 
 def test_drug_drug_alert_from_active_medication(patient, catalog):
     add_statement(patient, "Ibuprofen 200 MG Oral Tablet (OTC)")  # no RxCUI: matched by name
-    alerts = selectors.prescription_check(patient=patient, medication=catalog["855332"])
+    alerts = checks.prescription_check(patient=patient, medication=catalog["855332"])
     assert [a.severity for a in alerts] == ["high"]
     assert "warfarin + ibuprofen" in alerts[0].message
-    low = selectors.prescription_check(patient=patient, medication=catalog["314076"])
+    low = checks.prescription_check(patient=patient, medication=catalog["314076"])
     assert [a.severity for a in low] == ["low"]
 
 
 def test_allergy_alerts_by_ingredient_and_class(patient, catalog):
     add_allergy(patient, "Penicillin")
-    alerts = selectors.prescription_check(patient=patient, medication=catalog["308182"])
+    alerts = checks.prescription_check(patient=patient, medication=catalog["308182"])
     assert alerts and alerts[0].source == "drug-allergy" and "penicillins" in alerts[0].message
     add_allergy(patient, "Ibuprofen", rxcui="5640")
     assert any(
         a.source == "drug-allergy"
-        for a in selectors.prescription_check(patient=patient, medication=catalog["197806"])
+        for a in checks.prescription_check(patient=patient, medication=catalog["197806"])
     )
 
 
 def test_duplicate_therapy(patient, catalog):
     add_statement(patient, "Ibuprofen 600 MG Oral Tablet", rxcui="197806")
-    alerts = selectors.prescription_check(patient=patient, medication=catalog["197806"])
+    alerts = checks.prescription_check(patient=patient, medication=catalog["197806"])
     assert [a.source for a in alerts] == ["duplicate-therapy"]
 
 
@@ -152,12 +161,12 @@ def test_sign_needs_password_and_override(
     add_statement(patient, "Ibuprofen", rxcui="5640")
     rx = _draft(clinician, patient, catalog["855332"], pharmacies["electronic"])
     with pytest.raises(ValidationError, match="Password"):
-        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password="wrong")
-    with pytest.raises(services.AlertsNeedOverride):
-        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
-    alert = selectors.prescription_check(patient=patient, medication=catalog["855332"])[0]
+        signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password="wrong")
+    with pytest.raises(signature.AlertsNeedOverride):
+        signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    alert = checks.prescription_check(patient=patient, medication=catalog["855332"])[0]
     with django_capture_on_commit_callbacks() as callbacks:
-        services.prescription_sign(
+        signature.prescription_sign(
             actor=clinician,
             prescription_id=rx.pk,
             password=PASSWORD,
@@ -167,7 +176,7 @@ def test_sign_needs_password_and_override(
     rx.refresh_from_db()
     assert rx.status == RxStatus.QUEUED and rx.override_reasons[0]["reason"] == "INR monitored weekly"
     msg = OutboundMessage.objects.get(prescription=rx)
-    assert ncpdp.validate_new_rx(bytes(msg.payload)) == []
+    assert ncpdp_validate.validate_new_rx(bytes(msg.payload)) == []
     from audit.models import AccessEvent
 
     event = AccessEvent.objects.filter(action="sign", patient_id=patient.pk).latest("pk")
@@ -182,11 +191,11 @@ def test_controlled_substance_needs_totp(clinician, patient, catalog, pharmacies
     device = TOTPDevice.objects.create(user=clinician, name="phone", confirmed=True)
     rx = _draft(clinician, patient, catalog["1049621"], pharmacies["electronic"])
     with pytest.raises(ValidationError, match="authenticator"):
-        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+        signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
     import base64
 
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
-    services.prescription_sign(
+    signature.prescription_sign(
         actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code=totp_now(secret)
     )
     rx.refresh_from_db()
@@ -200,17 +209,17 @@ def test_controlled_substance_needs_valid_dea(clinician, patient, catalog, pharm
     clinician.practitioner.save()
     rx = _draft(clinician, patient, catalog["1049621"], pharmacies["electronic"])
     with pytest.raises(ValidationError, match="DEA"):
-        services.prescription_sign(
+        signature.prescription_sign(
             actor=clinician, prescription_id=rx.pk, password=PASSWORD, totp_code="123456"
         )
 
 
 def test_outbound_send_delivers_and_never_resends(clinician, patient, catalog, pharmacies, simulator):
     rx = _draft(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
     msg = OutboundMessage.objects.get(prescription=rx)
-    assert services.outbound_send(msg.pk) == "acknowledged"
-    assert services.outbound_send(msg.pk) == "skipped"
+    assert outbox.outbound_send(msg.pk) == "acknowledged"
+    assert outbox.outbound_send(msg.pk) == "skipped"
     rx.refresh_from_db()
     assert rx.status == RxStatus.DELIVERED
     assert [e.status for e in rx.events.all()] == ["draft", "signed", "queued", "delivered"]
@@ -220,14 +229,14 @@ def test_outbound_send_delivers_and_never_resends(clinician, patient, catalog, p
 
 def test_outbound_transient_then_permanent(clinician, patient, catalog, pharmacies, simulator):
     rx = _draft(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
     msg = OutboundMessage.objects.get(prescription=rx)
     simulator.mode(fail_rate=1.0)
-    assert services.outbound_send(msg.pk) == "retry"
+    assert outbox.outbound_send(msg.pk) == "retry"
     msg.refresh_from_db()
     assert msg.status == OutboundStatus.PENDING and msg.attempts == 1 and "503" in msg.last_error
     simulator.mode(fail_rate=0.0, permanent_error_for=[rx.prescriber_order_number])
-    assert services.outbound_send(msg.pk) == "rejected"
+    assert outbox.outbound_send(msg.pk) == "rejected"
     rx.refresh_from_db()
     assert rx.status == RxStatus.NEEDS_ATTENTION and "permanent_error_for" in rx.status_reason
 
@@ -236,13 +245,13 @@ def test_outbound_connection_refused_is_transient(clinician, patient, catalog, p
     pharmacies["electronic"].endpoint = "http://127.0.0.1:9/ncpdp"
     pharmacies["electronic"].save()
     rx = _draft(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
-    assert services.outbound_send(OutboundMessage.objects.get(prescription=rx).pk) == "retry"
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    assert outbox.outbound_send(OutboundMessage.objects.get(prescription=rx).pk) == "retry"
 
 
 def test_fax_pharmacy_stays_signed_for_printing(clinician, patient, catalog, pharmacies):
     rx = _draft(clinician, patient, catalog["314076"], pharmacies["fax"])
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
     rx.refresh_from_db()
     assert rx.status == RxStatus.SIGNED and not OutboundMessage.objects.filter(prescription=rx).exists()
     from prescriptions.printing import prescription_pdf
@@ -254,13 +263,13 @@ def test_fax_pharmacy_stays_signed_for_printing(clinician, patient, catalog, pha
 
 def test_cancel_sends_cancel_rx(clinician, patient, catalog, pharmacies, simulator):
     rx = _draft(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
     new_rx = OutboundMessage.objects.get(prescription=rx)
-    services.outbound_send(new_rx.pk)
-    services.prescription_cancel(actor=clinician, prescription_id=rx.pk)
+    outbox.outbound_send(new_rx.pk)
+    cancelling.prescription_cancel(actor=clinician, prescription_id=rx.pk)
     cancel = OutboundMessage.objects.get(prescription=rx, message_type="CancelRx")
-    assert ncpdp.parse_message(bytes(cancel.payload)).relates_to_message_id == new_rx.message_id
-    assert services.outbound_send(cancel.pk) == "acknowledged"
+    assert ncpdp_parse.parse_message(bytes(cancel.payload)).relates_to_message_id == new_rx.message_id
+    assert outbox.outbound_send(cancel.pk) == "acknowledged"
     rx.refresh_from_db()
     assert rx.status == RxStatus.CANCEL_REQUESTED
 

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from prescriptions import ncpdp, signing
+from prescriptions import ncpdp, ncpdp_parse, signing
 from prescriptions.models import InboxItem, OutboundMessage, Prescription
 from tests.factories import PASSWORD
 from tests.prescriptions.conftest import give_address
@@ -166,7 +166,7 @@ def test_attention_lists_only_patients_whose_chart_the_user_may_open(
 
 # ------------------------------------------------------------------ inbound
 def _renewal_xml(order_number: str, message_id: str | None = None) -> bytes:
-    from pharmacy_sim.server import build_outbound
+    from pharmacy_sim.outbound import build_outbound
 
     _, xml = build_outbound(
         "renewal",
@@ -189,7 +189,7 @@ def _post(client, body, secret="s3cret-shared-with-the-pharmacy", headers=None):
 
 @pytest.fixture
 def sent_rx(clinician, patient, catalog, pharmacies):
-    from prescriptions import services
+    from prescriptions import services, signature
 
     give_address(patient)
     rx = services.prescription_create(
@@ -197,7 +197,7 @@ def sent_rx(clinician, patient, catalog, pharmacies):
         patient_id=patient.pk,
         data={**_form(catalog["314076"], pharmacies["electronic"]), "pharmacy": pharmacies["electronic"]},
     )
-    services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+    signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
     return rx
 
 
@@ -247,7 +247,7 @@ def test_inbox_approve_sends_response(client, login, clinician, sent_rx):
     )
     assert r.status_code == 302
     msg = OutboundMessage.objects.get(message_type="RxRenewalResponse")
-    parsed = ncpdp.parse_message(bytes(msg.payload))
+    parsed = ncpdp_parse.parse_message(bytes(msg.payload))
     assert parsed.relates_to_message_id == item.message_id and parsed.fields["outcome"] == "approved"
 
 
@@ -272,7 +272,7 @@ def test_inbox_and_attention_pages_run_a_constant_number_of_queries(
     client, login, clinician, sent_rx, catalog, pharmacies, django_assert_max_num_queries
 ):
     """Pages whose rows grow: the same query count for 1 or 6 rows."""
-    from prescriptions import services
+    from prescriptions import services, signature
     from prescriptions.models import OutboundMessage as Msg
 
     c = login(clinician)
@@ -293,7 +293,7 @@ def test_inbox_and_attention_pages_run_a_constant_number_of_queries(
             patient_id=sent_rx.patient_id,
             data={**_form(catalog["314076"], pharmacies["electronic"]), "pharmacy": pharmacies["electronic"]},
         )
-        services.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
+        signature.prescription_sign(actor=clinician, prescription_id=rx.pk, password=PASSWORD)
         _post(client, _renewal_xml(rx.prescriber_order_number))
         Msg.objects.filter(prescription=rx).update(status="needs_attention")
     assert counts() == few

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from prescriptions import services, tasks
+from prescriptions import outbox, tasks
 from prescriptions.models import OutboundMessage, Prescription, RxStatus
 from tests.conftest import wait_until
 from tests.prescriptions.conftest import signed_rx
@@ -24,7 +24,7 @@ def test_slow_pharmacy_timeout_retry_dedup_delivered(
     transactional_db, celery_worker_proc, clinician, patient, catalog, pharmacies, simulator
 ):
     # Slower than the send timeout, for the first request only: the pharmacy gets it, we never see the answer.
-    simulator.mode(delay_ms=int((services.SEND_TIMEOUT_SECONDS + 1.5) * 1000), delay_count=1)
+    simulator.mode(delay_ms=int((outbox.SEND_TIMEOUT_SECONDS + 1.5) * 1000), delay_count=1)
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     wait_until(lambda: _status(rx) == RxStatus.DELIVERED, timeout=45)
     msg = OutboundMessage.objects.get(prescription=rx)
@@ -49,9 +49,9 @@ def test_beat_job_requeues_a_stuck_message_and_expires_an_unanswered_one(
     wait_until(lambda: _status(waiting) == RxStatus.SENT, timeout=30)
     simulator.mode(status_code="010")
     # A NewRx whose task was lost (the broker dropped it): nothing will send it but the periodic job.
-    monkeypatch.setattr(services, "_enqueue", lambda msg_id: None)
+    monkeypatch.setattr(outbox, "enqueue", lambda msg_id: None)
     stuck = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
-    long_ago = timezone.now() - timedelta(seconds=services.STUCK_AFTER_SECONDS + 60)
+    long_ago = timezone.now() - timedelta(seconds=outbox.STUCK_AFTER_SECONDS + 60)
     OutboundMessage.objects.filter(prescription=stuck).update(updated_at=long_ago, next_attempt_at=long_ago)
     OutboundMessage.objects.filter(prescription=waiting).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)

@@ -3,8 +3,9 @@
 `python3 dev.py run` calls it with --if-empty on every start, so it runs once per data folder.
 The one command that assembles the demo: each app keeps its own builder (accounts/demo.py, patients/demo.py,
 encounters/demo.py, prescriptions/demo.py, fhirapi/demo.py) and this command, above the apps, calls them in order.
-No app imports another app's demo module. Demo accounts get a TOTP device with a fixed secret so that
-`manage.py demo_totp USER` can show the current code (only while DEBUG is on).
+No app imports another app's demo module. Demo accounts get a TOTP device whose secret is generated at load time
+(random, like an enrolment: nothing in the source predicts it), so that `manage.py demo_totp USER` can show the
+current code (only while DEBUG is on).
 """
 
 import random

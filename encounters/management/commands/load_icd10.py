@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from encounters.services import icd10_load
+from encounters.findings import icd10_load
 
 
 class Command(BaseCommand):

@@ -84,6 +84,8 @@ class Command(BaseCommand):
             updated.update(result.updated)
             not_modelled.update(result.not_modelled)
             dropped.update(result.dropped_elements)
+            for issue in result.issues:
+                self.stderr.write(f"{path.name}: {issue['severity']}: {issue['diagnostics']}")
             bar.set_postfix(resources=resources)
         elapsed = max(time.monotonic() - started, 1e-9)
 
@@ -98,11 +100,14 @@ class Command(BaseCommand):
             out("  updated: " + ", ".join(f"{k} {v}" for k, v in sorted(updated.items())))
         if not_modelled:
             out(
-                "  not imported (types the product does not model): "
+                "  kept as received (types the product does not model): "
                 + ", ".join(f"{k} {v}" for k, v in not_modelled.most_common())
             )
         if dropped:
-            out("  elements not kept: " + ", ".join(f"{k} {v}" for k, v in dropped.most_common()))
+            out(
+                "  elements outside the chart's columns (kept with the resource as received): "
+                + ", ".join(f"{k} {v}" for k, v in dropped.most_common())
+            )
         for path, reason in refused:
             self.stderr.write(f"REFUSED {path}: {reason}")
         if refused:

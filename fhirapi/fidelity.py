@@ -1,0 +1,147 @@
+"""Serving imported resources back unchanged.
+
+Every imported resource keeps its JSON as received (ImportedRecord.resource for those that became rows of ours,
+KeptResource for the rest) with its references resolved to what serves them here (`refs`). When the API serves a
+row that came from an import and nobody has changed the row since (its digest is the one taken at import), it
+serves the resource as received: every element and value as sent, only the lossless normalisations of docs/fhir.md
+(our id, references to our ids, our identifiers and profiles added, `meta.source` naming the sender). Once someone
+changes the row here, the row's own mapping is served, with the received elements the product does not hold added
+(they did not change).
+
+Reads here are one query per page of resources, whatever their number (constant query counts).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import defaultdict
+
+from django.db.models import Q
+
+from .models import ImportedRecord, KeptResource
+
+# Row columns that change without anyone editing what the resource says (kept derived values, bookkeeping).
+NOT_DIGESTED = {"updated_at", "allergy_status", "allergy_summary", "allergy_reviewed_at", "name_search"}
+# Choice elements: the source's variant must not be added next to ours (value[x], onset[x] ...).
+CHOICES = (
+    "value",
+    "effective",
+    "onset",
+    "abatement",
+    "deceased",
+    "occurrence",
+    "medication",
+    "multipleBirth",
+)
+SENSITIVE_SYSTEMS = ("http://hl7.org/fhir/sid/us-ssn", "urn:oid:2.16.840.1.113883.4.3")
+
+
+def row_digest(row) -> str:
+    """A digest of the row's stored values: equal digests, unchanged row."""
+    parts = [
+        (f.attname, f.value_to_string(row))
+        for f in row._meta.concrete_fields
+        if f.attname not in NOT_DIGESTED and not getattr(f, "auto_now", False)
+    ]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def rewrite(resource: dict, refs: dict) -> dict:
+    """A deep copy with every reference as sent replaced by the one that serves it here."""
+    out = copy.deepcopy(resource)
+    if not refs:
+        return out
+    stack = [out]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("reference")
+            if isinstance(ref, str) and ref in refs:
+                item["reference"] = refs[ref]
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return out
+
+
+def _meta(source_meta: dict | None, ours: dict | None, sender: str, source_key: str) -> dict:
+    meta = dict(source_meta or {})
+    profiles = list(meta.get("profile") or [])
+    profiles += [p for p in (ours or {}).get("profile") or [] if p not in profiles]
+    if profiles:
+        meta["profile"] = profiles
+    meta["source"] = f"{sender}#{source_key}"
+    return meta
+
+
+def _minimum_necessary(resource: dict) -> dict:
+    """The API leaves the SSN and driver's licence out (the EHI export keeps them)."""
+    if resource.get("resourceType") == "Patient" and resource.get("identifier"):
+        kept = [
+            i for i in resource["identifier"] if not str(i.get("system") or "").startswith(SENSITIVE_SYSTEMS)
+        ]
+        resource["identifier"] = kept
+        if not kept:
+            del resource["identifier"]
+    return resource
+
+
+def kept_to_fhir(k: KeptResource, *, with_identifiers: bool = False) -> dict:
+    """A kept resource as received: our id, references to what serves them here, meta.source naming the sender."""
+    out = rewrite(k.resource, k.refs)
+    out["id"] = str(k.pk)
+    out["meta"] = _meta(out.get("meta"), None, k.source, f"{k.resource_type}/{k.source_id}")
+    return out if with_identifiers else _minimum_necessary(out)
+
+
+def _received(rec: ImportedRecord, ours: dict) -> dict:
+    out = rewrite(rec.resource, rec.refs)
+    out["id"] = ours["id"]
+    out["meta"] = _meta(out.get("meta"), ours.get("meta"), rec.source, f"{rec.resource_type}/{rec.source_id}")
+    # Our identifiers (the MRN) travel with the sender's.
+    idents = list(out.get("identifier") or [])
+    idents += [i for i in ours.get("identifier") or [] if i not in idents]
+    if idents:
+        out["identifier"] = idents
+    return out
+
+
+def _with_received(ours: dict, received: dict) -> dict:
+    """Ours (the row was changed here), plus the received elements the product does not hold."""
+    out = dict(ours)
+    for name, value in received.items():
+        if name in out or any(name.startswith(c) and any(k.startswith(c) for k in out) for c in CHOICES):
+            continue
+        out[name] = value
+    return out
+
+
+def serve(pairs: list[tuple[object, dict]], *, with_identifiers: bool = False) -> list[dict]:
+    """(row, resource mapped from it) -> the resources to serve, in the same order (see the module's text)."""
+    wanted = defaultdict(set)
+    for row, res in pairs:
+        if not isinstance(row, KeptResource):
+            wanted[res["resourceType"]].add(res["id"])
+    records = {}
+    if wanted:
+        q = Q()
+        for rtype, ids in wanted.items():
+            q |= Q(resource_type=rtype, served_id__in=ids)
+        for rec in ImportedRecord.objects.filter(q).exclude(resource=None):
+            records[(rec.resource_type, rec.served_id)] = rec
+    out = []
+    for row, res in pairs:
+        rec = records.get((res["resourceType"], res["id"]))
+        if rec is not None:
+            received = _received(rec, res)
+            res = received if row_digest(row) == rec.row_digest else _with_received(res, received)
+        out.append(res if with_identifiers else _minimum_necessary(res))
+    return out
+
+
+def kept_of_patient(patient_id) -> list[KeptResource]:
+    return list(
+        KeptResource.objects.filter(patient_id=patient_id).order_by("resource_type", "received_at", "pk")
+    )
