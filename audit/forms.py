@@ -1,4 +1,5 @@
-"""Input checking for the audit reports: dates, sort key, page and the subject (MRN or username)."""
+"""Input checking for the audit reports: dates, sort key, page and the subject (MRN, name and date of birth, or
+username)."""
 
 from django import forms
 
@@ -34,11 +35,42 @@ class ReportFilterForm(forms.Form):
 
 
 class PatientReportForm(ReportFilterForm):
-    mrn = forms.RegexField(
-        label="Patient MRN", regex=r"^\d{8,12}$", error_messages={"invalid": "An MRN is 8 to 12 digits."}
-    )
+    """The patient by MRN, or by name and date of birth (a complaint rarely quotes an MRN)."""
 
-    field_order = ["mrn", "start", "end"]
+    mrn = forms.RegexField(
+        label="Patient MRN",
+        regex=r"^\d{8,12}$",
+        required=False,
+        error_messages={"invalid": "An MRN is 8 to 12 digits."},
+    )
+    name = forms.CharField(label="Or the patient's name", max_length=200, required=False)
+    birth_date = forms.DateField(
+        label="and date of birth",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the date of birth as YYYY-MM-DD."},
+    )
+    # The raw list instead of the summary, optionally one person's events ("u<user id>") or the system's.
+    view = forms.ChoiceField(
+        choices=[("", "Summary"), ("events", "Every event")], required=False, widget=forms.HiddenInput
+    )
+    who = forms.RegexField(regex=r"^(u\d{1,12}|system)$", required=False, widget=forms.HiddenInput)
+
+    field_order = ["mrn", "name", "birth_date", "start", "end"]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        name = (data.get("name") or "").strip()
+        if not data.get("mrn") and not name and not data.get("birth_date"):
+            raise forms.ValidationError("Enter the patient's MRN, or their name and date of birth.")
+        if not data.get("mrn"):
+            if not name:
+                self.add_error("name", "Enter the name as well as the date of birth.")
+            elif not data.get("birth_date"):
+                self.add_error("birth_date", "Enter the date of birth as well as the name.")
+        return data
 
 
 class UserReportForm(ReportFilterForm):

@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import categories
+from .labels import system_label
 from .models import AccessEvent, Action
 from .services import access_record
 from .subjects import subject_model
@@ -72,6 +73,14 @@ class EventRow:
     @property
     def reason(self) -> str:
         return str((self.event.detail or {}).get("reason", ""))
+
+    @property
+    def who(self) -> str:
+        """The user's username, or what a background job is called (never "system" as if it were a user)."""
+        ev = self.event
+        if ev.actor_id is not None:
+            return ev.actor_username
+        return system_label(channel=ev.channel, task=(ev.detail or {}).get("task"))
 
 
 @dataclass
@@ -247,6 +256,14 @@ def _patient_events(patient_id, lo: datetime, hi: datetime) -> QuerySet:
     return AccessEvent.objects.filter(cond, occurred_at__gte=lo, occurred_at__lt=hi)
 
 
+def _by_whom(qs: QuerySet, who: str | None) -> QuerySet:
+    if who == "system":
+        return qs.filter(actor_id__isnull=True)
+    if who and who[:1] == "u" and who[1:].isdigit():
+        return qs.filter(actor_id=int(who[1:]))
+    return qs
+
+
 def audit_events_for_patient(
     *,
     actor,
@@ -258,15 +275,17 @@ def audit_events_for_patient(
     per_page: int = PER_PAGE,
     asof: int | None = None,
     request=None,
+    who: str | None = None,
 ) -> AuditReport:
-    """Who opened this chart: every event naming the patient (alone or in a list) between start and end.
+    """Who opened this chart: every event naming the patient (alone or in a list) between start and end; `who`
+    ("u<user id>" or "system") narrows it to one person or to the background jobs (the summary's "all events").
     Who: privacy officers (audit.view_reports). Records one AUDIT_REPORT event naming the patient."""
     _require_reports(actor)
     start, end = date_range(start, end)
     sort = normalise_sort(sort)
     asof = _asof(asof)
     events, more = _page(
-        _ordered(_patient_events(patient_id, *_bounds(start, end)), sort),
+        _ordered(_by_whom(_patient_events(patient_id, *_bounds(start, end)), who), sort),
         page=page,
         per_page=per_page,
         asof=asof,
@@ -278,7 +297,13 @@ def audit_events_for_patient(
         category=categories.AUDIT_REPORT,
         patient_id=patient_id,
         request=request,
-        detail={"report": "patient", "start": start.isoformat(), "end": end.isoformat(), "page": page},
+        detail={
+            "report": "patient",
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "page": page,
+            **({"who": who} if who else {}),
+        },
     )
     return AuditReport(
         rows=rows,

@@ -95,8 +95,21 @@ def access_record(
     )
     if source_ip and event.source_ip is None:
         event.source_ip = _ip(source_ip)
+    _task_name(event)
     _insert(event)
     return event
+
+
+def _task_name(event: AccessEvent) -> None:
+    """An event without a user recorded while a Celery task runs names the task (detail "task"), so the reports
+    can say which background job it was ("System (background task: appointment reminders)")."""
+    if event.actor_id is not None:
+        return
+    from celery import current_task
+
+    name = getattr(current_task, "name", None) if current_task else None
+    if name and "task" not in (event.detail or {}):
+        event.detail = {**(event.detail or {}), "task": str(name)}
 
 
 @functools.cache

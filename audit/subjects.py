@@ -11,10 +11,18 @@ history belongs to the survivor's investigation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 _subject: type[models.Model] | None = None
+# find(name=..., birth_date=...) -> [{"id", "mrn", "given_name", "family_name", "birth_date"}, ...]: the owning
+# app's look-up of patients by name and date of birth (it knows how names are normalised and indexed).
+_finder: Callable[..., list[dict]] | None = None
+# Role group name -> its label ("front_desk" -> "Front desk"), for the reports' "role" column.
+_role_labels: dict[str, str] = {}
 
 
 def subject_register(model: type[models.Model]) -> None:
@@ -30,3 +38,26 @@ def subject_model() -> type[models.Model]:
     if _subject is None:
         raise ImproperlyConfigured("no audit subject model registered (patients/apps.py registers Patient)")
     return _subject
+
+
+def subject_finder_register(find: Callable[..., list[dict]]) -> None:
+    """The owning app's look-up by name and date of birth (patients/apps.py registers it)."""
+    global _finder
+    _finder = find
+
+
+def subject_find(*, name: str, birth_date: date) -> list[dict]:
+    """The subjects with this name and date of birth: id, MRN, name and date of birth only."""
+    if _finder is None:
+        raise ImproperlyConfigured("no audit subject finder registered (patients/apps.py registers it)")
+    return _finder(name=name, birth_date=birth_date)
+
+
+def role_labels_register(labels: dict[str, str]) -> None:
+    """Role group names and their labels (the reports show a person's role)."""
+    _role_labels.clear()
+    _role_labels.update(labels)
+
+
+def role_labels() -> dict[str, str]:
+    return dict(_role_labels)

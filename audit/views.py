@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from . import categories, selectors
+from . import categories, selectors, summary
 from .forms import BreakGlassReportForm, PatientReportForm, ReportFilterForm, UserReportForm
 from .services import access_record_denied
 
@@ -198,39 +198,89 @@ def reports(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _patient_subject(request: HttpRequest, form: PatientReportForm, ctx: dict) -> dict | None:
+    """The report's patient: by MRN, or by name and date of birth (several matches: ctx["candidates"])."""
+    c = form.cleaned_data
+    if c.get("mrn"):
+        subject = selectors.audit_patient_find(actor=request.user, mrn=c["mrn"])
+        if subject is None:
+            form.add_error("mrn", "No patient has that MRN.")
+        return subject
+    found = summary.audit_patients_find(
+        actor=request.user, name=c["name"], birth_date=c["birth_date"], request=request
+    )
+    if not found:
+        form.add_error(
+            "name", "No patient has that name and date of birth. Check the spelling, or use the MRN."
+        )
+        return None
+    if len(found) > 1:
+        ctx["candidates"] = [
+            {**p, "url": _query(request, mrn=p["mrn"], name=None, birth_date=None, page=None, asof=None)}
+            for p in found
+        ]
+        return None
+    return found[0]
+
+
 @login_required
 @reports_required
 @require_GET
 def patient_report(request: HttpRequest) -> HttpResponse:
+    """Who opened this chart: a summary per person first; `view=events` lists the raw events (of one person with
+    `who`); `export=csv` streams them all."""
     form = PatientReportForm(_with_default_range(request.GET))
     ctx: dict = {"form": form, "title": "Who opened this chart", "columns_spec": PATIENT_COLUMNS}
-    if form.is_valid():
-        subject = selectors.audit_patient_find(actor=request.user, mrn=form.cleaned_data["mrn"])
-        if subject is None:
-            form.add_error("mrn", "No patient has that MRN.")
-        else:
-            ctx["subject"] = (
-                f"{subject['family_name'].upper()}, {subject['given_name']} · MRN {subject['mrn']}"
-            )
-            if request.GET.get("export") == "csv":
-                rows = selectors.audit_export_rows(
-                    actor=request.user,
-                    report="patient",
-                    patient_id=subject["id"],
-                    request=request,
-                    **_filters(form),
-                )
-                return _csv_response(rows, f"audit-patient-{subject['mrn']}.csv")
-            report = selectors.audit_events_for_patient(
-                actor=request.user,
-                patient_id=subject["id"],
-                page=form.cleaned_data.get("page") or 1,
-                request=request,
-                asof=form.cleaned_data.get("asof"),
-                **_filters(form),
-            )
-            ctx.update(_report_ctx(request, report, PATIENT_COLUMNS))
-    return render(request, "audit/report.html", ctx, status=200)
+    subject = _patient_subject(request, form, ctx) if form.is_valid() else None
+    if subject is None:
+        return render(request, "audit/patient_summary.html", ctx)
+    ctx["subject"] = f"{subject['family_name'].upper()}, {subject['given_name']} · MRN {subject['mrn']}"
+    ctx["summary_url"] = _query(
+        request,
+        mrn=subject["mrn"],
+        name=None,
+        birth_date=None,
+        view=None,
+        who=None,
+        page=None,
+        asof=None,
+        sort=None,
+    )
+    if request.GET.get("export") == "csv":
+        rows = selectors.audit_export_rows(
+            actor=request.user, report="patient", patient_id=subject["id"], request=request, **_filters(form)
+        )
+        return _csv_response(rows, f"audit-patient-{subject['mrn']}.csv")
+    if form.cleaned_data.get("view") != "events":
+        ctx["summary"] = summary.audit_patient_summary(
+            actor=request.user,
+            patient_id=subject["id"],
+            start=form.cleaned_data.get("start"),
+            end=form.cleaned_data.get("end"),
+            request=request,
+        )
+        ctx["events_url"] = _query(
+            request,
+            mrn=subject["mrn"],
+            name=None,
+            birth_date=None,
+            view="events",
+            who=None,
+            page=None,
+            asof=None,
+        )
+        return render(request, "audit/patient_summary.html", ctx)
+    report = selectors.audit_events_for_patient(
+        actor=request.user,
+        patient_id=subject["id"],
+        page=form.cleaned_data.get("page") or 1,
+        request=request,
+        asof=form.cleaned_data.get("asof"),
+        who=form.cleaned_data.get("who") or None,
+        **_filters(form),
+    )
+    ctx.update(_report_ctx(request, report, PATIENT_COLUMNS))
+    return render(request, "audit/report.html", ctx)
 
 
 @login_required

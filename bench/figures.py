@@ -331,6 +331,7 @@ def fig_audit(b: Bench) -> None:
     from audit.models import ChainLink
     from audit.selectors import audit_events_for_patient
     from audit.services import audit_link_chain, audit_verify
+    from audit.summary import audit_patient_summary
 
     named = dict(
         _fetch("SELECT given_name, id FROM patients_patient WHERE family_name = %s", [seeders.BENCH_FAMILY])
@@ -352,6 +353,18 @@ def fig_audit(b: Bench) -> None:
         ]
         res = latency_rounds(calls, rounds=b.rounds)
         rows = len(audit_events_for_patient(actor=b.privacy, patient_id=ids[0], start=start, end=today).rows)
+        summary_calls = [
+            lambda p=p, s=start: audit_patient_summary(actor=b.privacy, patient_id=p, start=s, end=today)
+            for p in ids
+        ]
+        summ = latency_rounds(summary_calls, rounds=b.rounds)
+        b.row(
+            f"audit_summary_{key}_p95",
+            f"who opened this chart, summary per person ({key}) p95",
+            summ["p95"],
+            "ms",
+            target=TARGETS["audit_report"],
+        )
         b.row(f"audit_report_{key}_p50", f"who opened this chart ({key}) p50", res["p50"], "ms")
         b.row(
             f"audit_report_{key}_p95",

@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.AuditlogMiddleware",  # django-auditlog's, with our source address (audit.services.client_ip)
     "core.middleware.NoStoreMiddleware",
+    "core.middleware.ErrorPageMiddleware",  # the door's 403/404 as the product's pages, DEBUG or not
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -11,12 +11,16 @@ class PatientsConfig(AppConfig):
         from django.contrib.auth.models import Group
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from audit.subjects import subject_register
+        from accounts import roles
+        from audit.subjects import role_labels_register, subject_finder_register, subject_register
 
-        from . import models, selectors
+        from . import models, privacy_lookup, selectors
 
-        # Audit stands below patients and never imports it: it learns which model its events name from here.
+        # Audit stands below patients and never imports it: it learns which model its events name from here, how
+        # to find a patient by name and date of birth, and the roles' labels.
         subject_register(models.Patient)
+        subject_finder_register(privacy_lookup.patients_by_name_and_birth_date)
+        role_labels_register({name: spec.label for name, spec in roles.ROLES.items()})
         # The care-team form's list of staff is cached briefly (selectors._care_team_staff): forget it on any change.
         User = get_user_model()
         for sender in (User, Group):

@@ -27,6 +27,7 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record, access_record_denied
+from core.exceptions import ActionDenied
 from core.prepared import SENTINEL_ID, Prepared
 
 from . import crypto
@@ -39,6 +40,7 @@ from .access import (
     patient_fetch,
     visible_patients,
 )
+from .denials import action_words
 from .models import CareTeamMember, Patient, PatientNameVocabulary, PatientNameWord
 from .mrn import mrn_is_valid
 
@@ -60,7 +62,9 @@ def patient_get(
     action: str = Action.VIEW,
     record: bool = True,
 ) -> Patient:
-    """The patient, if `actor` holds `perm` on them; else Http404 (and a denied event).
+    """The patient, if `actor` holds `perm` on them; else Http404 (and a denied event). A user who may see the
+    patient (view_demographics) but lacks `perm` gets core.exceptions.ActionDenied instead (the 403 page, which
+    names the action in plain words: patients/denials.py); it is an Http404 to callers that do not know it.
 
     The returned patient carries `.access` (a PatientAccess) so pages can show only what the user may use.
     `record=False` is for services, which record their own write event instead of a read.
@@ -75,6 +79,10 @@ def patient_get(
         access_record_denied(
             actor=actor, category=category, patient_id=pid, request=request, detail={"needed": perm}
         )
+        if patient is not None and access is not None and access.has(roles.VIEW_DEMOGRAPHICS):
+            # The user may see this patient but not do this: say so (403 page, with the banner).
+            patient.access = access
+            raise ActionDenied(action_words(perm, category), patient=patient)
         raise Http404("No patient found")
     patient.access = access
     if record:

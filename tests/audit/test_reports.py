@@ -44,7 +44,7 @@ def rows(resp):
 
 
 def test_who_opened_this_chart(login, privacy, patient, history):
-    resp = login(privacy).get(reverse("audit:patient_report"), {"mrn": patient.mrn})
+    resp = login(privacy).get(reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events"})
     assert resp.status_code == 200
     cats = [r.event.category for r in rows(resp) if r.event.channel != "write"]  # (registration writes, too)
     # the chart view, the nurse's vitals and the list naming the patient; not the other patient's, not the old one
@@ -59,7 +59,7 @@ def test_date_range(login, privacy, patient, history):
     start = (timezone.localdate() - datetime.timedelta(days=100)).isoformat()
     end = (timezone.localdate() - datetime.timedelta(days=80)).isoformat()
     resp = login(privacy).get(
-        reverse("audit:patient_report"), {"mrn": patient.mrn, "start": start, "end": end}
+        reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events", "start": start, "end": end}
     )
     assert [r.event.category for r in rows(resp)] == ["old view"]
 
@@ -91,10 +91,14 @@ def test_sortable_by_every_column(login, privacy, patient, clinician, history, s
 
 def test_sort_order_and_unknown_keys(login, privacy, patient, history):
     client = login(privacy)
-    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "sort": "category"})
+    resp = client.get(
+        reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events", "sort": "category"}
+    )
     cats = [r.event.category for r in rows(resp)]
     assert cats == sorted(cats)
-    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "sort": "password; drop"})
+    resp = client.get(
+        reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events", "sort": "password; drop"}
+    )
     assert resp.status_code == 200 and resp.context["report"].sort == "-time"
 
 
@@ -105,7 +109,7 @@ def test_pagination(login, privacy, clinician, patient):
     for _ in range(55 - already):
         access_record(actor=clinician, action="view", category=categories.DEMOGRAPHICS, patient_id=patient.pk)
     client = login(privacy)
-    first = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn})
+    first = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events"})
     assert len(rows(first)) == 50 and first.context["next_url"]
     second = client.get(reverse("audit:patient_report") + first.context["next_url"])
     assert len(rows(second)) == 5 and second.context["prev_url"] and not second.context["next_url"]
@@ -281,11 +285,18 @@ def test_pages_are_capped(login, privacy, clinician, patient):
     from audit.selectors import MAX_PAGE
 
     client = login(privacy)
-    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": MAX_PAGE + 1})
+    resp = client.get(
+        reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events", "page": MAX_PAGE + 1}
+    )
     assert resp.status_code == 200 and "narrow the dates or export the CSV" in resp.content.decode()
-    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": "99999999999999999999"})
+    resp = client.get(
+        reverse("audit:patient_report"),
+        {"mrn": patient.mrn, "view": "events", "page": "99999999999999999999"},
+    )
     assert resp.status_code == 200
-    resp = client.get(reverse("audit:patient_report"), {"mrn": patient.mrn, "page": MAX_PAGE})
+    resp = client.get(
+        reverse("audit:patient_report"), {"mrn": patient.mrn, "view": "events", "page": MAX_PAGE}
+    )
     assert (
         resp.status_code == 200 and resp.context["report"].page == MAX_PAGE and not resp.context["next_url"]
     )

@@ -43,11 +43,12 @@ _SCHEDULE_STAFF = {
     "privacy": 403,
     "anonymous": _LOGIN,
 }
+# front_desk sees the patient but not the clinical record: told so (403), not hidden (404).
 _CLINICAL_READ = {
     "clinician": 200,
     "colleague": 404,
     "nurse": 200,
-    "front_desk": 404,
+    "front_desk": 403,
     "admin_user": 404,
     "privacy": 404,
     "anonymous": _LOGIN,

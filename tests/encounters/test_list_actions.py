@@ -55,9 +55,9 @@ def test_problem_resolve_inactivate_reactivate(login, clinician, colleague, nurs
     assert p.status == "active" and p.resolved_date is None
     resp = client.post(url, {"status": "inactive"})  # without JavaScript: back to the list with a message
     assert resp.status_code == 302 and resp["Location"].endswith(f"/patients/{patient.pk}/problems/")
-    # Outsider: 404 and a denied event; the front desk never touches clinical data (404 as an outsider).
-    for user in (colleague, front_desk):
-        assert login(user).post(url, {"status": "resolved"}).status_code == 404
+    # Outsider: 404 and a denied event; the front desk never touches clinical data (told so: 403, and recorded).
+    for user, status in ((colleague, 404), (front_desk, 403)):
+        assert login(user).post(url, {"status": "resolved"}).status_code == status
         assert AccessEvent.objects.filter(actor=user, outcome=Outcome.DENIED, patient_id=patient.pk).exists()
     # A future resolution date: the message in the row, nothing saved.
     resp = login(nurse).post(
@@ -200,7 +200,7 @@ def test_immunizations_page_records_by_hand(login, clinician, nurse, colleague, 
     bad = client.post(url, {"vaccine_code": "999", "occurrence": "2024-09-12"})
     assert bad.status_code == 200 and Immunization.objects.count() == 1
     assert login(colleague).get(url).status_code == 404
-    assert login(front_desk).get(url).status_code == 404
+    assert login(front_desk).get(url).status_code == 403
 
 
 @pytest.mark.django_db

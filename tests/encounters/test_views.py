@@ -55,6 +55,6 @@ def test_vitals_and_note_through_views(login, clinician, front_desk, patient):
     )
     note.refresh_from_db()
     assert note.signed
-    # The front desk may not write clinical content: 404 as for an outsider.
+    # The front desk may not write clinical content: told so (403).
     desk = login(front_desk)
-    assert desk.post(reverse("encounters:addendum_add", args=[note.pk]), {"text": "x"}).status_code == 404
+    assert desk.post(reverse("encounters:addendum_add", args=[note.pk]), {"text": "x"}).status_code == 403

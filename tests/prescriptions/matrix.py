@@ -52,11 +52,12 @@ def setup(ctx):
 
 
 _LOGIN = 302
+# 403: a user who may see the patient but lacks the permission is told so (issue 17 item 5); 404: outsiders.
 _CLINICAL_READ = {
     "clinician": 200,
     "colleague": 404,
     "nurse": 200,
-    "front_desk": 404,
+    "front_desk": 403,
     "admin_user": 404,
     "privacy": 404,
     "anonymous": _LOGIN,
@@ -64,8 +65,8 @@ _CLINICAL_READ = {
 _PRESCRIBE = {
     "clinician": 200,
     "colleague": 404,
-    "nurse": 404,
-    "front_desk": 404,
+    "nurse": 403,
+    "front_desk": 403,
     "admin_user": 404,
     "privacy": 404,
     "anonymous": _LOGIN,
@@ -84,7 +85,7 @@ _ATTENTION_POST = {
     "clinician": 302,
     "colleague": 404,
     "nurse": 302,
-    "front_desk": 404,
+    "front_desk": 403,
     "admin_user": 404,
     "privacy": 404,
     "anonymous": _LOGIN,
@@ -182,7 +183,7 @@ ENTRIES = [
         "name": "prescriptions:new",
         "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
         "method": "get",
-        "expect": {**_PRESCRIBE, "clinician": 404},
+        "expect": {**_PRESCRIBE, "clinician": 404, "nurse": 404, "front_desk": 404},
     },
     {
         "name": "prescriptions:detail",

@@ -94,8 +94,9 @@ def test_nurse_reads_but_cannot_prescribe(login, nurse, clinician, patient, cata
     )
     c = login(nurse)
     assert c.get(rx.get_absolute_url()).status_code == 200
-    assert c.get(reverse("prescriptions:new", args=[patient.pk])).status_code == 404
-    assert c.get(reverse("prescriptions:sign", args=[rx.pk])).status_code == 404
+    # She may see the patient: told she may not prescribe (403), not hidden as from an outsider.
+    assert c.get(reverse("prescriptions:new", args=[patient.pk])).status_code == 403
+    assert c.get(reverse("prescriptions:sign", args=[rx.pk])).status_code == 403
 
 
 def test_wrong_method(login, clinician):
