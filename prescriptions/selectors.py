@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
@@ -59,11 +61,11 @@ def medication_search(*, q: str, limit: int = 15) -> list[Medication]:
         if len(w) >= 4:
             cond |= Q(TrigramWordSimilar(F("name"), Value(w)))
         qs = qs.filter(cond)
-    return list(
-        qs.annotate(rank=TrigramWordSimilarity(words[0], "name"), **_search_ranks()).order_by(
-            "combination", "tty_rank", "form_rank", "-usage", "-rank", "name"
-        )[:limit]
-    )
+    ranked = qs.annotate(rank=TrigramWordSimilarity(words[0], "name"), **_search_ranks())
+    # The annotations of _search_ranks (combination, tty_rank, form_rank, usage): django-stubs cannot see names
+    # that come from a ** mapping, so the ordering is given as a list it does not check.
+    order: list[str] = ["combination", "tty_rank", "form_rank", "-usage", "-rank", "name"]
+    return list(ranked.order_by(*order)[:limit])
 
 
 def _search_ranks() -> dict:
@@ -217,7 +219,9 @@ def prescription_get(
         request=request,
         record=record,
     )
-    rx = Prescription.objects.select_related("medication", "pharmacy", "prescriber__practitioner").get(pk=pk)
+    rx = Prescription.objects.select_related("medication", "pharmacy", "prescriber__practitioner").get(
+        pk=cast(uuid.UUID, pk)  # not None: the row above was found by it
+    )
     rx.patient = patient
     return rx
 

@@ -77,7 +77,13 @@ def sig_render(
     unit = DoseUnit(dose_unit).label
     if Decimal(dose) != 1 and unit not in ("mL", "mg"):
         unit = "suppositories" if unit == "suppository" else unit + "s"
-    parts = [_VERBS.get(route, "Use"), _num(dose), unit, Route(route).label, Frequency(frequency).label]
+    parts = [
+        _VERBS.get(Route(route), "Use"),
+        _num(dose),
+        unit,
+        Route(route).label,
+        Frequency(frequency).label,
+    ]
     if as_needed:
         parts.append("as needed" + (f" for {as_needed_reason}" if as_needed_reason else ""))
     if duration_days:
@@ -160,7 +166,7 @@ def prescription_create(*, actor, patient_id, data: dict, request=None) -> Presc
         refills = int(data.get("refills") or 0)
     except (TypeError, ValueError):
         raise ValidationError({"refills": "Enter a whole number."}) from None
-    errors = {}
+    errors: dict[str, str | list[str]] = {}
     if quantity <= 0:
         errors["quantity"] = "Quantity must be more than zero."
     if dose <= 0:
