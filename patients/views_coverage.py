@@ -13,7 +13,7 @@ from audit import categories
 from audit.services import access_record_denied
 
 from . import coverage
-from .forms import CoverageForm
+from .forms_coverage import CoverageForm
 
 
 @login_required
