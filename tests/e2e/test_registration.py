@@ -130,7 +130,7 @@ def test_care_team_is_managed_from_the_chart_and_removal_ends_access(
 
 
 OFFENDERS_JS = """() => { const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > w + 1).slice(0, 8)
+  .filter(e => e.getBoundingClientRect().right > w + 1 || e.scrollWidth > e.clientWidth + 1).slice(0, 8)
   .map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right)); }"""
 
 
