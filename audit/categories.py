@@ -1,6 +1,8 @@
 """Data categories named in access events (ASTM E2147 'type of data'). One vocabulary for the whole product."""
 
 DEMOGRAPHICS = "demographics"
+INSURANCE = "insurance"
+INSURANCE_CARD = "insurance card"
 PATIENT_LIST = "patient list"
 DUPLICATE_CHECK = "duplicate check"
 CARE_TEAM = "care team"

@@ -281,6 +281,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG or TEST_MODE
+# Uploaded files (insurance card photos, encrypted: patients/cards.py). Never served directly: no MEDIA_URL.
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 
 # --- email ------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env(

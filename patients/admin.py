@@ -16,7 +16,7 @@ from audit.models import Action
 from audit.services import access_record
 
 from . import selectors, services
-from .models import CareTeamMember, Department, Patient
+from .models import CareTeamMember, Department, Patient, Payer
 
 
 @admin.register(Department)
@@ -24,6 +24,15 @@ class DepartmentAdmin(admin.ModelAdmin):
     list_display = ["name"]
     filter_horizontal = ["members"]
     search_fields = ["name"]
+
+
+@admin.register(Payer)
+class PayerAdmin(admin.ModelAdmin):
+    """The insurers the registration form offers (no patient data here)."""
+
+    list_display = ["name", "payer_id", "active"]
+    list_filter = ["active"]
+    search_fields = ["name", "payer_id"]
 
 
 class CareTeamMemberInline(admin.TabularInline):

@@ -49,6 +49,10 @@ class PatientsConfig(AppConfig):
             ],
             exclude_fields=["name_search", "ssn_bidx", "drivers_license_bidx", "phone_bidx", "updated_at"],
         )
+        # Insurance: the member id is an identifier (masked like the patient's); card photos are named by storage
+        # name only, and their reads are access events of their own (patients/coverage.py).
+        auditlog.register(models.Coverage, mask_fields=["member_id"])
+        auditlog.register(models.Payer)
         for model in (
             models.CareTeamMember,
             models.BreakGlassGrant,

@@ -72,6 +72,21 @@ def decrypt(token: str, *, context: str) -> str:
         raise DecryptionError(f"cannot decrypt a value of {context}") from exc
 
 
+def encrypt_bytes(data: bytes, *, context: str) -> bytes:
+    """A file's bytes, as b"v<version>:" + nonce + ciphertext+tag (the same keys and rotation as the columns)."""
+    version, keys = _keys()
+    nonce = os.urandom(12)
+    return f"v{version}:".encode() + nonce + keys[version].encrypt(nonce, data, context.encode())
+
+
+def decrypt_bytes(blob: bytes, *, context: str) -> bytes:
+    try:
+        head, _, rest = blob.partition(b":")
+        return _keys()[1][int(head[1:])].decrypt(rest[:12], rest[12:], context.encode())
+    except Exception as exc:
+        raise DecryptionError(f"cannot decrypt {context}") from exc
+
+
 def key_version_of(token: str | None) -> int | None:
     if not token:
         return None

@@ -1,11 +1,14 @@
 import re
+from datetime import date
 
+import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from . import languages
 from .models import Ethnicity, GenderIdentity, Patient, Race, SexAtBirth, SexualOrientation
 
 _NAME_RE = re.compile(r"^[^\d<>{}\[\]\\/@#$%^*=+|~`]+$")
@@ -30,6 +33,78 @@ def _clean_text(value: str, label: str) -> str:
     return value
 
 
+MONTHS = [
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+]  # fmt: skip
+_BAD_DATE = "\x00bad"  # the browser's date input held something that is not a date (see static/js/app.js)
+
+
+class RealDateInput(forms.DateInput):
+    """<input type=date>. A date the browser cannot read (31 February typed into the field) reaches the server as
+    "" plus a `<name>__bad` flag set by static/js/app.js; the field then says so instead of "enter the date"."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        if not value and data.get(f"{name}__bad"):
+            return _BAD_DATE
+        return value
+
+
+class RealDateField(forms.DateField):
+    """A date typed as YYYY-MM-DD or MM/DD/YYYY. One that does not exist says so ("31 February 2024 does not
+    exist"), unlike Django's "Enter a valid date"."""
+
+    widget = RealDateInput
+
+    def to_python(self, value):
+        if value == _BAD_DATE:
+            raise ValidationError(
+                f"The {self.label.lower()} you typed does not exist: check the day and month."
+            )
+        if isinstance(value, str):
+            text = value.strip()
+            m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
+            us = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
+            if m or us:
+                y, mo, d = (int(m[1]), int(m[2]), int(m[3])) if m else (int(us[3]), int(us[1]), int(us[2]))
+                return _real_date(y, mo, d)
+        return super().to_python(value)
+
+
+def _real_date(y: int, mo: int, d: int) -> date:
+    if not 1 <= mo <= 12:
+        raise ValidationError(f"There is no month {mo}: enter the month as 1 to 12.")
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        raise ValidationError(f"{d} {MONTHS[mo - 1]} {y} does not exist.") from None
+
+
+def clean_phone(value: str, *, keep: tuple[str, ...] = ()) -> str:
+    """A phone number in E.164 (+12025550143); US numbers may be typed without +1. A value already stored
+    (`keep`) is accepted unchanged, so editing a record never forces a fix of an old number nobody touched."""
+    value = (value or "").strip()
+    if not value or value in keep:
+        return value
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        raise ValidationError(
+            f"“{value}” is not a phone number: enter it as (202) 555-0143, or with + and the country code."
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            f"“{value}” is not a valid phone number: check the area code and the number of digits."
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 class PatientForm(forms.Form):
     """Registration and demographics. Input checking only; the service decides and saves."""
 
@@ -40,12 +115,18 @@ class PatientForm(forms.Form):
     suffix = forms.CharField(max_length=20, required=False)
     previous_given_name = forms.CharField(label="Previous given name", max_length=100, required=False)
     previous_family_name = forms.CharField(label="Previous family name", max_length=100, required=False)
-    birth_date = forms.DateField(
+    birth_date = RealDateField(
         label="Date of birth",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter the date of birth as YYYY-MM-DD."},
+        error_messages={
+            "invalid": "Enter the date of birth as YYYY-MM-DD.",
+            "required": "Enter the date of birth.",
+        },
     )
-    sex_at_birth = forms.ChoiceField(label="Sex assigned at birth", choices=SexAtBirth.choices)
+    sex_at_birth = forms.ChoiceField(
+        label="Sex assigned at birth",
+        choices=[("", "Choose …"), *SexAtBirth.choices],
+        error_messages={"required": "Choose the sex assigned at birth."},
+    )
     gender_identity = forms.ChoiceField(choices=[("", "—")] + GenderIdentity.choices, required=False)
     sexual_orientation = forms.ChoiceField(choices=[("", "—")] + SexualOrientation.choices, required=False)
     pronouns = forms.CharField(max_length=40, required=False)
@@ -53,7 +134,9 @@ class PatientForm(forms.Form):
         choices=Race.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
     ethnicity = forms.ChoiceField(choices=[("", "—")] + Ethnicity.choices, required=False)
-    preferred_language = forms.CharField(max_length=20, initial="en", help_text="e.g. en, es, vi")
+    preferred_language = forms.ChoiceField(
+        label="Preferred language", choices=languages.choices(), initial="en"
+    )
     tribal_affiliation = forms.CharField(label="Tribal affiliation", max_length=200, required=False)
     occupation = forms.CharField(max_length=200, required=False)
     occupation_industry = forms.CharField(label="Occupation industry", max_length=200, required=False)
@@ -73,9 +156,7 @@ class PatientForm(forms.Form):
     emergency_phone = forms.CharField(label="Emergency contact phone", max_length=30, required=False)
     ssn = forms.CharField(label="SSN", max_length=11, required=False, help_text="Optional. 123-45-6789")
     drivers_license = forms.CharField(label="Driver's licence", max_length=30, required=False)
-    deceased_date = forms.DateField(
-        label="Date of death", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    deceased_date = RealDateField(label="Date of death", required=False)
 
     def clean_given_name(self):
         return _clean_name(self.cleaned_data["given_name"], "given name")
@@ -93,6 +174,19 @@ class PatientForm(forms.Form):
         # Editing: the form shows the first previous name and address; any older ones are kept as they are.
         self.patient = patient
         super().__init__(*args, **kwargs)
+        current = patient.preferred_language if patient is not None else ""
+        self.fields["preferred_language"].choices = languages.choices(current)
+        for name in ("phone_mobile", "phone_home", "emergency_phone"):
+            self.fields[name].widget.input_type = "tel"
+
+    def clean_suffix(self):
+        return _clean_name(self.cleaned_data["suffix"], "suffix", required=False)
+
+    def clean_emergency_name(self):
+        return _clean_name(self.cleaned_data["emergency_name"], "emergency contact's name", required=False)
+
+    def clean_emergency_relationship(self):
+        return _clean_text(self.cleaned_data["emergency_relationship"], "relationship")
 
     def clean_previous_given_name(self):
         return _clean_name(self.cleaned_data["previous_given_name"], "previous given name", required=False)
@@ -116,8 +210,6 @@ class PatientForm(forms.Form):
         return _clean_text(self.cleaned_data["prev_address_line"], "previous street address")
 
     def clean_birth_date(self):
-        from datetime import date
-
         d = self.cleaned_data["birth_date"]
         if d > date.today():
             raise ValidationError("The date of birth cannot be in the future.")
@@ -126,12 +218,10 @@ class PatientForm(forms.Form):
         return d
 
     def _phone(self, name):
-        v = self.cleaned_data.get(name, "").strip()
-        if v and not re.fullmatch(r"[\d\s().+-]{7,20}", v):
-            raise ValidationError("Enter a phone number with digits, spaces, dashes or brackets.")
-        if v and len(re.sub(r"\D", "", v)) < 7:
-            raise ValidationError("A phone number has at least 7 digits.")
-        return v
+        p = self.patient
+        stored = [ph.get("value", "") for ph in (p.phones or [])] if p is not None else []
+        stored += [e.get("phone", "") for e in (p.emergency_contacts or [])] if p is not None else []
+        return clean_phone(self.cleaned_data.get(name, ""), keep=tuple(v for v in stored if v))
 
     def clean_phone_mobile(self):
         return self._phone("phone_mobile")

@@ -469,3 +469,87 @@ class ClientBinding(models.Model):
 
     def __str__(self):
         return f"{self.client_id} -> {self.patient_id or self.group_id}"
+
+
+# ------------------------------------------------------------ insurance (billing, issue 26, builds on these)
+class Payer(models.Model):
+    """An insurer. `payer_id` is its electronic payer id (the clearinghouse's routing id), where known."""
+
+    name = models.CharField(max_length=200, unique=True)
+    payer_id = models.CharField("Payer ID", max_length=20, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.payer_id})" if self.payer_id else self.name
+
+
+class CoverageOrder(models.IntegerChoices):
+    PRIMARY = 1, "Primary"
+    SECONDARY = 2, "Secondary"
+    TERTIARY = 3, "Tertiary"
+
+
+class SubscriberRelationship(models.TextChoices):
+    """The patient's relationship to the subscriber (FHIR subscriber-relationship; X12 INS/PAT codes map 1:1)."""
+
+    SELF = "self", "Self"
+    SPOUSE = "spouse", "Spouse"
+    CHILD = "child", "Child"
+    PARENT = "parent", "Parent"
+    COMMON = "common", "Common-law spouse"
+    OTHER = "other", "Other"
+
+
+class Coverage(models.Model):
+    """A patient's insurance, in order (primary first). The member id is encrypted; the card photos are files
+    encrypted at rest (patients/cards.py), named here by their storage name and shown only through the door."""
+
+    audit_category = "insurance"  # audit.categories.INSURANCE: the write log's access events name it
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="coverages")
+    payer = models.ForeignKey(Payer, on_delete=models.PROTECT, related_name="coverages")
+    order = models.PositiveSmallIntegerField(choices=CoverageOrder.choices, default=CoverageOrder.PRIMARY)
+    member_id = EncryptedTextField("Member ID")
+    group_number = models.CharField("Group number", max_length=40, blank=True)
+    relationship = models.CharField(
+        "Patient's relationship to the subscriber",
+        max_length=8,
+        choices=SubscriberRelationship.choices,
+        default=SubscriberRelationship.SELF,
+    )
+    subscriber_name = models.CharField(
+        max_length=150, blank=True, help_text="When the subscriber is not the patient"
+    )
+    subscriber_birth_date = models.DateField(null=True, blank=True)
+    card_front = models.CharField(max_length=200, blank=True, editable=False)
+    card_front_type = models.CharField(max_length=20, blank=True, editable=False)
+    card_back = models.CharField(max_length=200, blank=True, editable=False)
+    card_back_type = models.CharField(max_length=20, blank=True, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "order"], condition=models.Q(active=True), name="coverage_one_per_order"
+            ),
+            models.CheckConstraint(condition=models.Q(order__gte=1, order__lte=3), name="coverage_order_1_3"),
+            models.CheckConstraint(condition=~models.Q(member_id=""), name="coverage_member_id_required"),
+            models.CheckConstraint(
+                condition=models.Q(relationship="self")
+                | (~models.Q(subscriber_name="") & models.Q(subscriber_birth_date__isnull=False)),
+                name="coverage_subscriber_named",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_order_display()}: {self.payer.name}"

@@ -10,7 +10,7 @@ from accounts import roles
 from audit import categories
 from audit.services import access_record_denied
 
-from . import chart, selectors, services
+from . import chart, coverage, selectors, services
 from .forms import BreakGlassForm, CareTeamAddForm, DuplicateReasonForm, MergeForm, PatientForm
 
 PAGE = 20
@@ -81,8 +81,11 @@ def patient_register(request: HttpRequest) -> HttpResponse:
             for field, errs in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errs)
         else:
-            messages.success(request, f"Registered {patient.display_name}, MRN {patient.mrn}.")
-            return redirect(patient)
+            messages.success(
+                request,
+                f"Registered {patient.display_name}, MRN {patient.mrn}. Add their insurance now, or open the chart.",
+            )
+            return redirect("patients:insurance", patient_id=patient.pk)
     return render(
         request,
         "patients/patient_register.html",
@@ -106,6 +109,7 @@ def patient_detail(request: HttpRequest, patient_id) -> HttpResponse:
             {
                 "patient": patient,
                 "care_team": care_team,
+                "coverages": coverage.coverages_active(patient=patient),
                 "sections": chart.sections(actor=request.user, patient=patient, request=request),
                 "care_team_form": CareTeamAddForm(candidates=candidates) if candidates else None,
                 "can_merge": can_merge,

@@ -77,6 +77,7 @@ def day_list_rows(context, items) -> str:
                 )
             steps = steps.replace(_ANY, pk)
         patient = f'<a href="{detail.replace(_ANY, pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
+        patient += f' · <a href="/patients/{a.patient_id}/insurance/">insurance</a>' if i.visible else ""
         span = times.get((a.start, a.end))
         if span is None:
             span = times[(a.start, a.end)] = (

@@ -53,3 +53,16 @@ document.addEventListener("change", (e) => {
   const chosen = document.getElementById("med-chosen");
   if (chosen) { chosen.textContent = pick.dataset.medName || ""; }
 });
+// A date the browser's date input cannot read (31 February) is sent as "": flag it, so the server can say the date
+// does not exist instead of asking for one (patients/forms.py RealDateInput).
+document.addEventListener("submit", (e) => {
+  for (const input of e.target.querySelectorAll("input[type=date]")) {
+    const flag = input.name + "__bad";
+    e.target.querySelectorAll(`input[type=hidden][name="${flag}"]`).forEach((old) => old.remove());
+    if (input.validity && input.validity.badInput) {
+      const hidden = document.createElement("input");
+      hidden.type = "hidden"; hidden.name = flag; hidden.value = "1";
+      e.target.appendChild(hidden);
+    }
+  }
+}, true);

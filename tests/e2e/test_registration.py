@@ -31,12 +31,12 @@ def test_register_duplicate_chart_outsider_break_glass_report(
 ):
     # Front desk registers a new patient.
     browser_login(page, front_desk)
-    fill_registration(page, given="Lena", family="Novak", dob="1988-05-17", phone="555-123-9876")
+    fill_registration(page, given="Lena", family="Novak", dob="1988-05-17", phone="(202) 555-0143")
     page.wait_for_selector("[data-testid=patient-banner]")
     assert "NOVAK, Lena" in page.inner_text("[data-testid=patient-banner]")
 
     # A near-duplicate of Maria Garcia (same DOB and phone, one letter off) is flagged with score and reasons.
-    fill_registration(page, given="Marie", family="Garcia", dob="1970-03-02", phone="555-010-2000")
+    fill_registration(page, given="Marie", family="Garcia", dob="1970-03-02", phone="(202) 555-0100")
     dup = page.wait_for_selector("[data-testid=duplicate-candidates]")
     text = dup.inner_text()
     assert patient.mrn in text and "same date of birth" in text and "%" in text
@@ -127,3 +127,105 @@ def test_care_team_is_managed_from_the_chart_and_removal_ends_access(
     assert bob.goto(f"/patients/{patient.pk}/").status == 404
     for p in (bob, desk):
         p.context.close()
+
+
+OFFENDERS_JS = """() => { const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > w + 1 || e.scrollWidth > e.clientWidth + 1).slice(0, 8)
+  .map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right)); }"""
+
+
+def no_horizontal_overflow(page) -> bool:
+    ok = page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    if not ok:
+        print("overflowing:", page.evaluate(OFFENDERS_JS))
+    return ok
+
+
+def card_photo(tmp_path, name: str):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 200), (30, 90, 160)).save(buf, "JPEG")
+    path = tmp_path / name
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_register_with_insurance_and_phone_and_see_it_on_the_chart(page, live_server, front_desk, tmp_path):
+    from patients.models import Payer
+
+    Payer.objects.create(name="Aetna", payer_id="60054")
+    browser_login(page, front_desk)
+    page.goto("/patients/register/")
+    # Nothing is pre-selected for sex; the language is chosen by name.
+    assert page.eval_on_selector("#id_sex_at_birth", "el => el.value") == ""
+    page.fill("#id_given_name", "Rosa")
+    page.fill("#id_family_name", "Marquez-Villanueva de la Santisima Trinidad" + "x" * 40)
+    page.fill("#id_birth_date", "1979-08-09")
+    page.select_option("#id_preferred_language", label="Spanish")
+    page.fill("#id_phone_mobile", "555-1234")  # invalid: a clear message, nothing typed is lost
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("text=is not a valid phone number")
+    assert page.input_value("#id_given_name") == "Rosa"
+    assert page.input_value("#id_preferred_language") == "es"
+    assert "Choose the sex assigned at birth." in page.inner_text("main")
+    page.select_option("#id_sex_at_birth", "F")
+    page.fill("#id_phone_mobile", "(202) 555-0143")
+    page.click("button[type=submit].primary")
+    # Registration goes on to the insurance step.
+    page.wait_for_selector("h1:has-text('Insurance')")
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert no_horizontal_overflow(page), width
+        screenshot(page, f"insurance-empty-{width}")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.select_option("#id_payer", label="Aetna (60054)")
+    page.fill("#id_member_id", "W987654321")
+    page.fill("#id_group_number", "77001")
+    page.set_input_files("#id_card_front", str(card_photo(tmp_path, "front.jpg")))
+    page.set_input_files("#id_card_back", str(card_photo(tmp_path, "back.jpg")))
+    page.click("[data-testid=coverage-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=coverage-1]")
+    assert "W987654321" in page.inner_text("[data-testid=coverage-1]")
+    # The card photo opens through the door.
+    resp = page.request.get(page.get_attribute("[data-testid=card-front]", "href"))
+    assert resp.status == 200 and resp.headers["content-type"] == "image/jpeg"
+    screenshot(page, "insurance-saved-1366")
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert no_horizontal_overflow(page)
+    screenshot(page, "insurance-saved-390")
+
+    # The chart summary: an h1, the insurance and the phone in E.164 shown nationally, no overflow.
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.click("text=Back to the chart")
+    page.wait_for_selector("h1:has-text('Chart summary')")
+    insurance = page.inner_text("[data-testid=chart-insurance]")
+    assert "Aetna" in insurance and "W987654321" in insurance and "77001" in insurance
+    main = page.inner_text("main")
+    assert "(202) 555-0143" in main and "Spanish" in main
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert no_horizontal_overflow(page), width
+        screenshot(page, f"chart-summary-{width}")
+    page.goto("/patients/register/")
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert no_horizontal_overflow(page), width
+        screenshot(page, f"registration-{width}")
+
+
+def test_an_impossible_date_in_the_date_input_is_said_so(page, live_server, front_desk):
+    browser_login(page, front_desk)
+    page.goto("/patients/register/")
+    page.fill("#id_given_name", "Tom")
+    page.fill("#id_family_name", "Lee")
+    page.select_option("#id_sex_at_birth", "M")
+    # Typed into the date input key by key: Chromium accepts 02/31/2023 as typed but cannot read it.
+    page.click("#id_birth_date")
+    page.keyboard.type("02312023")
+    page.click("button[type=submit].primary")
+    page.wait_for_selector(".error")
+    assert "you typed does not exist" in page.inner_text("main")
+    assert page.input_value("#id_given_name") == "Tom"

@@ -30,6 +30,27 @@ def setup(ctx):
     ctx.merge = patient_merge(
         actor=ctx.users["front_desk"], survivor_id=ctx.patient.pk, duplicate_id=dup.pk, reason="setup"
     ).pk
+    _coverage_setup(ctx)
+
+
+def _coverage_setup(ctx):
+    import io
+
+    from PIL import Image
+
+    from patients.cards import CardImage
+    from patients.coverage import coverage_add
+    from patients.models import Payer
+
+    ctx.payer = Payer.objects.create(name="Matrix Health (fictional)", payer_id="00000")
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    ctx.coverage = coverage_add(
+        actor=ctx.users["front_desk"],
+        patient_id=ctx.patient.pk,
+        data={"payer": ctx.payer, "order": 2, "member_id": "M1"},
+        front=CardImage(data=buf.getvalue(), content_type="image/png"),
+    ).pk
 
 
 OWN_READ = {
@@ -212,5 +233,63 @@ ENTRIES = [
         "method": "post",
         "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk, "merge_id": ctx.merge},
         "expect": MERGERS | {"front_desk": 404},
+    },
+    # Insurance (patients/views_coverage.py): whoever may see the demographics sees the coverages and the card
+    # photos; the care team and front desk may add and end them (each of them holds change_demographics).
+    {"name": "patients:insurance", "kwargs": lambda ctx: {"patient_id": ctx.patient.pk}, "expect": OWN_READ},
+    {
+        "name": "patients:insurance",
+        "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+        "expect": everyone(404),
+    },
+    {
+        "name": "patients:insurance",
+        "method": "post",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
+        "data": lambda ctx: {"payer": ctx.payer.pk, "order": "1", "member_id": "X9", "relationship": "self"},
+        "expect": {p: (302 if s == 200 else s) for p, s in OWN_READ.items()},
+    },
+    {
+        "name": "patients:insurance",
+        "method": "post",
+        "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk},
+        "data": lambda ctx: {"payer": ctx.payer.pk, "order": "1", "member_id": "X9", "relationship": "self"},
+        "expect": everyone(404),
+    },
+    {
+        "name": "patients:insurance_end",
+        "method": "post",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "coverage_id": ctx.coverage},
+        "expect": {p: (302 if s == 200 else s) for p, s in OWN_READ.items()},
+    },
+    {
+        "name": "patients:insurance_end",
+        "method": "post",
+        "kwargs": lambda ctx: {"patient_id": ctx.other_patient.pk, "coverage_id": ctx.coverage},
+        "expect": everyone(404),
+    },
+    {
+        "name": "patients:insurance_end",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "coverage_id": ctx.coverage},
+        "expect": everyone(405),
+    },
+    {
+        "name": "patients:insurance_card",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "coverage_id": ctx.coverage, "side": "front"},
+        "expect": OWN_READ,
+    },
+    {
+        "name": "patients:insurance_card",
+        "kwargs": lambda ctx: {"patient_id": ctx.patient.pk, "coverage_id": ctx.coverage, "side": "back"},
+        "expect": {p: (404 if s == 200 else s) for p, s in OWN_READ.items()},  # no back photo
+    },
+    {
+        "name": "patients:insurance_card",
+        "kwargs": lambda ctx: {
+            "patient_id": ctx.other_patient.pk,
+            "coverage_id": ctx.coverage,
+            "side": "front",
+        },
+        "expect": everyone(404),
     },
 ]

@@ -142,19 +142,19 @@ SECRETS = [
     "321549876",
     "D1234567",
     "jdoe@example.test",
-    "222-3333",
-    "2223333",
+    "555-0133",
+    "5550133",
     "Elm Street",
     "Springfield",
     "62704",
     "Pat Doe",
-    "555-444-5555",
-    "5554445555",
+    "617-555-0144",
+    "6175550144",
     "Mesa Road",
     "Window Rock",
     "86515",
-    "444-8888",
-    "4448888",
+    "555-0188",
+    "5550188",
     "Oak Avenue",
 ]
 
@@ -194,7 +194,7 @@ def test_no_plaintext_in_any_table_after_register_and_edit(login, front_desk):
             "ssn": "321-54-9876",
             "drivers_license": "D1234567",
             "email": "jdoe@example.test",
-            "phone_mobile": "(555) 222-3333",
+            "phone_mobile": "(312) 555-0133",
             "address_line": "12 Elm Street",
             "address_city": "Springfield",
             "address_state": "IL",
@@ -205,7 +205,7 @@ def test_no_plaintext_in_any_table_after_register_and_edit(login, front_desk):
             "prev_address_postal": "86515",
             "emergency_name": "Pat Doe",
             "emergency_relationship": "spouse",
-            "emergency_phone": "555-444-5555",
+            "emergency_phone": "617-555-0144",
             "sexual_orientation": "42035005",
         },
     )
@@ -213,7 +213,7 @@ def test_no_plaintext_in_any_table_after_register_and_edit(login, front_desk):
     p = Patient.objects.get(family_name="Doe")
     form = client.get(reverse("patients:edit", args=[p.pk])).context["form"]
     data = {k: v for k, v in form.initial.items() if v not in (None, [])}
-    data.update(phone_home="555-444-8888", address_line="7 Oak Avenue", sexual_orientation="20430005")
+    data.update(phone_home="713-555-0188", address_line="7 Oak Avenue", sexual_orientation="20430005")
     assert client.post(reverse("patients:edit", args=[p.pk]), data).status_code == 302
     audit_link_chain()
 

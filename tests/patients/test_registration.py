@@ -18,7 +18,7 @@ def form_data(**kw):
         "birth_date": "1988-05-17",
         "sex_at_birth": "F",
         "preferred_language": "en",
-        "phone_mobile": "555-123-9876",
+        "phone_mobile": "(202) 555-0143",
     }
     data.update(kw)
     return data
@@ -27,16 +27,22 @@ def form_data(**kw):
 def test_register_happy_path(login, front_desk, department):
     resp = login(front_desk).post(URL, form_data())
     p = Patient.objects.get(family_name="Novak")
-    assert resp.status_code == 302 and resp.url == p.get_absolute_url()
+    # Registration goes on to the insurance step.
+    assert resp.status_code == 302 and resp.url == reverse("patients:insurance", args=[p.pk])
     assert p.department == department and len(p.mrn) == 8
-    assert p.phones == [{"use": "mobile", "value": "555-123-9876"}]
+    assert p.phones == [{"use": "mobile", "value": "+12025550143"}]  # E.164
 
 
 def test_near_duplicate_is_flagged_then_registered_with_a_reason(login, front_desk, patient):
+    from patients.services import patient_derive
+
     client = login(front_desk)
-    # Maria Garcia, 1970-03-02, F, 555-010-2000 exists; the new one has a typo in the name.
+    patient.phones = [{"use": "mobile", "value": "+12025550100"}]
+    patient_derive(patient)
+    patient.save()
+    # Maria Garcia, 1970-03-02, F, (202) 555-0100 exists; the new one has a typo in the name.
     data = form_data(
-        given_name="Marie", family_name="Garcia", birth_date="1970-03-02", phone_mobile="555 010 2000"
+        given_name="Marie", family_name="Garcia", birth_date="1970-03-02", phone_mobile="202 555 0100"
     )
     resp = client.post(URL, data)
     assert resp.status_code == 200
@@ -66,7 +72,9 @@ def test_empty_duplicate_reason_does_not_register(login, front_desk, patient):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("birth_date", "1970-13-45", "Enter the date of birth as YYYY-MM-DD."),
+        ("birth_date", "1970-13-45", "There is no month 13"),
+        ("birth_date", "2023-02-31", "31 February 2023 does not exist."),
+        ("birth_date", "02/29/2023", "29 February 2023 does not exist."),
         ("birth_date", "yesterday", "Enter the date of birth as YYYY-MM-DD."),
         ("birth_date", "2999-01-01", "cannot be in the future"),
         ("given_name", "A" * 101, "at most 100 characters"),
@@ -180,7 +188,7 @@ def test_showing_candidates_is_recorded_naming_them(login, front_desk, patient, 
     resp = login(front_desk).post(
         URL,
         form_data(
-            given_name="Maria", family_name="Garcia", birth_date="1970-03-02", phone_mobile="555-010-2000"
+            given_name="Maria", family_name="Garcia", birth_date="1970-03-02", phone_mobile="202-555-0100"
         ),
     )
     assert resp.status_code == 200
