@@ -57,10 +57,11 @@ def _patients(user, role: str, n: int = 60) -> list[dict]:
 def plan_build(password: str) -> dict:
     """What each simulated user may work on, from the database as it is."""
     from bench.http import session_cookie
-    from encounters.models import Appointment, AppointmentType, Encounter
-    from encounters.selectors import providers_queryset
+    from encounters.models import Encounter
     from patients.models import Patient
     from prescriptions.models import Medication
+    from scheduling.models import Appointment, AppointmentType
+    from scheduling.selectors import providers_queryset
 
     today = timezone.localdate()
     staff = {}

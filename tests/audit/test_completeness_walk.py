@@ -40,8 +40,8 @@ GETS = [(app, i, e) for app, i, e in ALL_ENTRIES if e.get("method", "get") == "g
 @pytest.fixture
 def clinic(request, patient, other_patient, department, clinician, nurse):
     """The matrix's ctx, with every app's records and two more patients."""
-    from encounters.models import Appointment, AppointmentType
     from patients.services import care_team_grant
+    from scheduling.models import Appointment, AppointmentType
 
     users = {p: request.getfixturevalue(p) for p in PERSONAS if p != "anonymous"}
     ctx = SimpleNamespace(patient=patient, other_patient=other_patient, users=users, **users)

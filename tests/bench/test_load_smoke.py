@@ -14,10 +14,11 @@ from tests.factories import PASSWORD
 
 @pytest.fixture
 def clinic(patient, clinician, nurse, front_desk, privacy):
-    from encounters.models import Appointment, AppointmentType, Encounter
+    from encounters.models import Encounter
     from prescriptions import services
     from prescriptions.catalog import catalog_import_products
     from prescriptions.models import Medication
+    from scheduling.models import Appointment, AppointmentType
 
     catalog_import_products(
         products=[
