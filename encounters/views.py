@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,28 +15,9 @@ from accounts import roles
 from audit import categories
 from core.responses import errors_message as _errors
 from patients.selectors import patient_get
-from scheduling import recurrence
 
 from . import findings, forms, selectors, services
 from . import notes as note_writes
-
-
-def _aware(dt: datetime) -> datetime:
-    return timezone.make_aware(dt, recurrence.clinic_tz()) if timezone.is_naive(dt) else dt
-
-
-# The days a calendar page may show (?date=): wide enough for any clinic, narrow enough that the previous and next
-# day or week and the week's bounds stay valid dates (9999-12-31 overflowed them: a 500).
-_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-
-
-def _day(request) -> date:
-    """The ?date= of a calendar page; today when it is missing, malformed or out of range."""
-    try:
-        day = date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        return timezone.localdate()
-    return day if _FIRST_DAY <= day <= _LAST_DAY else timezone.localdate()
 
 
 # ------------------------------------------------------------------ clinical
