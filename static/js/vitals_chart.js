@@ -47,7 +47,7 @@
       width: Math.max(280, el.clientWidth || 600),
       height: 300,
       plugins: [bandsPlugin(d.bands)],
-      cursor: { points: { size: 9 }, focus: { prox: 24 } },
+      cursor: { points: { size: 9 } },
       scales: { x: { time: true }, y: { range: [lo - pad, hi + pad] } },
       axes: [
         { stroke: "#444", grid: { stroke: "#eee" } },
