@@ -429,7 +429,13 @@ class ClinicUnits(models.Model):
     class Meta:
         verbose_name = "clinic units"
         verbose_name_plural = "clinic units"
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="clinic_units_single_row")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=1),
+                name="clinic_units_single_row",
+                violation_error_message="The clinic has one set of units; change it instead of adding another.",
+            )
+        ]
 
     def __str__(self):
         return "Units for vital signs"

@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'clinic units',
                 'verbose_name_plural': 'clinic units',
-                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='clinic_units_single_row')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='clinic_units_single_row', violation_error_message='The clinic has one set of units; change it instead of adding another.')],
             },
         ),
         migrations.CreateModel(
