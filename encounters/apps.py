@@ -16,10 +16,14 @@ AUDITED = {
         "temperature",
         "weight",
         "height",
+        "temperature_entered",
+        "weight_entered",
+        "height_entered",
         "spo2",
         "pain_score",
         "bmi",
     ],
+    "EncounterDiagnosis": ["code"],
     "Problem": ["code", "code_value", "description", "onset_date", "resolved_date"],
     "Immunization": ["vaccine_code", "vaccine_display", "lot_number", "site", "route"],
     "Observation": [
@@ -60,5 +64,6 @@ class EncountersConfig(AppConfig):
         chart.register(order=22, name="allergies", fn=selectors.chart_allergies)
         chart.register(order=23, name="medications", fn=selectors.chart_medications)
         chart.register(order=24, name="vitals", fn=selectors.chart_vitals)
+        chart.register_variant(selectors.clinic_units_key)
         chart.register(order=25, name="results", fn=selectors.chart_results)
         chart.register(order=26, name="immunizations", fn=selectors.chart_immunizations)

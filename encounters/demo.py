@@ -29,7 +29,9 @@ from .demo_content import (
     IBUPROFEN,
     ICD10,
     MEDS,
+    NOTE_TEMPLATES,
     REASONS,
+    VISIT_DIAGNOSIS,
     VISITS,
     age_on,
     conditions_for_age,
@@ -44,6 +46,7 @@ from .models import (
     Allergy,
     AllergyCriticality,
     Encounter,
+    EncounterDiagnosis,
     EncounterStatus,
     EncounterType,
     Icd10Code,
@@ -52,6 +55,7 @@ from .models import (
     MedicationStatus,
     Note,
     NoteStatus,
+    NoteTemplate,
     Observation,
     Problem,
     VitalSigns,
@@ -65,6 +69,15 @@ def _icd10_ensure() -> None:
     Icd10Code.objects.bulk_create(
         [Icd10Code(code=c, description=d) for c, d in ICD10.items()], ignore_conflicts=True
     )
+
+
+def _note_templates_ensure() -> None:
+    """One SOAP template per visit type (kept if the practice already has one of that name)."""
+    for etype, (name, s, o, a, p) in NOTE_TEMPLATES.items():
+        NoteTemplate.objects.get_or_create(
+            name=name,
+            defaults={"encounter_type": etype, "subjective": s, "objective": o, "assessment": a, "plan": p},
+        )
 
 
 # Flow states that have opened the visit's encounter (checking in opens it).
@@ -93,6 +106,7 @@ class _Visits:
     encounters: list[Encounter] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     vitals_rows: list[VitalSigns] = field(default_factory=list)
+    diagnoses: list[EncounterDiagnosis] = field(default_factory=list)
     series_rows: list[Series] = field(default_factory=list)
 
     def status_for(self, day: date, order: int, total: int) -> str:
@@ -157,6 +171,7 @@ class _Visits:
             )
         if finished:
             self.notes.append(note_signed(enc, reason, a.end + timedelta(minutes=self.rng.randint(5, 240))))
+            self._diagnose(enc, reason, patient)
         elif status == AppointmentStatus.WITH_PROVIDER:
             s, o, _, _ = VISITS.get(reason, VISITS["Medication review"])
             self.notes.append(
@@ -180,7 +195,15 @@ class _Visits:
             vitals_draw(self.rng, patient, at, hypertensive=patient.pk in self.hypertensive, encounter=enc)
         )
         self.notes.append(note_signed(enc, reason, at + timedelta(minutes=self.rng.randint(30, 300))))
+        self._diagnose(enc, reason, patient)
         self.touched.add(patient.pk)
+
+    def _diagnose(self, enc: Encounter, reason: str, patient) -> None:
+        """A finished visit's primary diagnosis (a child's physical has its own code)."""
+        code = VISIT_DIAGNOSIS.get(reason, "Z79.899")
+        if code == "Z00.00" and age_on(patient, enc.start.date()) < 18:
+            code = "Z00.129"
+        self.diagnoses.append(EncounterDiagnosis(encounter=enc, code_id=code, rank=1))
 
     def save(self) -> None:
         Series.objects.bulk_create(self.series_rows)
@@ -188,6 +211,7 @@ class _Visits:
         Encounter.objects.bulk_create(self.encounters)
         VitalSigns.objects.bulk_create(self.vitals_rows)
         Note.objects.bulk_create(self.notes)
+        EncounterDiagnosis.objects.bulk_create(self.diagnoses)
 
 
 def _status_today(order: int, total: int) -> str:
@@ -444,6 +468,7 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
     main, rooms = schedule_demo.clinic_ensure()
     types = schedule_demo.types_ensure()
     _icd10_ensure()
+    _note_templates_ensure()
     schedule_demo.working_hours_ensure(providers, main, today)
 
     alive = [p for p in patients if not p.deceased_date]
@@ -472,7 +497,19 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
         panels=panels, providers=providers, atype=types["Follow-up"], today=today, front_desk=front_desk
     )
 
-    written = [v.appts, v.encounters, v.notes, v.vitals_rows, problems, allergies, meds, shots, labs, waiting]
+    written = [
+        v.appts,
+        v.encounters,
+        v.notes,
+        v.vitals_rows,
+        v.diagnoses,
+        problems,
+        allergies,
+        meds,
+        shots,
+        labs,
+        waiting,
+    ]
     access_record(
         actor=None,
         action=Action.CREATE,

@@ -65,6 +65,62 @@ ICD10 = {
     "Z79.01": "Long term (current) use of anticoagulants",
     "Z72.0": "Tobacco use",
     "F17.210": "Nicotine dependence, cigarettes, uncomplicated",
+    "Z79.899": "Other long term (current) drug therapy",
+}
+# The diagnosis each demo visit reason is linked to (primary), for billing and reporting.
+VISIT_DIAGNOSIS = {
+    "Blood pressure follow-up": "I10",
+    "Diabetes review": "E11.9",
+    "Cough and sore throat": "J06.9",
+    "Annual physical": "Z00.00",
+    "Low back pain": "M54.50",
+    "Medication review": "Z79.899",
+    "Anxiety follow-up": "F41.1",
+}
+# SOAP scaffolding offered when a note is started, one per visit type (practice admins edit them).
+NOTE_TEMPLATES = {
+    "office": (
+        "Office visit",
+        "Chief complaint:\nHistory of present illness:\nMedications reviewed:",
+        "Vitals as recorded.\nExamination:",
+        "Assessment:",
+        "Plan:\nFollow-up:",
+    ),
+    "telehealth": (
+        "Telehealth visit",
+        "Patient consented to a video visit and confirmed identity and location.\nChief complaint:",
+        "Observed on video:",
+        "Assessment:",
+        "Plan:\nReturn precautions given.",
+    ),
+    "phone": (
+        "Telephone encounter",
+        "Caller and reason for the call:",
+        "Information reviewed:",
+        "Assessment:",
+        "Advice given:\nCall back if:",
+    ),
+    "urgent": (
+        "Urgent visit",
+        "Onset, duration and severity:\nRed-flag symptoms asked about:",
+        "Vitals as recorded.\nFocused examination:",
+        "Assessment:",
+        "Treatment given:\nReturn precautions:",
+    ),
+    "wellness": (
+        "Annual wellness visit",
+        "Interval history:\nDiet, exercise, sleep:\nTobacco, alcohol:",
+        "Vitals and BMI as recorded.\nComplete examination:",
+        "Routine health examination.",
+        "Screening due:\nImmunizations due:\nReturn in one year.",
+    ),
+    "home": (
+        "Home visit",
+        "Who is present at home:\nConcerns:",
+        "Home safety and examination:",
+        "Assessment:",
+        "Plan:\nServices arranged:",
+    ),
 }
 # Chronic conditions by age band: a toddler does not get type 2 diabetes, a teenager not osteoporosis.
 CHILD_CONDITIONS = ["J45.909", "L20.9", "J30.9", "H66.90"]
@@ -340,19 +396,22 @@ def lab_results_draw(rng, patients, diagnoses: dict, today: date) -> list[Observ
 
 
 def vitals_draw(rng, patient, at: datetime, *, hypertensive: bool, encounter) -> VitalSigns:
+    """One set of vitals as a US clinic types them (\u00b0F, lb, in), stored in UCUM base units beside."""
     age = max(0, (at.date() - patient.birth_date).days // 365)
     if age < 18:
-        height = Decimal(min(175, 55 + age * 7))
-        weight = Decimal(str(round(4 + age * 3.2 + rng.uniform(-1, 2), 1)))
+        height_in = Decimal(min(69, 22 + age * 3))
+        weight_lb = Decimal(str(round(9 + age * 7 + rng.uniform(-2, 4), 1)))
         sbp, dbp, hr = rng.randint(95, 118), rng.randint(55, 75), rng.randint(75, 120)
     else:
-        height = Decimal(rng.randint(152, 192))
-        weight = Decimal(str(round(rng.uniform(52, 112), 1)))
+        height_in = Decimal(rng.randint(60, 76))
+        weight_lb = Decimal(str(round(rng.uniform(115, 245), 1)))
         base = 150 if hypertensive else 122
         sbp = rng.randint(base - 14, base + 16)
         dbp = rng.randint(max(55, sbp - 70), min(sbp - 25, 102))
         hr = rng.randint(56, 98) if rng.random() > 0.06 else rng.randint(101, 118)
-    temp = Decimal(str(round(rng.uniform(36.2, 37.4) if rng.random() > 0.08 else rng.uniform(38.0, 39.2), 1)))
+    temp_f = Decimal(
+        str(round(rng.uniform(97.2, 99.3) if rng.random() > 0.08 else rng.uniform(100.4, 102.5), 1))
+    )
     spo2 = rng.randint(95, 99) if rng.random() > 0.06 else rng.randint(90, 93)
     vs = VitalSigns(
         patient=patient,
@@ -362,9 +421,15 @@ def vitals_draw(rng, patient, at: datetime, *, hypertensive: bool, encounter) ->
         diastolic=dbp,
         heart_rate=hr,
         resp_rate=rng.randint(12, 20),
-        temperature=temp,
-        weight=weight,
-        height=height,
+        temperature=vitals.to_base(temp_f, "[degF]"),
+        temperature_entered=temp_f,
+        temperature_unit="[degF]",
+        weight=vitals.to_base(weight_lb, "[lb_av]"),
+        weight_entered=weight_lb,
+        weight_unit="[lb_av]",
+        height=vitals.to_base(height_in, "[in_i]"),
+        height_entered=height_in,
+        height_unit="[in_i]",
         spo2=spo2,
     )
     vs.bmi = vitals.bmi(vs.weight, vs.height)

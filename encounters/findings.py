@@ -29,9 +29,18 @@ from .services import _door, _save_guarded
 
 # ------------------------------------------------------------------ vitals
 def vitals_record(
-    *, actor, patient_id, values: dict, encounter_id=None, taken_at: datetime | None = None, request=None
+    *,
+    actor,
+    patient_id,
+    values: dict,
+    units: dict | None = None,
+    encounter_id=None,
+    taken_at: datetime | None = None,
+    request=None,
 ) -> VitalSigns:
-    """Record a set of vital signs; BMI is computed. Impossible values are refused, all or nothing."""
+    """Record a set of vital signs; BMI is computed. `values` are as typed, temperature, weight and height in
+    `units` (field -> UCUM code, e.g. {"temperature": "[degF]"}; base units when not given): stored converted to
+    the UCUM base unit, the typed value and unit kept beside. Impossible values are refused, all or nothing."""
     patient = _door(
         actor=actor,
         patient_id=patient_id,
@@ -42,17 +51,26 @@ def vitals_record(
     clean = {f: values.get(f) for f in vitals.ENTERED if values.get(f) not in (None, "")}
     if not clean:
         raise ValidationError("Enter at least one measurement.")
-    errors = vitals.impossible(clean)
+    units = {f: (units or {}).get(f) or vitals.CONVERTIBLE[f][0] for f in vitals.CONVERTIBLE}
+    for f, u in units.items():
+        if u not in vitals.CONVERTIBLE[f]:
+            raise ValidationError({f: f"{u!r} is not a unit offered for {vitals.BY_FIELD[f].label.lower()}."})
+    errors = vitals.impossible(clean, units)
     if errors:
         raise ValidationError(errors)
     if encounter_id and not Encounter.objects.filter(pk=encounter_id, patient=patient).exists():
         raise ValidationError("That encounter belongs to another patient.")
+    stored = dict(clean)
+    for f in vitals.CONVERTIBLE:
+        if f in clean:
+            stored[f] = vitals.to_base(clean[f], units[f])
+            stored[f"{f}_entered"], stored[f"{f}_unit"] = clean[f], units[f]
     vs = VitalSigns(
         patient=patient,
         encounter_id=encounter_id,
         taken_at=taken_at or timezone.now(),
         recorded_by=actor,
-        **clean,
+        **stored,
     )
     vs.bmi = vitals.bmi(vs.weight, vs.height)
     if vs.bmi is not None and vitals.impossible({"bmi": vs.bmi}):

@@ -1,6 +1,8 @@
 """The clinical record follows the patient flow (scheduling.signals.appointment_advanced, connected in apps.py):
-checking in opens the appointment's encounter (once); done finishes it. It runs inside the transaction that moved
-the appointment, so a refusal here undoes the move too."""
+checking in opens the appointment's encounter (once); checking out (done) finishes it when its parts agree (note
+signed, a primary diagnosis: encounters/closing.py), else leaves it open for the clinician to close, so the front
+desk's checkout is never refused for the clinician's paperwork. It runs inside the transaction that moved the
+appointment, so a refusal here undoes the move too."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from django.utils import timezone
 
 from scheduling.models import AppointmentStatus
 
+from . import closing
 from .models import Encounter, EncounterStatus, EncounterType
 from .services import _save_guarded
 
@@ -31,9 +34,11 @@ def _encounter_open(appt) -> None:
 
 
 def _encounter_finish(appt) -> None:
-    for enc in Encounter.objects.select_for_update().filter(appointment=appt, end__isnull=True):
-        enc.end, enc.status = max(timezone.now(), enc.start), EncounterStatus.FINISHED
-        _save_guarded(enc, update_fields=["end", "status"])
+    for enc in Encounter.objects.select_for_update().filter(
+        appointment=appt, end__isnull=True, status=EncounterStatus.IN_PROGRESS
+    ):
+        if not closing.finish_problems(enc):
+            closing.finish_now(enc)
 
 
 def appointment_advanced(sender, *, appointment, status, **kwargs) -> None:

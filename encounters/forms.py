@@ -28,21 +28,63 @@ class NoteForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+# The hidden unit fields carry a short key, not the UCUM code (no "[degF]" in a page, even hidden).
+UNIT_KEYS = {"[degF]": "F", "Cel": "C", "[lb_av]": "lb", "kg": "kg", "[in_i]": "in", "cm": "cm"}
+_UCUM_OF = {k: u for u, k in UNIT_KEYS.items()}
+
+
+def _unit_choices(field: str) -> list[tuple[str, str]]:
+    return [(UNIT_KEYS[u], vitals.unit_label(u)) for u in vitals.CONVERTIBLE[field]]
+
+
 class VitalsForm(forms.Form):
+    """Vital signs as typed, temperature, weight and height in the clinic's units (`units`: field -> UCUM code,
+    ClinicUnits.as_dict()). The units shown travel with the form, so what was typed is read in the unit shown."""
+
     systolic = forms.IntegerField(required=False, label="Systolic (mmHg)")
     diastolic = forms.IntegerField(required=False, label="Diastolic (mmHg)")
     heart_rate = forms.IntegerField(required=False, label="Heart rate (/min)")
     resp_rate = forms.IntegerField(required=False, label="Resp. rate (/min)")
-    temperature = forms.DecimalField(required=False, max_digits=4, decimal_places=1, label="Temp (\u00b0C)")
-    weight = forms.DecimalField(required=False, max_digits=5, decimal_places=1, label="Weight (kg)")
-    height = forms.DecimalField(required=False, max_digits=4, decimal_places=1, label="Height (cm)")
+    temperature = forms.DecimalField(required=False, max_digits=5, decimal_places=2)
+    weight = forms.DecimalField(required=False, max_digits=6, decimal_places=2)
+    height = forms.DecimalField(required=False, max_digits=5, decimal_places=2)
     spo2 = forms.IntegerField(required=False, label="SpO\u2082 (%)")
+    temperature_unit = forms.ChoiceField(choices=_unit_choices("temperature"), required=False)
+    weight_unit = forms.ChoiceField(choices=_unit_choices("weight"), required=False)
+    height_unit = forms.ChoiceField(choices=_unit_choices("height"), required=False)
+
+    _LABELS = {"temperature": "Temp", "weight": "Weight", "height": "Height"}
+
+    def __init__(self, *args, units: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic_units = units
+        posted = self.data if self.is_bound else {}
+        for f, label in self._LABELS.items():
+            unit = _UCUM_OF.get(posted.get(f"{f}_unit", ""), units[f])
+            self.fields[f].label = f"{label} ({vitals.unit_label(unit)})"
+            self.fields[f"{f}_unit"].initial = UNIT_KEYS[units[f]]
+            self.fields[f"{f}_unit"].widget = forms.HiddenInput()
+            self.fields[f].widget.attrs.update({"inputmode": "decimal", "step": "any"})
+
+    def units(self) -> dict:
+        # A post without the units (an older form, a script) is read in the clinic's units, as the form shows.
+        return {
+            f: _UCUM_OF.get(self.cleaned_data.get(f"{f}_unit") or "", self.clinic_units[f])
+            for f in self._LABELS
+        }
+
+    def values(self) -> dict:
+        return {f: v for f, v in self.cleaned_data.items() if not f.endswith("_unit")}
 
     def clean(self):
         data = super().clean()
-        for field, msg in vitals.impossible({k: v for k, v in data.items() if v is not None}).items():
+        measured = {k: v for k, v in data.items() if v is not None and not k.endswith("_unit")}
+        for field, msg in vitals.impossible(measured, self.units()).items():
             self.add_error(field, msg)
         return data
+
+    def visible(self):
+        return [f for f in self if not f.is_hidden]
 
 
 class AddendumForm(forms.Form):

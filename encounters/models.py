@@ -214,10 +214,10 @@ class Encounter(models.Model):
 
 
 class NoteTemplate(models.Model):
-    """SOAP scaffolding per encounter type, edited by practice admins in the Django admin."""
+    """SOAP scaffolding per visit type, offered when a note is started; edited by practice admins."""
 
     name = models.CharField(max_length=100)
-    encounter_type = models.CharField(max_length=12, choices=EncounterType.choices)
+    encounter_type = models.CharField("visit type", max_length=12, choices=EncounterType.choices)
     subjective = models.TextField(blank=True)
     objective = models.TextField(blank=True)
     assessment = models.TextField(blank=True)
@@ -358,9 +358,17 @@ class VitalSigns(models.Model):
     diastolic = models.PositiveSmallIntegerField(null=True, blank=True)
     heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
     resp_rate = models.PositiveSmallIntegerField(null=True, blank=True)
-    temperature = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
-    weight = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
-    height = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
+    # Stored in UCUM base units (Cel, kg, cm) to 0.001, whatever unit was typed; the value as typed and its unit
+    # are kept beside (an entry of 98.6 [degF] reads back as 98.6 [degF], not as a rounded round trip).
+    temperature = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    weight = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
+    height = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+    temperature_entered = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    temperature_unit = models.CharField("temperature entered in (UCUM)", max_length=10, blank=True)
+    weight_entered = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    weight_unit = models.CharField("weight entered in (UCUM)", max_length=10, blank=True)
+    height_entered = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    height_unit = models.CharField("height entered in (UCUM)", max_length=10, blank=True)
     spo2 = models.PositiveSmallIntegerField(null=True, blank=True)
     pain_score = models.PositiveSmallIntegerField("Pain (0-10)", null=True, blank=True)
     bmi = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True, editable=False)
@@ -403,6 +411,89 @@ class VitalSigns(models.Model):
 
     def __str__(self):
         return f"vitals {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class ClinicUnits(models.Model):
+    """The units the clinic types and reads vital signs in (one row, pk 1; the practice admin changes it). Values
+    are stored in UCUM base units whatever is chosen; US units by default."""
+
+    TEMPERATURE = [("[degF]", "\u00b0F (Fahrenheit)"), ("Cel", "\u00b0C (Celsius)")]
+    WEIGHT = [("[lb_av]", "lb (pounds)"), ("kg", "kg (kilograms)")]
+    HEIGHT = [("[in_i]", "in (inches)"), ("cm", "cm (centimetres)")]
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    temperature = models.CharField(max_length=10, choices=TEMPERATURE, default="[degF]")
+    weight = models.CharField(max_length=10, choices=WEIGHT, default="[lb_av]")
+    height = models.CharField(max_length=10, choices=HEIGHT, default="[in_i]")
+
+    class Meta:
+        verbose_name = "clinic units"
+        verbose_name_plural = "clinic units"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=1),
+                name="clinic_units_single_row",
+                violation_error_message="The clinic has one set of units; change it instead of adding another.",
+            )
+        ]
+
+    def __str__(self):
+        return "Units for vital signs"
+
+    @classmethod
+    def current(cls) -> "ClinicUnits":
+        """The clinic's choice (US units until the admin changes them). Read-only: no row means the defaults."""
+        return cls.objects.filter(pk=1).first() or cls()
+
+    def as_dict(self) -> dict[str, str]:
+        return {"temperature": self.temperature, "weight": self.weight, "height": self.height}
+
+
+# ------------------------------------------------------------------ diagnoses of a visit
+class EncounterDiagnosis(models.Model):
+    """A diagnosis addressed at a visit (ICD-10-CM), ranked: rank 1 is the primary diagnosis, then in order. What
+    billing and reporting read for the visit."""
+
+    audit_category = categories.ENCOUNTER
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="diagnoses")
+    code = models.ForeignKey("Icd10Code", on_delete=models.PROTECT, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "encounter diagnoses"
+        ordering = ["encounter", "rank"]
+        constraints = [
+            # Deferred: re-ranking (make primary, remove) moves several rows inside one transaction.
+            models.UniqueConstraint(
+                fields=["encounter", "rank"],
+                name="encdx_unique_rank",
+                deferrable=models.Deferrable.DEFERRED,
+                violation_error_message="Two diagnoses of a visit cannot share a rank.",
+            ),
+            models.UniqueConstraint(
+                fields=["encounter", "code"],
+                name="encdx_unique_code",
+                violation_error_message="This diagnosis is already linked to the visit.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rank__gte=1),
+                name="encdx_rank_positive",
+                violation_error_message="Rank 1 is the primary diagnosis.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.rank}. {self.code_id}"
+
+    @property
+    def primary(self) -> bool:
+        return self.rank == 1
 
 
 # ------------------------------------------------------------------ problems

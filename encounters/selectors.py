@@ -27,7 +27,9 @@ from .models import (
     AllergyCriticality,
     AllergyStatus,
     AmendmentRequest,
+    ClinicUnits,
     Encounter,
+    EncounterDiagnosis,
     Icd10Code,
     Immunization,
     ImmunizationStatus,
@@ -128,59 +130,93 @@ def vitals_latest(*, patient) -> VitalSigns | None:
     return rows[0] if rows else None
 
 
-def vitals_rows(vs: VitalSigns | None) -> list[dict]:
-    """Display rows (label, value, unit, LOINC, flag) for one set of vitals."""
+def clinic_units() -> dict[str, str]:
+    """The units the clinic reads and types vital signs in (field -> UCUM code)."""
+    return ClinicUnits.current().as_dict()
+
+
+def clinic_units_key() -> tuple:
+    """The units, as part of the cached chart page's key (patients/chart.py)."""
+    return tuple(sorted(clinic_units().items()))
+
+
+def vitals_rows(vs: VitalSigns | None, units: dict | None = None) -> list[dict]:
+    """Display rows (label, value, readable unit, LOINC, flag) for one set of vitals, in the clinic's units."""
     if vs is None:
         return []
     out = []
     for d in vitals.VITALS:
-        value = getattr(vs, d.field)
+        value = vitals.shown(vs, d.field, units)
         if value is not None:
             out.append(
                 {
                     "label": d.label,
-                    "value": value,
-                    "unit": d.unit,
+                    "value": vitals.fmt(value),
+                    "unit": vitals.unit_label(vitals.display_unit(d.field, units)),
                     "loinc": d.loinc,
-                    "flag": vitals.flag(d.field, value),
+                    "flag": vitals.flag(d.field, getattr(vs, d.field)),
                 }
             )
     return out
 
 
-def vitals_trend(*, patient, field: str = "systolic", limit: int = 30) -> dict:
-    """Points for a server-rendered SVG trend of one vital sign (oldest to newest)."""
-    d = vitals.BY_FIELD.get(field) or vitals.BY_FIELD["systolic"]
-    rows = list(
-        VitalSigns.objects.filter(patient=patient, **{f"{d.field}__isnull": False})
-        .order_by("-taken_at")
-        .values_list("taken_at", d.field)[:limit]
-    )[::-1]
-    width, height, pad = 600, 160, 24
-    if not rows:
-        return {"def": d, "points": [], "width": width, "height": height}
-    values = [float(v) for _, v in rows]
-    lo, hi = min(values + [d.normal[0]]), max(values + [d.normal[1]])
-    span = (hi - lo) or 1
-    step = (width - 2 * pad) / max(1, len(rows) - 1)
+# The trend page's charts: blood pressure is one chart of two series; every other measurement its own.
+TREND_MEASURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bp": ("Blood pressure", ("systolic", "diastolic")),
+    **{d.field: (d.label, (d.field,)) for d in vitals.VITALS if d.field not in ("systolic", "diastolic")},
+}
 
-    def y(v: float) -> float:
-        return round(height - pad - (v - lo) / span * (height - 2 * pad), 1)
 
-    points = [
-        {"x": round(pad + i * step, 1), "y": y(v), "value": v, "at": t, "flag": vitals.flag(d.field, v)}
-        for i, ((t, _), v) in enumerate(zip(rows, values, strict=True))
-    ]
+_NO_BAND = {"weight", "height", "pain_score"}  # no adult reference range worth shading
+
+
+def _band(field: str, unit: str) -> list[float]:
+    if field in _NO_BAND:
+        return []
+    lo, hi = vitals.BY_FIELD[field].normal
+    return [float(vitals.from_base(lo, unit)), float(vitals.from_base(hi, unit))]
+
+
+def vitals_trend(*, patient, measure: str = "bp", units: dict | None = None, limit: int = 60) -> dict:
+    """One trend chart's data (time, one or two series in the clinic's unit, the adult reference band) and the
+    same points as table rows, oldest first, as the chart reads left to right. `chart` goes to the page as JSON."""
+    measure = measure if measure in TREND_MEASURES else "bp"
+    title, fields = TREND_MEASURES[measure]
+    any_value = Q()
+    for f in fields:
+        any_value |= Q(**{f"{f}__isnull": False})
+    rows = list(VitalSigns.objects.filter(any_value, patient=patient).order_by("-taken_at")[:limit])[::-1]
+    unit = vitals.display_unit(fields[0], units)
+    defs = [vitals.BY_FIELD[f] for f in fields]
+    table, series = [], [{"label": d.label, "values": []} for d in defs]
+    for vs in rows:
+        cells = []
+        for i, f in enumerate(fields):
+            v = vitals.shown(vs, f, units)
+            series[i]["values"].append(float(v) if v is not None else None)
+            cells.append({"value": vitals.fmt(v), "flag": vitals.flag(f, getattr(vs, f))})
+        table.append({"at": vs.taken_at, "cells": cells})
+    loinc = " / ".join(d.loinc for d in defs)
     return {
-        "def": d,
-        "points": points,
-        "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
-        "width": width,
-        "height": height,
-        "normal_top": y(d.normal[1]),
-        "normal_bottom": y(d.normal[0]),
-        "normal_height": round(y(d.normal[0]) - y(d.normal[1]), 1),
-        "choices": vitals.VITALS,
+        "measure": measure,
+        "title": title,
+        "unit": vitals.unit_label(unit),
+        "loinc": loinc,
+        "columns": [d.label for d in defs],
+        "rows": table,
+        "choices": [(k, v[0]) for k, v in TREND_MEASURES.items()],
+        "band_text": "; ".join(
+            f"{d.label.lower()} {vitals.fmt(round(b[0], 1))}\u2013{vitals.fmt(round(b[1], 1))}"
+            for d, b in zip(defs, (_band(f, unit) for f in fields), strict=True)
+            if b
+        ),
+        "chart": {
+            "title": title,
+            "unit": vitals.unit_label(unit),
+            "t": [int(vs.taken_at.timestamp()) for vs in rows],
+            "series": series,
+            "bands": [_band(f, unit) for f in fields],
+        },
     }
 
 
@@ -209,6 +245,25 @@ def encounter_notes(*, encounter) -> list[Note]:
 
 def encounter_vitals(*, encounter) -> list[VitalSigns]:
     return list(VitalSigns.objects.filter(encounter=encounter).order_by("-taken_at"))
+
+
+def encounter_diagnoses(*, encounter) -> list[EncounterDiagnosis]:
+    return list(
+        EncounterDiagnosis.objects.filter(encounter=encounter).select_related("code").order_by("rank")
+    )
+
+
+def encounter_problem_choices(*, encounter) -> list[tuple[str, str]]:
+    """The patient's active ICD-10-CM problems not yet linked to the visit: (code, description) to pick from."""
+    linked = EncounterDiagnosis.objects.filter(encounter=encounter).values("code_id")
+    return list(
+        Problem.objects.filter(
+            patient_id=encounter.patient_id, status=ProblemStatus.ACTIVE, code__isnull=False
+        )
+        .exclude(code_id__in=linked)
+        .order_by("description")
+        .values_list("code_id", "description")
+    )
 
 
 def note_templates(*, encounter_type: str) -> list[NoteTemplate]:
@@ -318,7 +373,7 @@ def chart_vitals(*, actor, patient, request):
         "title": "Vital signs",
         "aside": True,
         "latest": latest,
-        "rows": vitals_rows(latest),
+        "rows": vitals_rows(latest, clinic_units()),
         "nav_url": pk_url("encounters:vitals_trend", patient.pk),
     }
 

@@ -16,7 +16,7 @@ from audit import categories
 from core.responses import errors_message as _errors
 from patients.selectors import patient_get
 
-from . import findings, forms, selectors, services
+from . import closing, findings, forms, selectors, services
 from . import notes as note_writes
 
 
@@ -81,12 +81,13 @@ def _note_form(note, *, data: dict | None = None, version: int | None = None) ->
 
 
 def _encounter_page(
-    request, encounter_id, *, conflict: dict | None = None, status: int = 200
+    request, encounter_id, *, conflict: dict | None = None, vitals_form=None, status: int = 200
 ) -> HttpResponse:
     """The encounter page. `conflict` (a refused save) = {"note_id", "data": the editor's text, "version": the
     version they edited, "current": the note as stored}: their text stays in the form, the stored version is shown
     beside it, and nothing typed is lost (for a note signed meanwhile, the text is offered as an addendum)."""
     enc = selectors.encounter_get(actor=request.user, encounter_id=encounter_id, request=request)
+    units = selectors.clinic_units()
     notes = []
     unsaved = ""
     for n in selectors.encounter_notes(encounter=enc):
@@ -116,8 +117,13 @@ def _encounter_page(
             "enc": enc,
             "patient": enc.patient,
             "notes": notes,
-            "vitals": [(v, selectors.vitals_rows(v)) for v in selectors.encounter_vitals(encounter=enc)],
-            "vitals_form": forms.VitalsForm(),
+            "vitals": [
+                (v, selectors.vitals_rows(v, units)) for v in selectors.encounter_vitals(encounter=enc)
+            ],
+            "vitals_form": vitals_form or forms.VitalsForm(units=units),
+            "diagnoses": selectors.encounter_diagnoses(encounter=enc),
+            "problem_codes": selectors.encounter_problem_choices(encounter=enc),
+            "finish_problems": closing.finish_problems(enc) if enc.status == "in_progress" else [],
             "addendum_form": forms.AddendumForm(initial={"text": unsaved} if unsaved else None),
             "unsaved": unsaved,
             "amendment_form": forms.AmendmentForm(),
@@ -266,25 +272,28 @@ def amendment_decide(request: HttpRequest, amendment_id) -> HttpResponse:
 @login_required
 @require_POST
 def vitals_add(request: HttpRequest, encounter_id) -> HttpResponse:
+    """Record vitals; a refusal shows the encounter page again with everything typed still in the form (400)."""
     enc = note_writes.encounter_for_write(
         actor=request.user, encounter_id=encounter_id, request=request, category=categories.VITALS
     )
-    form = forms.VitalsForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    else:
+    form = forms.VitalsForm(request.POST, units=selectors.clinic_units())
+    if form.is_valid():
         try:
             findings.vitals_record(
                 actor=request.user,
                 patient_id=enc.patient_id,
                 encounter_id=enc.pk,
-                values=form.cleaned_data,
+                values=form.values(),
+                units=form.units(),
                 request=request,
             )
             messages.success(request, "Vital signs recorded.")
+            return redirect("encounters:encounter_detail", encounter_id=enc.pk)
         except ValidationError as exc:
-            _errors(request, exc)
-    return redirect("encounters:encounter_detail", encounter_id=enc.pk)
+            form.add_error(None, exc)
+    errors = " ".join(e for es in form.errors.values() for e in es)
+    messages.error(request, f"The vital signs were not recorded: {errors}")
+    return _encounter_page(request, enc.pk, vitals_form=form, status=400)
 
 
 @login_required
@@ -297,8 +306,49 @@ def vitals_trend(request: HttpRequest, patient_id) -> HttpResponse:
         category=categories.VITALS,
         request=request,
     )
-    trend = selectors.vitals_trend(patient=patient, field=request.GET.get("field", "systolic"))
+    trend = selectors.vitals_trend(
+        patient=patient, measure=request.GET.get("field", "bp"), units=selectors.clinic_units()
+    )
     return render(request, "encounters/vitals_trend.html", {"patient": patient, "trend": trend})
+
+
+@login_required
+@require_POST
+def diagnoses(request: HttpRequest, encounter_id) -> HttpResponse:
+    """Add a diagnosis to the visit (code), make one primary or remove one (action, diagnosis)."""
+    action = request.POST.get("action", "add")
+    try:
+        if action == "add":
+            dx = closing.diagnosis_add(
+                actor=request.user,
+                encounter_id=encounter_id,
+                code=request.POST.get("code", ""),
+                request=request,
+            )
+            messages.success(request, f"Diagnosis {dx.code_id} added.")
+        else:
+            closing.diagnosis_change(
+                actor=request.user,
+                encounter_id=encounter_id,
+                diagnosis_id=request.POST.get("diagnosis", ""),
+                action=action,
+                request=request,
+            )
+            messages.success(request, "Diagnoses updated.")
+    except ValidationError as exc:
+        _errors(request, exc)
+    return redirect(reverse("encounters:encounter_detail", args=[encounter_id]) + "#diagnoses")
+
+
+@login_required
+@require_POST
+def encounter_finish(request: HttpRequest, encounter_id) -> HttpResponse:
+    try:
+        closing.encounter_finish(actor=request.user, encounter_id=encounter_id, request=request)
+        messages.success(request, "Visit finished.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("encounters:encounter_detail", encounter_id=encounter_id)
 
 
 def _clinical_list(
@@ -405,7 +455,7 @@ def icd10_search(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "encounters/_icd10_results.html",
-        {"rows": selectors.icd10_search(q=request.GET.get("q", ""))},
+        {"rows": selectors.icd10_search(q=request.GET.get("q") or request.GET.get("code", ""))},
     )
 
 

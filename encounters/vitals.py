@@ -33,6 +33,90 @@ BY_FIELD = {v.field: v for v in VITALS}
 ENTERED = tuple(v.field for v in VITALS if v.field != "bmi")
 
 
+# Readable labels for the UCUM codes: staff never read "[degF]" or "mm[Hg]".
+UNIT_LABELS = {
+    "mm[Hg]": "mmHg",
+    "/min": "/min",
+    "Cel": "\u00b0C",
+    "[degF]": "\u00b0F",
+    "kg": "kg",
+    "[lb_av]": "lb",
+    "cm": "cm",
+    "[in_i]": "in",
+    "%": "%",
+    "/10": "/10",
+    "kg/m2": "kg/m\u00b2",
+}
+# The measurements a clinic may type in another unit: field -> the units offered (the first is the stored one).
+CONVERTIBLE = {"temperature": ("Cel", "[degF]"), "weight": ("kg", "[lb_av]"), "height": ("cm", "[in_i]")}
+_LB = Decimal("0.45359237")  # kg per avoirdupois pound (exact, by definition)
+_IN = Decimal("2.54")  # cm per international inch (exact)
+STORED = Decimal("0.001")
+
+
+def unit_label(code: str) -> str:
+    return UNIT_LABELS.get(code, code)
+
+
+def _dec(value) -> Decimal:
+    return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+
+
+def to_base(value, unit: str) -> Decimal:
+    """A value typed in `unit` -> the stored UCUM base unit (Cel, kg, cm), exact then kept to 0.001."""
+    v = _dec(value)
+    if unit == "[degF]":
+        v = (v - 32) * 5 / 9
+    elif unit == "[lb_av]":
+        v = v * _LB
+    elif unit == "[in_i]":
+        v = v * _IN
+    return v.quantize(STORED, rounding=ROUND_HALF_UP)
+
+
+def from_base(value, unit: str) -> Decimal:
+    """A stored base-unit value -> `unit` (unrounded; the caller rounds for display)."""
+    v = _dec(value)
+    if unit == "[degF]":
+        return v * 9 / 5 + 32
+    if unit == "[lb_av]":
+        return v / _LB
+    if unit == "[in_i]":
+        return v / _IN
+    return v
+
+
+def display_unit(field: str, units: dict | None) -> str:
+    """The UCUM unit a measurement is shown in: the clinic's choice for convertible ones, else its own."""
+    if field in CONVERTIBLE and units and units.get(field) in CONVERTIBLE[field]:
+        return units[field]
+    return BY_FIELD[field].unit
+
+
+def shown(vs, field: str, units: dict | None) -> Decimal | None:
+    """The value of `field` of a VitalSigns row in the clinic's unit: the value as typed when it was typed in that
+    unit, else converted from the stored one and rounded to 0.1 (display only)."""
+    base = getattr(vs, field)
+    if base is None:
+        return None
+    unit = display_unit(field, units)
+    if field not in CONVERTIBLE:
+        return base
+    entered = getattr(vs, f"{field}_entered", None)
+    if entered is not None and getattr(vs, f"{field}_unit", "") == unit:
+        return entered
+    return from_base(base, unit).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def fmt(value) -> str:
+    """A decimal without trailing zeros (98.60 -> 98.6, 150.00 -> 150)."""
+    if value is None:
+        return ""
+    d = Decimal(value)
+    s = f"{d:f}"
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
 def bmi(weight_kg, height_cm) -> Decimal | None:
     if not weight_kg or not height_cm:
         return None
@@ -40,17 +124,21 @@ def bmi(weight_kg, height_cm) -> Decimal | None:
     return (Decimal(weight_kg) / (m * m)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
-def impossible(values: dict) -> dict[str, str]:
-    """Field -> message for values outside what a living patient can have (900 mmHg is a typo)."""
+def impossible(values: dict, units: dict | None = None) -> dict[str, str]:
+    """Field -> message for values outside what a living patient can have (900 mmHg is a typo). `values` are in
+    `units` (field -> UCUM, for the convertible ones; base units otherwise); the message speaks the same unit."""
     errors = {}
     for f, value in values.items():
         d = BY_FIELD.get(f)
         if d is None or value is None:
             continue
+        unit = (units or {}).get(f) or d.unit
         lo, hi = d.possible
-        if not lo <= float(value) <= hi:
+        if not lo <= float(to_base(value, unit)) <= hi:
+            lo_u, hi_u = (from_base(b, unit).quantize(Decimal("0.1")) for b in (lo, hi))
             errors[f] = (
-                f"{d.label} of {value} {d.unit} is not possible; enter a value between {lo:g} and {hi:g}."
+                f"{d.label} of {fmt(value)} {unit_label(unit)} is not possible; "
+                f"enter a value between {fmt(lo_u)} and {fmt(hi_u)} {unit_label(unit)}."
             )
     sbp, dbp = values.get("systolic"), values.get("diastolic")
     if sbp is not None and dbp is not None and dbp >= sbp:

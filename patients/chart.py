@@ -45,6 +45,16 @@ def register(*, order: int, name: str, fn: Callable) -> None:
         _SECTIONS.sort(key=lambda s: s[0])
 
 
+# Clinic-wide settings a section draws with (the units of vital signs): part of the cached page's key, so changing
+# one is seen at once. Each returns a short hashable value.
+_PAGE_VARIANTS: list[Callable[[], object]] = []
+
+
+def register_variant(fn: Callable[[], object]) -> None:
+    if fn not in _PAGE_VARIANTS:
+        _PAGE_VARIANTS.append(fn)
+
+
 def sections(*, actor, patient, request) -> list[dict]:
     out = []
     for _, name, fn in _SECTIONS:
@@ -68,7 +78,15 @@ def _code_stamp() -> str:
 def page_key(*, actor, patient, variant: tuple = ()) -> str:
     access = patient.access
     who = hashlib.sha256(
-        repr((sorted(access.perms), access.break_glass, access.administers, variant)).encode()
+        repr(
+            (
+                sorted(access.perms),
+                access.break_glass,
+                access.administers,
+                variant,
+                [f() for f in _PAGE_VARIANTS],
+            )
+        ).encode()
     ).hexdigest()[:16]
     return (
         f"chart:{_code_stamp()}:{patient.pk}:{patient.chart_version}:{actor.pk}:{who}:"

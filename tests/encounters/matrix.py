@@ -121,6 +121,8 @@ ENTRIES = [
     {"name": "encounters:encounter_start", "kwargs": _patient, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:note_create", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:vitals_add", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:diagnoses", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
+    {"name": "encounters:encounter_finish", "kwargs": _enc, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:note_save", "kwargs": _note, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:addendum_add", "kwargs": _note, "method": "get", "expect": _POST_ONLY},
     {"name": "encounters:amendment_add", "kwargs": _note, "method": "get", "expect": _POST_ONLY},

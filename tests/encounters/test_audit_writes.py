@@ -9,8 +9,9 @@ from auditlog.registry import auditlog
 from django.apps import apps
 
 from audit.models import AccessEvent, Action
+from encounters import closing, notes
 from encounters.apps import AUDITED
-from encounters.models import Encounter, EncounterStatus
+from encounters.models import Encounter, EncounterStatus, Icd10Code
 from patients.models import Patient
 from scheduling import services as sched_services
 from scheduling.apps import AUDITED as SCHEDULING_AUDITED
@@ -47,9 +48,17 @@ def test_finishing_an_encounter_and_skipping_reminders_are_audited(
         start=tomorrow_9,
     )
     assert _writes(patient, "scheduling.Reminder").filter(action=Action.CREATE).count() == 2
-    for status in (AppointmentStatus.CHECKED_IN, AppointmentStatus.WITH_PROVIDER, AppointmentStatus.DONE):
+    for status in (AppointmentStatus.CHECKED_IN, AppointmentStatus.WITH_PROVIDER):
         sched_services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=status)
     enc = Encounter.objects.get(appointment=a)
+    # A complete visit (signed note, a diagnosis) is finished by the checkout.
+    Icd10Code.objects.get_or_create(code="I10", defaults={"description": "Essential (primary) hypertension"})
+    note = notes.note_create(actor=clinician, encounter_id=enc.pk, blank=True)
+    note = notes.note_save_draft(actor=clinician, note_id=note.pk, version=note.version, data={"plan": "x"})
+    notes.note_sign(actor=clinician, note_id=note.pk, version=note.version)
+    closing.diagnosis_add(actor=clinician, encounter_id=enc.pk, code="I10")
+    sched_services.appointment_advance(actor=front_desk, appointment_id=a.pk, status=AppointmentStatus.DONE)
+    enc.refresh_from_db()
     assert enc.status == EncounterStatus.FINISHED and enc.end is not None
     assert _writes(patient, "encounters.Encounter").filter(action=Action.UPDATE).exists()
     b = sched_services.appointment_book(

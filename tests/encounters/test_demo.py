@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from audit.models import AccessEvent
-from encounters import demo
+from encounters import demo, vitals
 from encounters.models import (
     Allergy,
     Encounter,
@@ -19,6 +19,7 @@ from encounters.models import (
     MedicationStatement,
     Note,
     NoteStatus,
+    NoteTemplate,
     Observation,
     Problem,
     VitalSigns,
@@ -63,6 +64,21 @@ def test_demo_build_small_clinic(front_desk, department, clinician, colleague):
     signed = list(Note.objects.filter(status=NoteStatus.SIGNED)[:20])
     assert signed and all(n.content_hash == note_hash(n) for n in signed)
     assert VitalSigns.objects.count() > 0 and Problem.objects.exists()
+    # Vitals as a US clinic types them (kept beside the UCUM value); every finished visit has its primary
+    # diagnosis; a note template per visit type.
+    vs = VitalSigns.objects.exclude(temperature__isnull=True).first()
+    assert vs.temperature_unit == "[degF]" and vs.weight_unit == "[lb_av]" and vs.height_unit == "[in_i]"
+    assert abs(float(vitals.from_base(vs.temperature, "[degF]")) - float(vs.temperature_entered)) < 0.01
+    finished = Encounter.objects.filter(status="finished")
+    assert finished.exists()
+    assert not finished.exclude(diagnoses__rank=1).exists()
+    assert set(NoteTemplate.objects.values_list("encounter_type", flat=True)) >= {
+        "office",
+        "telehealth",
+        "phone",
+        "urgent",
+        "wellness",
+    }
     assert MedicationStatement.objects.filter(
         rxcui="197806", status="active"
     ).exists()  # ibuprofen for the Rx demo
