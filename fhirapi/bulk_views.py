@@ -109,12 +109,13 @@ def _check_request(request) -> None:
             raise BulkError(400, "not-supported", f"The export parameter {name} is not supported.")
 
 
-def _kick_off(request, level: str, group=None):
+def _kick_off(request, level: str, group_id: str | None = None):
     ctx = token_authenticate(request)
-    _check_request(request)
     allowed = _system_types(ctx)
     if not allowed:
         raise AuthError(403, "forbidden", "A bulk export needs system/ scopes (e.g. system/*.read).")
+    group = _group(group_id) if level == ExportJob.Level.GROUP else None  # asked only of a system client
+    _check_request(request)
     types = _types(request.GET, allowed)
     since = _since(request.GET)
     application = _application(ctx)
@@ -152,13 +153,15 @@ def export_patients(request):
 
 @bulk_endpoint(("GET",))
 def export_group(request, group_id: str):
-    token_authenticate(request)  # 401 before anything is said about the group
-    if not group_id.isdigit():
-        raise Http404
-    group = Department.objects.filter(pk=int(group_id)).first()
+    return _kick_off(request, ExportJob.Level.GROUP, group_id=group_id)
+
+
+def _group(group_id: str) -> Department:
+    """A Group is a department (patients.Department); an unknown one is 404."""
+    group = Department.objects.filter(pk=int(group_id)).first() if group_id.isdigit() else None
     if group is None:
         raise Http404
-    return _kick_off(request, ExportJob.Level.GROUP, group=group)
+    return group
 
 
 def _own_job(request, job_id) -> ExportJob:

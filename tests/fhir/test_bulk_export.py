@@ -159,6 +159,10 @@ def test_progress_while_queued_and_cancel(client, system_token, patient):
 def test_access_refused_without_system_scope(client, make_token, clinician, patient):
     user_token = make_token(clinician, "user/*.read")
     assert kick_off(client, user_token).status_code == 403
+    # A client without system scopes learns nothing about groups: 403 whether the group exists or not.
+    assert kick_off(client, user_token, f"Group/{patient.department_id}/$export").status_code == 403
+    assert kick_off(client, user_token, "Group/999999/$export").status_code == 403
+    assert kick_off(client, user_token, "Patient/$export").status_code == 403
     assert client.get("/fhir/$export", headers=ASYNC).status_code == 401
     system_token = make_token(None, "system/Patient.read", app_user=clinician)
     assert kick_off(client, system_token, _type="Condition").status_code == 403
