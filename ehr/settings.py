@@ -141,6 +141,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "prescriptions.tasks.purge_inbound_nonces",
         "schedule": 600.0,
     },
+    "fhirapi-bulk-export-expire": {"task": "fhirapi.tasks.bulk_export_expire", "schedule": 300.0},
 }
 
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
@@ -274,6 +275,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # FHIR Bulk Data export files (fhirapi/bulk.py), deleted FHIR_EXPORT_EXPIRY_SECONDS after the job finished.
+    "fhir_export": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env("FHIR_EXPORT_DIR", default=str(BASE_DIR / "var" / "fhir-export"))},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not (DEBUG or TEST_MODE)
@@ -283,6 +289,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or TEST_MODE
 # Uploaded files (insurance card photos, encrypted: patients/cards.py). Never served directly: no MEDIA_URL.
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+FHIR_EXPORT_EXPIRY_SECONDS = env.int("FHIR_EXPORT_EXPIRY_SECONDS", default=3600)
 
 # --- email ------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env(

@@ -166,3 +166,68 @@ class ClientAssertionUse(models.Model):
 
     def __str__(self):
         return f"{self.client_id} {self.jti}"
+
+
+class ExportJob(models.Model):
+    """A FHIR Bulk Data `$export` (system, Group or Patient level), run by the Celery worker (fhirapi/bulk.py).
+
+    The job belongs to the OAuth client that started it: only a token of that client sees its status and files.
+    Files (one NDJSON per resource type) are written through the `fhir_export` storage and deleted at `expires_at`
+    (beat task fhirapi.tasks.bulk_export_expire); the row stays, as the record of what was disclosed to whom.
+    """
+
+    class Level(models.TextChoices):
+        SYSTEM = "system", "System"
+        GROUP = "group", "Group"
+        PATIENT = "patient", "Patient"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired (files deleted)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    level = models.CharField(max_length=10, choices=Level.choices)
+    # A Group is a department (patients.Department): the export includes its patients the client may see.
+    group = models.ForeignKey(
+        "patients.Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    application = models.ForeignKey(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="+", swappable=False
+    )
+    request_url = models.TextField()
+    types = models.JSONField(default=list, help_text="The resource types to export")
+    since = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    patients_total = models.PositiveIntegerField(default=0)
+    patients_done = models.PositiveIntegerField(default=0)
+    patient_ids = models.JSONField(
+        default=list, blank=True, help_text="The patients whose data the files hold"
+    )
+    output = models.JSONField(default=list, blank=True, help_text="[{type, file, count}]")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    transaction_time = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(patients_done__lte=models.F("patients_total")), name="export_job_progress"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="export_job_expiry")]
+
+    def __str__(self):
+        return f"$export {self.level} {self.pk} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status in (self.Status.DONE, self.Status.EXPIRED):
+            return 100
+        return round(100 * self.patients_done / self.patients_total) if self.patients_total else 0

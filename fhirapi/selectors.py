@@ -407,6 +407,7 @@ def patient_everything(
     need_clinical: bool = False,
     category: str = categories.EXPORT,
     types: set[str] | None = None,
+    since: datetime | None = None,
 ):
     """The patient and every row of theirs that `actor` may see, per FHIR type: (patient, {type: [rows]}).
 
@@ -440,10 +441,10 @@ def patient_everything(
             found[name] = [
                 row
                 for src in kind.sources
-                for row in src.rows().filter(patient_id=patient.pk).order_by(*src.order)
+                for row in changed_since(src.rows().filter(patient_id=patient.pk), since).order_by(*src.order)
             ]
     if patient.access.has(roles.VIEW_CLINICAL):
-        _kept_of_mapped_types(patient.pk, found, types)
+        _kept_of_mapped_types(patient.pk, found, types, since)
     access_record(
         actor=actor,
         action=Action.EXPORT,
@@ -456,11 +457,26 @@ def patient_everything(
     return patient, found
 
 
-def _kept_of_mapped_types(patient_id, found: dict, types: set[str] | None) -> None:
+def changed_since(qs, since: datetime | None):
+    """Rows changed at or after `since`: by the table's last-change time (an `auto_now` column, or a kept
+    resource's `received_at`, renewed at each re-import). A table that records no change time is returned whole
+    (a creation time would miss later edits: over-inclusion, never omission)."""
+    if since is None:
+        return qs
+    for f in qs.model._meta.fields:
+        if getattr(f, "auto_now", False) or (
+            qs.model._meta.model_name == "keptresource" and f.name == "received_at"
+        ):
+            return qs.filter(**{f"{f.name}__gte": since})
+    return qs
+
+
+def _kept_of_mapped_types(patient_id, found: dict, types: set[str] | None, since=None) -> None:
     """Resources of a type the product models that were kept as received (their values could not be used)."""
     from .models import KeptResource
 
-    kept = KeptResource.objects.filter(patient_id=patient_id).exclude(resource_type__in=KEPT_TYPES)
+    kept = changed_since(KeptResource.objects.filter(patient_id=patient_id), since)
+    kept = kept.exclude(resource_type__in=KEPT_TYPES)
     for k in kept.order_by("received_at", "pk"):
         if types is None or k.resource_type in types:
             found.setdefault(k.resource_type, []).append(k)

@@ -1,11 +1,17 @@
 from django.urls import path, re_path
 
-from . import views
+from . import bulk_views, views
 
 app_name = "fhirapi"
 urlpatterns = [
     path("metadata", views.metadata, name="metadata"),
     path(".well-known/smart-configuration", views.smart_configuration, name="smart_configuration"),
+    # Bulk Data export (fhirapi/bulk_views.py)
+    path("$export", bulk_views.export_system, name="export_system"),
+    path("Patient/$export", bulk_views.export_patients, name="export_patients"),
+    path("Group/<str:group_id>/$export", bulk_views.export_group, name="export_group"),
+    path("$export-status/<uuid:job_id>", bulk_views.export_status, name="export_status"),
+    path("$export-file/<uuid:job_id>/<str:resource_type>.ndjson", bulk_views.export_file, name="export_file"),
     path("Patient/<str:patient_id>/$everything", views.patient_everything, name="everything"),
     # Resource types come from the registry (resources.py); an unknown type answers a 404 OperationOutcome.
     path("<str:resource_type>/<str:resource_id>", views.resource_read, name="read"),

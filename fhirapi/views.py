@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from .auth import AuthError, grant_for, token_authenticate
 from .ehi import FORMAT_VERSION as EHI_FORMAT_VERSION
 from .ehi import ehi_export_build
+from .paging import everything_page, instant_param
 from .resources import REGISTRY, everything_bundle, resource_type_get
 from .search import SearchError, elements, paging
 from .selectors import patient_everything as everything_select
@@ -190,9 +191,13 @@ def patient_everything(request, patient_id: str) -> HttpResponse:
         request=request,
         launch_patient_id=grant.patient_id,
         types=types,
+        since=instant_param(request.GET, "_since"),
     )
     base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
-    return fhir_response(everything_bundle(patient=patient, found=found, base=base))
+    bundle = everything_bundle(patient=patient, found=found, base=base)
+    if request.GET.get("_count") or request.GET.get("_offset"):  # without them: everything in one bundle
+        everything_page(bundle, request, *paging(request.GET))
+    return fhir_response(bundle)
 
 
 def _scope_allows(ctx, resource_type: str) -> bool:

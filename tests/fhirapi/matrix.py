@@ -86,3 +86,20 @@ ENTRIES += [
         "expect": {**CLINICAL_ON_TEAM, "clinician": 404, "nurse": 404},
     },
 ]
+
+# Bulk Data export: bearer tokens only (a session is no credential), so 401 for every persona.
+ENTRIES += [
+    {"name": "fhirapi:export_system", "expect": ALL_401},
+    {"name": "fhirapi:export_patients", "expect": ALL_401},
+    {"name": "fhirapi:export_group", "kwargs": lambda ctx: {"group_id": "1"}, "expect": ALL_401},
+    {
+        "name": "fhirapi:export_status",
+        "kwargs": lambda ctx: {"job_id": "00000000-0000-0000-0000-000000000000"},
+        "expect": ALL_401,
+    },
+    {
+        "name": "fhirapi:export_file",
+        "kwargs": lambda ctx: {"job_id": "00000000-0000-0000-0000-000000000000", "resource_type": "Patient"},
+        "expect": ALL_401,
+    },
+]
