@@ -36,6 +36,18 @@ wrk.headers["Cookie"] = "%s"
 """
 
 
+def _password_backend() -> str:
+    """The configured backend that signs users in with a password (the one a real sign-in records in the session):
+    a session naming a backend that is not configured is anonymous, and every page would answer 302."""
+    from django.contrib.auth import load_backend
+    from django.contrib.auth.backends import ModelBackend
+
+    for path in settings.AUTHENTICATION_BACKENDS:
+        if isinstance(load_backend(path), ModelBackend):
+            return path
+    raise RuntimeError("no password backend in AUTHENTICATION_BACKENDS")
+
+
 def session_cookie(user) -> str:
     """A session as the login view and the TOTP verify step leave it (django auth keys + django-otp's key)."""
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -46,7 +58,7 @@ def session_cookie(user) -> str:
     s = SessionStore()
     now = time.time()
     s[SESSION_KEY] = str(user.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[BACKEND_SESSION_KEY] = _password_backend()
     s[HASH_SESSION_KEY] = user.get_session_auth_hash()
     s["otp_device_id"] = device.persistent_id
     s["auth_started"] = s["last_activity"] = now
