@@ -188,14 +188,16 @@ def vitals_trend(*, patient, measure: str = "bp", units: dict | None = None, lim
     rows = list(VitalSigns.objects.filter(any_value, patient=patient).order_by("-taken_at")[:limit])[::-1]
     unit = vitals.display_unit(fields[0], units)
     defs = [vitals.BY_FIELD[f] for f in fields]
-    table, series = [], [{"label": d.label, "values": []} for d in defs]
+    table: list[dict] = []
+    points: list[list[float | None]] = [[] for _ in defs]
     for vs in rows:
         cells = []
         for i, f in enumerate(fields):
             v = vitals.shown(vs, f, units)
-            series[i]["values"].append(float(v) if v is not None else None)
+            points[i].append(float(v) if v is not None else None)
             cells.append({"value": vitals.fmt(v), "flag": vitals.flag(f, getattr(vs, f))})
         table.append({"at": vs.taken_at, "cells": cells})
+    series = [{"label": d.label, "values": values} for d, values in zip(defs, points, strict=True)]
     loinc = " / ".join(d.loinc for d in defs)
     return {
         "measure": measure,

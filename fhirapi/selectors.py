@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from django.db.models import Q
 from django.http import Http404
@@ -113,7 +114,7 @@ def practitioner_fhir_search(*, filters: Q, count: int, offset: int) -> tuple[li
 class Source:
     """One table behind a FHIR type."""
 
-    model: type
+    model: Any  # a model class (django-stubs does not see .objects on type[Model])
     related: tuple[str, ...]
     order: tuple[str, ...]
     prefetch: tuple[str, ...] = ()
@@ -372,7 +373,7 @@ def clinical_fhir_rows(
     whens = {src.model: src.when for src in kind.sources}
 
     def newest_first(rows):
-        return sorted(rows, key=lambda r: whens[type(r)](r) or _EPOCH, reverse=True)
+        return sorted(rows, key=lambda r: cast(Callable, whens[type(r)])(r) or _EPOCH, reverse=True)
 
     if count is None:
         rows = newest_first(r for qs in qss for r in qs)

@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -96,7 +97,7 @@ class _Writer:
             if (rec.resource_type, rec.source_id) in wanted:
                 self.links[(rec.resource_type, rec.source_id)] = rec
 
-    def target(self, row: Row, model) -> object | None:
+    def target(self, row: Row, model) -> str | None:
         rec = self.links.get((row.resource_type, row.source_id))
         if rec is None or rec.target_model != model._meta.label_lower:
             return None
@@ -125,14 +126,14 @@ class _Writer:
 
     def patient_id(self, row: Row) -> uuid.UUID:
         try:
-            return self.patient_of[row.patient_key]
+            return self.patient_of[row.patient_key or ""]
         except KeyError:
             raise BundleRefused(
                 "its patient is not imported with it", entry=row.entry, resource=row.key
             ) from None
 
     def patient_of_row(self, row: Row) -> uuid.UUID | None:
-        return self.patient_of.get(row.patient_key)
+        return self.patient_of.get(row.patient_key or "")
 
     def ref(self, row: Row, name: str):
         key = row.refs.get(name)
@@ -152,7 +153,8 @@ class _Writer:
             field_pk = model._meta.pk
             ids = [field_pk.to_python(v) for v in linked.values()]
             still_there = {str(pk) for pk in model.objects.filter(pk__in=ids).values_list("pk", flat=True)}
-        creates, updates, names = [], [], set()
+        creates, updates = [], []
+        names: set[str] = set()
         for row, values in rows:
             names |= values.keys()
             pk = linked.get(row.key)
@@ -182,10 +184,10 @@ def _patients(w: _Writer) -> None:
 
     for row in w.parsed.rows.get("patient", []):
         pk = w.target(row, Patient)
-        patient = Patient.objects.filter(pk=pk).first() if pk else None
-        created = patient is None
+        found = Patient.objects.filter(pk=pk).first() if pk else None
+        created = found is None
+        patient = found if found is not None else Patient(department=w.department)
         if created:
-            patient = Patient(department=w.department)
             patient.mrn = mrn_next()
         for name, value in row.fields.items():
             setattr(patient, name, value)
@@ -240,7 +242,7 @@ def _practitioners(w: _Writer) -> None:
     )
     for row in rows:
         f = row.fields
-        user_id = ours.get(f["npi"]) or (linked[row.key] if str(linked[row.key]) in existing else None)
+        user_id: Any = ours.get(f["npi"]) or (linked[row.key] if str(linked[row.key]) in existing else None)
         if user_id is None:
             user = User.objects.create(
                 username=f"ext.{uuid.uuid5(uuid.NAMESPACE_URL, w.source + row.key).hex[:20]}",
@@ -420,7 +422,7 @@ def _vital_value(column: str, part: dict):
     if value is None:
         return None
     if unit != COLUMN_UNITS[column]:
-        convert = UNIT_CONVERSIONS.get((column, unit))
+        convert = UNIT_CONVERSIONS.get((column, str(unit)))
         if convert is None:
             return None
         value = convert(value)
@@ -559,7 +561,7 @@ def bundle_import(
 def _allergy_banners(w: _Writer) -> None:
     from encounters.services import allergy_banner_sync
 
-    touched = {w.patient_of[r.patient_key] for r in w.parsed.rows.get("allergy", [])}
+    touched = {w.patient_of[r.patient_key or ""] for r in w.parsed.rows.get("allergy", [])}
     for patient_id in touched:
         allergy_banner_sync(patient_id)
 
