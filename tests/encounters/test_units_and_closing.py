@@ -291,11 +291,13 @@ def test_finish_through_the_page(login, clinician, front_desk, patient, enc, cod
     resp = client.post(reverse("encounters:encounter_finish", args=[enc.pk]), follow=True)
     assert "Visit finished." in resp.content.decode()
     assert Encounter.objects.get(pk=enc.pk).status == EncounterStatus.FINISHED
-    # The front desk may not close a visit: 404 as for an outsider (the door).
+    # The front desk sees the patient but may not close a visit: a plain 403 (issue 17 item 5), nothing changed.
     other = notes.encounter_start(actor=clinician, patient_id=patient.pk)
     desk = login(front_desk)
-    assert desk.post(reverse("encounters:encounter_finish", args=[other.pk])).status_code == 404
-    assert desk.post(reverse("encounters:diagnoses", args=[other.pk]), {"code": "I10"}).status_code == 404
+    resp = desk.post(reverse("encounters:encounter_finish", args=[other.pk]))
+    assert resp.status_code == 403 and "You do not have permission" in resp.content.decode()
+    assert desk.post(reverse("encounters:diagnoses", args=[other.pk]), {"code": "I10"}).status_code == 403
+    assert Encounter.objects.get(pk=other.pk).status == EncounterStatus.IN_PROGRESS
 
 
 @pytest.mark.django_db

@@ -109,10 +109,14 @@ def test_ehi_export_zip(login, clinician, patient, chart):
     assert ev.patient_id == patient.pk and ev.channel == "ui"
 
 
-@pytest.mark.parametrize("persona", ["colleague", "front_desk", "privacy", "admin_user"])
-def test_ehi_export_is_404_without_clinical_access(request, login, patient, persona):
+@pytest.mark.parametrize(
+    ("persona", "status"),
+    # Outsiders get 404; the front desk sees the patient but not the clinical record: a plain 403 (issue 17 item 5).
+    [("colleague", 404), ("front_desk", 403), ("privacy", 404), ("admin_user", 404)],
+)
+def test_ehi_export_is_refused_without_clinical_access(request, login, patient, persona, status):
     resp = login(request.getfixturevalue(persona)).get(reverse("export:ehi", args=[patient.pk]))
-    assert resp.status_code == 404
+    assert resp.status_code == status
     assert AccessEvent.objects.filter(patient_id=patient.pk, outcome="denied").exists()
 
 
