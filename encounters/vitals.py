@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,15 @@ def bmi(weight_kg, height_cm) -> Decimal | None:
     return (Decimal(weight_kg) / (m * m)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
+def _base_or_inf(value, unit: str) -> float:
+    """The value in its base unit, or infinity for a number too large to convert (a 40-digit heart rate): out of
+    range, said so, rather than a decimal.InvalidOperation (a 500, found by tests/fuzz)."""
+    try:
+        return float(to_base(value, unit))
+    except (InvalidOperation, ValueError, OverflowError):
+        return math.inf
+
+
 def impossible(values: dict, units: dict | None = None) -> dict[str, str]:
     """Field -> message for values outside what a living patient can have (900 mmHg is a typo). `values` are in
     `units` (field -> UCUM, for the convertible ones; base units otherwise); the message speaks the same unit."""
@@ -134,7 +144,7 @@ def impossible(values: dict, units: dict | None = None) -> dict[str, str]:
             continue
         unit = (units or {}).get(f) or d.unit
         lo, hi = d.possible
-        if not lo <= float(to_base(value, unit)) <= hi:
+        if not lo <= _base_or_inf(value, unit) <= hi:
             lo_u, hi_u = (from_base(b, unit).quantize(Decimal("0.1")) for b in (lo, hi))
             errors[f] = (
                 f"{d.label} of {fmt(value)} {unit_label(unit)} is not possible; "

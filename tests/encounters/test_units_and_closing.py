@@ -75,6 +75,15 @@ def test_possible_ranges_hold_in_either_unit(field, unit, ok, bad):
 
 
 # ------------------------------------------------------------------ recording and reading
+@pytest.mark.parametrize("field", ["heart_rate", "temperature", "weight", "systolic"])
+def test_a_number_too_large_to_convert_is_impossible_not_an_error(field):
+    """Found by tests/fuzz: a 40-digit value made decimal.InvalidOperation (a 500) instead of a message."""
+    errors = vitals.impossible(
+        {field: 10**40}, {"temperature": "[degF]", "weight": "[lb_av]", "height": "[in_i]"}
+    )
+    assert field in errors and "not possible" in errors[field]
+
+
 @pytest.fixture
 def enc(db, clinician, patient):
     return notes.encounter_start(actor=clinician, patient_id=patient.pk, reason="Check-up")
