@@ -161,8 +161,9 @@ def _patients(clinician, k: int) -> list[str]:
 def _medications(k: int) -> list[int]:
     with connection.cursor() as cur:
         cur.execute(
+            # Oral tablets: the figure's sig is "1 tablet by mouth", which the product refuses for other forms.
             "SELECT id FROM prescriptions_medication WHERE is_active AND tty = 'SCD' AND dea_schedule = '' "
-            "ORDER BY rxcui LIMIT %s",
+            "AND lower(dose_form) = 'oral tablet' ORDER BY rxcui LIMIT %s",
             [k],
         )
         return [r[0] for r in cur.fetchall()]
