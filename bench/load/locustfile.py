@@ -233,7 +233,7 @@ class Nurse(Staff):
                 "systolic": str(random.randint(105, 150)),
                 "diastolic": str(random.randint(60, 95)),
                 "heart_rate": str(random.randint(55, 100)),
-                "temperature": f"{random.uniform(36.2, 37.6):.1f}",
+                "temperature": f"{random.uniform(97.2, 99.6):.1f}",  # in the clinic's units: °F by default
                 "spo2": str(random.randint(94, 100)),
             },
             form_page=page,
