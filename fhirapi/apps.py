@@ -10,6 +10,13 @@ class FhirApiConfig(AppConfig):
 
         from . import models
 
-        # Patient-linked bookkeeping: launch contexts and grants of SMART apps, where imported rows came from.
-        for model in (models.PatientLaunchContext, models.LaunchGrant, models.ImportedRecord):
+        # Patient-linked bookkeeping: launch contexts and grants of SMART apps (standalone and EHR launch), where
+        # imported rows came from, and resources kept as received.
+        for model in (
+            models.PatientLaunchContext,
+            models.LaunchGrant,
+            models.ImportedRecord,
+            models.KeptResource,
+            models.EhrLaunch,
+        ):
             auditlog.register(model)

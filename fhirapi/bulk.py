@@ -26,6 +26,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 from patients.access import visible_patients
+from patients.actors import actor_for_client
 from patients.models import Patient
 
 from . import fidelity, mapping
@@ -64,8 +65,13 @@ def kick_off(
     return job
 
 
+def _who(job: ExportJob):
+    """The client acting as itself, as at kick-off (its binding to a patient or a group holds on the worker too)."""
+    return actor_for_client(job.application, reads=True) if job.application_id else job.actor
+
+
 def _patients(job: ExportJob):
-    qs = visible_patients(job.actor, roles.VIEW_DEMOGRAPHICS)
+    qs = visible_patients(_who(job), roles.VIEW_DEMOGRAPHICS)
     if job.level == ExportJob.Level.GROUP:
         qs = qs.filter(department_id=job.group_id) if job.group_id else qs.none()
     return qs.order_by("pk")
@@ -89,13 +95,13 @@ def chunk_resources(job: ExportJob, ids: list) -> list[dict]:
         if name not in wanted:
             continue
         if kind.perm not in reach:
-            reach[kind.perm] = _allowed(job.actor, kind.perm, ids)
+            reach[kind.perm] = _allowed(_who(job), kind.perm, ids)
         allowed = reach[kind.perm]
         for src in kind.sources:
             rows = changed_since(src.rows().filter(patient_id__in=allowed), job.since).order_by(*src.order)
             pairs += [(row, res) for row in rows for res in row_resources(name, row)]
     # Resources of a modelled type kept as received (their values could not be used).
-    clinical = reach.get(roles.VIEW_CLINICAL) or _allowed(job.actor, roles.VIEW_CLINICAL, ids)
+    clinical = reach.get(roles.VIEW_CLINICAL) or _allowed(_who(job), roles.VIEW_CLINICAL, ids)
     kept = KeptResource.objects.filter(patient_id__in=clinical, resource_type__in=wanted - set(KEPT_TYPES))
     pairs += [
         (k, fidelity.kept_to_fhir(k)) for k in changed_since(kept, job.since).order_by("received_at", "pk")

@@ -58,9 +58,21 @@ def actor_from_token(token) -> Actor:
     if token.user is not None:
         launch = getattr(token, "fhir_launch", None)
         return actor_for_user(token.user, acting_for=launch.patient_id if launch else None)
-    app = token.application
-    scopes = set(token.scope.split())
-    reads = any(s.startswith("system/") and s.endswith(".read") for s in scopes)
+    return actor_for_client(token.application, reads=any(_system_read(s) for s in token.scope.split()))
+
+
+def _system_read(scope: str) -> bool:
+    """A system/ scope that reads: v1 `.read`, or v2 letters including r (read) or s (search): `.rs`, `.cruds`."""
+    if not scope.startswith("system/") or "." not in scope:
+        return False
+    action = scope.rsplit(".", 1)[1]
+    return action == "read" or (action != "write" and bool(set(action) & {"r", "s"}))
+
+
+def actor_for_client(app, *, reads: bool) -> Actor:
+    """An OAuth client acting as itself (client credentials): its service account, read permissions when its
+    scopes read, bound to a patient or a group where a ClientBinding says so (also for work it started that runs
+    later, such as a bulk export on the worker)."""
     binding = ClientBinding.objects.filter(client_id=app.client_id).first()
     return Actor(
         kind=actors.SYSTEM,

@@ -71,7 +71,8 @@ ENTRIES += [
     {
         "name": "smart_launch",
         "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
-        "expect": CLINICAL_ON_TEAM,
+        # The front desk sees the patient but not the clinical record: a plain 403 (issue 17 item 5).
+        "expect": {**CLINICAL_ON_TEAM, "front_desk": 403},
     },
     {
         "name": "smart_launch",
@@ -83,7 +84,7 @@ ENTRIES += [
         "method": "post",
         "kwargs": lambda ctx: {"patient_id": ctx.patient.pk},
         "data": {"app": "1"},
-        "expect": {**CLINICAL_ON_TEAM, "clinician": 404, "nurse": 404},
+        "expect": {**CLINICAL_ON_TEAM, "clinician": 404, "nurse": 404, "front_desk": 403},
     },
 ]
 

@@ -502,9 +502,9 @@ def test_send_goes_only_to_the_configured_target(sim, ehr):
 
 def test_simulator_process_generates_a_control_token_when_none_is_given():
     import os
-    import select
     import subprocess
     import sys
+    import threading
     from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHARMACY_SIM_")}
@@ -515,13 +515,14 @@ def test_simulator_process_generates_a_control_token_when_none_is_given():
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Never hang on a simulator that prints no token: it is stopped after 30 s, and readline then returns "".
+    # (Not select() on the pipe: the first readline may already have buffered the second line.)
+    timer = threading.Timer(30, proc.terminate)
+    timer.start()
     try:
-        lines = [proc.stderr.readline()]
-        ready, _, _ = select.select(
-            [proc.stderr], [], [], 10
-        )  # never hang on a simulator that prints no token
-        lines.append(proc.stderr.readline() if ready else "")
+        lines = [proc.stderr.readline(), proc.stderr.readline()]
     finally:
+        timer.cancel()
         proc.terminate()
         proc.wait(10)
     assert lines[0].startswith("pharmacy simulator listening on http://")
