@@ -35,6 +35,21 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _clinic_units_not_cached_across_tests():
+    # The clinic's units are cached outside the database (encounters/units.py); the database is emptied between
+    # tests without the signals that drop that value, so a test that changed the units must not leave them behind.
+    yield
+    from django.core.cache import cache
+
+    from encounters.units import CACHE_KEY
+
+    try:
+        cache.delete(CACHE_KEY)
+    except Exception:  # noqa: BLE001, S110 (a test that stopped Redis on purpose)
+        pass
+
+
 @pytest.fixture
 def department(db):
     return DepartmentFactory(name="Family Medicine")
