@@ -201,6 +201,17 @@ def _transaction(request, token, entries):
                 except (WriteError, AuthError, SearchError, Http404) as exc:
                     raise EntryRefused(i, _in_entry(i, exc)) from None
     except EntryRefused as refused:
+        denied = getattr(refused.exc, "denied", None)
+        if denied:  # the door's denied event went with the rollback: kept now, outside the transaction
+            from audit.services import access_record_denied
+
+            access_record_denied(
+                actor=denied["actor"],
+                category=denied["category"],
+                patient_id=denied["patient_id"],
+                request=request,
+                detail={"needed": denied["perm"]},
+            )
         return refusal(refused.exc)
     return views.fhir_response({"resourceType": "Bundle", "type": "transaction-response", "entry": out})
 

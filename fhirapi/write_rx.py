@@ -121,6 +121,19 @@ def _dispense(r: dict) -> dict:
     return out
 
 
+def _pharmacy_check(patient_id) -> None:
+    """A draft goes to the patient's preferred pharmacy (dispenseRequest.performer is not read yet)."""
+    from types import SimpleNamespace
+
+    from prescriptions.selectors import pharmacy_preferred
+
+    if pharmacy_preferred(patient=SimpleNamespace(pk=patient_id)) is None:
+        raise unprocessable(
+            "The patient has no preferred pharmacy: choose one in the EHR first (a draft goes to it).",
+            "MedicationRequest.dispenseRequest.performer",
+        )
+
+
 class MedicationRequestWriter(TypeWriter):
     name = "MedicationRequest"
     perm = roles.PRESCRIBE
@@ -152,5 +165,6 @@ class MedicationRequestWriter(TypeWriter):
         note = next((n.get("text") for n in r.get("note") or [] if isinstance(n, dict) and n.get("text")), "")
         if note:
             data["note_to_pharmacist"] = note[:210]
+        _pharmacy_check(pid)
         rx = self.call(prescription_create, actor=ctx.user, patient_id=pid, data=data, request=ctx.request)
         return Written("MedicationRequest", str(rx.pk), pid, rx)

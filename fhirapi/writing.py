@@ -115,14 +115,19 @@ def door(ctx: WriteContext, patient_id, *, perm: str, category: str):
     sees the patient but may not do this), held to the launch patient of a patient/ scope."""
     if ctx.grant.patient_id is not None and str(patient_id) != str(ctx.grant.patient_id):
         raise Http404
-    return patient_get(
-        actor=ctx.actor,
-        patient_id=patient_id,
-        perm=perm,
-        category=category,
-        request=ctx.request,
-        record=False,
-    )
+    try:
+        return patient_get(
+            actor=ctx.actor,
+            patient_id=patient_id,
+            perm=perm,
+            category=category,
+            request=ctx.request,
+            record=False,
+        )
+    except Http404 as exc:
+        # A transaction bundle rolls the denied event back with everything else; it records it again after.
+        exc.denied = {"actor": ctx.actor, "patient_id": patient_id, "category": category, "perm": perm}  # type: ignore[attr-defined]
+        raise
 
 
 def patient_reference(r: dict, element: str) -> uuid.UUID:

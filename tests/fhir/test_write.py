@@ -438,3 +438,150 @@ def test_capability_statement_declares_the_writes(client):
     assert "update" not in {i["code"] for i in by_type["MedicationRequest"]["interaction"]}
     assert {i["code"] for i in by_type["Encounter"]["interaction"]} == {"read", "search-type"}
     assert timezone.now()  # the statement is dated today (views.metadata)
+
+
+# ---------------------------------------------------------------------------------------------------- more
+def test_a_draft_medication_request_is_a_draft_prescription(send, token, patient, clinician):
+    from prescriptions.catalog import catalog_import_products
+    from prescriptions.models import PatientPharmacy, Pharmacy, Prescription
+    from tests.prescriptions.conftest import PRODUCTS
+
+    catalog_import_products(products=PRODUCTS[:5], schedules={})
+    body = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"}]
+        },
+        "subject": {"reference": f"Patient/{patient.pk}"},
+        "dosageInstruction": [
+            {
+                "route": {"coding": [{"code": "PO"}]},
+                "timing": {"code": {"coding": [{"code": "QD"}]}},
+                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
+            }
+        ],
+        "dispenseRequest": {"quantity": {"value": 30, "unit": "Tablet"}, "numberOfRepeatsAllowed": 2},
+    }
+    no_pharmacy = send("POST", token, "MedicationRequest", body)
+    assert (
+        no_pharmacy.status_code == 422
+        and "preferred pharmacy" in no_pharmacy.json()["issue"][0]["diagnostics"]
+    )
+    pharmacy = Pharmacy.objects.create(ncpdp_id="7654321", name="Corner Drugstore", phone="2175550111")
+    PatientPharmacy.objects.create(patient=patient, pharmacy=pharmacy)
+    resp = send("POST", token, "MedicationRequest", body)
+    assert resp.status_code == 201, resp.content
+    rx = Prescription.objects.get(pk=resp.json()["id"])
+    assert (rx.status, rx.prescriber_id, rx.quantity, rx.refills) == ("draft", clinician.pk, Decimal("30"), 2)
+    assert resp.json()["status"] == "draft"
+
+
+def test_nurse_may_not_write_a_draft_prescription(send, make_token, nurse, patient):
+    tok = make_token(nurse, "user/*.read user/*.write")
+    body = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1"}]
+        },
+        "subject": {"reference": f"Patient/{patient.pk}"},
+    }
+    assert send("POST", tok, "MedicationRequest", body).status_code == 403
+
+
+def test_condition_and_allergy_status_updates_go_through_the_services(send, token, patient, icd):
+    from encounters.models import Allergy
+
+    cid = send("POST", token, "Condition", condition(f"Patient/{patient.pk}")).json()["id"]
+    resolved = {
+        **condition(f"Patient/{patient.pk}"),
+        "id": cid,
+        "clinicalStatus": {"coding": [{"code": "resolved"}]},
+        "abatementDateTime": "2026-01-05",
+    }
+    resp = send("PUT", token, f"Condition/{cid}", resolved, **{"If-Match": 'W/"1"'})
+    assert resp.status_code == 200, resp.content
+    problem = Problem.objects.get(pk=cid)
+    assert (problem.status, str(problem.resolved_date)) == ("resolved", "2026-01-05")
+    recoded = {
+        **resolved,
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]},
+    }
+    refused = send("PUT", token, f"Condition/{cid}", recoded)
+    assert refused.status_code == 422 and refused.json()["issue"][0]["expression"] == ["Condition.code"]
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "category": ["food"],
+        "criticality": "high",
+        "code": {"text": "Peanut"},
+        "patient": {"reference": f"Patient/{patient.pk}"},
+    }
+    created = send("POST", token, "AllergyIntolerance", allergy)
+    assert created.status_code == 201, created.content
+    patient.refresh_from_db()
+    assert "Peanut" in patient.allergy_summary  # the banner follows, as when the nurse records it
+    aid = created.json()["id"]
+    inactive = {**allergy, "id": aid, "clinicalStatus": {"coding": [{"code": "inactive"}]}}
+    assert send("PUT", token, f"AllergyIntolerance/{aid}", inactive).status_code == 200
+    assert Allergy.objects.get(pk=aid).status == "inactive"
+    bad = send("POST", token, "AllergyIntolerance", {**allergy, "criticality": "extreme"})
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == [
+        "AllergyIntolerance.criticality"
+    ]
+
+
+def test_patient_scope_writes_only_for_the_launch_patient(send, make_token, clinician, patient, more_patient):
+    tok = make_token(clinician, "patient/*.read patient/Observation.c", patient=patient)
+    assert send("POST", tok, "Observation", lab(patient)).status_code == 201
+    assert send("POST", tok, "Observation", lab(more_patient)).status_code == 404
+    assert not Observation.objects.filter(patient=more_patient).exists()
+
+
+@pytest.fixture
+def more_patient(patient, clinician):
+    from patients.services import care_team_grant
+    from tests.factories import make_patient
+
+    p = make_patient(given_name="Second", family_name="Patient", birth_date="1970-01-01")
+    care_team_grant(patient=p, user=clinician, care_role="Primary care physician")
+    return p
+
+
+def test_a_refusal_inside_a_transaction_keeps_its_denied_event(send, token, patient, other_patient):
+    bundle = transaction_bundle(
+        post("urn:uuid:66666666-6666-4666-8666-666666666666", lab(patient)),
+        post("urn:uuid:77777777-7777-4777-8777-777777777777", lab(other_patient)),
+    )
+    resp = send("POST", token, "", bundle)
+    assert resp.status_code == 404
+    assert not Observation.objects.exists()
+    ev = AccessEvent.objects.filter(patient_id=other_patient.pk).latest("id")
+    assert (ev.outcome, ev.channel) == ("denied", "api")
+
+
+def test_patient_update_with_if_match(send, token, patient):
+    created = send("POST", token, "Patient", NEW_PATIENT).json()
+    renamed = {**NEW_PATIENT, "id": created["id"], "name": [{"family": "Newman-Lee", "given": ["Nora"]}]}
+    resp = send("PUT", token, f"Patient/{created['id']}", renamed, **{"If-Match": 'W/"1"'})
+    assert resp.status_code == 200 and resp.json()["name"][0]["family"] == "Newman-Lee"
+    wrong_id = send("PUT", token, f"Patient/{created['id']}", {**renamed, "id": str(patient.pk)})
+    assert wrong_id.status_code == 400 and wrong_id.json()["issue"][0]["expression"] == ["id"]
+
+
+def test_a_create_runs_the_same_queries_however_many_versions_exist(send, token, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    send("POST", token, "Observation", lab(patient))
+    with CaptureQueriesContext(connection) as few:
+        send("POST", token, "Observation", lab(patient))
+    for _ in range(10):
+        oid = send("POST", token, "Observation", lab(patient)).json()["id"]
+        send("PUT", token, f"Observation/{oid}", {**lab(patient, value=2), "id": oid})
+    with CaptureQueriesContext(connection) as many:
+        send("POST", token, "Observation", lab(patient))
+    assert len(many) == len(few)
