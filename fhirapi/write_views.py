@@ -272,6 +272,8 @@ def root(request):
     """POST [base] with a Bundle of type transaction (all or nothing) or batch (each entry on its own)."""
     from .bundles import bundle_process
 
+    if request.method in ("GET", "HEAD"):
+        return views.not_found(request, "")  # no system-level search or history
     if request.method != "POST":
         return _not_allowed(request, "POST")
     token = token_authenticate(request)
