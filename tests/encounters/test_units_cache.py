@@ -19,7 +19,9 @@ def test_units_are_read_once_then_served_from_the_cache_and_a_change_is_seen_at_
     units, n = _read()
     assert units == {"temperature": "[degF]", "weight": "[lb_av]", "height": "[in_i]"} and n == 1
     assert _read() == (units, 0)
-    ClinicUnits.objects.update_or_create(pk=1, defaults={"temperature": "Cel", "weight": "kg", "height": "cm"})
+    ClinicUnits.objects.update_or_create(
+        pk=1, defaults={"temperature": "Cel", "weight": "kg", "height": "cm"}
+    )
     units, n = _read()
     assert units == {"temperature": "Cel", "weight": "kg", "height": "cm"} and n == 1
     ClinicUnits.objects.filter(pk=1).delete()
