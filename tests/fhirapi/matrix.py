@@ -66,6 +66,11 @@ ENTRIES += [
         "expect": {**dict.fromkeys(STAFF, 404), "anonymous": 302},
     },
     {"name": "export:ehi_format", "expect": ALL_200},
+    # The Bulk Data exports page: the practice admin follows the jobs; other staff are told they may not (403).
+    {
+        "name": "export:jobs",
+        "expect": {**dict.fromkeys(STAFF, 403), "admin_user": 200, "anonymous": 302},
+    },
     # EHR launch from the chart (fhirapi/launch.py): the app list for a patient the user may open; a POST without
     # a registered app is a 404 (no launch value is made).
     {
