@@ -20,6 +20,15 @@ def _places(values: list[Decimal]) -> int:
     return min(places, 3)
 
 
+def _range(rows) -> tuple[Decimal, Decimal] | None:
+    """The reference range of the latest result that has both ends (the laboratory's, shaded on the chart)."""
+    for o in rows:
+        low, high = o.reference_low, o.reference_high
+        if low is not None and high is not None:
+            return low, high
+    return None
+
+
 def result_trend(*, patient, code: str, limit: int = 60) -> dict | None:
     """The chart and table of one test (LOINC `code`) for `patient`, or None when it has no numeric result. Values
     are drawn in the unit of the latest result; results in another unit are counted, not drawn (one axis). One
@@ -32,30 +41,30 @@ def result_trend(*, patient, code: str, limit: int = 60) -> dict | None:
     if not rows:
         return None
     latest = rows[0]
-    same = [o for o in reversed(rows) if o.value_unit == latest.value_unit]
-    places = _places([o.value_quantity for o in same])
+    same = [
+        (o, q)
+        for o in reversed(rows)
+        if (q := o.value_quantity) is not None and o.value_unit == latest.value_unit
+    ]
+    places = _places([q for _o, q in same])
     unit = ucum_label(latest.value_unit)
-    ranged = next((o for o in rows if o.reference_low is not None and o.reference_high is not None), None)
-    band = [float(ranged.reference_low), float(ranged.reference_high)] if ranged else []
-    values = [float(o.value_quantity) for o in same]
+    ref = _range(rows)
+    band = [float(ref[0]), float(ref[1])] if ref else []
+    values = [float(q) for _o, q in same]
     top = max(abs(v) for v in [*values, *band])
     return {
         "title": latest.display,
         "loinc": latest.loinc_code,
         "unit": unit,
-        "band_text": f"{ranged.reference_low.normalize():f}\u2013{ranged.reference_high.normalize():f}"
-        if ranged
-        else "",
-        "rows": [
-            {"at": o.effective, "value": f"{o.value_quantity:.{places}f}", "flag": o.flag} for o in same
-        ],
+        "band_text": f"{ref[0].normalize():f}\u2013{ref[1].normalize():f}" if ref else "",
+        "rows": [{"at": o.effective, "value": f"{q:.{places}f}", "flag": o.flag} for o, q in same],
         "other_units": len(rows) - len(same),
         "chart": {
             "title": latest.display,
             "unit": unit,
             "decimals": places,
             "minPad": max(top * 0.05, 10**-places),
-            "t": [int(o.effective.timestamp()) for o in same],
+            "t": [int(o.effective.timestamp()) for o, _q in same],
             "series": [{"label": latest.display, "values": values}],
             "bands": [band],
         },
