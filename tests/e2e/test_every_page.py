@@ -11,7 +11,12 @@ link (GET only, as a person clicking would). Each page fails on:
 - a raw UCUM unit code in the visible text (UCUM_RAW below), where a readable label exists.
 
 Every failure of a page is reported together, with the persona and the URL. Each persona must reach at least
-MIN_PAGES pages, so a broken login or an empty home page cannot pass by visiting nothing.
+MIN_PAGES pages, so a broken login or an empty home page cannot pass by visiting nothing, and the checks are run
+once on a page given each defect on purpose (_probe), so they cannot pass by seeing nothing. The clinician's home
+page and a chart summary are also checked at 390 px (a phone; issue 17 item 7).
+
+Start pages: the home page, and for those who see charts the chart with the most results (a Synthea import), since
+the crawl visits only PER_PATTERN charts and the demo's first ones may have no results to show.
 
 What is not followed: sign-out (a POST form anyway), downloads (iCalendar feeds, PDFs, CSV, NDJSON, ZIP), the FHIR
 API and OAuth endpoints (JSON for programs, not pages), the Django admin beyond its index, and links that start an
@@ -23,7 +28,8 @@ UCUM and the readable labels the screens use (decided here, held by UCUM_RAW):
   uL/ug/umol -> µL/µg/µmol, {annotations} dropped or spelled out ({1.73_m2} -> 1.73 m²), [iU] -> IU.
   "/min" is allowed after a word ("beats/min", "breaths/min") and as the vitals' column unit, but a number followed
   directly by "/min" is not flagged either: "72 /min" is how the vitals table reads and is plain English
-  (per minute). Only codes that differ from what a person writes are flagged.
+  (per minute). Only codes that differ from what a person writes are flagged, and units a capitalised table heading
+  has shouted (µL -> ΜL, kg/m² -> KG/M²).
 """
 
 from __future__ import annotations
@@ -49,14 +55,10 @@ pytestmark = pytest.mark.browser
 PERSONAS = ["dr.house", "nurse.joy", "front.desk", "admin", "privacy"]
 MIN_PAGES = {"dr.house": 25, "nurse.joy": 20, "front.desk": 10, "admin": 8, "privacy": 4}
 PER_PATTERN = 2
-SEES_CHARTS = {
-    "dr.house",
-    "nurse.joy",
-    "front.desk",
-}  # the demo's care team and front desk see every demo chart
-SHOTS = os.environ.get(
-    "EHR_CRAWL_SHOTS"
-)  # a folder: a screenshot of every page visited (to look at, not kept)
+# The demo's care team and front desk see every demo chart (the richest one is a start page for them).
+SEES_CHARTS = {"dr.house", "nurse.joy", "front.desk"}
+# A folder: a screenshot of every page visited, to look at (not kept).
+SHOTS = os.environ.get("EHR_CRAWL_SHOTS")
 MAX_PAGES = 120  # per persona: a bound on the run time should a page link to endless distinct patterns
 
 SKIP_PREFIXES = ("/fhir/", "/o/", "/export/", "/smart/", "/.well-known/", "/static/", "/accounts/logout")
