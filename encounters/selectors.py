@@ -445,6 +445,11 @@ class ResultGroup:
     display: str
     rows: list
 
+    @property
+    def numeric(self) -> int:
+        """How many of its results are numbers (two or more: the page links to the drawn trend)."""
+        return sum(1 for o in self.rows if o.value_quantity is not None)
+
 
 def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:
     """Every result (the most recent `limit`), grouped by test, each group newest first; the groups in the order

@@ -64,7 +64,10 @@ def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
     _book(colleague, appt_type, room, patients[1:], day + timedelta(days=1), 1)
     counts()  # warm caches (session, content types)
     small = counts()
-    assert b", Pat0" in client.get(urls[0]).content  # names shown: the front desk may see these patients
+    day_page = client.get(urls[0]).content.decode()
+    assert ", Pat0" in day_page  # names shown: the front desk may see these patients
+    # Each row links to its patient's insurance page, by the URL's name (reverse), not a path written in the code.
+    assert f'href="{reverse("patients:insurance", args=[patients[0].pk])}">insurance</a>' in day_page
     _book(clinician, appt_type, room, patients, day, 9)
     _book(colleague, appt_type, room, patients[1:], day + timedelta(days=1), 9)
     assert counts() == small
