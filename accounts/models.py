@@ -102,7 +102,10 @@ class ExternalClinician(models.Model):
     account. Staff lists (the admin's user list, pickers) leave these out; the FHIR import marks each one it makes."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="external_clinician"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="external_clinician",
     )
     source = models.CharField(max_length=100, blank=True, help_text="The system the records came from.")
     created_at = models.DateTimeField(auto_now_add=True)

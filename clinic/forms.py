@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from django import forms
 
 from encounters.models import ClinicUnits, NoteTemplate
@@ -64,7 +66,9 @@ class NoteTemplateForm(forms.ModelForm):
         model = NoteTemplate
         fields = ["name", "encounter_type", "subjective", "objective", "assessment", "plan", "active"]
         labels = {"active": "Offered when a note is started"}
-        widgets = {f: forms.Textarea(attrs={"rows": 4}) for f in ("subjective", "objective", "assessment", "plan")}
+        widgets = {
+            f: forms.Textarea(attrs={"rows": 4}) for f in ("subjective", "objective", "assessment", "plan")
+        }
 
 
 class UnitsForm(forms.ModelForm):
@@ -125,8 +129,14 @@ class HoursGridForm(forms.Form):
                 }
                 for k in range(self.blocks_per_day)
             ]
-            out.append({"day": day, "name": selectors.WEEKDAYS[day], "blocks": blocks,
-                        "errors": self.day_errors.get(day, [])})
+            out.append(
+                {
+                    "day": day,
+                    "name": selectors.WEEKDAYS[day],
+                    "blocks": blocks,
+                    "errors": self.day_errors.get(day, []),
+                }
+            )
         return out
 
     def _day_error(self, day: int, message: str) -> None:
@@ -151,7 +161,8 @@ class HoursGridForm(forms.Form):
                     continue
                 if end <= start:
                     self._day_error(
-                        day, f"{name}, block {k + 1}: the end ({end:%H:%M}) must be after the start ({start:%H:%M})."
+                        day,
+                        f"{name}, block {k + 1}: the end ({end:%H:%M}) must be after the start ({start:%H:%M}).",
                     )
                     continue
                 if location is None:
@@ -159,7 +170,7 @@ class HoursGridForm(forms.Form):
                     continue
                 day_blocks.append(Block(day, start, end, location.pk))
             day_blocks.sort()
-            for a, b in zip(day_blocks, day_blocks[1:]):
+            for a, b in pairwise(day_blocks):
                 if b.start < a.end:
                     self._day_error(
                         day,

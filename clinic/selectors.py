@@ -38,9 +38,7 @@ def clinic_today() -> date:
 def overview() -> dict:
     """Counts for the overview's cards: one query per kind."""
     return {
-        "locations": Location.objects.aggregate(
-            active=Count("pk", filter=Q(active=True)), total=Count("pk")
-        ),
+        "locations": Location.objects.aggregate(active=Count("pk", filter=Q(active=True)), total=Count("pk")),
         "rooms": Room.objects.filter(active=True, location__active=True).count(),
         "providers": providers_queryset().count(),
         "types": AppointmentType.objects.aggregate(

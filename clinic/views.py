@@ -32,6 +32,11 @@ def section(key: str | None):
     return decorate
 
 
+def _posted(request):
+    """The form data of a POST (even an empty one: a grid with every block cleared), None for a GET."""
+    return request.POST if request.method == "POST" else None
+
+
 def _or_404(obj):
     if obj is None:
         raise Http404("not found")
@@ -43,7 +48,13 @@ def _refused(form, exc: ValidationError) -> None:
         form.add_error(None, m)
 
 
-_CURRENT = {"location": "locations", "room": "locations", "provider": "hours", "type": "types", "template": "templates"}
+_CURRENT = {
+    "location": "locations",
+    "room": "locations",
+    "provider": "hours",
+    "type": "types",
+    "template": "templates",
+}
 
 
 def _page(request, template: str, ctx: dict, *, status: int = 200) -> HttpResponse:
@@ -64,7 +75,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @section("locations")
 @require_http_methods(["GET", "POST"])
 def locations(request: HttpRequest) -> HttpResponse:
-    form = forms.LocationForm(request.POST or None)
+    form = forms.LocationForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             loc = services.location_save(actor=request.user, data=form.cleaned_data, request=request)
@@ -122,7 +133,9 @@ def location_active(request: HttpRequest, location_id) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{loc.name} {'reopened' if active else 'closed: booking no longer offers it'}.")
+        messages.success(
+            request, f"{loc.name} {'reopened' if active else 'closed: booking no longer offers it'}."
+        )
     return redirect("clinic:location", location_id=loc.pk)
 
 
@@ -188,7 +201,7 @@ def provider_hours(request: HttpRequest, provider_id: int) -> HttpResponse:
         "provider_rows": in_effect,
         "default_location": in_effect[0].location if in_effect else selectors.active_locations().first(),
     }
-    form = forms.HoursGridForm(request.POST or None, **kwargs)
+    form = forms.HoursGridForm(_posted(request), **kwargs)
     if request.method == "POST" and form.is_valid():
         try:
             counts = services.hours_replace(
@@ -229,7 +242,7 @@ def types(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def type_edit(request: HttpRequest, type_id=None) -> HttpResponse:
     obj = _or_404(selectors.appointment_type_get(type_id=type_id)) if type_id else None
-    form = forms.AppointmentTypeForm(request.POST or None, instance=obj)
+    form = forms.AppointmentTypeForm(_posted(request), instance=obj)
     if request.method == "POST" and form.is_valid():
         try:
             saved = services.appointment_type_save(
@@ -253,7 +266,9 @@ def type_edit(request: HttpRequest, type_id=None) -> HttpResponse:
 def type_offered(request: HttpRequest, type_id) -> HttpResponse:
     obj = _or_404(selectors.appointment_type_get(type_id=type_id))
     offered = request.POST.get("offered") == "1"
-    services.appointment_type_set_offered(actor=request.user, appointment_type=obj, offered=offered, request=request)
+    services.appointment_type_set_offered(
+        actor=request.user, appointment_type=obj, offered=offered, request=request
+    )
     messages.success(
         request, f"{obj.name} is {'offered again' if offered else 'no longer offered'} when booking."
     )
@@ -276,7 +291,7 @@ def templates(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def template_edit(request: HttpRequest, template_id=None) -> HttpResponse:
     obj = _or_404(selectors.note_template_get(template_id=template_id)) if template_id else None
-    form = forms.NoteTemplateForm(request.POST or None, instance=obj)
+    form = forms.NoteTemplateForm(_posted(request), instance=obj)
     if request.method == "POST" and form.is_valid():
         try:
             saved = services.note_template_save(
@@ -299,10 +314,9 @@ def template_edit(request: HttpRequest, template_id=None) -> HttpResponse:
 @section("units")
 @require_http_methods(["GET", "POST"])
 def units(request: HttpRequest) -> HttpResponse:
-    form = forms.UnitsForm(request.POST or None, instance=selectors.units())
+    form = forms.UnitsForm(_posted(request), instance=selectors.units())
     if request.method == "POST" and form.is_valid():
         services.units_save(actor=request.user, data=form.cleaned_data, request=request)
         messages.success(request, "Units saved. Vital signs are now typed and shown in them.")
         return redirect("clinic:units")
     return _page(request, "clinic/units.html", {"form": form}, status=400 if form.is_bound else 200)
-
