@@ -9,7 +9,7 @@ BLURBS = {
     "hours": "Each provider's weekly hours, on a grid.",
     "types": "Lengths, colours and which types booking offers.",
     "templates": "SOAP scaffolding offered when a note is started, per visit type.",
-    "units": "\u00b0F or \u00b0C, lb or kg, in or cm for vital signs.",
+    "units": "\u00b0F or \u00b0C, lb or kg, in or cm.",
 }
 
 

@@ -5,6 +5,7 @@ constraint's own words (core.guarded), never a raw error, and nothing is half sa
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import time, timedelta
 
@@ -136,7 +137,7 @@ class Block:
     weekday: int
     start: time
     end: time
-    location_id: object
+    location_id: uuid.UUID
 
 
 def hours_replace(*, actor, provider, blocks: list[Block], request=None) -> dict[str, int]:
