@@ -163,7 +163,12 @@ class WorkingHours(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider} {self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+        # Also before the row is read back (the write log names a row just created, times possibly given as text).
+        start, end = (
+            t.strftime("%H:%M") if hasattr(t, "strftime") else str(t)[:5]
+            for t in (self.start_time, self.end_time)
+        )
+        return f"{self.provider} {self.get_weekday_display()} {start}-{end}"
 
     def clean(self):
         # Said here as well as by the check constraints: with the times or dates reversed, the overlap check
