@@ -127,6 +127,12 @@ def test_practice_admin_sets_up_the_clinic(
     ]:
         page.goto(url)
         shot(page, name)
+    # The Django admin's sections read as words.
+    page.goto(reverse("admin:index"))
+    expect(page.get_by_role("link", name="Authenticator apps").first).to_be_visible()
+    for code in ("Axes", "Otp_Totp", "OTP_TOTP", "Oauth2_Provider"):
+        expect(page.get_by_text(code, exact=True)).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "13-admin-index.png"), full_page=True)
 
     # The front desk books: the type no longer offered is not there, the new one is.
     desk = _context_page(browser, live_server)
