@@ -90,6 +90,39 @@ class StaffAddForm(forms.ModelForm):
 admin.site.unregister(User)
 
 
+class AccountKindFilter(admin.SimpleListFilter):
+    """Staff accounts by default: clinicians of other systems, made by the FHIR import so imported records can name
+    them (ExternalClinician; inactive, never sign in), are listed only when asked for."""
+
+    title = "kind of account"
+    parameter_name = "kind"
+    STAFF, OUTSIDE, ALL = "staff", "outside", "all"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.STAFF, "Staff accounts"),
+            (self.OUTSIDE, "Outside clinicians (imported)"),
+            (self.ALL, "All"),
+        ]
+
+    def choices(self, changelist):
+        current = self.value() or self.STAFF
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": current == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or self.STAFF
+        if value == self.OUTSIDE:
+            return queryset.filter(external_clinician__isnull=False)
+        if value == self.ALL:
+            return queryset
+        return queryset.filter(external_clinician__isnull=True)
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = [
@@ -101,7 +134,7 @@ class UserAdmin(DjangoUserAdmin):
         "is_active",
         "last_login",
     ]
-    list_filter = ["groups", "is_active"]
+    list_filter = [AccountKindFilter, "groups", "is_active"]
     search_fields = [
         "username",
         "first_name",
@@ -175,6 +208,14 @@ class UserAdmin(DjangoUserAdmin):
         qs = super().get_queryset(request).prefetch_related("groups")
         # A practice admin cannot see, and so cannot change, a superuser's account.
         return qs if request.user.is_superuser else qs.filter(is_superuser=False)
+
+    def get_search_results(self, request, queryset, search_term):
+        # Autocomplete pickers (a practitioner profile's user) offer staff only, never an imported outside
+        # clinician; the list page filters through AccountKindFilter instead.
+        qs, distinct = super().get_search_results(request, queryset, search_term)
+        if request.path.endswith("/autocomplete/"):
+            qs = qs.filter(external_clinician__isnull=True)
+        return qs, distinct
 
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:

@@ -1,4 +1,20 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+
+# The Django admin names each section after its app's verbose_name; the libraries' own are codes ("OTP_TOTP",
+# "AXES"). Ours say what is there; set on their AppConfigs once the registry is ready, so the index, the app pages,
+# the breadcrumbs and the side bar all read the same words.
+READABLE_APP_NAMES = {
+    "auth": "Staff accounts and roles",
+    "axes": "Sign-in attempts and lockouts",
+    "django_otp": "Two-step verification",
+    "otp_totp": "Authenticator apps",
+    "otp_static": "Recovery codes",
+    "auditlog": "Write log (audit)",
+    "guardian": "Care-team permissions",
+    "oauth2_provider": "API clients (OAuth)",
+    "sessions": "Sessions",
+    "contenttypes": "Content types",
+}
 
 
 class AccountsConfig(AppConfig):
@@ -14,5 +30,8 @@ class AccountsConfig(AppConfig):
         from . import checks, signals  # noqa: F401  (registers the system checks and the receivers)
         from .models import ServiceAccount
 
+        for label, name in READABLE_APP_NAMES.items():
+            if label in apps.app_configs:
+                apps.get_app_config(label).verbose_name = name
         auditlog.register(get_application_model(), exclude_fields=["client_secret"])
         auditlog.register(ServiceAccount)

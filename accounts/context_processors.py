@@ -3,7 +3,16 @@ from functools import cache
 from django.urls import reverse
 from django_otp import user_has_device
 
-from .roles import Role, admin_site_allowed, mfa_required, user_roles
+from .roles import Role, admin_site_allowed, mfa_required, role_grants, user_roles
+
+# Any one of these opens the clinic settings (clinic/access.py holds the sections; accounts sits below clinic).
+CLINIC_SETTINGS_PERMS = (
+    "scheduling.change_location",
+    "scheduling.change_workinghours",
+    "scheduling.change_appointmenttype",
+    "encounters.change_notetemplate",
+    "encounters.change_clinicunits",
+)
 
 
 def _second_factor_pending(user) -> bool:
@@ -49,8 +58,8 @@ def navigation(request):
         items.append(("prescriptions:pharmacy_directory", "Pharmacies"))
     if Role.PRIVACY_OFFICER in roles:
         items.append(("audit:reports", "Audit"))
-    if Role.PRACTICE_ADMIN in roles:  # the Bulk Data exports the clinic's backend applications start
-        items.append(("export:jobs", "Exports"))
+    if any(role_grants(user, p) for p in CLINIC_SETTINGS_PERMS):
+        items.append(("clinic:overview", "Clinic settings"))
     if admin_site_allowed(user):  # the admin site's own test (accounts/admin.py PracticeAdminSite)
         items.append(("admin:index", "Admin"))
     return {

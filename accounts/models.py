@@ -94,3 +94,24 @@ class ServiceAccount(models.Model):
 
     def __str__(self):
         return f"service account {self.user_id}"
+
+
+class ExternalClinician(models.Model):
+    """A clinician of another system, known only from imported records (a FHIR Practitioner, the "unknown external
+    provider"): kept as an inactive user with an unusable password so the records can name them, never a staff
+    account. Staff lists (the admin's user list, pickers) leave these out; the FHIR import marks each one it makes."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="external_clinician",
+    )
+    source = models.CharField(max_length=100, blank=True, help_text="The system the records came from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "outside clinician"
+
+    def __str__(self):
+        return f"outside clinician {self.user_id}"

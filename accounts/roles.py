@@ -112,6 +112,8 @@ ROLES: dict[str, RoleSpec] = {
                 for verb in ("view", "add", "change", "delete")
             ),
             *(f"encounters.{verb}_notetemplate" for verb in ("view", "add", "change", "delete")),
+            # The units vital signs are typed and read in (one row; the clinic settings page changes it).
+            *(f"encounters.{verb}_clinicunits" for verb in ("view", "add", "change")),
             # The pharmacy directory and prescribers' SPIs (not patient data).
             *(
                 f"prescriptions.{verb}_{model}"
@@ -130,8 +132,9 @@ ROLES: dict[str, RoleSpec] = {
             "fhirapi.view_exportjob",
         ),
         (),
-        "Runs the practice through the Django admin: staff, roles, departments, templates, schedules; unlocks "
-        "accounts and resets lost authenticator apps.",
+        "Runs the practice: the clinic settings (locations, rooms, working hours, appointment types, note "
+        "templates, units) and, in the Django admin, staff, roles and departments; unlocks accounts and resets "
+        "lost authenticator apps.",
     ),
     Role.PRIVACY_OFFICER: RoleSpec(
         Role.PRIVACY_OFFICER,

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "encounters",
     "prescriptions",
     "fhirapi",
+    "clinic",
     "core",
     "ehr",
     "bench",  # manage.py seed / bench only; nothing in the product imports it (pyproject.toml's import contracts)

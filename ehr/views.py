@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.roles import user_roles
+from clinic.home import clinic_panel
 from encounters.home import home_panels
 
 
@@ -12,6 +13,5 @@ from encounters.home import home_panels
 def home(request: HttpRequest) -> HttpResponse:
     """Each role lands on its own work list; the panels come from the apps that own them. The project package
     stands above every app (pyproject.toml's layers), so the home page may take from any of them."""
-    return render(
-        request, "home.html", {"panels": home_panels(actor=request.user), "roles": user_roles(request.user)}
-    )
+    panels = home_panels(actor=request.user) + clinic_panel(user=request.user)
+    return render(request, "home.html", {"panels": panels, "roles": user_roles(request.user)})

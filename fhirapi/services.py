@@ -221,7 +221,7 @@ def _validation_text(exc) -> str:
 def _practitioners(w: _Writer) -> None:
     """Clinicians of the sending system become inactive user records (they never sign in here), or our own
     practitioner when the NPI is one of ours."""
-    from accounts.models import Practitioner
+    from accounts.models import ExternalClinician, Practitioner
 
     User = get_user_model()
     rows = w.parsed.rows.get("practitioner", [])
@@ -251,6 +251,7 @@ def _practitioners(w: _Writer) -> None:
                 is_active=False,
                 password=make_password(None),  # unusable: never signs in
             )
+            ExternalClinician.objects.create(user=user, source=w.source[:100])
             user_id = user.pk
             w.result.created["practitioner"] += 1
         w.local[row.key] = int(user_id)
@@ -264,8 +265,11 @@ def _unknown_provider():
         defaults={"first_name": "Unknown", "last_name": "external provider", "is_active": False},
     )
     if created:
+        from accounts.models import ExternalClinician
+
         user.set_unusable_password()
         user.save(update_fields=["password"])
+        ExternalClinician.objects.get_or_create(user=user, defaults={"source": "FHIR import"})
     return user.pk
 
 

@@ -25,6 +25,16 @@ class DepartmentAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
     search_fields = ["name"]
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "members":
+            # Staff only: clinicians of other systems, known from imported records, are not staff accounts.
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(external_clinician__isnull=True)
+                .order_by("last_name", "first_name", "username")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
 
 @admin.register(Payer)
 class PayerAdmin(admin.ModelAdmin):

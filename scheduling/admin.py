@@ -12,13 +12,15 @@ class RoomInline(admin.TabularInline):
 
 @admin.register(Location)
 class LocationAdmin(admin.ModelAdmin):
-    list_display = ["name", "address"]
+    list_display = ["name", "address", "active"]
+    list_filter = ["active"]
     inlines = [RoomInline]
 
 
 @admin.register(AppointmentType)
 class AppointmentTypeAdmin(admin.ModelAdmin):
-    list_display = ["name", "duration_minutes", "colour", "modality"]
+    list_display = ["name", "duration_minutes", "colour", "modality", "offered"]
+    list_filter = ["offered"]
 
 
 @admin.register(WorkingHours)

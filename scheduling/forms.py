@@ -33,11 +33,14 @@ class OverrideMixin(forms.Form):
 
 class BookForm(OverrideMixin):
     provider = forms.ModelChoiceField(queryset=None)
-    appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.all())
+    appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.filter(offered=True))
     start = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), help_text="Clinic local time"
     )
-    room = forms.ModelChoiceField(queryset=Room.objects.select_related("location"), required=False)
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.filter(active=True, location__active=True).select_related("location"),
+        required=False,
+    )
     reason = forms.CharField(max_length=200, required=False)
     rrule = forms.CharField(
         label="Repeats (RFC 5545 rule)",
@@ -77,7 +80,7 @@ class CancelForm(forms.Form):
 
 class WaitlistForm(forms.Form):
     provider = forms.ModelChoiceField(queryset=None)
-    appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.all())
+    appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.filter(offered=True))
     earliest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     latest = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     note = forms.CharField(max_length=200, required=False)

@@ -38,6 +38,8 @@ class Location(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120, unique=True)
     address = models.CharField(max_length=300, blank=True)
+    # A location the clinic no longer uses is kept (appointments and working hours name it) but not offered.
+    active = models.BooleanField(default=True)
 
     class Meta:
         db_table = "encounters_location"
@@ -51,6 +53,7 @@ class Room(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="rooms")
     name = models.CharField(max_length=60)
+    active = models.BooleanField(default=True)
 
     class Meta:
         db_table = "encounters_room"
@@ -88,6 +91,8 @@ class AppointmentType(models.Model):
     colour = models.CharField(max_length=10, choices=Colour.choices, default=Colour.BLUE)
     modality = models.CharField(max_length=10, choices=Modality.choices, default=Modality.IN_PERSON)
     encounter_type = models.CharField(max_length=20, default="office")
+    # Offered when booking; a type no longer offered stays on the appointments already booked with it.
+    offered = models.BooleanField(default=True)
 
     class Meta:
         db_table = "encounters_appointmenttype"
@@ -158,7 +163,12 @@ class WorkingHours(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.provider} {self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+        # Also before the row is read back (the write log names a row just created, times possibly given as text).
+        start, end = (
+            t.strftime("%H:%M") if hasattr(t, "strftime") else str(t)[:5]
+            for t in (self.start_time, self.end_time)
+        )
+        return f"{self.provider} {self.get_weekday_display()} {start}-{end}"
 
     def clean(self):
         # Said here as well as by the check constraints: with the times or dates reversed, the overlap check

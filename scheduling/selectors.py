@@ -71,7 +71,8 @@ def provider_get(*, provider_id):
 
 
 def appointment_types() -> list[AppointmentType]:
-    return list(AppointmentType.objects.all())
+    """The types booking offers (the practice admin can stop offering one: clinic settings)."""
+    return list(AppointmentType.objects.filter(offered=True))
 
 
 def locations() -> list[Location]:

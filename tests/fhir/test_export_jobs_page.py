@@ -60,8 +60,8 @@ def test_a_clinician_is_told_they_may_not(login, clinician):
 
 
 @pytest.mark.django_db
-def test_the_admin_reaches_the_page_from_the_top_bar(login, admin_user):
-    html = login(admin_user).get(reverse("home")).content.decode()
+def test_the_admin_reaches_the_page_from_the_clinic_settings(login, admin_user):
+    html = login(admin_user).get(reverse("clinic:overview")).content.decode()
     assert f'href="{reverse("export:jobs")}"' in html
 
 
