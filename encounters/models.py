@@ -65,6 +65,9 @@ class Allergy(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
     class Meta:
         verbose_name_plural = "allergies"
         ordering = ["substance_text"]
@@ -125,6 +128,9 @@ class MedicationStatement(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["name"]
@@ -192,6 +198,9 @@ class Encounter(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-start"]
@@ -377,6 +386,9 @@ class VitalSigns(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
     class Meta:
         verbose_name_plural = "vital signs"
         ordering = ["-taken_at"]
@@ -542,6 +554,9 @@ class Problem(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
     class Meta:
         ordering = ["description"]
         indexes = [models.Index(fields=["patient", "status"], name="problem_patient_status")]
@@ -594,6 +609,9 @@ class Immunization(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(default=timezone.now)
+
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-occurrence"]
@@ -669,6 +687,9 @@ class Observation(models.Model):
     )
     effective = models.DateTimeField()
     issued = models.DateTimeField(null=True, blank=True)
+
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-effective"]

@@ -21,8 +21,9 @@ from .mapping import MRN_SYSTEM, NPI_SYSTEM
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 20
-# Result parameters: paging and the shape of the answer (views.resource_search), not filters.
-PAGING_PARAMS = ("_count", "_offset", "_summary", "_elements")
+# Result parameters: paging, order and the shape of the answer (views.resource_search, sorting.py, includes.py),
+# not filters.
+PAGING_PARAMS = ("_count", "_offset", "_summary", "_elements", "_sort", "_include", "_revinclude")
 NOTHING = Q(pk__in=[])
 
 
@@ -89,7 +90,10 @@ def filters_from(params, handlers: dict) -> Q:
             )
         if modifier:
             raise SearchError(f"The modifier :{modifier} is not supported on {name!r}.")
-        q &= _each(params.getlist(key), handlers[name])
+        try:
+            q &= _each(params.getlist(key), handlers[name])
+        except SearchError as e:  # the diagnostics name the parameter
+            raise SearchError(str(e) if str(e).startswith(name) else f"{name}: {e}") from None
     return q
 
 

@@ -338,6 +338,8 @@ class Prescription(models.Model):
     # The prescription this one renews or replaces (an approved RxRenewalRequest / RxChangeRequest).
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
     signed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
