@@ -23,7 +23,17 @@ MAX_COUNT = 100
 DEFAULT_COUNT = 20
 # Result parameters: paging, order and the shape of the answer (views.resource_search, sorting.py, includes.py),
 # not filters.
-PAGING_PARAMS = ("_count", "_offset", "_summary", "_elements", "_sort", "_include", "_revinclude")
+PAGING_PARAMS = (
+    "_count",
+    "_offset",
+    "_summary",
+    "_elements",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_total",
+    "_totalMethod",
+)
 NOTHING = Q(pk__in=[])
 
 
@@ -41,6 +51,14 @@ def paging(params) -> tuple[int, int]:
         raise SearchError(f"_summary={summary} is not supported (count, false).")
     if summary == "count":
         count = 0
+    # The total is always counted exactly: `_total` (FHIR) and `_totalMethod` (sent by fhirpy's .count()) are
+    # accepted with the values that ask for no more than that.
+    for name, allowed in (
+        ("_total", ("none", "estimate", "accurate")),
+        ("_totalMethod", ("count", "estimate")),
+    ):
+        if params.get(name) not in (None, "", *allowed):
+            raise SearchError(f"{name}={params.get(name)} is not supported ({', '.join(allowed)}).")
     if not 0 <= count <= MAX_COUNT:
         raise SearchError(f"_count must be between 0 and {MAX_COUNT}.")
     if offset < 0:

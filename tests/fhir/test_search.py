@@ -401,3 +401,18 @@ def test_capability_statement_declares_search_and_operations(client):
     assert {"code", "date", "_lastUpdated", "_sort", "_include", "_revinclude"} <= obs
     assert "code" in {p["name"] for p in by_type["AllergyIntolerance"]["searchParam"]}
     assert "code" in {p["name"] for p in by_type["MedicationRequest"]["searchParam"]}
+
+
+def test_include_appointment_and_immunization_practitioners(api, token, chart, patient, clinician):
+    from encounters.models import Immunization
+
+    shot = Immunization.objects.create(
+        patient=patient, vaccine_code="208", occurrence=timezone.now(), performer=clinician
+    )
+    me = ("Practitioner", str(clinician.practitioner.pk))
+    appt = api(token, "Appointment", patient=patient.pk, _include="Appointment:practitioner").json()
+    assert _ids(appt) == [str(chart.appt.pk)] and _types(appt, "include") == [me]
+    both = api(token, "Appointment", patient=patient.pk, _include="Appointment:actor").json()
+    assert _types(both, "include") == sorted([me, ("Patient", str(patient.pk))])
+    imm = api(token, "Immunization", patient=patient.pk, _include="Immunization:performer").json()
+    assert _ids(imm) == [str(shot.pk)] and _types(imm, "include") == [me]
