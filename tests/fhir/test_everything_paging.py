@@ -49,7 +49,15 @@ def test_everything_since_and_bad_since(api, make_token, clinician, patient, cha
     # Saving a row renews its last-change time (auto_now).
     chart.resolved.description = "Asthma (childhood), resolved"
     chart.resolved.save()
-    got = api(token, f"Patient/{patient.pk}/$everything", _since=since.isoformat(), _type="Condition").json()
+    Problem.objects.filter(pk=chart.problem.pk).update(
+        updated_at=chart.resolved.updated_at + timedelta(minutes=1)
+    )
+    got = api(
+        token,
+        f"Patient/{patient.pk}/$everything",
+        _since=chart.resolved.updated_at.isoformat(),
+        _type="Condition",
+    ).json()
     assert {i for _, i in _ids(got)} == {str(patient.pk), str(chart.problem.pk), str(chart.resolved.pk)}
     bad = api(token, f"Patient/{patient.pk}/$everything", _since="2024-01-01")
     assert bad.status_code == 400

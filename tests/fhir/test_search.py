@@ -416,3 +416,28 @@ def test_include_appointment_and_immunization_practitioners(api, token, chart, p
     assert _types(both, "include") == sorted([me, ("Patient", str(patient.pk))])
     imm = api(token, "Immunization", patient=patient.pk, _include="Immunization:performer").json()
     assert _ids(imm) == [str(shot.pk)] and _types(imm, "include") == [me]
+
+
+def test_reimport_and_merge_renew_last_updated(api, token, clinician, coded, patient, chart, front_desk):
+    """A re-import (bulk_update) and a patient merge (queryset update) renew the rows' last-change time, so a client
+    asking for what changed since (`_lastUpdated`, `_since`) misses nothing."""
+    from encounters.models import Encounter, Observation
+    from fhirapi.services import bundle_import, import_account
+    from patients.services import care_team_grant, patient_merge
+    from tests.factories import make_patient
+
+    long_ago = timezone.now() - timedelta(days=30)
+    Observation.objects.filter(patient_id=coded).update(updated_at=long_ago)
+    cut = (timezone.now() - timedelta(minutes=5)).isoformat()
+    assert api(token, "Observation", patient=coded, _lastUpdated=f"ge{cut}").json()["total"] == 0
+    bundle_import(actor=import_account(), bundle=_coded_bundle(), source="test-lab", care_team=[clinician])
+    assert api(token, "Observation", patient=coded, _lastUpdated=f"ge{cut}").json()["total"] == 2
+
+    duplicate = make_patient(given_name="Dup", family_name="Licate", department=patient.department, ssn=None)
+    care_team_grant(patient=duplicate, user=clinician, care_role="PCP")
+    moved = Encounter.objects.create(patient=duplicate, provider=clinician, start=long_ago)
+    Encounter.objects.all().update(updated_at=long_ago)
+    patient_merge(actor=front_desk, survivor_id=patient.pk, duplicate_id=duplicate.pk, reason="Same person")
+    changed = api(token, "Encounter", patient=patient.pk, _lastUpdated=f"ge{cut}").json()
+    assert _ids(changed) == [str(moved.pk)]
+    assert api(token, "Encounter", patient=patient.pk).json()["total"] == 3
