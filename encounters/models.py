@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from audit import categories
@@ -65,8 +66,9 @@ class Allergy(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         verbose_name_plural = "allergies"
@@ -129,8 +131,9 @@ class MedicationStatement(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["name"]
@@ -199,8 +202,9 @@ class Encounter(models.Model):
     end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["-start"]
@@ -386,8 +390,9 @@ class VitalSigns(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         verbose_name_plural = "vital signs"
@@ -554,8 +559,9 @@ class Problem(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["description"]
@@ -610,8 +616,9 @@ class Immunization(models.Model):
     )
     recorded_at = models.DateTimeField(default=timezone.now)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["-occurrence"]
@@ -688,8 +695,9 @@ class Observation(models.Model):
     effective = models.DateTimeField()
     issued = models.DateTimeField(null=True, blank=True)
 
-    # Last change (FHIR meta.lastUpdated, `_lastUpdated` and `_since`); auto_now, so every save renews it.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["-effective"]
