@@ -118,7 +118,7 @@ def _kept_read(resource_type: str, grant: Grant, resource_id: str, request) -> d
         launch_patient_id=grant.patient_id,
         request=request,
     )
-    return fidelity.kept_to_fhir(row)
+    return fidelity.serve([(row, fidelity.kept_to_fhir(row))])[0]
 
 
 def _practitioner_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:

@@ -201,6 +201,15 @@ def test_last_updated(api, token, chart, patient):
         chart.enc1.pk
     )
     assert str(patient.pk) in _ids(api(token, "Patient", _lastUpdated=f"ge{cut}").json())
+    # meta.lastUpdated is that time: the order _sort=-_lastUpdated gives, across both tables of Observation.
+    from encounters.models import VitalSigns
+
+    VitalSigns.objects.filter(pk=chart.vitals2.pk).update(updated_at=now - timedelta(days=3))
+    body = api(token, "Observation", patient=patient.pk, _sort="-_lastUpdated", _count=100).json()
+    stamps = [datetime.fromisoformat(e["resource"]["meta"]["lastUpdated"]) for e in body["entry"]]
+    assert stamps == sorted(stamps, reverse=True) and stamps[-1] == now - timedelta(days=3)
+    read = api(token, f"Encounter/{chart.enc2.pk}").json()
+    assert datetime.fromisoformat(read["meta"]["lastUpdated"]) == now - timedelta(hours=1)
     assert api(token, "Observation", patient=patient.pk, _lastUpdated="lt2000").json()["total"] == 0
     assert api(token, "Observation", patient=patient.pk, _lastUpdated=f"ge{cut}").json()["total"] >= 9
     _bad(api(token, "Encounter", patient=patient.pk, _lastUpdated="yesterday"), "_lastUpdated")
