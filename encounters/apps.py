@@ -52,7 +52,7 @@ class EncountersConfig(AppConfig):
         from . import flow, models, selectors, units
 
         for name, masked in AUDITED.items():
-            auditlog.register(getattr(models, name), mask_fields=masked)
+            auditlog.register(getattr(models, name), mask_fields=masked, exclude_fields=["updated_at"])
         # Autosave writes a draft every few seconds: log the version and status, not each copy of the text
         # (the signed text is fixed by its SHA-256 hash).
         auditlog.register(

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from audit import categories
@@ -64,6 +65,10 @@ class Allergy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         verbose_name_plural = "allergies"
@@ -125,6 +130,10 @@ class MedicationStatement(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["name"]
@@ -192,6 +201,10 @@ class Encounter(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["-start"]
@@ -377,6 +390,10 @@ class VitalSigns(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
+
     class Meta:
         verbose_name_plural = "vital signs"
         ordering = ["-taken_at"]
@@ -542,6 +559,10 @@ class Problem(models.Model):
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
+
     class Meta:
         ordering = ["description"]
         indexes = [models.Index(fields=["patient", "status"], name="problem_patient_status")]
@@ -594,6 +615,10 @@ class Immunization(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(default=timezone.now)
+
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["-occurrence"]
@@ -669,6 +694,10 @@ class Observation(models.Model):
     )
     effective = models.DateTimeField()
     issued = models.DateTimeField(null=True, blank=True)
+
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
 
     class Meta:
         ordering = ["-effective"]

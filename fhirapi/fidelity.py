@@ -19,6 +19,7 @@ import json
 from collections import defaultdict
 
 from django.db.models import Q
+from django.utils import timezone
 
 from .models import ImportedRecord, KeptResource
 
@@ -137,8 +138,17 @@ def serve(pairs: list[tuple[object, dict]], *, with_identifiers: bool = False) -
         if rec is not None:
             received = _received(rec, res)
             res = received if row_digest(row) == rec.row_digest else _with_received(res, received)
-        out.append(res if with_identifiers else _minimum_necessary(res))
+        out.append(_last_updated(row, res if with_identifiers else _minimum_necessary(res)))
     return out
+
+
+def _last_updated(row, res: dict) -> dict:
+    """meta.lastUpdated: when the row last changed here (`updated_at`; a kept resource: when it was received), the
+    time `_lastUpdated` searches and sorts by."""
+    changed = getattr(row, "received_at" if isinstance(row, KeptResource) else "updated_at", None)
+    if changed is not None:
+        res["meta"] = {**(res.get("meta") or {}), "lastUpdated": timezone.localtime(changed).isoformat()}
+    return res
 
 
 def kept_of_patient(patient_id) -> list[KeptResource]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.http import Http404
 
-from . import fidelity, mapping, search, selectors
+from . import fidelity, mapping, search, selectors, sorting, tokens
 from .auth import Grant
 
 
@@ -65,7 +65,7 @@ def _patient_read(*, grant: Grant, resource_id: str, request) -> dict:
 
 
 def _patient_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:
-    filters = search.filters_from(params, search.PATIENT_PARAMS)
+    filters = search.filters_from(params, tokens.extended("Patient", search.PATIENT_PARAMS))
     rows, total = selectors.patient_fhir_search(
         actor=grant.actor,
         filters=filters,
@@ -74,6 +74,7 @@ def _patient_search(*, grant: Grant, params, count: int, offset: int, request) -
         offset=offset,
         request=request,
         param_names=[k for k in params if k not in search.PAGING_PARAMS],
+        sort=sorting.sort_keys(params, "Patient"),
     )
     return Page(fidelity.serve([(p, mapping.patient_to_fhir(p)) for p in rows]), total)
 
@@ -117,12 +118,14 @@ def _kept_read(resource_type: str, grant: Grant, resource_id: str, request) -> d
         launch_patient_id=grant.patient_id,
         request=request,
     )
-    return fidelity.kept_to_fhir(row)
+    return fidelity.serve([(row, fidelity.kept_to_fhir(row))])[0]
 
 
 def _practitioner_search(*, grant: Grant, params, count: int, offset: int, request) -> Page:
     filters = search.filters_from(params, search.PRACTITIONER_PARAMS)
-    rows, total = selectors.practitioner_fhir_search(filters=filters, count=count, offset=offset)
+    rows, total = selectors.practitioner_fhir_search(
+        filters=filters, count=count, offset=offset, sort=sorting.sort_keys(params, "Practitioner")
+    )
     return Page([mapping.practitioner_to_fhir(pr) for pr in rows], total)
 
 
@@ -175,6 +178,7 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
 
     def run(*, grant: Grant, params, count: int, offset: int, request) -> Page:
         filters = [search.filters_from(params, h) for h in per_source]
+        sort = sorting.sort_keys(params, resource_type)
         named = search.patient_refs(params)
         if named is None and grant.patient_id is None:
             raise search.SearchError(f"{resource_type} searches need the patient parameter.")
@@ -191,11 +195,12 @@ def _clinical_search(resource_type: str, handlers, expand: Callable | None = Non
                 filters=filters,
                 offset=offset,
                 count=count,
+                sort=sort,
             )
             resources = fidelity.serve([(r, to_fhir(r)) for r in rows])
         else:
             rows, _ = selectors.clinical_fhir_rows(
-                resource_type=resource_type, patient_ids=patient_ids, filters=filters
+                resource_type=resource_type, patient_ids=patient_ids, filters=filters, sort=sort
             )
             everything = [(r, res) for r in rows for res in expand(r, params)]
             total = len(everything)
@@ -220,6 +225,7 @@ PATIENT_PARAM = SearchParam(
 ID_PARAM = SearchParam("_id", "token", "The resource id")
 SUBJECT_PARAM = SearchParam("subject", "reference", "The patient: Patient/<id> (the same as patient)")
 DATE_DOC = "YYYY[-MM[-DD]] with optional prefix eq, ne, gt, lt, ge, le"
+TOKEN_DOC = "code, system|code, |code (a coding without a system) or system| (any code of the system)"
 
 
 def _register_clinical(
@@ -230,7 +236,7 @@ def _register_clinical(
             name=name,
             profile=profile,
             read=read or _clinical_read(name, to_fhir),
-            search=_clinical_search(name, handlers, expand=expand, to_fhir=to_fhir),
+            search=_clinical_search(name, tokens.extended(name, handlers), expand=expand, to_fhir=to_fhir),
             search_params=(PATIENT_PARAM, SUBJECT_PARAM, ID_PARAM, *params),
             expand=(lambda row: expand(row, {})) if expand else (lambda row: [to_fhir(row)]),
         )
@@ -259,7 +265,11 @@ _register_clinical(
     (
         SearchParam("clinical-status", "token", "active | inactive | resolved"),
         SearchParam("category", "token", "problem-list-item"),
-        SearchParam("code", "token", f"ICD-10-CM: [{mapping.ICD10CM_SYSTEM}|]code"),
+        SearchParam(
+            "code",
+            "token",
+            f"ICD-10-CM ({mapping.ICD10CM_SYSTEM}) or the coding an import kept (SNOMED CT): {TOKEN_DOC}",
+        ),
         SearchParam("onset-date", "date", DATE_DOC),
     ),
 )
@@ -268,7 +278,12 @@ _register_clinical(
     mapping.US_CORE + "us-core-allergyintolerance",
     mapping.allergy_to_fhir,
     search.ALLERGY_PARAMS,
-    (SearchParam("clinical-status", "token", "active | inactive | resolved"),),
+    (
+        SearchParam("clinical-status", "token", "active | inactive | resolved"),
+        SearchParam(
+            "code", "token", f"RxNorm ({mapping.RXNORM_SYSTEM}) or SNOMED CT as imported: {TOKEN_DOC}"
+        ),
+    ),
 )
 
 
@@ -281,7 +296,7 @@ def _observations(row, params) -> list[dict]:
     if not params:
         return found
     for value in params.getlist("code"):
-        either = set().union(*(search.observation_suffixes(v.strip()) for v in value.split(",")))
+        either = set().union(*(tokens.vital_suffixes(v.strip()) for v in value.split(",")))
         found = [o for o in found if o["id"].rpartition("-")[2] in either]
     for value in params.getlist("_id"):
         either = {v.strip() for v in value.split(",")}
@@ -316,7 +331,10 @@ _register_clinical(
             "category", "token", "vital-signs, laboratory, social-history, survey, exam, imaging, procedure"
         ),
         SearchParam(
-            "code", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]code, e.g. 85354-9 (blood pressure), 8867-4"
+            "code",
+            "token",
+            f"LOINC ({mapping.LOINC_SYSTEM}), e.g. 85354-9 (blood pressure), 8867-4; results imported with other "
+            f"codings (SNOMED CT) match those too: {TOKEN_DOC}",
         ),
         SearchParam("date", "date", f"When taken: {DATE_DOC}"),
     ),
@@ -334,6 +352,7 @@ _register_clinical(
             "intent", "token", "order (prescriptions written here and orders imported from elsewhere)"
         ),
         SearchParam("authoredon", "date", DATE_DOC),
+        SearchParam("code", "token", f"RxNorm ({mapping.RXNORM_SYSTEM}): {TOKEN_DOC}"),
     ),
 )
 _register_clinical(
@@ -375,7 +394,7 @@ _register_clinical(
     (
         SearchParam("date", "date", f"When given: {DATE_DOC}"),
         SearchParam("status", "token", "completed | not-done | entered-in-error"),
-        SearchParam("vaccine-code", "token", f"CVX: [{mapping.CVX_SYSTEM}|]code"),
+        SearchParam("vaccine-code", "token", f"CVX ({mapping.CVX_SYSTEM}): {TOKEN_DOC}"),
     ),
 )
 

@@ -21,8 +21,19 @@ from .mapping import MRN_SYSTEM, NPI_SYSTEM
 
 MAX_COUNT = 100
 DEFAULT_COUNT = 20
-# Result parameters: paging and the shape of the answer (views.resource_search), not filters.
-PAGING_PARAMS = ("_count", "_offset", "_summary", "_elements")
+# Result parameters: paging, order and the shape of the answer (views.resource_search, sorting.py, includes.py),
+# not filters.
+PAGING_PARAMS = (
+    "_count",
+    "_offset",
+    "_summary",
+    "_elements",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_total",
+    "_totalMethod",
+)
 NOTHING = Q(pk__in=[])
 
 
@@ -40,6 +51,14 @@ def paging(params) -> tuple[int, int]:
         raise SearchError(f"_summary={summary} is not supported (count, false).")
     if summary == "count":
         count = 0
+    # The total is always counted exactly: `_total` (FHIR) and `_totalMethod` (sent by fhirpy's .count()) are
+    # accepted with the values that ask for no more than that.
+    for name, allowed in (
+        ("_total", ("none", "estimate", "accurate")),
+        ("_totalMethod", ("count", "estimate")),
+    ):
+        if params.get(name) not in (None, "", *allowed):
+            raise SearchError(f"{name}={params.get(name)} is not supported ({', '.join(allowed)}).")
     if not 0 <= count <= MAX_COUNT:
         raise SearchError(f"_count must be between 0 and {MAX_COUNT}.")
     if offset < 0:
@@ -89,7 +108,10 @@ def filters_from(params, handlers: dict) -> Q:
             )
         if modifier:
             raise SearchError(f"The modifier :{modifier} is not supported on {name!r}.")
-        q &= _each(params.getlist(key), handlers[name])
+        try:
+            q &= _each(params.getlist(key), handlers[name])
+        except SearchError as e:  # the diagnostics name the parameter
+            raise SearchError(str(e) if str(e).startswith(name) else f"{name}: {e}") from None
     return q
 
 

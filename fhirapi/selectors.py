@@ -24,6 +24,8 @@ from patients.access import visible_patients
 from patients.models import Patient
 from patients.selectors import patient_get
 
+from .sorting import merged, ordered
+
 
 def patient_fhir_get(*, actor, patient_id, launch_patient_id: uuid.UUID | None, request) -> Patient:
     """One patient `actor` may see (VIEW_DEMOGRAPHICS); with a patient-context token, only the launch patient.
@@ -57,6 +59,7 @@ def patient_fhir_search(
     offset: int,
     request,
     param_names: list[str],
+    sort: list[tuple[str, bool]] | None = None,
 ) -> tuple[list[Patient], int]:
     """One page of the patients `actor` may see that match `filters`, and the total number of matches.
 
@@ -65,7 +68,7 @@ def patient_fhir_search(
     qs = visible_patients(actor, roles.VIEW_DEMOGRAPHICS).filter(filters)
     if launch_patient_id is not None:
         qs = qs.filter(pk=launch_patient_id)
-    qs = qs.order_by("family_name", "given_name", "pk")
+    qs = ordered(qs, "Patient", 0, sort) if sort else qs.order_by("family_name", "given_name", "pk")
     total = qs.count()
     rows = list(qs[offset : offset + count]) if total > offset else []
     access_record(
@@ -96,11 +99,14 @@ def practitioner_fhir_get(*, practitioner_id) -> Practitioner:
         raise Http404("No practitioner found") from None
 
 
-def practitioner_fhir_search(*, filters: Q, count: int, offset: int) -> tuple[list[Practitioner], int]:
+def practitioner_fhir_search(
+    *, filters: Q, count: int, offset: int, sort: list[tuple[str, bool]] | None = None
+) -> tuple[list[Practitioner], int]:
+    qs = Practitioner.objects.select_related("user").filter(filters)
     qs = (
-        Practitioner.objects.select_related("user")
-        .filter(filters)
-        .order_by("user__last_name", "user__first_name", "pk")
+        ordered(qs, "Practitioner", 0, sort)
+        if sort
+        else qs.order_by("user__last_name", "user__first_name", "pk")
     )
     total = qs.count()
     return (list(qs[offset : offset + count]) if total > offset else []), total
@@ -355,13 +361,15 @@ def clinical_fhir_rows(
     filters: list[Q],
     offset: int = 0,
     count: int | None = None,
+    sort: list[tuple[str, bool]] | None = None,
 ) -> tuple[list, int]:
     """Rows of the patients already put in reach by clinical_patients_in_reach, one filter per source table;
-    `count=None`: all of them. Two tables are merged newest first."""
+    `count=None`: all of them. Two tables are merged newest first, or in the order of `sort` (`_sort`)."""
     kind = clinical_kind(resource_type)
     qss = [
-        src.rows().filter(patient_id__in=patient_ids).filter(f).order_by(*src.order)
-        for src, f in zip(kind.sources, filters, strict=True)
+        ordered(qs, resource_type, i, sort) if sort else qs.order_by(*src.order)
+        for i, (src, f) in enumerate(zip(kind.sources, filters, strict=True))
+        for qs in [src.rows().filter(patient_id__in=patient_ids).filter(f)]
     ]
     if len(qss) == 1:
         [qs] = qss
@@ -373,6 +381,8 @@ def clinical_fhir_rows(
     whens = {src.model: src.when for src in kind.sources}
 
     def newest_first(rows):
+        if sort:
+            return merged(rows, sort)
         return sorted(rows, key=lambda r: cast(Callable, whens[type(r)])(r) or _EPOCH, reverse=True)
 
     if count is None:

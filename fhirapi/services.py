@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit import categories
 from audit.models import Action
@@ -168,8 +169,16 @@ class _Writer:
             self.link(row, model, obj.pk, values.get("patient_id"))
         model.objects.bulk_create(creates, batch_size=1000)
         if updates:
+            # bulk_update skips auto_now: a re-imported row's last-change time (`_lastUpdated`) is set here.
+            stamped = [f.name for f in model._meta.concrete_fields if getattr(f, "auto_now", False)]
+            now = timezone.now()
+            for obj in updates:
+                for name in stamped:
+                    setattr(obj, name, now)
             model.objects.bulk_update(
-                updates, fields=sorted(names - {"patient_id"}) + ["patient_id"], batch_size=500
+                updates,
+                fields=sorted(names - {"patient_id", *stamped}) + ["patient_id", *stamped],
+                batch_size=500,
             )
         if creates:
             self.result.created[kind] += len(creates)

@@ -17,7 +17,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from . import includes
 from .auth import AuthError, grant_for, token_authenticate
+from .capability import INSTANTIATES
 from .ehi import FORMAT_VERSION as EHI_FORMAT_VERSION
 from .ehi import ehi_export_build
 from .paging import everything_page, instant_param
@@ -78,12 +80,14 @@ def fhir_endpoint(view):
 @fhir_endpoint
 def metadata(request) -> HttpResponse:
     """The CapabilityStatement (no token needed: SMART clients read it to find the authorization endpoints)."""
+    from .capability import group_resource, search_extras, system_operations
     from .discovery import capability_security
     from .write_views import capability_writes
 
     base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
     resources = []
     for rt in REGISTRY.values():
+        extras = search_extras(rt.name)  # _lastUpdated, _sort, _include/_revinclude, operations
         resources.append(
             {
                 "type": rt.name,
@@ -102,9 +106,12 @@ def metadata(request) -> HttpResponse:
                     {"name": "_summary", "type": "token", "documentation": "count (the total only) or false"},
                     {"name": "_elements", "type": "string", "documentation": "Top-level elements to return"},
                     {"name": "_offset", "type": "number", "documentation": "Skip this many matches"},
+                    *extras.pop("searchParam"),
                 ],
+                **extras,
             }
         )
+    resources.append(group_resource())
     body = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -112,6 +119,7 @@ def metadata(request) -> HttpResponse:
         "kind": "instance",
         "software": {"name": "openehr-clinic"},
         "implementation": {"description": "openehr-clinic FHIR R4 API", "url": base},
+        "instantiates": INSTANTIATES,
         "fhirVersion": "4.0.1",
         "format": ["json"],
         "rest": [
@@ -119,6 +127,7 @@ def metadata(request) -> HttpResponse:
                 "mode": "server",
                 "security": capability_security(request),
                 "resource": resources,
+                "operation": system_operations(),
             }
         ],
     }
@@ -143,10 +152,15 @@ def resource_read(request, resource_type: str, resource_id: str) -> HttpResponse
 @fhir_endpoint
 def resource_search(request, resource_type: str) -> HttpResponse:
     rt = _resource_type_or_404(resource_type)
-    grant = grant_for(token_authenticate(request), rt.name)
+    ctx = token_authenticate(request)
+    grant = grant_for(ctx, rt.name)
     count, offset = paging(request.GET)
+    includes.requested(request.GET, rt.name)  # a bad _include / _revinclude is refused before searching
     page = rt.search(grant=grant, params=request.GET, count=count, offset=offset, request=request)
     resources = elements(request.GET, page.resources)
+    extra = includes.included(
+        ctx=ctx, request=request, resource_type=rt.name, params=request.GET, matches=page.resources
+    )
 
     base = request.build_absolute_uri(reverse("fhirapi:search", kwargs={"resource_type": rt.name}))
     kept = [(k, v) for k in request.GET if k not in ("_count", "_offset") for v in request.GET.getlist(k)]
@@ -171,6 +185,10 @@ def resource_search(request, resource_type: str) -> HttpResponse:
         "entry": [
             {"fullUrl": f"{root}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
             for r in resources
+        ]
+        + [
+            {"fullUrl": f"{root}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "include"}}
+            for r in extra
         ],
     }
     if not bundle["entry"]:

@@ -418,6 +418,12 @@ def _movable(model, fk, *, duplicate: Patient, survivor: Patient):
     return rows
 
 
+def _touched(model) -> dict:
+    """The model's `auto_now` columns set to now: a queryset update() does not renew them itself."""
+    now = timezone.now()
+    return {f.name: now for f in model._meta.concrete_fields if getattr(f, "auto_now", False)}
+
+
 def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None) -> PatientMerge:
     """Move everything linked to `duplicate` onto `survivor`; the duplicate stays as an alias pointing at it.
 
@@ -444,7 +450,8 @@ def patient_merge(*, actor, survivor_id, duplicate_id, reason: str, request=None
                 _movable(model, fk, duplicate=duplicate, survivor=survivor).values_list("pk", flat=True)
             )
             if pks:
-                model._base_manager.filter(pk__in=pks).update(**{fk.name: survivor})  # bulk: audited below
+                # bulk: audited below; a moved row changed (its last-change time: FHIR _lastUpdated, _since)
+                model._base_manager.filter(pk__in=pks).update(**{fk.name: survivor}, **_touched(model))
                 moved[f"{model._meta.label}.{fk.name}"] = [str(pk) for pk in pks]
         for m in CareTeamMember.objects.filter(patient=survivor).select_related("user", "group"):
             care_team_grant(patient=survivor, user=m.user, group=m.group, care_role=m.care_role)
@@ -508,7 +515,7 @@ def patient_unmerge(*, actor, merge_id, request=None) -> PatientMerge:
                 continue
             label, field = key.rsplit(".", 1)
             model = apps.get_model(label)
-            model._base_manager.filter(pk__in=pks).update(**{field: merge.merged_id})
+            model._base_manager.filter(pk__in=pks).update(**{field: merge.merged_id}, **_touched(model))
         Patient.objects.filter(pk=merge.merged_id).update(merged_into=None)
         moved_members = merge.moved.get(f"{CareTeamMember._meta.label}.patient", [])
         survivor = merge.survivor

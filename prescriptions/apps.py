@@ -24,6 +24,7 @@ class PrescriptionsConfig(AppConfig):
         # masked; the raw SCRIPT payloads (names, addresses, drugs) are left out of the change log entirely.
         auditlog.register(
             Prescription,
+            exclude_fields=["updated_at"],
             mask_fields=[
                 "sig_text",
                 "diagnosis",

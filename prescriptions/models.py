@@ -11,6 +11,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, URLValidator
 from django.db import models
+from django.db.models.functions import Now
 
 from accounts.validators import validate_npi
 from core.links import pk_url
@@ -338,6 +339,9 @@ class Prescription(models.Model):
     # The prescription this one renews or replaces (an approved RxRenewalRequest / RxChangeRequest).
     replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
+    # fills it for rows written by COPY (the bench seeders).
+    updated_at = models.DateTimeField(auto_now=True, db_index=True, db_default=Now())
     signed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -59,6 +59,8 @@ def test_metadata_needs_no_token(client):
         "Immunization",
         # Types the product does not model: served as they were received at import.
         *KEPT_TYPES,
+        # A Group (a department) only for Bulk Data export.
+        "Group",
     ]
 
 

@@ -102,7 +102,7 @@ def test_type_and_since(celery_worker_proc, client, system_token, chart, patient
     assert {c["id"] for c in conditions} == {str(chart.problem.pk), str(chart.resolved.pk)}
 
     # _since: only what changed at or after it (the patient and one appointment, touched now; not the other
-    # appointment). Problems record no change time: always included (over-inclusion, never omission).
+    # appointment).
     since = timezone.now() + timedelta(seconds=1)
     wait_until(lambda: timezone.now() > since)
     patient.save()

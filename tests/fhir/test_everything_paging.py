@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from encounters.models import Appointment
+from encounters.models import Appointment, Problem
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +41,24 @@ def test_everything_since_and_bad_since(api, make_token, clinician, patient, cha
         token, f"Patient/{patient.pk}/$everything", _since=since.isoformat(), _type="Appointment"
     ).json()
     assert _ids(got) == [("Patient", str(patient.pk)), ("Appointment", str(chart.appt.pk))]
-    # Problems record no change time: always included (over-inclusion, never omission).
+    # Problems record their last change too (updated_at): only the one edited after _since comes.
+    Problem.objects.filter(pk=chart.problem.pk).update(updated_at=since + timedelta(minutes=1))
+    Problem.objects.exclude(pk=chart.problem.pk).update(updated_at=since - timedelta(days=1))
     got = api(token, f"Patient/{patient.pk}/$everything", _since=since.isoformat(), _type="Condition").json()
-    assert {t for t, _ in _ids(got)} == {"Patient", "Condition"}
+    assert _ids(got) == [("Patient", str(patient.pk)), ("Condition", str(chart.problem.pk))]
+    # Saving a row renews its last-change time (auto_now).
+    chart.resolved.description = "Asthma (childhood), resolved"
+    chart.resolved.save()
+    Problem.objects.filter(pk=chart.problem.pk).update(
+        updated_at=chart.resolved.updated_at + timedelta(minutes=1)
+    )
+    got = api(
+        token,
+        f"Patient/{patient.pk}/$everything",
+        _since=chart.resolved.updated_at.isoformat(),
+        _type="Condition",
+    ).json()
+    assert {i for _, i in _ids(got)} == {str(patient.pk), str(chart.problem.pk), str(chart.resolved.pk)}
     bad = api(token, f"Patient/{patient.pk}/$everything", _since="2024-01-01")
     assert bad.status_code == 400
     assert "_since" in bad.json()["issue"][0]["diagnostics"]
