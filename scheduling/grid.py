@@ -112,45 +112,20 @@ def build(
     now = now or timezone.now()
     today = timezone.localdate(now)
     now_min = _minute(now, today)
-    by_key: dict[tuple[date, int], Column] = {}
-    columns = []
-    for d in days:
-        for p in providers:
-            col = by_key[(d, p.pk)] = Column(day=d, provider=p)
-            columns.append(col)
-    spans: dict[tuple[date, int], list[tuple[int, int]]] = {}
-    for i in items:
-        a = i.appointment
-        d = timezone.localtime(a.start).date()
-        col = by_key.get((d, a.provider_id))
-        if col is None:
-            continue
-        s, e = _minute(a.start, d), _minute(a.end, d)
-        col.appts.append(Appt(s, max(e - s, 5), i))
-        if a.status not in FREE_STATUSES:
-            spans.setdefault((d, a.provider_id), []).append((s, e))
-    for t in offs:
-        for d in days:
-            col = by_key.get((d, t.provider_id))
-            s, e = _minute(t.start, d), _minute(t.end, d)
-            if col is not None and e > s:
-                col.offs.append(Off(s, e - s, t.kind == TimeOffKind.TIME_OFF, t.reason))
-                spans.setdefault((d, t.provider_id), []).append((s, e))
+    by_key = {(d, p.pk): Column(day=d, provider=p) for d in days for p in providers}
+    columns = list(by_key.values())
+    busy: dict[tuple[date, int], list[tuple[int, int]]] = {}
+    _place_appointments(by_key, items, busy)
+    _place_offs(by_key, offs, days, busy)
     lo, hi = DAY_MINUTES, 0
     for col in columns:
         opens = _hours_on(hours, col.provider.pk, col.day)
         col.opens = [Placed(s, e - s) for s, e in opens]
-        busy = spans.get((col.day, col.provider.pk), [])
-        for s, e in opens:
-            m = s
-            while m + length <= e:
-                past = col.day < today or (col.day == today and m < now_min)
-                if not past and not any(bs < m + length and be > m for bs, be in busy):
-                    start = datetime.combine(col.day, datetime.min.time()) + timedelta(minutes=m)
-                    col.free.append(Free(m, step, start))
-                m += step
-        for lo_hi in [*opens, *((a.top, a.top + a.span) for a in col.appts)]:
-            lo, hi = min(lo, lo_hi[0]), max(hi, lo_hi[1])
+        if col.day >= today:
+            earliest = now_min if col.day == today else 0
+            col.free = _free(col.day, opens, busy.get((col.day, col.provider.pk), []), step, length, earliest)
+        for s, e in [*opens, *((a.top, a.top + a.span) for a in col.appts)]:
+            lo, hi = min(lo, s), max(hi, e)
         _lanes(col.appts)
     if lo >= hi:
         lo, hi = DEFAULT_OPEN
@@ -161,6 +136,42 @@ def build(
             x.span, x.top = max(min(x.top + x.span, last) - top, 5), top - first
     shown_now = today in days and first <= now_min < last
     return Grid(first, last, columns, step, now_min - first if shown_now else None, today)
+
+
+def _place_appointments(by_key, items, busy) -> None:
+    for i in items:
+        a = i.appointment
+        d = timezone.localtime(a.start).date()
+        col = by_key.get((d, a.provider_id))
+        if col is None:
+            continue
+        s, e = _minute(a.start, d), _minute(a.end, d)
+        col.appts.append(Appt(s, max(e - s, 5), i))
+        if a.status not in FREE_STATUSES:
+            busy.setdefault((d, a.provider_id), []).append((s, e))
+
+
+def _place_offs(by_key, offs, days, busy) -> None:
+    for t in offs:
+        for d in days:
+            col = by_key.get((d, t.provider_id))
+            s, e = _minute(t.start, d), _minute(t.end, d)
+            if col is not None and e > s:
+                col.offs.append(Off(s, e - s, t.kind == TimeOffKind.TIME_OFF, t.reason))
+                busy.setdefault((d, t.provider_id), []).append((s, e))
+
+
+def _free(day: date, opens, busy, step: int, length: int, earliest: int) -> list[Free]:
+    """The free starts of a column: every `step` minutes in the open hours, from `earliest` (now, today)."""
+    out = []
+    midnight = datetime.combine(day, datetime.min.time())
+    for s, e in opens:
+        m = s
+        while m + length <= e:
+            if m >= earliest and not any(bs < m + length and be > m for bs, be in busy):
+                out.append(Free(m, step, midnight + timedelta(minutes=m)))
+            m += step
+    return out
 
 
 def _lanes(appts: list[Appt]) -> None:

@@ -4,6 +4,7 @@ patient for a slot picked on the calendar."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import date, datetime, timedelta
 from html import escape
@@ -132,11 +133,7 @@ def week(request: HttpRequest) -> HttpResponse:
     day = _day(request)
     monday = day - timedelta(days=day.weekday())
     everyone = selectors.providers_list()
-    ids = _ids(request)
-    shown = [p for p in everyone if p.pk in ids] or [
-        next((p for p in everyone if p.pk == request.user.pk), everyone[0] if everyone else None)
-    ]
-    shown = [p for p in shown if p is not None]
+    shown = _week_providers(request, everyone)
     start, _ = selectors.day_bounds(monday)
     _, end = selectors.day_bounds(monday + timedelta(days=6))
     items = selectors.calendar(
@@ -145,9 +142,10 @@ def week(request: HttpRequest) -> HttpResponse:
     hours, offs = selectors.calendar_frames(
         provider_ids=[p.pk for p in shown], first=monday, last=monday + timedelta(days=6)
     )
-    days = [monday + timedelta(days=i) for i in range(7)]
     worked = {h.weekday for h in hours} | {timezone.localtime(i.appointment.start).weekday() for i in items}
-    days = [d for d in days if d.weekday() < 5 or d.weekday() in worked]  # a weekend only when someone works
+    days = [  # a weekend day only when someone works or is booked then
+        monday + timedelta(days=i) for i in range(7) if i < 5 or i in worked
+    ]
     types = selectors.appointment_types()
     atype, step = _slot_type(request, types)
     ctx = {
@@ -175,6 +173,15 @@ def week(request: HttpRequest) -> HttpResponse:
         ),
     }
     return _page(request, "scheduling/week.html", ctx)
+
+
+def _week_providers(request, everyone: list) -> list:
+    """The providers chosen (?provider=), else the viewer when a provider, else the first provider."""
+    ids = _ids(request)
+    chosen = [p for p in everyone if p.pk in ids]
+    if chosen or not everyone:
+        return chosen
+    return [next((p for p in everyone if p.pk == request.user.pk), everyone[0])]
 
 
 # ------------------------------------------------------------------ the patient flow, in place
@@ -247,10 +254,8 @@ def _slot(request) -> dict:
     provider = selectors.provider_get(provider_id=request.GET.get("provider"))
     if provider is not None:
         out["provider"] = provider
-    try:
+    with contextlib.suppress(ValueError):
         out["start"] = datetime.fromisoformat(request.GET.get("start", "")).replace(second=0, microsecond=0)
-    except ValueError:
-        pass
     types = {str(t.pk): t for t in selectors.appointment_types()}
     atype = types.get(request.GET.get("appointment_type", ""))
     if atype is not None:

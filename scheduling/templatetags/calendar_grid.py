@@ -95,56 +95,75 @@ def calendar_grid(context, grid: Grid, kind: str, appointment_type=None) -> str:
     """The grid: header row, hour labels, per column its open hours, time off, free slots and appointments, and
     the now-line. `kind` "day" shows the patient-flow buttons; "week" is for planning."""
     n = len(grid.columns)
-    rows = grid.minutes
-    csrf = str(context.get("csrf_token"))
-    day_iso = context.get("day_iso", "")
     many = len({c.provider.pk for c in grid.columns}) > 1
-    book = reverse("scheduling:book_slot")
     out = _head(grid, kind, many)
-    for top, label in grid.hours:
-        out.append(f'<div class="cal-time" {_pos(top + 2, 60, 1)}>{label}</div>')
-    prev_day = None
+    out += [f'<div class="cal-time" {_pos(top + 2, 60, 1)}>{label}</div>' for top, label in grid.hours]
+    out += _backgrounds(grid, week=kind == "week" and many)
+    out += [f'<div class="cal-line" {_pos(top + 2, 60, 2, n)}></div>' for top, _ in grid.hours]
+    book = reverse("scheduling:book_slot")
+    csrf, day_iso = str(context.get("csrf_token")), context.get("day_iso", "")
     for i, col in enumerate(grid.columns):
-        c = i + 2
-        first = " cal-daystart" if kind == "week" and many and col.day != prev_day and i else ""
-        prev_day = col.day
-        out.append(f'<div class="cal-bg{first}" {_pos(2, rows, c)}></div>')
-        out.extend(f'<div class="cal-open" {_pos(o.top + 2, o.span, c)}></div>' for o in col.opens)
-    for top, _ in grid.hours:
-        out.append(f'<div class="cal-line" {_pos(top + 2, 60, 2, n)}></div>')
-    for i, col in enumerate(grid.columns):
-        c = i + 2
-        who = escape(_who(col.provider))
-        for o in col.offs:
-            what = "Time off" if o.hard else "Blocked"
-            reason = f" \u00b7 {escape(o.reason)}" if o.reason else ""
-            out.append(
-                f'<div class="cal-off{" cal-off-hard" if o.hard else ""}" {_pos(o.top + 2, o.span, c)}>'
-                f"{what}{reason}</div>"
-            )
-        for f in col.free:
-            q = {"provider": col.provider.pk, "start": f"{f.start:%Y-%m-%dT%H:%M}"}
-            if appointment_type is not None:
-                q["appointment_type"] = appointment_type.pk
-            out.append(
-                f'<a class="cal-free" href="{book}?{escape(urlencode(q))}" {_pos(f.top + 2, f.span, c)} '
-                f'aria-label="Book {who} at {f.start:%H:%M} on {f.start:%a %d %b}" data-testid="cal-free">'
-                f"{f.start:%H:%M}</a>"
-            )
-        for a in col.appts:
-            out.append(_block(a, c, csrf, day_iso, kind == "day"))
-    if grid.now is not None:
-        cols = [i + 2 for i, col in enumerate(grid.columns) if col.day == grid.today]
-        if cols:
-            out.append(
-                f'<div class="cal-now" {_pos(grid.now + 2, 1, cols[0], len(cols))} data-testid="cal-now" '
-                'aria-hidden="true"></div>'
-            )
+        out += _offs(col, i + 2)
+        out += _free(col, i + 2, book, appointment_type)
+        out += [_block(a, i + 2, csrf, day_iso, kind == "day") for a in col.appts]
+    out += _now(grid)
     return mark_safe(  # noqa: S308 (every value above is escaped)
-        f'<div class="cal-grid cal-{kind}" data-cols="{n}" data-rows="{rows}" data-testid="cal-grid">'
+        f'<div class="cal-grid cal-{kind}" data-cols="{n}" data-rows="{grid.minutes}" data-testid="cal-grid">'
         + "".join(out)
         + "</div>"
     )
+
+
+def _backgrounds(grid: Grid, *, week: bool) -> list[str]:
+    """Each column grey (closed) with its open hours white; in a week of several providers, a day's first
+    column has a stronger left edge."""
+    out = []
+    prev_day = None
+    for i, col in enumerate(grid.columns):
+        first = " cal-daystart" if week and i and col.day != prev_day else ""
+        prev_day = col.day
+        out.append(f'<div class="cal-bg{first}" {_pos(2, grid.minutes, i + 2)}></div>')
+        out.extend(f'<div class="cal-open" {_pos(o.top + 2, o.span, i + 2)}></div>' for o in col.opens)
+    return out
+
+
+def _offs(col, c: int) -> list[str]:
+    out = []
+    for o in col.offs:
+        what = "Time off" if o.hard else "Blocked"
+        reason = f" \u00b7 {escape(o.reason)}" if o.reason else ""
+        out.append(
+            f'<div class="cal-off{" cal-off-hard" if o.hard else ""}" {_pos(o.top + 2, o.span, c)}>'
+            f"{what}{reason}</div>"
+        )
+    return out
+
+
+def _free(col, c: int, book: str, appointment_type) -> list[str]:
+    """Links to book each free slot: the slot's provider, start and the type the slots are for."""
+    who = escape(_who(col.provider))
+    out = []
+    for f in col.free:
+        q = {"provider": col.provider.pk, "start": f"{f.start:%Y-%m-%dT%H:%M}"}
+        if appointment_type is not None:
+            q["appointment_type"] = appointment_type.pk
+        out.append(
+            f'<a class="cal-free" href="{book}?{escape(urlencode(q))}" {_pos(f.top + 2, f.span, c)} '
+            f'aria-label="Book {who} at {f.start:%H:%M} on {f.start:%a %d %b}" data-testid="cal-free">'
+            f"{f.start:%H:%M}</a>"
+        )
+    return out
+
+
+def _now(grid: Grid) -> list[str]:
+    """The now-line across today's columns."""
+    cols = [i + 2 for i, col in enumerate(grid.columns) if col.day == grid.today]
+    if grid.now is None or not cols:
+        return []
+    return [
+        f'<div class="cal-now" {_pos(grid.now + 2, 1, cols[0], len(cols))} data-testid="cal-now" '
+        'aria-hidden="true"></div>'
+    ]
 
 
 def _block(a: Appt, c: int, csrf: str, day_iso: str, flow: bool) -> str:

@@ -159,9 +159,7 @@ def test_check_in_from_the_grid_answers_the_block_in_place(
     resp = login(front_desk).post(url, post, **HX)
     body = resp.content.decode()
     assert (
-        resp.status_code == 200
-        and body.startswith(f'<div class="cal-appt')
-        and f'id="appt-{appt.pk}"' in body
+        resp.status_code == 200 and body.startswith('<div class="cal-appt') and f'id="appt-{appt.pk}"' in body
     )
     assert 'data-r="122" data-s="20" data-c="2"' in body and ">Checked in</span>" in body
     assert 'value="in_room"' in body  # the next steps
