@@ -160,7 +160,7 @@ def week(request: HttpRequest) -> HttpResponse:
         "atype": atype,
         "query": urlencode(
             [("provider", p.pk) for p in shown]
-            + [("appointment_type", atype.pk)] * bool(request.GET.get("appointment_type") and atype)
+            + ([("appointment_type", atype.pk)] if atype and request.GET.get("appointment_type") else [])
         ),
         "grid": calendar_grid.build(
             days=days,

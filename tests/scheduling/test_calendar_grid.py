@@ -70,18 +70,42 @@ def test_day_grid_shows_blocks_free_slots_and_a_provider_column_each(
 
 
 @pytest.mark.django_db
-def test_today_has_a_now_line_and_no_free_slot_in_the_past(login, front_desk, clinician, hours):
-    body = login(front_desk).get(reverse("scheduling:day_list")).content.decode()
-    now = timezone.localtime()
-    if time(7) <= now.time() < time(19):
-        assert 'data-testid="cal-now"' in body
-    past = [
-        f"start={now.date()}T{h:02d}%3A{m:02d}"
-        for h in range(7, 19)
-        for m in (0, 20, 40)
-        if time(h, m) < now.time()
-    ]
-    assert not any(p in body for p in past)
+def test_today_has_a_now_line_and_no_free_slot_before_now(clinician, colleague, hours):
+    """grid.build at 10:30 today: the now-line 3.5 hours below the first row (07:00), across today's columns; no
+    free slot before 10:40 today; tomorrow's column (a week) has no line and all its slots."""
+    from scheduling import grid
+    from scheduling.selectors import calendar_frames
+
+    today = timezone.localdate()
+    days = [today, today + timedelta(days=1)]
+    hrs, offs = calendar_frames(provider_ids=[clinician.pk, colleague.pk], first=days[0], last=days[1])
+    g = grid.build(
+        days=days,
+        providers=[clinician, colleague],
+        items=[],
+        hours=hrs,
+        offs=offs,
+        step=20,
+        length=20,
+        now=_at(today, 10, 30),
+    )
+    assert (g.first, g.last, g.now) == (7 * 60, 19 * 60, 210)
+    able_today, baker_today, able_tomorrow, _ = g.columns
+    assert able_today.free[0].start == datetime.combine(today, time(10, 40)) and not baker_today.free
+    assert len(able_tomorrow.free) == 36
+    assert [h for _, h in g.hours][:2] == ["07:00", "08:00"]
+    # At 19:30 the line is below the grid: none.
+    late = grid.build(
+        days=days,
+        providers=[clinician],
+        items=[],
+        hours=hrs,
+        offs=offs,
+        step=20,
+        length=20,
+        now=_at(today, 19, 30),
+    )
+    assert late.now is None
 
 
 @pytest.mark.django_db
