@@ -37,7 +37,7 @@ class BookForm(OverrideMixin):
     appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.all())
     start = forms.DateTimeField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        help_text="Clinic local time; or pick a free slot below",
+        help_text="Clinic local time, or click a free slot",
     )
     room = forms.ModelChoiceField(queryset=Room.objects.select_related("location"), required=False)
     reason = forms.CharField(max_length=200, required=False)

@@ -77,6 +77,8 @@ def _head(grid: Grid, kind: str, many: bool) -> list[str]:
     out = ['<div class="cal-corner" data-r="1" data-s="1" data-c="1"></div>']
     for n, col in enumerate(grid.columns):
         today = " cal-today" if col.day == grid.today else ""
+        if kind == "week" and many and n and col.day != grid.columns[n - 1].day:
+            today += " cal-daystart"
         if kind == "day":
             main, sub = _who(col.provider), ""
         else:
@@ -123,7 +125,7 @@ def _backgrounds(grid: Grid, *, week: bool) -> list[str]:
         first = " cal-daystart" if week and i and col.day != prev_day else ""
         prev_day = col.day
         out.append(f'<div class="cal-bg{first}" {_pos(2, grid.minutes, i + 2)}></div>')
-        out.extend(f'<div class="cal-open" {_pos(o.top + 2, o.span, i + 2)}></div>' for o in col.opens)
+        out.extend(f'<div class="cal-open{first}" {_pos(o.top + 2, o.span, i + 2)}></div>' for o in col.opens)
     return out
 
 

@@ -4,6 +4,9 @@
 // the patient flow) keeps the scroll position, and today's view opens scrolled to the now-line.
 (function () {
   "use strict";
+  // htmx copies the "style" attribute of an element it replaces onto its successor (same id) while settling: with
+  // style-src 'self' that setAttribute is refused (a CSP error in the console). The places come from data-* here.
+  if (window.htmx) { htmx.config.attributesToSettle = ["class", "width", "height"]; }
   function placeOne(el) {
     el.style.gridRow = el.dataset.r + " / span " + (el.dataset.s || 1);
     el.style.gridColumn = el.dataset.c + " / span " + (el.dataset.cs || 1);
