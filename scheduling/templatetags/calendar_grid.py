@@ -11,7 +11,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from django import template
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
@@ -23,6 +23,22 @@ register = template.Library()
 
 def _pos(r: int, s: int, c: int, cs: int = 1) -> str:
     return f'data-r="{r}" data-s="{s}" data-c="{c}"' + (f' data-cs="{cs}"' if cs > 1 else "")
+
+
+_ANY = "00000000-0000-4000-8000-000000000000"  # a placeholder id: URLs are reversed once, then filled in
+_URLS: dict[str, tuple[str, str]] = {}
+
+
+def _urls() -> tuple[str, str]:
+    """The appointment page's and the flow step's URL with the placeholder id (per script prefix)."""
+    prefix = get_script_prefix()
+    urls = _URLS.get(prefix)
+    if urls is None:
+        urls = _URLS[prefix] = (
+            reverse("scheduling:appointment_detail", args=[_ANY]),
+            reverse("scheduling:appointment_advance", args=[_ANY]),
+        )
+    return urls
 
 
 def _who(user) -> str:
@@ -41,14 +57,15 @@ def appt_block(
     span = f"{start:%H:%M}\u2013{end:%H:%M}"
     kind = escape(a.appointment_type.name)
     status = escape(a.get_status_display())
+    detail, advance = _urls()
     if item.visible:
-        who = f'<a class="cal-who" href="{reverse("scheduling:appointment_detail", args=[pk])}">{escape(item.label)}</a>'
+        who = f'<a class="cal-who" href="{detail.replace(_ANY, pk)}">{escape(item.label)}</a>'
     else:
         who = '<span class="cal-who">Busy</span>'
     steps = ""
     nexts = FLOW.get(a.status, ()) if item.visible and flow else ()
     if nexts:
-        url = reverse("scheduling:appointment_advance", args=[pk])
+        url = advance.replace(_ANY, pk)
         steps = (
             f'<form method="post" action="{url}" hx-post="{url}" hx-target="closest .cal-appt" '
             'hx-swap="outerHTML" class="cal-steps">'
