@@ -49,6 +49,8 @@ def navigation(request):
         items.append(("prescriptions:pharmacy_directory", "Pharmacies"))
     if Role.PRIVACY_OFFICER in roles:
         items.append(("audit:reports", "Audit"))
+    if Role.PRACTICE_ADMIN in roles:  # the Bulk Data exports the clinic's backend applications start
+        items.append(("export:jobs", "Exports"))
     if admin_site_allowed(user):  # the admin site's own test (accounts/admin.py PracticeAdminSite)
         items.append(("admin:index", "Admin"))
     return {

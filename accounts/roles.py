@@ -126,6 +126,8 @@ ROLES: dict[str, RoleSpec] = {
             "otp_totp.delete_totpdevice",
             "otp_static.view_staticdevice",
             "otp_static.delete_staticdevice",
+            # Follow the Bulk Data exports the clinic's backend applications start (no patient data).
+            "fhirapi.view_exportjob",
         ),
         (),
         "Runs the practice through the Django admin: staff, roles, departments, templates, schedules; unlocks "

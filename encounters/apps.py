@@ -44,11 +44,12 @@ class EncountersConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
+        from django.db.models.signals import post_delete, post_save
 
         from patients import chart
         from scheduling import signals
 
-        from . import flow, models, selectors
+        from . import flow, models, selectors, units
 
         for name, masked in AUDITED.items():
             auditlog.register(getattr(models, name), mask_fields=masked)
@@ -65,5 +66,7 @@ class EncountersConfig(AppConfig):
         chart.register(order=23, name="medications", fn=selectors.chart_medications)
         chart.register(order=24, name="vitals", fn=selectors.chart_vitals)
         chart.register_variant(selectors.clinic_units_key)
+        post_save.connect(units.forget, sender=models.ClinicUnits, dispatch_uid="encounters.units.saved")
+        post_delete.connect(units.forget, sender=models.ClinicUnits, dispatch_uid="encounters.units.deleted")
         chart.register(order=25, name="results", fn=selectors.chart_results)
         chart.register(order=26, name="immunizations", fn=selectors.chart_immunizations)

@@ -21,13 +21,13 @@ from core.links import pk_url
 from core.prepared import SENTINEL_ID, Prepared
 from patients.selectors import patient_get
 
+from . import units as clinic_units_cache
 from . import vitals
 from .models import (
     Allergy,
     AllergyCriticality,
     AllergyStatus,
     AmendmentRequest,
-    ClinicUnits,
     Encounter,
     EncounterDiagnosis,
     Icd10Code,
@@ -131,8 +131,9 @@ def vitals_latest(*, patient) -> VitalSigns | None:
 
 
 def clinic_units() -> dict[str, str]:
-    """The units the clinic reads and types vital signs in (field -> UCUM code)."""
-    return ClinicUnits.current().as_dict()
+    """The units the clinic reads and types vital signs in (field -> UCUM code), without a query on most pages
+    (encounters/units.py)."""
+    return clinic_units_cache.clinic_units()
 
 
 def clinic_units_key() -> tuple:
@@ -443,6 +444,11 @@ class ResultGroup:
     loinc_code: str
     display: str
     rows: list
+
+    @property
+    def numeric(self) -> int:
+        """How many of its results are numbers (two or more: the page links to the drawn trend)."""
+        return sum(1 for o in self.rows if o.value_quantity is not None)
 
 
 def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:

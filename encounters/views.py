@@ -16,7 +16,7 @@ from audit import categories
 from core.responses import errors_message as _errors
 from patients.selectors import patient_get
 
-from . import closing, findings, forms, selectors, services
+from . import closing, findings, forms, selectors, selectors_results, services
 from . import notes as note_writes
 
 
@@ -607,7 +607,8 @@ def immunizations(request: HttpRequest, patient_id) -> HttpResponse:
 @login_required
 @require_GET
 def results(request: HttpRequest, patient_id) -> HttpResponse:
-    """Laboratory and other results, grouped by test, newest first (read-only: they arrive by import)."""
+    """Laboratory and other results, grouped by test, newest first (read-only: they arrive by import); with
+    ?code=LOINC, that test's trend."""
     patient = patient_get(
         actor=request.user,
         patient_id=patient_id,
@@ -615,6 +616,9 @@ def results(request: HttpRequest, patient_id) -> HttpResponse:
         category=categories.RESULTS,
         request=request,
     )
+    if "code" in request.GET:  # one test's trend, drawn (uPlot) beside its table
+        trend = selectors_results.result_trend(patient=patient, code=request.GET["code"])
+        return render(request, "encounters/result_trend.html", {"patient": patient, "trend": trend})
     return render(
         request,
         "encounters/results.html",

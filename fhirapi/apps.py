@@ -18,5 +18,6 @@ class FhirApiConfig(AppConfig):
             models.ImportedRecord,
             models.KeptResource,
             models.EhrLaunch,
+            models.ResourceVersion,
         ):
             auditlog.register(model)

@@ -1,6 +1,6 @@
 """Bearer-token authorization for the FHIR API: OAuth 2.0 access tokens (django-oauth-toolkit) and SMART scopes.
 
-Scopes (SMART App Launch v1 `.read` and v2 `.rs` syntax, read only in this slice):
+Scopes (SMART App Launch v1 `.read`/`.write` and v2 `.rs`/`.cu` syntax):
     patient/<Type|*>.read   the token's user, limited to the one patient of the token's launch context
     user/<Type|*>.read      the token's user, with exactly the object permissions they have in the UI
     system/<Type|*>.read    a backend service (client credentials): the application's user (a service account)
@@ -25,14 +25,32 @@ CONTEXT_USER = "user"
 CONTEXT_SYSTEM = "system"
 
 # The scope names the API understands; the authorization server may grant only these (docs/fhir.md).
-# SMART v1 (`.read`, `.*`) and v2 (`.rs`, `.cruds`: letters in that order) permissions. The API reads only: a v1
-# `.read`/`.*` or a v2 scope holding `r` or `s` allows reading; `c`, `u`, `d` are accepted in a
-# request and echoed in the granted scope, and allow nothing more.
-SCOPE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|\*|(?=[cruds])c?r?u?d?s?)$")
+# SMART v1 (`.read`, `.write`, `.*`) and v2 (`.rs`, `.cruds`: letters in that order) permissions. A v1
+# `.read`/`.*` or a v2 scope holding `r` or `s` allows reading; v1 `.write`/`.*` allows create and update, v2 `c`
+# create and `u` update (fhirapi/write_views.py); `d` is accepted and echoed, and allows nothing (no deletes).
+SCOPE_RE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|(?=[cruds])c?r?u?d?s?)$")
+WRITE_LETTERS = {"create": "c", "update": "u"}
+# The types the API creates and updates (fhirapi/writing.py); the others are read only.
+WRITABLE_TYPES = (
+    "Patient",
+    "Observation",
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationRequest",
+    "DocumentReference",
+    "Appointment",
+)
 
 
 def scope_reads(verb: str) -> bool:
-    return verb in ("read", "*") or "r" in verb or "s" in verb
+    return verb in ("read", "*") or (verb != "write" and ("r" in verb or "s" in verb))
+
+
+def scope_writes(verb: str, interaction: str) -> bool:
+    """Whether a scope's permission part allows `interaction` ("create" or "update")."""
+    if verb in ("write", "*"):
+        return True
+    return verb != "read" and WRITE_LETTERS[interaction] in verb
 
 
 SCOPES = {
@@ -140,4 +158,30 @@ def grant_for(ctx: TokenContext, resource_type: str) -> Grant:
         "forbidden",
         f"The token's scopes do not allow reading {resource_type} "
         f"(needs patient/, user/ or system/ {resource_type}.read, .rs or *.read).",
+    )
+
+
+def grant_for_write(ctx: TokenContext, resource_type: str, interaction: str) -> Grant:
+    """The grant among the token's scopes that allows `interaction` (create, update) on `resource_type`, or
+    AuthError(403). The door still decides what the actor may change (patients/access.py)."""
+    contexts = set()
+    for scope in ctx.scopes:
+        m = SCOPE_RE.match(scope)
+        if m and m.group(2) in ("*", resource_type) and scope_writes(m.group(3), interaction):
+            contexts.add(m.group(1))
+    for context in (CONTEXT_SYSTEM, CONTEXT_USER):
+        if context in contexts:
+            return Grant(actor=ctx.actor, context=context, patient_id=None)
+    if CONTEXT_PATIENT in contexts:
+        if ctx.launch_patient_id is None:
+            raise AuthError(
+                403, "forbidden", "A patient/ scope needs a patient launch context; this token has none."
+            )
+        return Grant(actor=ctx.actor, context=CONTEXT_PATIENT, patient_id=ctx.launch_patient_id)
+    letter = WRITE_LETTERS[interaction]
+    raise AuthError(
+        403,
+        "forbidden",
+        f"The token's scopes do not allow {interaction} of {resource_type} "
+        f"(needs patient/, user/ or system/ {resource_type}.write, .{letter} or *.write).",
     )

@@ -231,3 +231,42 @@ class ExportJob(models.Model):
         if self.status in (self.Status.DONE, self.Status.EXPIRED):
             return 100
         return round(100 * self.patients_done / self.patients_total) if self.patients_total else 0
+
+
+class ResourceVersion(models.Model):
+    """One version of a resource written through the API (fhirapi/versions.py): the JSON as it was served then.
+
+    Version 1 is the create; each update through the API adds one. A change made in the EHR's own screens is not
+    written here at the time: the next API read, update or history of the resource notices the served JSON differs
+    from the last version and records it as a version of its own (method "ehr", no actor), so `meta.versionId`,
+    `_history` and `If-Match` stay true to what clients saw."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    EHR = "ehr"
+
+    resource_type = models.CharField(max_length=40)
+    resource_id = models.CharField(max_length=80)
+    version = models.PositiveIntegerField()
+    resource = models.JSONField(help_text="The resource as served at this version (meta included)")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the resource without meta")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=10)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=10, blank=True)
+    client_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource_type", "resource_id", "version"], name="resource_version_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.resource_id}/_history/{self.version}"

@@ -422,3 +422,27 @@ for _name in selectors.KEPT_TYPES:
         {"_id": search.kept_id},
         (),
     )
+
+
+# Provenance of API writes (fhirapi/provenance.py) is kept like the other kept types and also found by `target`.
+def _provenance_with_target() -> None:
+    from dataclasses import replace
+
+    from .provenance import provenance_search
+
+    rt = REGISTRY["Provenance"]
+    REGISTRY["Provenance"] = replace(
+        rt,
+        search=provenance_search(rt.search),
+        search_params=(
+            *rt.search_params,
+            SearchParam(
+                "target",
+                "reference",
+                "What it is the provenance of: Type/id (any version) or Type/id/_history/n",
+            ),
+        ),
+    )
+
+
+_provenance_with_target()

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from .auth import SCOPE_RE, scope_reads
+from .auth import SCOPE_RE, WRITABLE_TYPES, scope_reads, scope_writes
 
 LAUNCH = "launch"
 LAUNCH_PATIENT = "launch/patient"
@@ -49,8 +49,19 @@ def describe_scope(scope: str) -> str | None:
     if not m or (m.group(2) != "*" and m.group(2) not in REGISTRY):
         return None
     what = "all data" if m.group(2) == "*" else f"{m.group(2)} data"
-    verb = "Read" if scope_reads(m.group(3)) else "(Nothing: this server only reads)"
-    return f"{verb} {what} {CONTEXT_WORDS[m.group(1)]}"
+    verbs = [
+        word
+        for word, allowed in (
+            ("read", scope_reads(m.group(3))),
+            ("create", scope_writes(m.group(3), "create")),
+            ("update", scope_writes(m.group(3), "update")),
+        )
+        if allowed
+    ]
+    if not verbs:
+        return f"(Nothing: this server does not delete) {what} {CONTEXT_WORDS[m.group(1)]}"
+    verb = ", ".join(verbs[:-1]) + (" and " if len(verbs) > 1 else "") + verbs[-1]
+    return f"{verb.capitalize()} {what} {CONTEXT_WORDS[m.group(1)]}"
 
 
 class ScopeDescriptions(dict):
@@ -70,7 +81,8 @@ def listed_scopes() -> ScopeDescriptions:
     scopes = ScopeDescriptions(EXTRA_SCOPES)
     for context in CONTEXT_WORDS:
         for rtype in ("*", *REGISTRY):
-            for verb in ("read", "rs"):
+            writable = rtype == "*" or rtype in WRITABLE_TYPES
+            for verb in ("read", "rs", "write", "cu") if writable else ("read", "rs"):
                 name = f"{context}/{rtype}.{verb}"
                 scopes[name] = describe_scope(name)
     return scopes

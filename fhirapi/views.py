@@ -59,7 +59,7 @@ def fhir_endpoint(view):
             return operation_outcome(
                 405,
                 "not-supported",
-                f"{request.method} is not supported: this API is read-only.",
+                f"{request.method} is not supported here.",
                 headers={"Allow": "GET"},
             )
         try:
@@ -79,6 +79,7 @@ def fhir_endpoint(view):
 def metadata(request) -> HttpResponse:
     """The CapabilityStatement (no token needed: SMART clients read it to find the authorization endpoints)."""
     from .discovery import capability_security
+    from .write_views import capability_writes
 
     base = request.build_absolute_uri(reverse("fhirapi:metadata")).rsplit("/metadata", 1)[0]
     resources = []
@@ -110,7 +111,7 @@ def metadata(request) -> HttpResponse:
         "date": timezone.now().date().isoformat(),
         "kind": "instance",
         "software": {"name": "openehr-clinic"},
-        "implementation": {"description": "openehr-clinic FHIR R4 API (read-only)", "url": base},
+        "implementation": {"description": "openehr-clinic FHIR R4 API", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["json"],
         "rest": [
@@ -121,6 +122,7 @@ def metadata(request) -> HttpResponse:
             }
         ],
     }
+    capability_writes(body)  # the interactions fhirapi/write_views.py adds
     return fhir_response(body)
 
 

@@ -24,6 +24,9 @@ from .models import ClientBinding, PatientAccount, ProxyGrant
 ACTING_FOR = "acting_for_patient"  # session key: the patient a proxy chose to act for
 # What a read scope (system/<Type|*>.read) allows at most, whatever the service account may.
 READ_PERMISSIONS = frozenset({roles.VIEW_DEMOGRAPHICS, roles.VIEW_SCHEDULE, roles.VIEW_CLINICAL})
+# What a write scope (system/<Type|*>.write, v2 .c/.u) adds: changing demographics, the schedule and the chart
+# (never prescribing: the API writes medication requests as drafts, which still need a prescriber to sign).
+WRITE_PERMISSIONS = frozenset({roles.CHANGE_DEMOGRAPHICS, roles.MANAGE_SCHEDULE, roles.CHANGE_CLINICAL})
 
 
 def _uuid(value) -> uuid.UUID | None:
@@ -58,7 +61,12 @@ def actor_from_token(token) -> Actor:
     if token.user is not None:
         launch = getattr(token, "fhir_launch", None)
         return actor_for_user(token.user, acting_for=launch.patient_id if launch else None)
-    return actor_for_client(token.application, reads=any(_system_read(s) for s in token.scope.split()))
+    scopes = token.scope.split()
+    return actor_for_client(
+        token.application,
+        reads=any(_system_read(s) for s in scopes),
+        writes=any(_system_write(s) for s in scopes),
+    )
 
 
 def _system_read(scope: str) -> bool:
@@ -66,10 +74,18 @@ def _system_read(scope: str) -> bool:
     if not scope.startswith("system/") or "." not in scope:
         return False
     action = scope.rsplit(".", 1)[1]
-    return action == "read" or (action != "write" and bool(set(action) & {"r", "s"}))
+    return action in ("read", "*") or (action != "write" and bool(set(action) & {"r", "s"}))
 
 
-def actor_for_client(app, *, reads: bool) -> Actor:
+def _system_write(scope: str) -> bool:
+    """A system/ scope that writes: v1 `.write` or `.*`, or v2 letters including c (create) or u (update)."""
+    if not scope.startswith("system/") or "." not in scope:
+        return False
+    action = scope.rsplit(".", 1)[1]
+    return action in ("write", "*") or (action != "read" and bool(set(action) & {"c", "u"}))
+
+
+def actor_for_client(app, *, reads: bool, writes: bool = False) -> Actor:
     """An OAuth client acting as itself (client credentials): its service account, read permissions when its
     scopes read, bound to a patient or a group where a ClientBinding says so (also for work it started that runs
     later, such as a bulk export on the worker)."""
@@ -78,7 +94,8 @@ def actor_for_client(app, *, reads: bool) -> Actor:
         kind=actors.SYSTEM,
         user=app.user,
         client_id=app.client_id,
-        scope_perms=READ_PERMISSIONS if reads else frozenset(),
+        scope_perms=(READ_PERMISSIONS if reads else frozenset())
+        | (WRITE_PERMISSIONS if writes else frozenset()),
         bound_patient_id=binding.patient_id if binding else None,
         bound_group_id=binding.group_id if binding else None,
     )

@@ -115,4 +115,6 @@ def choices(current: str = "") -> list:
 
 
 def name_of(code: str) -> str:
-    return NAMES.get(code or "", code or "")
+    """The language's name; a regional tag (BCP 47 "en-US", as imported records carry) by its language's name."""
+    code = code or ""
+    return NAMES.get(code) or NAMES.get(code.split("-")[0].lower(), code)

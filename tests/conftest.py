@@ -4,6 +4,7 @@ Personas (healthchecks style): `clinician` treats `patient` (care team); `collea
 `nurse` is on the team; `front_desk` and `admin_user` are in the patient's department; `privacy` is the privacy officer.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -33,6 +34,19 @@ def _fast_password_hasher(settings):
     # PBKDF2 at Django's production cost takes ~0.2-0.5 s per persona and most tests make several; tests only need a
     # working hash. The product keeps Django's default (tests/accounts/test_password_hashing.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clinic_units_not_cached_across_tests():
+    # The clinic's units are cached outside the database (encounters/units.py); the database is emptied between
+    # tests without the signals that drop that value, so a test that changed the units must not leave them behind.
+    yield
+    from django.core.cache import cache
+
+    from encounters.units import CACHE_KEY
+
+    with contextlib.suppress(Exception):  # a test that stopped Redis on purpose
+        cache.delete(CACHE_KEY)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def day_list_rows(context, items) -> str:
         reverse("scheduling:appointment_detail", args=[_ANY])
     )  # _ANY comes through escape unchanged
     advance = reverse("scheduling:appointment_advance", args=[_ANY])
+    insurance = escape(reverse("patients:insurance", args=[_ANY]))
     # One form per row, a button per next step of the flow (its name and value say which): the day of a clinic
     # network is hundreds of rows, and a form per button tripled the page's markup.
     form = (
@@ -78,7 +79,9 @@ def day_list_rows(context, items) -> str:
                 )
             steps = steps.replace(_ANY, pk)
         patient = f'<a href="{detail.replace(_ANY, pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
-        patient += f' · <a href="/patients/{a.patient_id}/insurance/">insurance</a>' if i.visible else ""
+        patient += (
+            f' · <a href="{insurance.replace(_ANY, str(a.patient_id))}">insurance</a>' if i.visible else ""
+        )
         span = times.get((a.start, a.end))
         if span is None:
             span = times[(a.start, a.end)] = (

@@ -1,5 +1,7 @@
 // The vital-signs trend (templates/encounters/vitals_trend.html): uPlot (static/vendor, MIT) draws the series
-// passed as JSON in #vitals-chart-data: {title, unit, t: [epoch seconds], series: [{label, values}], bands: [[lo, hi]]}.
+// passed as JSON in #vitals-chart-data: {title, unit, t: [epoch seconds], series: [{label, values}], bands: [[lo, hi]],
+// and optionally decimals (shown on hover; 1 by default) and minPad (the least room above and below the values; 1)}.
+// The results trend (templates/encounters/result_trend.html) draws a laboratory test with the same script.
 // Time is a real time axis; the shaded bands are the adult reference ranges; the legend reads the point under the
 // pointer (mouse or touch).
 (function () {
@@ -41,8 +43,12 @@
     d.bands.forEach(function (b) {
       if (b && b.length === 2) { lo = Math.min(lo, b[0]); hi = Math.max(hi, b[1]); }
     });
-    const pad = Math.max((hi - lo) * 0.1, 1);
-    const fmt = function (u, v) { return v === null || v === undefined ? "—" : (Math.round(v * 10) / 10) + " " + d.unit; };
+    const pad = Math.max((hi - lo) * 0.1, d.minPad === undefined ? 1 : d.minPad);
+    const decimals = d.decimals === undefined ? 1 : d.decimals;
+    const fmt = function (u, v) {
+      if (v === null || v === undefined) return "—";
+      return (d.decimals === undefined ? String(Math.round(v * 10) / 10) : v.toFixed(decimals)) + " " + d.unit;
+    };
     const opts = {
       width: Math.max(280, el.clientWidth || 600),
       height: 300,

@@ -51,7 +51,7 @@ def test_nurse_sees_patients_but_no_rx_inbox(login, nurse):
 
 
 def test_practice_admin_sees_the_admin(login, admin_user):
-    assert nav_labels(home_html(login, admin_user)) == ["Home", "Schedule", "Admin"]
+    assert nav_labels(home_html(login, admin_user)) == ["Home", "Schedule", "Exports", "Admin"]
 
 
 def test_the_admin_link_shows_exactly_when_the_admin_opens(login, admin_user, nurse):

@@ -81,6 +81,7 @@ def test_chart_and_encounter_pages_constant_queries(login, clinician, patient):
         reverse("encounters:encounter_detail", args=[enc.pk]),
         reverse("encounters:immunizations", args=[patient.pk]),
         reverse("encounters:results", args=[patient.pk]),
+        reverse("encounters:results", args=[patient.pk]) + "?code=2345-7",  # one test's drawn trend
     ]
     _bulk_encounters(patient, clinician, 9)
     _bulk_clinical(patient, 10)

@@ -96,10 +96,13 @@ def test_per_resource_scope_is_enough(api, make_token, clinician, patient):
     assert api(token, "Practitioner").status_code == 403
 
 
-def test_post_is_405(client, user_token):
-    resp = client.post("/fhir/Patient", {}, headers={"Authorization": f"Bearer {user_token}"})
-    assert resp.status_code == 405
+def test_post_to_a_read_only_type_is_405_and_without_write_scope_403(client, user_token):
+    resp = client.post("/fhir/Encounter", {}, headers={"Authorization": f"Bearer {user_token}"})
+    assert resp.status_code == 405 and resp["Allow"] == "GET"
     assert resp.json()["resourceType"] == "OperationOutcome"
+    # Patient is written through the API (tests/fhir/test_write.py), but not with a read-only token.
+    resp = client.post("/fhir/Patient", {}, headers={"Authorization": f"Bearer {user_token}"})
+    assert resp.status_code == 403 and resp.json()["resourceType"] == "OperationOutcome"
 
 
 # ------------------------------------------------------------------ read

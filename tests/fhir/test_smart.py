@@ -157,7 +157,7 @@ def test_user_scope_needs_no_patient(client, login, app, clinician, patient):
 
 def test_unknown_and_system_scopes_are_refused_for_a_user_app(login, app, clinician):
     browser = login(clinician)
-    for scope in ("patient/*.write", "system/*.read", "admin"):
+    for scope in ("patient/*.delete", "system/*.read", "admin"):
         page = browser.get(
             "/o/authorize/",
             {

@@ -26,7 +26,7 @@ ENTRIES = [
     },
     {
         "name": "fhirapi:not_found",
-        "kwargs": lambda ctx: {"rest": "Patient/x/_history"},
+        "kwargs": lambda ctx: {"rest": "Patient/x/$meta"},
         "method": "get",
         "expect": ALL_404,
     },
@@ -66,6 +66,11 @@ ENTRIES += [
         "expect": {**dict.fromkeys(STAFF, 404), "anonymous": 302},
     },
     {"name": "export:ehi_format", "expect": ALL_200},
+    # The Bulk Data exports page: the practice admin follows the jobs; other staff are told they may not (403).
+    {
+        "name": "export:jobs",
+        "expect": {**dict.fromkeys(STAFF, 403), "admin_user": 200, "anonymous": 302},
+    },
     # EHR launch from the chart (fhirapi/launch.py): the app list for a patient the user may open; a POST without
     # a registered app is a 404 (no launch value is made).
     {
@@ -101,6 +106,30 @@ ENTRIES += [
     {
         "name": "fhirapi:export_file",
         "kwargs": lambda ctx: {"job_id": "00000000-0000-0000-0000-000000000000", "resource_type": "Patient"},
+        "expect": ALL_401,
+    },
+]
+
+# Writes (fhirapi/write_views.py): bearer tokens only, so 401 for every persona, whatever the method (PUT, which
+# the matrix does not send, is in tests/fhir/test_write.py).
+PATIENT_ID = "00000000-0000-0000-0000-000000000000"
+ENTRIES += [
+    {"name": "fhirapi:root", "method": "post", "data": {}, "expect": ALL_401},
+    {
+        "name": "fhirapi:search",
+        "method": "post",
+        "data": {},
+        "kwargs": lambda ctx: {"resource_type": "Observation"},
+        "expect": ALL_401,
+    },
+    {
+        "name": "fhirapi:history",
+        "kwargs": lambda ctx: {"resource_type": "Patient", "resource_id": PATIENT_ID},
+        "expect": ALL_401,
+    },
+    {
+        "name": "fhirapi:vread",
+        "kwargs": lambda ctx: {"resource_type": "Patient", "resource_id": PATIENT_ID, "version_id": "1"},
         "expect": ALL_401,
     },
 ]
