@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import roles
 from audit import categories
 from audit.services import access_record_denied
+from core.redirects import local_path
 
 from . import chart, coverage, selectors, services
 from .forms import BreakGlassForm, CareTeamAddForm, DuplicateReasonForm, MergeForm, PatientForm
@@ -81,6 +82,10 @@ def patient_register(request: HttpRequest) -> HttpResponse:
             for field, errs in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errs)
         else:
+            back = local_path(request.GET.get("next"), request=request)
+            if back:  # registered on the way to something (a slot picked on the calendar): on with it
+                messages.success(request, f"Registered {patient.display_name}, MRN {patient.mrn}.")
+                return redirect(f"{back}{'&' if '?' in back else '?'}patient={patient.pk}")
             messages.success(
                 request,
                 f"Registered {patient.display_name}, MRN {patient.mrn}. Add their insurance now, or open the chart.",

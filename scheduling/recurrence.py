@@ -6,7 +6,7 @@ at 09:00 across daylight-saving changes (computing on UTC instants would move it
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -98,3 +98,40 @@ def rule_remaining(rule: str, done: int) -> str:
             p = f"COUNT={max(1, int(p[6:]) - done)}"
         out.append(p)
     return ";".join(out)
+
+
+# The booking form's plain controls ("every N weeks on these days, ending after N times / on a date"), in the order
+# of the week as RFC 5545 names its days.
+WEEKDAYS = [
+    ("MO", "Mon"),
+    ("TU", "Tue"),
+    ("WE", "Wed"),
+    ("TH", "Thu"),
+    ("FR", "Fri"),
+    ("SA", "Sat"),
+    ("SU", "Sun"),
+]
+MAX_INTERVAL_WEEKS = 52
+MAX_COUNT = 200
+
+
+def rrule_weekly(*, every: int, days: list[str], count: int | None = None, until: date | None = None) -> str:
+    """The RRULE of "every `every` weeks on `days` (MO..SU), `count` times or until `until` (a date, inclusive)".
+    Raises ValidationError naming the field at fault for a combination that makes no series."""
+    if not 1 <= every <= MAX_INTERVAL_WEEKS:
+        raise ValidationError({"every": f"Repeat every 1 to {MAX_INTERVAL_WEEKS} weeks."})
+    codes = [c for c, _ in WEEKDAYS]
+    if not days:
+        raise ValidationError({"on_days": "Choose at least one day of the week."})
+    if any(d not in codes for d in days):
+        raise ValidationError({"on_days": "Choose days of the week from Monday to Sunday."})
+    if (count is None) == (until is None):
+        raise ValidationError({"ends": "Say when the series ends: after a number of visits or on a date."})
+    if count is not None and not 2 <= count <= MAX_COUNT:
+        raise ValidationError({"count": f"A series has 2 to {MAX_COUNT} visits."})
+    parts = ["FREQ=WEEKLY"]
+    if every > 1:
+        parts.append(f"INTERVAL={every}")
+    parts.append("BYDAY=" + ",".join(sorted(set(days), key=codes.index)))
+    parts.append(f"COUNT={count}" if count is not None else f"UNTIL={until:%Y%m%d}")
+    return rrule_clean(";".join(parts))

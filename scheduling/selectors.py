@@ -158,7 +158,15 @@ def _shared(cache: dict, model, key, **columns) -> Any:
 
 
 def _calendar_items(
-    *, actor, start, end, provider_ids=None, statuses=None, visible_only=False, limit=None
+    *,
+    actor,
+    start,
+    end,
+    provider_ids=None,
+    statuses=None,
+    visible_only=False,
+    limit=None,
+    appointment_id=None,
 ) -> list[CalendarItem]:
     """The rows of calendar() and calendar_next(), nothing recorded."""
     if not can_view_schedules(actor):
@@ -172,6 +180,9 @@ def _calendar_items(
     )
     params.update(start=start, end=end, cancelled=AppointmentStatus.CANCELLED.value)
     where = ""
+    if appointment_id is not None:  # one appointment, whenever it is (the range then covers all time)
+        where += " AND a.id = %(appointment)s::uuid"
+        params["appointment"] = appointment_id
     if provider_ids:
         where += " AND a.provider_id = ANY(%(providers)s)"
         params["providers"] = [int(p) for p in provider_ids]
@@ -275,6 +286,27 @@ def calendar_next(
     items, more = items[:limit], len(items) > limit
     _record_shown(actor, items, request)
     return items, more
+
+
+def calendar_item(*, actor, appointment_id, request=None) -> CalendarItem | None:
+    """One appointment as the calendar shows it (a block or a row re-drawn after a step of the patient flow), or
+    None when it is gone (cancelled). One access event names the patient when shown."""
+    items = _calendar_items(actor=actor, start=None, end=None, appointment_id=str(appointment_id))
+    _record_shown(actor, items, request)
+    return items[0] if items else None
+
+
+def calendar_frames(*, provider_ids: list[int], first: date, last: date) -> tuple[list, list]:
+    """The working hours and the time off of `provider_ids` between two days (inclusive), for the calendar grid's
+    open hours, blocks and free slots. Two queries whatever the number of providers and days."""
+    hours = list(
+        WorkingHours.objects.filter(provider_id__in=provider_ids, effective_from__lte=last).filter(
+            Q(effective_to__isnull=True) | Q(effective_to__gte=first)
+        )
+    )
+    lo, hi = day_bounds(first)[0], day_bounds(last)[1]
+    offs = list(TimeOff.objects.filter(provider_id__in=provider_ids, start__lt=hi, end__gt=lo))
+    return hours, offs
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:

@@ -1,13 +1,14 @@
 from django.urls import path
 
-from . import views
+from . import views, views_calendar
 
 # Under /schedule/ (ehr/urls.py), the paths they had as part of encounters.
 app_name = "scheduling"
 urlpatterns = [
-    path("", views.day_list, name="day_list"),
-    path("week/", views.week, name="week"),
+    path("", views_calendar.day_list, name="day_list"),
+    path("week/", views_calendar.week, name="week"),
     path("slots/", views.slots, name="slots"),
+    path("book/", views_calendar.book_slot, name="book_slot"),
     path("waitlist/", views.waitlist, name="waitlist"),
     path("waitlist/<uuid:entry_id>/accept/", views.waitlist_accept, name="waitlist_accept"),
     path("waitlist/<uuid:entry_id>/remove/", views.waitlist_remove, name="waitlist_remove"),
@@ -23,5 +24,9 @@ urlpatterns = [
     path("appointments/<uuid:appointment_id>/", views.appointment_detail, name="appointment_detail"),
     path("appointments/<uuid:appointment_id>/move/", views.appointment_move, name="appointment_move"),
     path("appointments/<uuid:appointment_id>/cancel/", views.appointment_cancel, name="appointment_cancel"),
-    path("appointments/<uuid:appointment_id>/status/", views.appointment_advance, name="appointment_advance"),
+    path(
+        "appointments/<uuid:appointment_id>/status/",
+        views_calendar.appointment_advance,
+        name="appointment_advance",
+    ),
 ]

@@ -1,9 +1,9 @@
-"""Scheduling pages: the day list and week (the patient flow board), booking, moving and cancelling, the
-waitlist, time off, calendar feeds."""
+"""Scheduling pages: booking, moving and cancelling, the waitlist, time off, calendar feeds (the day and the week
+are in views_calendar.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,88 +19,13 @@ from audit import categories
 from core.responses import errors_message as _errors
 from patients.selectors import patient_get
 
-from . import calendars, forms, ical, recurrence, selectors, services
+from . import calendars, forms, ical, recurrence, selectors, services, views_calendar
 from . import series as recurring
 from . import waitlist as waitlists
 
 
 def _aware(dt: datetime) -> datetime:
     return timezone.make_aware(dt, recurrence.clinic_tz()) if timezone.is_naive(dt) else dt
-
-
-# The days a calendar page may show (?date=): wide enough for any clinic, narrow enough that the previous and next
-# day or week and the week's bounds stay valid dates (9999-12-31 overflowed them: a 500).
-_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
-
-
-def _day(request) -> date:
-    """The ?date= of a calendar page; today when it is missing, malformed or out of range."""
-    try:
-        day = date.fromisoformat(request.GET.get("date", ""))
-    except ValueError:
-        return timezone.localdate()
-    return day if _FIRST_DAY <= day <= _LAST_DAY else timezone.localdate()
-
-
-# ------------------------------------------------------------------ schedule
-@login_required
-@require_GET
-def day_list(request: HttpRequest) -> HttpResponse:
-    """The front desk's day list: every provider's appointments of the day, with the patient flow."""
-    if not selectors.can_view_schedules(request.user):
-        raise PermissionDenied
-    day = _day(request)
-    start, end = selectors.day_bounds(day)
-    ids = [
-        int(p) for p in request.GET.getlist("provider") if p.isdigit()
-    ]  # one, several (?provider=1&provider=2)
-    items = selectors.calendar(
-        actor=request.user, start=start, end=end, request=request, provider_ids=ids or None
-    )
-    return render(
-        request,
-        "scheduling/day_list.html",
-        {
-            "items": items,
-            "day": day,
-            "day_iso": day.isoformat(),
-            "prev": day - timedelta(days=1),
-            "next": day + timedelta(days=1),
-            "providers": ids,
-        },
-    )
-
-
-@login_required
-@require_GET
-def week(request: HttpRequest) -> HttpResponse:
-    """Week calendar for one or many providers (?provider=1&provider=2)."""
-    if not selectors.can_view_schedules(request.user):
-        raise PermissionDenied
-    day = _day(request)
-    monday = day - timedelta(days=day.weekday())
-    ids = [int(p) for p in request.GET.getlist("provider") if p.isdigit()]
-    start, _ = selectors.day_bounds(monday)
-    _, end = selectors.day_bounds(monday + timedelta(days=6))
-    items = selectors.calendar(
-        actor=request.user, start=start, end=end, provider_ids=ids or None, request=request
-    )
-    by_day = {monday + timedelta(days=i): [] for i in range(7)}
-    for i in items:  # in start order: each column stays sorted
-        by_day.get(timezone.localtime(i.appointment.start).date(), []).append(i)
-    columns = list(by_day.items())
-    return render(
-        request,
-        "scheduling/week.html",
-        {
-            "columns": columns,
-            "monday": monday,
-            "prev": monday - timedelta(days=7),
-            "next": monday + timedelta(days=7),
-            "providers": selectors.providers_list(),
-            "selected": ids,
-        },
-    )
 
 
 @login_required
@@ -113,7 +38,9 @@ def appointment_book(request: HttpRequest, patient_id) -> HttpResponse:
         category=categories.SCHEDULE,
         request=request,
     )
-    form = forms.BookForm(request.POST or None)
+    # A slot picked on the calendar (views_calendar.book_slot) comes filled in: provider, start, type.
+    slot = views_calendar.slot_fields(request)
+    form = forms.BookForm(request.POST or None, initial=slot)
     slots = []
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -157,17 +84,42 @@ def appointment_book(request: HttpRequest, patient_id) -> HttpResponse:
                 messages.success(request, "Appointment booked.")
         except ValidationError as exc:
             form.add_error(None, exc.messages)
-            slots = selectors.slots_next(
-                provider=d["provider"],
-                appointment_type=d["appointment_type"],
-                after=_aware(d["start"]),
-                limit=6,
-            )
         else:
             return redirect("scheduling:patient_schedule", patient_id=patient.pk)
+    # The free slots for the provider, type and day chosen, at once (htmx asks slots() again on each change).
+    chosen = _slot_choice(form)
+    if chosen:
+        slots = selectors.slots_next(**chosen, limit=SLOTS_SHOWN)
     return render(
-        request, "scheduling/appointment_book.html", {"patient": patient, "form": form, "slots": slots}
+        request,
+        "scheduling/appointment_book.html",
+        {"patient": patient, "form": form, "slots": slots, "slots_asked": bool(chosen)},
     )
+
+
+SLOTS_SHOWN = 12
+
+
+def _slot_choice(form) -> dict:
+    """Provider, type and the day to look from, as the form holds them (posted or filled in), or {}."""
+    data = form.data if form.is_bound else form.initial
+    provider = data.get("provider")
+    provider = provider if hasattr(provider, "pk") else selectors.provider_get(provider_id=provider)
+    atype = data.get("appointment_type")
+    if not hasattr(atype, "pk"):
+        atype = {str(t.pk): t for t in selectors.appointment_types()}.get(str(atype or ""))
+    if provider is None or atype is None:
+        return {}
+    return {"provider": provider, "appointment_type": atype, "after": _day_start(data.get("start"))}
+
+
+def _day_start(value) -> datetime | None:
+    """The start of the day of a start field's value ("2026-12-08T09:20", a datetime, or anything else: None)."""
+    try:
+        day = value.date() if isinstance(value, datetime) else date.fromisoformat(str(value or "")[:10])
+    except ValueError:
+        return None
+    return selectors.day_bounds(day)[0]
 
 
 @login_required
@@ -176,11 +128,10 @@ def slots(request: HttpRequest) -> HttpResponse:
     """Next available slots (htmx fragment in the booking form)."""
     if not selectors.can_view_schedules(request.user):
         raise PermissionDenied
-    provider = selectors.provider_get(provider_id=request.GET.get("provider"))
-    types = {str(t.pk): t for t in selectors.appointment_types()}
-    atype = types.get(request.GET.get("appointment_type", ""))
-    rows = selectors.slots_next(provider=provider, appointment_type=atype) if provider and atype else []
-    return render(request, "scheduling/_slots.html", {"slots": rows})
+    form = forms.BookForm(request.GET)  # unbound values only: the fields the booking form sends
+    chosen = _slot_choice(form)
+    rows = selectors.slots_next(**chosen, limit=SLOTS_SHOWN) if chosen else []
+    return render(request, "scheduling/_slots.html", {"slots": rows, "slots_asked": bool(chosen)})
 
 
 @login_required
@@ -268,29 +219,6 @@ def appointment_cancel(request: HttpRequest, appointment_id) -> HttpResponse:
         messages.success(request, "Appointment cancelled." if n == 1 else f"{n} appointments cancelled.")
     except ValidationError as exc:
         _errors(request, exc)
-    return redirect("scheduling:appointment_detail", appointment_id=appointment_id)
-
-
-@login_required
-@require_POST
-def appointment_advance(request: HttpRequest, appointment_id) -> HttpResponse:
-    try:
-        appt = services.appointment_advance(
-            actor=request.user,
-            appointment_id=appointment_id,
-            status=request.POST.get("status", ""),
-            request=request,
-        )
-        messages.success(request, f"{appt.get_status_display()}.")
-    except ValidationError as exc:
-        _errors(request, exc)
-    if request.POST.get("next") == "day":
-        # Back to the day the desk was looking at, not today's list.
-        day = request.POST.get("date", "")
-        try:
-            return redirect(f"{reverse('scheduling:day_list')}?date={date.fromisoformat(day).isoformat()}")
-        except ValueError:
-            return redirect("scheduling:day_list")
     return redirect("scheduling:appointment_detail", appointment_id=appointment_id)
 
 

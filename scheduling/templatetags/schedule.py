@@ -38,9 +38,10 @@ def day_list_rows(context, items) -> str:
     # One form per row, a button per next step of the flow (its name and value say which): the day of a clinic
     # network is hundreds of rows, and a form per button tripled the page's markup.
     form = (
-        f'<form method="post" action="{escape(advance)}" class="inline">'
+        f'<form method="post" action="{escape(advance)}" hx-post="{escape(advance)}" hx-target="closest tr" '
+        'hx-swap="outerHTML" class="inline">'
         f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(str(context.get("csrf_token")))}">'
-        '<input type="hidden" name="next" value="day">'
+        '<input type="hidden" name="next" value="day"><input type="hidden" name="kind" value="row">'
         f'<input type="hidden" name="date" value="{escape(context.get("day_iso", ""))}">'
         "{buttons}</form>"
     )
@@ -96,30 +97,3 @@ def day_list_rows(context, items) -> str:
             f'<td>{room}</td>\n  <td>{status}</td>\n  <td class="row-actions">{steps}</td>\n</tr>'
         )
     return mark_safe("".join(rows))  # noqa: S308 (every value above is escaped)
-
-
-@register.simple_tag
-def week_day_items(items) -> str:
-    """A week column's appointments (scheduling.selectors.CalendarItem): time, patient (or "Busy"), provider.
-    A week of twenty providers is two thousand of these; the template engine took ~0.3 ms each."""
-    if not items:
-        return mark_safe('<p class="muted">—</p>')  # noqa: S308
-    detail = escape(reverse("scheduling:appointment_detail", args=[_ANY]))
-    colours, names, times = {}, {}, {}
-    out = []
-    for i in items:
-        a = i.appointment
-        colour = colours.get(a.appointment_type_id)
-        if colour is None:
-            colour = colours[a.appointment_type_id] = escape(a.appointment_type.colour)
-        who = names.get(a.provider_id)
-        if who is None:
-            who = names[a.provider_id] = escape(a.provider.last_name)
-        at = times.get(a.start)
-        if at is None:
-            at = times[a.start] = time_format(localtime(a.start), "H:i")
-        patient = f'<a href="{detail.replace(_ANY, a.pk)}">{escape(i.label)}</a>' if i.visible else "Busy"
-        out.append(
-            f'<div class="appt appt-{colour}">{at} {patient}<br><span class="muted">{who}</span></div>'
-        )
-    return mark_safe("".join(out))  # noqa: S308 (every value above is escaped)

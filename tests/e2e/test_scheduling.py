@@ -108,7 +108,12 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     page.fill("#id_start", _local(monday, 9))
     page.select_option("#id_room", label="Main clinic \u2013 Room 1")
     page.fill("#id_reason", "Blood pressure follow-up")
-    page.fill("#id_rrule", "FREQ=WEEKLY;COUNT=4")
+    # Repeats in plain words: every week on Monday, four visits (FREQ=WEEKLY;BYDAY=MO;COUNT=4 underneath).
+    page.check("#id_repeat")
+    page.fill("#id_every", "1")
+    page.check("#id_on_days_0")
+    page.check("#id_ends_0")
+    page.fill("#id_count", "4")
     page.click("main button:has-text('Book')")
     page.wait_for_url(reverse("scheduling:patient_schedule", args=[patient.pk]))
     expect(page.locator(".messages")).to_contain_text("Booked a series of 4 appointments.")
@@ -174,15 +179,16 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     assert waiting.waitlist_entries.get().status == WaitlistStatus.BOOKED
 
     # 5. On the day list, Wendy arrives and is checked in: the encounter opens.
-    page.goto(reverse("scheduling:day_list") + f"?date={monday:%Y-%m-%d}")
+    # (The day's list view: each step swaps the row in place with htmx, the page stays where it is.)
+    page.goto(reverse("scheduling:day_list") + f"?date={monday:%Y-%m-%d}&view=list")
+    page.evaluate("window.__listMarker = 1")
     row = page.locator("[data-testid=day-list] tbody tr", has_text=waiting.display_name)
     row.locator("button:has-text('Arrived')").click()
-    expect(page.locator(".messages")).to_contain_text("Arrived.")
-    assert f"date={monday:%Y-%m-%d}" in page.url  # back to the same day, not today's list
-    row = page.locator("[data-testid=day-list] tbody tr", has_text=waiting.display_name)
+    expect(row.locator(".status")).to_have_text("Arrived")
+    assert f"date={monday:%Y-%m-%d}" in page.url and page.evaluate("window.__listMarker") == 1
     row.locator("button:has-text('Checked in')").click()
-    expect(page.locator(".messages")).to_contain_text("Checked in.")
     expect(row.locator(".status")).to_have_text("Checked in")
+    assert page.evaluate("window.__listMarker") == 1
     screenshot(page, "front_desk_day_list")
     enc = Encounter.objects.get(appointment=booked)
     assert enc.patient_id == waiting.pk and enc.provider_id == clinician.pk
@@ -190,7 +196,10 @@ def test_front_desk_books_moves_conflicts_waitlist_and_checks_in(
     expect(page.locator("[data-testid=encounter-opened]")).to_have_text("Opened")
 
     # 6. The week: both providers, colours per appointment type.
-    page.goto(reverse("scheduling:week") + f"?date={monday:%Y-%m-%d}")
+    page.goto(
+        reverse("scheduling:week")
+        + f"?date={monday:%Y-%m-%d}&provider={clinician.pk}&provider={colleague.pk}"
+    )
     expect(page.locator(".cal-week")).to_contain_text(waiting.display_name)
     screenshot(page, "week_calendar")
 

@@ -92,6 +92,8 @@ ENTRIES = [
     {"name": "scheduling:day_list", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
     {"name": "scheduling:week", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
     {"name": "scheduling:slots", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
+    # A slot picked on the calendar: find the patient (the search shows only patients one may see).
+    {"name": "scheduling:book_slot", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
     {"name": "scheduling:waitlist", "kwargs": _none, "method": "get", "expect": _SCHEDULE_STAFF},
     {
         "name": "scheduling:provider_ical",

@@ -36,7 +36,7 @@ def _book(provider, appt_type, room, patients, day, n):
 def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
     login, front_desk, clinician, colleague, department, appt_type, room
 ):
-    """The day list, the week, the home page and the iCalendar download read only the calendar's columns
+    """The day (grid and list), the week, the home page and the iCalendar download read only the calendar's columns
     (scheduling.selectors._CALENDAR_SQL): a related row they show but the statement leaves out would cost a query a
     row."""
     from tests.factories import make_patient
@@ -46,6 +46,7 @@ def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
     client = login(front_desk)
     urls = [
         reverse("scheduling:day_list") + f"?date={day}",
+        reverse("scheduling:day_list") + f"?date={day}&view=list",
         reverse("scheduling:week") + f"?date={day}",
         reverse("home"),
         reverse("scheduling:provider_ical", args=[clinician.pk]),
@@ -64,9 +65,9 @@ def test_calendar_pages_run_the_same_queries_for_2_and_20_appointments(
     _book(colleague, appt_type, room, patients[1:], day + timedelta(days=1), 1)
     counts()  # warm caches (session, content types)
     small = counts()
-    day_page = client.get(urls[0]).content.decode()
-    assert ", Pat0" in day_page  # names shown: the front desk may see these patients
-    # Each row links to its patient's insurance page, by the URL's name (reverse), not a path written in the code.
+    assert ", Pat0" in client.get(urls[0]).content.decode()  # names shown: the desk may see these patients
+    day_page = client.get(urls[1]).content.decode()
+    # The list view: each row links to its patient's insurance page, by the URL's name (reverse), not a path written in the code.
     assert f'href="{reverse("patients:insurance", args=[patients[0].pk])}">insurance</a>' in day_page
     _book(clinician, appt_type, room, patients, day, 9)
     _book(colleague, appt_type, room, patients[1:], day + timedelta(days=1), 9)
