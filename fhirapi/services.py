@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -23,7 +23,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
-from . import keeping
+from . import given, keeping
 from .importing import BundleRefused, ParsedBundle, Row, parse_bundle
 from .models import ImportedRecord
 
@@ -412,7 +412,6 @@ UNIT_CONVERSIONS = {
     ("height", "[in_i]"): lambda v: v * Decimal("2.54"),
     ("height", "m"): lambda v: v * 100,
 }
-PLACES = {"temperature": "0.1", "weight": "0.1", "height": "0.1", "bmi": "0.1"}
 
 
 def _vital_value(column: str, part: dict):
@@ -426,12 +425,8 @@ def _vital_value(column: str, part: dict):
         if convert is None:
             return None
         value = convert(value)
-    places = PLACES.get(column)
-    value = (
-        value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
-        if places
-        else int(value.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
-    )
+    places = given.vital_places(column)  # the column's value; the number as sent is kept beside it (as_sent)
+    value = given.rounded(value, places) if places else int(given.rounded(value, 0))
     from encounters.vitals import BY_FIELD
 
     d = BY_FIELD.get(column)
@@ -440,21 +435,29 @@ def _vital_value(column: str, part: dict):
     return value
 
 
-def _vital_columns(row: Row) -> dict | None:
-    """{column: value} for a vital-sign Observation that fits the vital-signs columns whole, else None."""
+def _vital_columns(row: Row) -> tuple[dict, dict] | None:
+    """({column: value}, {column: number as sent}) for a vital-sign Observation that fits the vital-signs columns
+    whole, else None. A number is kept as sent only in the column's own unit (a converted one is ours)."""
     f = row.fields
     code = f["loinc_code"]
     if f["category"] != "vital-signs" or not (code in VITAL_CODES or code in BP_PANELS):
         return None
-    parts = f["components"] if code in BP_PANELS else [{"code": code, **f}]
-    values = {}
+    if code in BP_PANELS:
+        parts = f["components"]
+    else:
+        parts = [{"code": code, **f, "value_sent": (f["as_sent"] or {}).get("value_quantity")}]
+    values, sent = {}, {}
     for part in parts:
         column = VITAL_CODES.get(part["code"])
         value = _vital_value(column, part) if column else None
         if value is None:
             return None
         values[column] = value
-    return values or None
+        if part.get("value_unit") == COLUMN_UNITS[column] and part.get("value_sent") is not None:
+            sent[column] = part["value_sent"]
+    if code in BP_PANELS and len(values) == 2:
+        sent["bp_order"] = list(values)  # systolic and diastolic in the order sent
+    return (values, sent) if values else None
 
 
 def _result_values(w: _Writer, row: Row, categories_known: set) -> dict:
@@ -481,9 +484,12 @@ def _observations(w: _Writer) -> None:
             others.append((row, _result_values(w, row, categories_known)))
             continue
         key = (w.patient_id(row), row.refs.get("encounter"), row.fields["effective"])
-        group = groups.setdefault(key, {"rows": [], "values": {}})
+        group = groups.setdefault(key, {"rows": [], "values": {}, "sent": {}})
         group["rows"].append(row)
-        group["values"].update(columns)
+        group["values"].update(columns[0])
+        group["sent"].update(columns[1])
+        if "effective" in (row.fields["as_sent"] or {}):
+            group["sent"].setdefault("taken_at", row.fields["as_sent"]["effective"])
     w.upsert(Observation, others, kind="observation")
     vital_rows = []
     for (patient_id, enc_key, taken_at), group in groups.items():
@@ -494,6 +500,7 @@ def _observations(w: _Writer) -> None:
             "patient_id": patient_id,
             "taken_at": taken_at,
             "encounter_id": encounter_id,
+            "as_sent": group["sent"] or None,
         }
         vital_rows.append((first, values, group["rows"]))
     w.upsert(VitalSigns, [(first, values) for first, values, _ in vital_rows], kind="vital signs")
