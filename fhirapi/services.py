@@ -80,6 +80,9 @@ class _Writer:
         self.new_links: list[ImportedRecord] = []
         self.served: dict[str, str] = {}  # bundle key -> "Type/id" that serves it here
         self.kept: list = []  # (Kept, KeptResource, new)
+        self.written: dict[
+            tuple[str, str], object
+        ] = {}  # (model label, pk) -> object inserted whole (digests)
         self.result = BundleResult(
             not_modelled=parsed.not_modelled,
             dropped_elements=parsed.dropped_elements,
@@ -164,6 +167,7 @@ class _Writer:
             else:
                 obj = model(**values)
                 creates.append(obj)
+                self.written[(model._meta.label_lower, str(obj.pk))] = obj
             self.local[row.key] = obj.pk
             self.link(row, model, obj.pk, values.get("patient_id"))
         model.objects.bulk_create(creates, batch_size=1000)
@@ -200,7 +204,13 @@ def _patients(w: _Writer) -> None:
             )
         except ValidationError as exc:  # say which field, refuse the bundle
             raise BundleRefused(_validation_text(exc), entry=row.entry, resource=row.key) from None
+        if created:  # a new chart has none of its one-to-one rows yet: the audit diff need not look them up
+            for rel in Patient._meta.related_objects:
+                if rel.one_to_one:
+                    rel.set_cached_value(patient, None)
         patient.save(force_insert=created)
+        if created:
+            w.written[("patients.patient", str(patient.pk))] = patient
         if created:
             for user in w.care_team:
                 care_team_grant(patient=patient, user=user, care_role="Imported chart", added_by=w.actor)
@@ -318,6 +328,10 @@ def _recorded(w: _Writer, model, rows: list[tuple[Row, dict]]) -> None:
         for row, _ in rows
         if row.fields.get("recorded_at")
     ]
+    label = model._meta.label_lower
+    for obj in given:  # the inserted object too: its digest is taken from it
+        if (written := w.written.get((label, str(obj.pk)))) is not None:
+            setattr(written, "recorded_at", obj.recorded_at)  # noqa: B010 (any model with recorded_at)
     if given:
         model.objects.bulk_update(given, fields=["recorded_at"], batch_size=500)
 
@@ -446,10 +460,13 @@ def _vital_columns(row: Row) -> tuple[dict, dict] | None:
         parts = f["components"]
     else:
         parts = [{"code": code, **f, "value_sent": (f["as_sent"] or {}).get("value_quantity")}]
-    values, sent = {}, {}
+    values: dict = {}
+    sent: dict = {}
     for part in parts:
         column = VITAL_CODES.get(part["code"])
-        value = _vital_value(column, part) if column else None
+        if column is None:
+            return None
+        value = _vital_value(column, part)
         if value is None:
             return None
         values[column] = value
