@@ -63,14 +63,24 @@ def _stored(f, row):
     return f.value_to_string(row)
 
 
+_DIGESTED: dict = {}  # model -> its digested fields
+
+
+def _digested(model) -> list:
+    found = _DIGESTED.get(model)
+    if found is None:
+        found = _DIGESTED[model] = [
+            f
+            for f in model._meta.concrete_fields
+            if f.attname not in NOT_DIGESTED and not getattr(f, "auto_now", False)
+        ]
+    return found
+
+
 def row_digest(row) -> str:
     """A digest of the row's stored values: equal digests, unchanged row. The import takes it from the objects it
     wrote (no read back), the API from the rows it read: both give the values as stored."""
-    parts = [
-        (f.attname, _stored(f, row))
-        for f in row._meta.concrete_fields
-        if f.attname not in NOT_DIGESTED and not getattr(f, "auto_now", False)
-    ]
+    parts = [(f.attname, _stored(f, row)) for f in _digested(type(row))]
     return "2:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:62]  # fits the column
 
 
