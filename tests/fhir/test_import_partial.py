@@ -269,3 +269,36 @@ def test_dates_and_numbers_come_back_as_sent_even_from_the_rows(importer, clinic
     c = api(token, f"Condition/{problem.pk}").json()
     assert (c["onsetDateTime"], c["abatementDateTime"]) == ("2019-03-02", "2019-03-04T10:22:00-05:00")
     assert api(token, f"Observation/{result_row.pk}").json()["valueQuantity"]["value"] == 1.5
+
+
+def test_importing_the_same_bundle_twice_is_idempotent_and_still_served_as_received(
+    importer, clinician, make_token, api
+):
+    """A second import of the bundle updates what the first made (no second row, link or kept resource), takes the
+    digests again from the rows it updated, and a value sent differently the second time is the new one."""
+    from encounters.models import Problem
+    from fhirapi.models import ImportedRecord
+
+    bundle = load("Kermit")
+    first_result = bundle_import(actor=importer, bundle=bundle, source="synthea", care_team=[clinician])
+    counts = (KeptResource.objects.count(), ImportedRecord.objects.count(), Problem.objects.count())
+    again = copy.deepcopy(bundle)
+    cond = first(again, "Condition")
+    cond["onsetDateTime"] = "2001-07"
+    cond.pop("abatementDateTime", None)
+    second = bundle_import(actor=importer, bundle=again, source="synthea")
+    assert second.patient_ids == first_result.patient_ids and not second.issues
+    assert (KeptResource.objects.count(), ImportedRecord.objects.count(), Problem.objects.count()) == counts
+    assert not second.created.get("problem") and second.updated["problem"]
+    [pid] = second.patient_ids
+    token = make_token(clinician, "user/*.read")
+    served = api(token, f"Patient/{pid}/$everything").json()["entry"]
+    sources = [e["resource"]["meta"].get("source", "") for e in served]
+    assert len(served) == len(bundle["entry"]) and all(s.startswith("synthea#") for s in sources)
+    rec = ImportedRecord.objects.get(source="synthea", resource_type="Condition", source_id=cond["id"])
+    assert rec.row_digest.startswith("2:")
+    c = api(token, f"Condition/{rec.served_id}").json()
+    assert c["onsetDateTime"] == "2001-07" and "abatementDateTime" not in c
+    Problem.objects.filter(pk=rec.target_id).update(description="Edited here")  # the row's own mapping now
+    c = api(token, f"Condition/{rec.served_id}").json()
+    assert "source" not in c["meta"] and c["onsetDateTime"] == "2001-07"
