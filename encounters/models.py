@@ -65,6 +65,9 @@ class Allergy(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    # FHIR import: values as the sending system wrote them ({column: JSON value}); served instead of the column
+    # while they still round to what the column holds (fhirapi/given.py). Nothing here edits them.
+    as_sent = models.JSONField(null=True, blank=True, editable=False)
 
     # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
     # fills it for rows written by COPY (the bench seeders).
@@ -385,6 +388,9 @@ class VitalSigns(models.Model):
     spo2 = models.PositiveSmallIntegerField(null=True, blank=True)
     pain_score = models.PositiveSmallIntegerField("Pain (0-10)", null=True, blank=True)
     bmi = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True, editable=False)
+    # FHIR import: values as the sending system wrote them ({column: JSON value}); served instead of the column
+    # while they still round to what the column holds (fhirapi/given.py). Nothing here edits them.
+    as_sent = models.JSONField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -554,6 +560,9 @@ class Problem(models.Model):
     status = models.CharField(max_length=16, choices=ProblemStatus.choices, default=ProblemStatus.ACTIVE)
     onset_date = models.DateField(null=True, blank=True)
     resolved_date = models.DateField(null=True, blank=True)
+    # FHIR import: values as the sending system wrote them ({column: JSON value}); served instead of the column
+    # while they still round to what the column holds (fhirapi/given.py). Nothing here edits them.
+    as_sent = models.JSONField(null=True, blank=True, editable=False)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -688,6 +697,9 @@ class Observation(models.Model):
     value_system = models.CharField(max_length=100, blank=True, help_text="Code system of value_code")
     reference_low = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     reference_high = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    # FHIR import: values as the sending system wrote them ({column: JSON value}); served instead of the column
+    # while they still round to what the column holds (fhirapi/given.py). Nothing here edits them.
+    as_sent = models.JSONField(null=True, blank=True, editable=False)
     interpretation = models.CharField(max_length=2, choices=Interpretation.choices, blank=True)
     status = models.CharField(
         max_length=20, choices=ObservationStatus.choices, default=ObservationStatus.FINAL

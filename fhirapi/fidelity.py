@@ -17,14 +17,24 @@ import copy
 import hashlib
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import DecimalField, JSONField, Q
 from django.utils import timezone
 
+from .given import rounded
 from .models import ImportedRecord, KeptResource
 
 # Row columns that change without anyone editing what the resource says (kept derived values, bookkeeping).
-NOT_DIGESTED = {"updated_at", "allergy_status", "allergy_summary", "allergy_reviewed_at", "name_search"}
+NOT_DIGESTED = {
+    "updated_at",
+    "allergy_status",
+    "allergy_summary",
+    "allergy_reviewed_at",
+    "name_search",
+    "chart_version",  # bumped by triggers whenever any row of the chart changes
+}
 # Choice elements: the source's variant must not be added next to ours (value[x], onset[x] ...).
 CHOICES = (
     "value",
@@ -39,14 +49,56 @@ CHOICES = (
 SENSITIVE_SYSTEMS = ("http://hl7.org/fhir/sid/us-ssn", "urn:oid:2.16.840.1.113883.4.3")
 
 
+def _stored(f, row):
+    """A column's value as the database holds it, whether `row` was read back or is the object just written
+    (numbers rounded to the column's places, instants in UTC, JSON with its keys sorted)."""
+    value = getattr(row, f.attname)
+    if value is None:
+        return None
+    if isinstance(f, DecimalField):
+        return str(rounded(Decimal(value), f.decimal_places))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(f, JSONField) or isinstance(value, (dict, list)):  # also encrypted JSON (addresses)
+        return json.dumps(value, sort_keys=True, default=str)
+    return f.value_to_string(row)
+
+
+_DIGESTED: dict = {}  # model -> its digested fields
+
+
+def _digested(model) -> list:
+    found = _DIGESTED.get(model)
+    if found is None:
+        found = _DIGESTED[model] = [
+            f
+            for f in model._meta.concrete_fields
+            if f.attname not in NOT_DIGESTED and not getattr(f, "auto_now", False)
+        ]
+    return found
+
+
 def row_digest(row) -> str:
-    """A digest of the row's stored values: equal digests, unchanged row."""
+    """A digest of the row's stored values: equal digests, unchanged row. The import takes it from the objects it
+    wrote (no read back), the API from the rows it read: both give the values as stored."""
+    parts = [(f.attname, _stored(f, row)) for f in _digested(type(row))]
+    return "2:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:62]  # fits the column
+
+
+def _digest_v1(row) -> str:
+    """The digest imports took before "2:" (read back from the database): still recognised."""
     parts = [
         (f.attname, f.value_to_string(row))
         for f in row._meta.concrete_fields
-        if f.attname not in NOT_DIGESTED and not getattr(f, "auto_now", False)
+        if f.attname not in NOT_DIGESTED - {"chart_version"} and not getattr(f, "auto_now", False)
     ]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def unchanged(row, digest: str) -> bool:
+    if digest.startswith("2:"):
+        return row_digest(row) == digest
+    return bool(digest) and _digest_v1(row) == digest
 
 
 def rewrite(resource: dict, refs: dict) -> dict:
@@ -137,7 +189,7 @@ def serve(pairs: list[tuple[object, dict]], *, with_identifiers: bool = False) -
         rec = records.get((res["resourceType"], res["id"]))
         if rec is not None:
             received = _received(rec, res)
-            res = received if row_digest(row) == rec.row_digest else _with_received(res, received)
+            res = received if unchanged(row, rec.row_digest) else _with_received(res, received)
         out.append(_last_updated(row, res if with_identifiers else _minimum_necessary(res)))
     return out
 

@@ -78,7 +78,7 @@ def records_finish(w) -> None:
     for row, rec in records:
         rec.resource = parsed.refs.resources[row.key]
         rec.refs = parsed.refs.served(rec.resource, w.served)
-    _digests([rec for _, rec in records])
+    _digests([rec for _, rec in records], w.written)
     ImportedRecord.objects.bulk_create(w.new_links, batch_size=1000)
     new_ids = {id(r) for r in w.new_links}
     old = [rec for _, rec in records if id(rec) not in new_ids and rec.pk]
@@ -95,10 +95,16 @@ def records_finish(w) -> None:
         KeptResource.objects.bulk_update(changed, fields=["resource", "refs", "received_at"], batch_size=500)
 
 
-def _digests(recs: list[ImportedRecord]) -> None:
+def _digests(recs: list[ImportedRecord], written: dict) -> None:
+    """The digest of each row as imported: from the object just inserted (whole in memory), else read back (rows
+    an earlier import made, updated column by column here): one query per table then."""
     by_model = defaultdict(list)
     for rec in recs:
-        by_model[rec.target_model].append(rec)
+        obj = written.get((rec.target_model, rec.target_id))
+        if obj is not None:
+            rec.row_digest = row_digest(obj)
+        else:
+            by_model[rec.target_model].append(rec)
     for label, group in by_model.items():
         model = apps.get_model(label)
         pk = model._meta.pk

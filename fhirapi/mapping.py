@@ -8,12 +8,13 @@ patient, and the MRN does that job), emergency contacts (Patient.contact is not 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
 
 from patients.models import Ethnicity, GenderIdentity, Race
+
+from . import given
 
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 # The MRN's identifier system. 2.999 is the OID arc reserved for examples: a deployment sets its own OID.
@@ -283,6 +284,12 @@ def _dt(value) -> str | None:
     return value.isoformat()
 
 
+def _sent_dt(row, column: str) -> str | None:
+    """A date or instant as the sender wrote it while it agrees with the column (fhirapi/given.py), else ours."""
+    value = getattr(row, column)
+    return given.sent(row, column, value) or _dt(value)
+
+
 def _practitioner_of(user):
     try:
         return user.practitioner if user is not None else None
@@ -349,8 +356,8 @@ def condition_to_fhir(p) -> dict:
         },
         "subject": _ref("Patient", p.patient_id),
         "encounter": _ref("Encounter", p.encounter_id) if p.encounter_id else None,
-        "onsetDateTime": _dt(p.onset_date),
-        "abatementDateTime": _dt(p.resolved_date),
+        "onsetDateTime": _sent_dt(p, "onset_date"),
+        "abatementDateTime": _sent_dt(p, "resolved_date"),
         "recordedDate": _dt(p.recorded_at),
     }
     return _clean(out)
@@ -381,7 +388,7 @@ def allergy_to_fhir(a) -> dict:
         "criticality": a.criticality or None,
         "code": code,
         "patient": _ref("Patient", a.patient_id),
-        "onsetDateTime": _dt(a.onset_date),
+        "onsetDateTime": _sent_dt(a, "onset_date"),
         "recordedDate": _dt(a.recorded_at),
         "reaction": reaction,
     }
@@ -426,9 +433,16 @@ VITAL_CODE_SUFFIX = {BP_PANEL[1]: "bp", "2708-6": "spo2", **{v[2]: v[0] for v in
 VITAL_FIELDS_BY_SUFFIX = {"bp": ("systolic", "diastolic"), **{v[0]: (v[1],) for v in VITAL_OBSERVATIONS}}
 
 
-def _quantity(value, unit: str) -> dict:
+def _quantity(value, unit: str, sent=None) -> dict:
     num = float(value)
-    return {"value": int(num) if num.is_integer() else num, "unit": unit, "system": UCUM_SYSTEM, "code": unit}
+    if sent is None:
+        sent = int(num) if num.is_integer() else num
+    return {"value": sent, "unit": unit, "system": UCUM_SYSTEM, "code": unit}
+
+
+def _vital_quantity(vs, field: str, unit: str) -> dict:
+    value = getattr(vs, field)
+    return _quantity(value, unit, given.sent(vs, field, value, places=given.vital_places(field)))
 
 
 def _observation_base(vs, suffix: str, profile: str, code: dict) -> dict:
@@ -441,7 +455,7 @@ def _observation_base(vs, suffix: str, profile: str, code: dict) -> dict:
         "code": code,
         "subject": _ref("Patient", vs.patient_id),
         "encounter": _ref("Encounter", vs.encounter_id) if vs.encounter_id else None,
-        "effectiveDateTime": _dt(vs.taken_at),
+        "effectiveDateTime": _sent_dt(vs, "taken_at"),
     }
 
 
@@ -454,13 +468,14 @@ def vitals_to_fhir(vs) -> list[dict]:
             vs, suffix, profile, {"coding": [_coding(LOINC_SYSTEM, loinc, display)], "text": "Blood pressure"}
         )
         components = []
-        for field, code, label in BP_COMPONENTS:
+        order = (vs.as_sent or {}).get("bp_order") or ()  # the sender's order of the two (given.py)
+        for field, code, label in sorted(BP_COMPONENTS, key=lambda c: c[0] not in order[:1]):
             comp = {"code": {"coding": [_coding(LOINC_SYSTEM, code, label)], "text": label}}
             value = getattr(vs, field)
             if value is None:
                 comp["dataAbsentReason"] = {"coding": [_coding(DATA_ABSENT, "unknown", "Unknown")]}
             else:
-                comp["valueQuantity"] = _quantity(value, "mm[Hg]")
+                comp["valueQuantity"] = _vital_quantity(vs, field, "mm[Hg]")
             components.append(comp)
         obs["component"] = components
         out.append(_clean(obs))
@@ -472,7 +487,7 @@ def vitals_to_fhir(vs) -> list[dict]:
         if suffix == "spo2":
             codings.append(_coding(LOINC_SYSTEM, "2708-6", "Oxygen saturation in Arterial blood"))
         obs = _observation_base(vs, suffix, profile, {"coding": codings, "text": display})
-        obs["valueQuantity"] = _quantity(value, unit)
+        obs["valueQuantity"] = _vital_quantity(vs, field, unit)
         out.append(_clean(obs))
     return out
 
@@ -680,90 +695,8 @@ def immunization_to_fhir(i) -> dict:
     return _clean(out)
 
 
-OBSERVATION_CATEGORY_DISPLAY = {
-    "laboratory": "Laboratory",
-    "social-history": "Social History",
-    "survey": "Survey",
-    "exam": "Exam",
-    "imaging": "Imaging",
-    "procedure": "Procedure",
-    "vital-signs": "Vital Signs",
-}
-INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-
-
-def _number(value):
-    """A Decimal column as a JSON number: 5 for 5.0000, 177.9449 as is."""
-    d = Decimal(value).normalize()
-    return int(d) if d == d.to_integral_value() else float(d)
-
-
-def result_to_fhir(o) -> dict:
-    """A result (laboratory, social history, survey ...): US Core Laboratory Result Observation or the base
-    Observation profile for the other categories."""
-    profile = (
-        "us-core-observation-lab" if o.category == "laboratory" else "us-core-observation-clinical-result"
-    )
-    out = {
-        "resourceType": "Observation",
-        "id": str(o.pk),
-        "meta": {"profile": [US_CORE + profile]},
-        "status": o.status,
-        "category": [
-            {
-                "coding": [
-                    _coding(
-                        OBSERVATION_CATEGORY,
-                        o.category,
-                        OBSERVATION_CATEGORY_DISPLAY.get(o.category, o.category),
-                    )
-                ]
-            }
-        ],
-        "code": {"coding": [_coding(LOINC_SYSTEM, o.loinc_code, o.display)], "text": o.display},
-        "subject": _ref("Patient", o.patient_id),
-        "encounter": _ref("Encounter", o.encounter_id) if o.encounter_id else None,
-        "effectiveDateTime": _dt(o.effective),
-        "issued": _dt(o.issued),
-    }
-    if o.value_quantity is not None:
-        q = {"value": _number(o.value_quantity), "unit": o.value_unit or None}
-        if o.value_unit:
-            q.update(system=UCUM_SYSTEM, code=o.value_unit)
-        out["valueQuantity"] = _clean(q)
-    elif o.value_code:
-        out["valueCodeableConcept"] = _clean(
-            {
-                "coding": [
-                    _clean(
-                        {
-                            "system": o.value_system or None,
-                            "code": o.value_code,
-                            "display": o.value_text or None,
-                        }
-                    )
-                ],
-                "text": o.value_text or None,
-            }
-        )
-    elif o.value_text:
-        out["valueString"] = o.value_text
-    else:
-        out["dataAbsentReason"] = {"coding": [_coding(DATA_ABSENT, "unknown", "Unknown")]}
-    if o.interpretation:
-        out["interpretation"] = [{"coding": [{"system": INTERPRETATION_SYSTEM, "code": o.interpretation}]}]
-    if o.reference_low is not None or o.reference_high is not None:
-        rng = {}
-        if o.reference_low is not None:
-            rng["low"] = _clean({"value": _number(o.reference_low), "unit": o.value_unit or None})
-        if o.reference_high is not None:
-            rng["high"] = _clean({"value": _number(o.reference_high), "unit": o.value_unit or None})
-        out["referenceRange"] = [rng]
-    return _clean(out)
-
-
-def observation_any_to_fhir(row) -> list[dict]:
-    """Observation rows come from two tables: sets of vital signs (several resources each) and results."""
-    if row._meta.model_name == "vitalsigns":
-        return vitals_to_fhir(row)
-    return [result_to_fhir(row)]
+# Results (and the Observation door for both tables) live in mapping_results.py; imported last, re-exported here.
+from .mapping_results import (  # noqa: E402
+    observation_any_to_fhir,  # noqa: F401
+    result_to_fhir,  # noqa: F401
+)

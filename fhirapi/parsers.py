@@ -289,6 +289,7 @@ def _condition_dates(r: dict) -> dict:
     }
     if out["onset_date"] and out["resolved_date"] and out["resolved_date"] < out["onset_date"]:
         raise Invalid("Condition.abatementDateTime is before its onset")
+    out["as_sent"] = as_sent(onset_date=r.get("onsetDateTime"), resolved_date=r.get("abatementDateTime"))
     return out
 
 
@@ -352,6 +353,7 @@ def allergy(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         "status": _status(r, ALLERGY_STATUS_IN),
         "onset_date": optional(date_of, r.get("onsetDateTime"), "AllergyIntolerance.onsetDateTime"),
         "recorded_at": optional(instant, r.get("recordedDate"), "AllergyIntolerance.recordedDate"),
+        "as_sent": as_sent(onset_date=r.get("onsetDateTime")),
     }
     used = {"clinicalStatus", "verificationStatus", "type", "category", "criticality", "code", "patient"}
     return fields, {}, used | {"recordedDate", "reaction", "onsetDateTime"}
@@ -480,7 +482,15 @@ INTERPRETATIONS = ("H", "L", "N", "A", "HH", "LL")
 
 
 def _empty_value() -> dict:
-    return {"value_quantity": None, "value_unit": "", "value_text": "", "value_code": "", "value_system": ""}
+    # value_sent: the number as sent (fhirapi/given.py); it goes into as_sent, not a column of its own.
+    return {
+        "value_quantity": None,
+        "value_unit": "",
+        "value_text": "",
+        "value_code": "",
+        "value_system": "",
+        "value_sent": None,
+    }
 
 
 def observation_value(src: dict, what: str) -> dict:
@@ -492,8 +502,10 @@ def observation_value(src: dict, what: str) -> dict:
             raise Invalid(f"{what}.valueQuantity has no value")
         into["value_quantity"] = decimal_of(q["value"], f"{what}.valueQuantity.value")
         into["value_unit"] = clip(q.get("code") or q.get("unit") or "", 30)
+        into["value_sent"] = q["value"]
     elif "valueInteger" in src:
         into["value_quantity"] = decimal_of(src["valueInteger"], f"{what}.valueInteger")
+        into["value_sent"] = src["valueInteger"]
     elif "valueCodeableConcept" in src:
         c = first_code(src["valueCodeableConcept"]) or {}
         into["value_code"] = clip(c.get("code", ""), 64)
@@ -514,9 +526,19 @@ def _observation_components(r: dict) -> list[dict]:
     return out
 
 
+def _reference_range(r: dict) -> dict:
+    return next((x for x in r.get("referenceRange") or [] if isinstance(x, dict)), {})
+
+
+def as_sent(**values) -> dict | None:
+    """The values as sent, for the columns named (fhirapi/given.py); None when none was sent."""
+    found = {k: v for k, v in values.items() if v is not None}
+    return found or None
+
+
 def _observation_extras(r: dict) -> dict:
     interp = first_code((r.get("interpretation") or [None])[0]) or {}
-    ref = next((x for x in r.get("referenceRange") or [] if isinstance(x, dict)), {})
+    ref = _reference_range(r)
     return {
         "interpretation": _choice(interp.get("code", "")[:2], INTERPRETATIONS),
         "reference_low": optional(decimal_of, (ref.get("low") or {}).get("value"), "referenceRange.low"),
@@ -541,6 +563,13 @@ def observation(r: dict, refs: Refs) -> tuple[dict, dict, set]:
         "components": _observation_components(r),
         **_observation_extras(r),
     }
+    rng = _reference_range(r)
+    fields["as_sent"] = as_sent(
+        value_quantity=fields.pop("value_sent"),
+        reference_low=(rng.get("low") or {}).get("value"),
+        reference_high=(rng.get("high") or {}).get("value"),
+        effective=when,
+    )
     out_refs = {
         "encounter": refs.key(r.get("encounter"), "Observation.encounter", want="Encounter", required=False)
     }

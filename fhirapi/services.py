@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -24,7 +24,7 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
-from . import keeping
+from . import given, keeping
 from .importing import BundleRefused, ParsedBundle, Row, parse_bundle
 from .models import ImportedRecord
 
@@ -81,6 +81,9 @@ class _Writer:
         self.new_links: list[ImportedRecord] = []
         self.served: dict[str, str] = {}  # bundle key -> "Type/id" that serves it here
         self.kept: list = []  # (Kept, KeptResource, new)
+        self.written: dict[
+            tuple[str, str], object
+        ] = {}  # (model label, pk) -> object inserted whole (digests)
         self.result = BundleResult(
             not_modelled=parsed.not_modelled,
             dropped_elements=parsed.dropped_elements,
@@ -165,6 +168,7 @@ class _Writer:
             else:
                 obj = model(**values)
                 creates.append(obj)
+                self.written[(model._meta.label_lower, str(obj.pk))] = obj
             self.local[row.key] = obj.pk
             self.link(row, model, obj.pk, values.get("patient_id"))
         model.objects.bulk_create(creates, batch_size=1000)
@@ -209,7 +213,13 @@ def _patients(w: _Writer) -> None:
             )
         except ValidationError as exc:  # say which field, refuse the bundle
             raise BundleRefused(_validation_text(exc), entry=row.entry, resource=row.key) from None
+        if created:  # a new chart has none of its one-to-one rows yet: the audit diff need not look them up
+            for rel in Patient._meta.related_objects:
+                if rel.one_to_one:
+                    rel.set_cached_value(patient, None)
         patient.save(force_insert=created)
+        if created:
+            w.written[("patients.patient", str(patient.pk))] = patient
         if created:
             for user in w.care_team:
                 care_team_grant(patient=patient, user=user, care_role="Imported chart", added_by=w.actor)
@@ -331,6 +341,10 @@ def _recorded(w: _Writer, model, rows: list[tuple[Row, dict]]) -> None:
         for row, _ in rows
         if row.fields.get("recorded_at")
     ]
+    label = model._meta.label_lower
+    for obj in given:  # the inserted object too: its digest is taken from it
+        if (written := w.written.get((label, str(obj.pk)))) is not None:
+            setattr(written, "recorded_at", obj.recorded_at)  # noqa: B010 (any model with recorded_at)
     if given:
         model.objects.bulk_update(given, fields=["recorded_at"], batch_size=500)
 
@@ -425,7 +439,6 @@ UNIT_CONVERSIONS = {
     ("height", "[in_i]"): lambda v: v * Decimal("2.54"),
     ("height", "m"): lambda v: v * 100,
 }
-PLACES = {"temperature": "0.1", "weight": "0.1", "height": "0.1", "bmi": "0.1"}
 
 
 def _vital_value(column: str, part: dict):
@@ -439,12 +452,8 @@ def _vital_value(column: str, part: dict):
         if convert is None:
             return None
         value = convert(value)
-    places = PLACES.get(column)
-    value = (
-        value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
-        if places
-        else int(value.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
-    )
+    places = given.vital_places(column)  # the column's value; the number as sent is kept beside it (as_sent)
+    value = given.rounded(value, places) if places else int(given.rounded(value, 0))
     from encounters.vitals import BY_FIELD
 
     d = BY_FIELD.get(column)
@@ -453,21 +462,32 @@ def _vital_value(column: str, part: dict):
     return value
 
 
-def _vital_columns(row: Row) -> dict | None:
-    """{column: value} for a vital-sign Observation that fits the vital-signs columns whole, else None."""
+def _vital_columns(row: Row) -> tuple[dict, dict] | None:
+    """({column: value}, {column: number as sent}) for a vital-sign Observation that fits the vital-signs columns
+    whole, else None. A number is kept as sent only in the column's own unit (a converted one is ours)."""
     f = row.fields
     code = f["loinc_code"]
     if f["category"] != "vital-signs" or not (code in VITAL_CODES or code in BP_PANELS):
         return None
-    parts = f["components"] if code in BP_PANELS else [{"code": code, **f}]
-    values = {}
+    if code in BP_PANELS:
+        parts = f["components"]
+    else:
+        parts = [{"code": code, **f, "value_sent": (f["as_sent"] or {}).get("value_quantity")}]
+    values: dict = {}
+    sent: dict = {}
     for part in parts:
         column = VITAL_CODES.get(part["code"])
-        value = _vital_value(column, part) if column else None
+        if column is None:
+            return None
+        value = _vital_value(column, part)
         if value is None:
             return None
         values[column] = value
-    return values or None
+        if part.get("value_unit") == COLUMN_UNITS[column] and part.get("value_sent") is not None:
+            sent[column] = part["value_sent"]
+    if code in BP_PANELS and len(values) == 2:
+        sent["bp_order"] = list(values)  # systolic and diastolic in the order sent
+    return (values, sent) if values else None
 
 
 def _result_values(w: _Writer, row: Row, categories_known: set) -> dict:
@@ -494,9 +514,12 @@ def _observations(w: _Writer) -> None:
             others.append((row, _result_values(w, row, categories_known)))
             continue
         key = (w.patient_id(row), row.refs.get("encounter"), row.fields["effective"])
-        group = groups.setdefault(key, {"rows": [], "values": {}})
+        group = groups.setdefault(key, {"rows": [], "values": {}, "sent": {}})
         group["rows"].append(row)
-        group["values"].update(columns)
+        group["values"].update(columns[0])
+        group["sent"].update(columns[1])
+        if "effective" in (row.fields["as_sent"] or {}):
+            group["sent"].setdefault("taken_at", row.fields["as_sent"]["effective"])
     w.upsert(Observation, others, kind="observation")
     vital_rows = []
     for (patient_id, enc_key, taken_at), group in groups.items():
@@ -507,6 +530,7 @@ def _observations(w: _Writer) -> None:
             "patient_id": patient_id,
             "taken_at": taken_at,
             "encounter_id": encounter_id,
+            "as_sent": group["sent"] or None,
         }
         vital_rows.append((first, values, group["rows"]))
     w.upsert(VitalSigns, [(first, values) for first, values, _ in vital_rows], kind="vital signs")

@@ -98,18 +98,25 @@ def clip(value: str, n: int) -> str:
 
 # ---------------------------------------------------------------- references
 def references_in(node) -> list[str]:
-    """Every Reference.reference string anywhere in a resource (contained resources included)."""
-    out = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
+    """Every Reference.reference string anywhere in a resource (contained resources included). Parsed JSON holds
+    plain dicts and lists only, so exact type checks do (this walk is a hot spot of the import)."""
+    out: list[str] = []
+
+    def walk(item) -> None:
+        if type(item) is dict:
             ref = item.get("reference")
-            if isinstance(ref, str):
+            if type(ref) is str:
                 out.append(ref)
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, (dict, list)))
+            values = item.values()
+        else:
+            values = item
+        for v in values:
+            t = type(v)
+            if t is dict or t is list:
+                walk(v)
+
+    if type(node) is dict or type(node) is list:
+        walk(node)
     return out
 
 

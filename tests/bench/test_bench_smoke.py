@@ -28,6 +28,8 @@ EVERY = [
     "audit_report_12m_p95",
     "audit_verify_rate",
     "fhir_import_rate",
+    "fhir_import_resources_per_s",
+    "fhir_bulk_export_resources_per_s",
     "erx_sign_to_delivered_p95",
     "http_chart_c8",
     "http_chart_c32",
@@ -103,6 +105,17 @@ def test_seed_ci_then_bench_one_round(tmp_path):
     # a repeat view reads nothing of the body: the door's read and its access event, besides the session
     assert figures["chart_cached_queries"]["median"] < figures["chart_e10_queries"]["median"] - 5
     assert figures["erx_sign_to_delivered_p95"]["detail"]["not_delivered_in_30s"] == 0
+    # the bulk export figure exported the clinician's patients (10% of 2,000 plus the named ones), every line counted
+    bulk = figures["fhir_bulk_export_resources_per_s"]
+    team = _scalar(
+        "SELECT count(DISTINCT c.patient_id) FROM patients_careteammember c JOIN auth_user u ON u.id = c.user_id "
+        "WHERE u.username = %s",
+        [seeders.BENCH_CLINICIAN],
+    )
+    assert bulk["median"] > 0 and bulk["detail"]["patients"] == team > 100
+    assert bulk["detail"]["resources_per_round"] > bulk["detail"]["patients"]
+    # the import figure counts every resource of the bundles imported, mapped and kept
+    assert figures["fhir_import_rate"]["detail"]["resources_per_round"] == _entries_of_first_bundle()
     assert result["meta"]["size"] == "ci" and result["meta"]["machine"]["nproc"]
     assert "| figure |" in (tmp_path / "bench.md").read_text()
     # the bench's own reads went through the one door and were recorded
@@ -113,6 +126,12 @@ def test_seed_ci_then_bench_one_round(tmp_path):
         )
         > 0
     )
+
+
+def _entries_of_first_bundle() -> int:
+    from bench.fhir import bundle_texts
+
+    return len(json.loads(bundle_texts()[0])["entry"])
 
 
 def _the_seeded_rows_are_what_the_product_writes():

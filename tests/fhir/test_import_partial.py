@@ -223,3 +223,82 @@ def test_problem_in_the_patient_refuses_the_bundle(importer):
         _import(importer, copy.deepcopy(bundle))
     assert "Patient.birthDate is required" in err.value.reason and err.value.resource.startswith("Patient/")
     assert Patient.objects.count() == before and not KeptResource.objects.exists()
+
+
+def test_dates_and_numbers_come_back_as_sent_even_from_the_rows(importer, clinician, make_token, api):
+    """The columns round (a date, 4 decimal places, 0.1 for a weight); what was sent comes back exactly: a
+    dateTime with its offset, a month as a month, 1.405 as 1.405, 120.0 as 120.0 (not 120) -- also once the row
+    was changed here (the row's own mapping is served then). Changing the value itself serves the new value."""
+    from encounters.models import Observation, Problem, VitalSigns
+
+    bundle = load("Kermit")
+    cond = first(bundle, "Condition")
+    cond["onsetDateTime"], cond["abatementDateTime"] = "2019-03", "2019-03-04T10:22:00-05:00"
+    lab = first(
+        bundle,
+        "Observation",
+        lambda r: "valueQuantity" in r and r["category"][0]["coding"][0]["code"] == "laboratory",
+    )
+    lab["valueQuantity"]["value"] = 1.405
+    lab["referenceRange"] = [{"low": {"value": 0.5}, "high": {"value": 120.0}}]
+    weight = first(bundle, "Observation", lambda r: r["code"]["coding"][0]["code"] == "29463-7")
+    weight["valueQuantity"]["value"] = 120.0
+    result = bundle_import(actor=importer, bundle=bundle, source="synthea", care_team=[clinician])
+    [pid] = result.patient_ids
+    problem = Problem.objects.get(patient_id=pid, description=cond["code"]["text"], onset_date="2019-03-01")
+    result_row = Observation.objects.get(patient_id=pid, value_quantity="1.405")
+    vitals = VitalSigns.objects.get(patient_id=pid, weight=120)
+    # Changed here, not in these values: the rows' own mapping is served.
+    Problem.objects.filter(pk=problem.pk).update(description="Edited here")
+    Observation.objects.filter(pk=result_row.pk).update(status="amended")
+    VitalSigns.objects.filter(pk=vitals.pk).update(heart_rate=None)
+    token = make_token(clinician, "user/*.read")
+    c = api(token, f"Condition/{problem.pk}").json()
+    assert "source" not in c["meta"] and c["code"]["text"] == "Edited here"
+    assert (c["onsetDateTime"], c["abatementDateTime"]) == ("2019-03", "2019-03-04T10:22:00-05:00")
+    o = api(token, f"Observation/{result_row.pk}").json()
+    assert o["status"] == "amended"
+    value, rng = o["valueQuantity"]["value"], o["referenceRange"][0]
+    assert (value, rng["low"]["value"], rng["high"]["value"]) == (1.405, 0.5, 120.0)
+    assert type(rng["high"]["value"]) is float and o["effectiveDateTime"] == lab["effectiveDateTime"]
+    w = api(token, f"Observation/{vitals.pk}-wt").json()
+    assert w["valueQuantity"]["value"] == 120.0 and type(w["valueQuantity"]["value"]) is float
+    # A value changed here is the column's, whatever was sent.
+    Problem.objects.filter(pk=problem.pk).update(onset_date="2019-03-02")
+    Observation.objects.filter(pk=result_row.pk).update(value_quantity="1.5")
+    c = api(token, f"Condition/{problem.pk}").json()
+    assert (c["onsetDateTime"], c["abatementDateTime"]) == ("2019-03-02", "2019-03-04T10:22:00-05:00")
+    assert api(token, f"Observation/{result_row.pk}").json()["valueQuantity"]["value"] == 1.5
+
+
+def test_importing_the_same_bundle_twice_is_idempotent_and_still_served_as_received(
+    importer, clinician, make_token, api
+):
+    """A second import of the bundle updates what the first made (no second row, link or kept resource), takes the
+    digests again from the rows it updated, and a value sent differently the second time is the new one."""
+    from encounters.models import Problem
+    from fhirapi.models import ImportedRecord
+
+    bundle = load("Kermit")
+    first_result = bundle_import(actor=importer, bundle=bundle, source="synthea", care_team=[clinician])
+    counts = (KeptResource.objects.count(), ImportedRecord.objects.count(), Problem.objects.count())
+    again = copy.deepcopy(bundle)
+    cond = first(again, "Condition")
+    cond["onsetDateTime"] = "2001-07"
+    cond.pop("abatementDateTime", None)
+    second = bundle_import(actor=importer, bundle=again, source="synthea")
+    assert second.patient_ids == first_result.patient_ids and not second.issues
+    assert (KeptResource.objects.count(), ImportedRecord.objects.count(), Problem.objects.count()) == counts
+    assert not second.created.get("problem") and second.updated["problem"]
+    [pid] = second.patient_ids
+    token = make_token(clinician, "user/*.read")
+    served = api(token, f"Patient/{pid}/$everything").json()["entry"]
+    sources = [e["resource"]["meta"].get("source", "") for e in served]
+    assert len(served) == len(bundle["entry"]) and all(s.startswith("synthea#") for s in sources)
+    rec = ImportedRecord.objects.get(source="synthea", resource_type="Condition", source_id=cond["id"])
+    assert rec.row_digest.startswith("2:")
+    c = api(token, f"Condition/{rec.served_id}").json()
+    assert c["onsetDateTime"] == "2001-07" and "abatementDateTime" not in c
+    Problem.objects.filter(pk=rec.target_id).update(description="Edited here")  # the row's own mapping now
+    c = api(token, f"Condition/{rec.served_id}").json()
+    assert "source" not in c["meta"] and c["onsetDateTime"] == "2001-07"

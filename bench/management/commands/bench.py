@@ -21,6 +21,7 @@ from django.db import connection
 from django.test.utils import override_settings
 
 from bench import figures, seeders, sizes
+from bench.bulk import fig_bulk_export
 from bench.erx import fig_erx
 from bench.fhir import fig_fhir
 from bench.http import fig_http
@@ -105,7 +106,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
         parser.add_argument("--no-seed", action="store_true", help="measure what is there; do not top up")
         parser.add_argument(
-            "--only", nargs="*", choices=[n for n, _ in figures.FIGURES] + ["fhir", "erx", "http"]
+            "--only", nargs="*", choices=[n for n, _ in figures.FIGURES] + ["fhir", "bulk", "erx", "http"]
         )
         parser.add_argument("--repeat", type=int, default=20, help="chart and door requests per round")
         parser.add_argument(
@@ -165,6 +166,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  measured {name} in {time.perf_counter() - t0:.1f} s")
         for name, run in (
             ("fhir", lambda: fig_fhir(b, bundles=max(1, opts["fhir_bundles"]))),
+            ("bulk", lambda: fig_bulk_export(b, rounds=min(b.rounds, 3))),
             ("erx", lambda: fig_erx(b, rate=opts["erx_rate"], seconds=opts["erx_seconds"])),
             (
                 "http",
