@@ -418,7 +418,9 @@ _IMMUNIZATIONS_RECENT = Prepared(lambda patient_id: _immunizations(patient_id)[:
 # The latest laboratory value of each test (LOINC code): DISTINCT ON, at most 200 tests.
 _RESULTS_LATEST = Prepared(
     lambda patient_id: (
-        Observation.objects.filter(patient_id=patient_id, category=ObservationCategory.LABORATORY)
+        Observation.objects.filter(
+            patient_id=patient_id, category=ObservationCategory.LABORATORY, superseded_by__isnull=True
+        )
         .exclude(status=ObservationStatus.ERROR)
         .order_by("loinc_code", "-effective")
         .distinct("loinc_code")[:200]
@@ -444,6 +446,13 @@ class ResultGroup:
     display: str
     rows: list
 
+    @property
+    def trend(self):
+        """The current numeric values drawn as a small chart with axes (None below two values)."""
+        from .results import trend_chart
+
+        return trend_chart(self.rows)
+
 
 def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:
     """Every result (the most recent `limit`), grouped by test, each group newest first; the groups in the order
@@ -451,7 +460,7 @@ def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:
     rows = list(
         Observation.objects.filter(patient=patient)
         .exclude(status=ObservationStatus.ERROR)
-        .order_by("-effective", "loinc_code")[:limit]
+        .order_by("-effective", "loinc_code", "superseded_by_id")[:limit]
     )
     groups: dict[tuple[str, str], ResultGroup] = {}
     for o in rows:
