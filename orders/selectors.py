@@ -126,7 +126,7 @@ def results_to_review(*, actor, request=None, limit: int = 200) -> list[ResultRe
         .order_by("-is_critical", "-is_abnormal", "-filed_at")[:limit]
     )
     for r in rows:
-        r.url = pk_url("orders:report", r.pk)
+        r.url = pk_url("orders:report", r.pk)  # type: ignore[attr-defined]
     access_record(
         actor=actor,
         action=Action.LIST,

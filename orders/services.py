@@ -171,6 +171,9 @@ def _orm_payload(order: Order, control_id: str) -> bytes:
 
     p = order.patient
     clinician = order.ordering_clinician
+    lab = order.lab
+    if lab is None:
+        raise ValueError("an order without a lab has no HL7 message")
     return hl7wire.build_orm(
         hl7wire.OrderData(
             control_id=control_id,
@@ -195,8 +198,8 @@ def _orm_payload(order: Order, control_id: str) -> bytes:
             specimen=order.test.specimen,
             sending_app=settings.HL7_APPLICATION,
             sending_facility=settings.HL7_FACILITY,
-            receiving_app=order.lab.application,
-            receiving_facility=order.lab.facility,
+            receiving_app=lab.application,
+            receiving_facility=lab.facility,
         )
     )
 
