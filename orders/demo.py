@@ -99,7 +99,7 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
         name="Springfield Imaging (paper requisitions)", facility="SPRINGIMG", application="SPRINGIMG"
     )
     house = next((u for u in providers if u.get_username() == "dr.house"), providers[0])
-    mine = [p for p in patients[:40]]
+    mine = [patients[i % len(patients)] for i in range(13)]  # a small demo has fewer patients: some repeat
     tests = {t.loinc: t for t in LabTest.objects.all()}
     now = timezone.now()
     a1c, bmp, lipid, tsh = tests["4548-4"], tests["51990-0"], tests["57698-3"], tests["3016-3"]

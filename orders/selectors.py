@@ -38,9 +38,12 @@ def tests_search(*, q: str = "", kinds=(TestKind.LAB, TestKind.IMAGING), limit: 
 
 def test_get(test_id, *, kinds=(TestKind.LAB, TestKind.IMAGING)) -> LabTest | None:
     try:
-        return LabTest.objects.filter(pk=int(test_id), active=True, kind__in=kinds).first()
+        pk = int(str(test_id))
     except (TypeError, ValueError):
         return None
+    if not 0 < pk < 2**31:
+        return None
+    return LabTest.objects.filter(pk=pk, active=True, kind__in=kinds).first()
 
 
 def labs_active() -> list[PerformingLab]:

@@ -87,6 +87,14 @@ def diagnoses_check(codes) -> list[dict]:
     return [{"code": c, "description": found[c].description} for c in dict.fromkeys(codes)]
 
 
+def _int(value) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**31 else None
+
+
 def _signer_check(actor, password: str, request) -> None:
     if getattr(getattr(actor, "practitioner", None), "npi", "") == "":
         raise ValidationError("Only a practitioner with an NPI can sign orders.")
@@ -121,10 +129,14 @@ def order_sign(
         raise ValidationError(
             "This record was merged into another one: order on the surviving record, not on this one."
         )
-    test = LabTest.objects.filter(pk=test_id, active=True).exclude(kind=TestKind.POC).first()
+    test = (
+        LabTest.objects.filter(pk=_int(test_id), active=True).exclude(kind=TestKind.POC).first()
+        if _int(test_id)
+        else None
+    )
     if test is None:
         raise ValidationError({"test": "Choose a test from the catalogue."})
-    lab = PerformingLab.objects.filter(pk=lab_id, active=True).first()
+    lab = PerformingLab.objects.filter(pk=_int(lab_id), active=True).first() if _int(lab_id) else None
     if lab is None:
         raise ValidationError({"lab": "Choose the lab or imaging site that performs the test."})
     if priority not in Priority.values:
@@ -249,7 +261,11 @@ def manual_result_record(
         request=request,
         record=False,
     )
-    test = LabTest.objects.filter(pk=test_id, kind=TestKind.POC, active=True).first()
+    test = (
+        LabTest.objects.filter(pk=_int(test_id), kind=TestKind.POC, active=True).first()
+        if _int(test_id)
+        else None
+    )
     if test is None:
         raise ValidationError({"test": "Choose an in-office test."})
     rows, errors = [], {}
