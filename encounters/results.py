@@ -65,6 +65,20 @@ def results_file(
     return rows
 
 
+def results_supersede(rows: list[Observation], *, by_report_id) -> None:
+    """Rows that arrived after the values replacing them (a late preliminary): each points at the current row of
+    `by_report_id` for the same test."""
+    current = {
+        o.loinc_code: o
+        for o in Observation.objects.filter(report_id=by_report_id, superseded_by__isnull=True)
+    }
+    for row in rows:
+        newer = current.get(row.loinc_code)
+        if newer is not None:
+            row.superseded_by = newer
+            row.save(update_fields=["superseded_by"])
+
+
 # ------------------------------------------------------------------ trend chart
 CHART_W, CHART_H, PAD_L, PAD_B, PAD_T, PAD_R = 520, 160, 56, 28, 12, 16
 
@@ -112,6 +126,7 @@ def trend_chart(rows) -> dict | None:
         "h": CHART_H,
         "x0": x0,
         "x1": x1,
+        "plot_w": x1 - x0,
         "y0": y0,
         "y1": y1,
         "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),

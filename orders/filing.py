@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
-from encounters.results import ResultValue, results_file
+from encounters.results import ResultValue, results_file, results_supersede
 
 from . import hl7wire, signals
 from .models import Order, OrderStatus, ReportStatus, ResultReport
@@ -25,6 +25,7 @@ _ORDER_STATUS = {
     ReportStatus.FINAL: OrderStatus.FINAL,
     ReportStatus.CORRECTED: OrderStatus.CORRECTED,
 }
+_RANK = {ReportStatus.PRELIMINARY: 0, ReportStatus.FINAL: 1, ReportStatus.CORRECTED: 2}
 _RANGE = re.compile(r"^\s*(-?[\d.]+)?\s*-\s*(-?[\d.]+)?\s*$")
 _FLAGS = {"HH": "HH", "LL": "LL", "H": "H", "L": "L", "N": "N", "A": "A", "AA": "HH", "POS": "A"}
 
@@ -97,7 +98,12 @@ def report_file(
         earlier = earlier.filter(filler_number=data.filler_number)
     else:
         earlier = earlier.none()
-    earlier_ids = list(earlier.values_list("pk", flat=True))
+    earlier_rows = list(earlier.values_list("pk", "status"))
+    newer = [pk for pk, st in earlier_rows if _RANK[st] > _RANK[status]]
+    if newer:
+        # Arrived after a later result (a preliminary re-sent after the final): kept, replaced at once.
+        return _file_late(message, patient, order, data, clinician, status, values, newer[0])
+    earlier_ids = [pk for pk, _ in earlier_rows]
     report = ResultReport.objects.create(
         patient=patient,
         order=order,
@@ -126,6 +132,26 @@ def report_file(
         order.status_reason = ""
         order.save(update_fields=["status", "filler_number", "status_reason", "updated_at"])
     announce(report)
+    return report
+
+
+def _file_late(message, patient, order, data, clinician, status, values, current_id) -> ResultReport:
+    report = ResultReport.objects.create(
+        patient=patient,
+        order=order,
+        message=message,
+        ordering_clinician=clinician,
+        loinc=(data.loinc or values[0].loinc)[:20],
+        test_name=(data.test_name or values[0].display)[:200],
+        filler_number=data.filler_number[:40],
+        status=status,
+        is_critical=any(v.interpretation in ("HH", "LL") for v in values),
+        is_abnormal=any(v.interpretation not in ("", "N") for v in values),
+        observed_at=data.observed_at,
+        superseded_by_id=current_id,
+    )
+    rows = results_file(patient=patient, report_id=report.pk, effective=data.observed_at, values=values)
+    results_supersede(rows, by_report_id=current_id)
     return report
 
 

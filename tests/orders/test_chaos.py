@@ -103,6 +103,8 @@ def test_chaos_orders_once_results_once(
         f"simulated={stats['simulated_failures']} inbound={dict(inbound)} elapsed={time.monotonic() - started:.0f}s"
     )
     assert len(orders) == N
+    # A preliminary re-sent after its final never takes the final's place.
+    assert set(statuses) <= {OrderStatus.FINAL, OrderStatus.NEEDS_ATTENTION}, statuses
     attention = [reason for _, s, reason in orders if s == OrderStatus.NEEDS_ATTENTION]
     assert all(attention), "every order that needs attention says why"
     assert len(attention) <= N // 20, attention  # only an unlucky run of refusals may exhaust the retries
@@ -116,5 +118,6 @@ def test_chaos_orders_once_results_once(
     assert inbound["filed"] == 2 * len(seen)
     # Every BMP value filed once: 4 preliminary and 8 final per order.
     assert Observation.objects.filter(patient=patient).count() == 12 * len(seen)
+    assert ResultReport.objects.filter(status="final", superseded_by__isnull=False).count() == 0
     assert stats["results_pending"] == 0
     assert kills > 0 and listener_kills > 0 and restarts == 1

@@ -245,7 +245,7 @@ def test_preliminary_then_final_then_corrected_supersede_visibly(order, patient,
     assert order.status == "corrected"
     page = login(clinician).get(reverse("encounters:results", args=[patient.pk])).content.decode()
     assert page.count('data-testid="result-superseded"') == 3  # 2 glucose, 1 potassium replaced
-    assert "replaced by a corrected result" in page
+    assert "replaced by a newer result" in page
 
 
 def test_duplicate_control_ids(order, patient):
@@ -404,3 +404,19 @@ def test_lab_simulator_answers_through_the_listener(transactional_db, order, lab
     corrected = lab_sim.send("correction", {"placer_number": order.placer_number, "value": "77"})
     assert corrected["control_id"]
     wait_until(lambda: ResultReport.objects.filter(order=order, status="corrected").exists(), timeout=20)
+
+
+def test_a_preliminary_arriving_after_the_final_does_not_replace_it(order, patient):
+    from encounters.models import Observation
+    from orders.models import ResultReport
+
+    assert receive(oru(ident(patient), placer=order.placer_number, status="F"))[0] == "AA"
+    late = [hl7wire.ResultRow("2339-0", "Glucose", "300", "NM", "mg/dL", "70-99", "H", "P")]
+    assert receive(oru(ident(patient), placer=order.placer_number, status="P", rows=late))[0] == "AA"
+    final = ResultReport.objects.get(status="final")
+    prelim = ResultReport.objects.get(status="preliminary")
+    assert final.superseded_by is None and prelim.superseded_by == final
+    current = Observation.objects.get(loinc_code="2339-0", superseded_by__isnull=True)
+    assert current.value_quantity == 450 and current.report_id == final.pk
+    order.refresh_from_db()
+    assert order.status == "final"
