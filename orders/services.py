@@ -129,14 +129,15 @@ def order_sign(
         raise ValidationError(
             "This record was merged into another one: order on the surviving record, not on this one."
         )
+    test_pk, lab_pk = _int(test_id), _int(lab_id)
     test = (
-        LabTest.objects.filter(pk=_int(test_id), active=True).exclude(kind=TestKind.POC).first()
-        if _int(test_id)
+        LabTest.objects.filter(pk=test_pk, active=True).exclude(kind=TestKind.POC).first()
+        if test_pk is not None
         else None
     )
     if test is None:
         raise ValidationError({"test": "Choose a test from the catalogue."})
-    lab = PerformingLab.objects.filter(pk=_int(lab_id), active=True).first() if _int(lab_id) else None
+    lab = PerformingLab.objects.filter(pk=lab_pk, active=True).first() if lab_pk is not None else None
     if lab is None:
         raise ValidationError({"lab": "Choose the lab or imaging site that performs the test."})
     if priority not in Priority.values:
@@ -261,9 +262,10 @@ def manual_result_record(
         request=request,
         record=False,
     )
+    poc_pk = _int(test_id)
     test = (
-        LabTest.objects.filter(pk=_int(test_id), kind=TestKind.POC, active=True).first()
-        if _int(test_id)
+        LabTest.objects.filter(pk=poc_pk, kind=TestKind.POC, active=True).first()
+        if poc_pk is not None
         else None
     )
     if test is None:
