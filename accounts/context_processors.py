@@ -52,6 +52,9 @@ def navigation(request):
         items.append(("scheduling:day_list", "Schedule"))
     if Role.CLINICIAN in roles:
         items.append(("prescriptions:inbox", "Rx inbox"))
+        items.append(("orders:review", "Results"))
+    if Role.NURSE in roles:  # clinicians reach the unmatched queue from their results list
+        items.append(("orders:unmatched", "Unmatched results"))
     if roles & {Role.CLINICIAN, Role.NURSE}:  # the queue shows prescriptions of patients they treat
         items.append(("prescriptions:attention", "Needs attention"))
     if roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}:

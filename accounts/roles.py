@@ -50,7 +50,12 @@ ROLES: dict[str, RoleSpec] = {
     Role.CLINICIAN: RoleSpec(
         Role.CLINICIAN,
         "Clinician (prescriber)",
-        ("patients.add_patient", "patients.register_patient", "scheduling.view_provider_schedule"),
+        (
+            "patients.add_patient",
+            "patients.register_patient",
+            "scheduling.view_provider_schedule",
+            "orders.resolve_unmatched",
+        ),
         (
             VIEW_DEMOGRAPHICS,
             CHANGE_DEMOGRAPHICS,
@@ -65,7 +70,12 @@ ROLES: dict[str, RoleSpec] = {
     Role.NURSE: RoleSpec(
         Role.NURSE,
         "Nurse",
-        ("patients.add_patient", "patients.register_patient", "scheduling.view_provider_schedule"),
+        (
+            "patients.add_patient",
+            "patients.register_patient",
+            "scheduling.view_provider_schedule",
+            "orders.resolve_unmatched",
+        ),
         (
             VIEW_DEMOGRAPHICS,
             CHANGE_DEMOGRAPHICS,

@@ -444,6 +444,34 @@ def pharmacy_sim_env(port: int) -> None:
         )
 
 
+def lab_procs() -> dict[str, list[str]]:
+    """The inbound MLLP listener for lab results and the lab simulator that answers orders through it; the demo
+    lab (LABSIM) is pointed at the simulator's MLLP port."""
+    listener_port = free_port(2575)
+    mllp_port, http_port = free_port(2576), free_port(8766)
+    os.environ["HL7_LISTENER_PORT"] = str(listener_port)
+    os.environ["LAB_SIM_CONTROL_TOKEN"] = secrets.token_urlsafe(32)
+    os.environ["LAB_SIMULATOR_URL"] = f"http://127.0.0.1:{http_port}"
+    try:
+        manage("lab_point", "LABSIM", "127.0.0.1", str(mllp_port), stdout=subprocess.DEVNULL)
+    except subprocess.CalledProcessError:
+        log("no demo lab LABSIM: orders to other labs are printed as requisitions")
+    return {
+        "hl7-listener": [PY, "manage.py", "hl7_listener", "--port", str(listener_port)],
+        "lab-sim": [
+            PY,
+            "-m",
+            "lab_sim",
+            "--mllp-port",
+            str(mllp_port),
+            "--http-port",
+            str(http_port),
+            "--target",
+            f"127.0.0.1:{listener_port}",
+        ],
+    }
+
+
 def cmd_run(argv: list[str]) -> int:
     load_secrets()
     os.environ.setdefault("DJANGO_DEBUG", "1")  # development server: readable errors, console email
@@ -480,7 +508,10 @@ def cmd_run(argv: list[str]) -> int:
         if (ROOT / "pharmacy_sim").exists():
             procs["pharmacy-sim"] = [PY, "-m", "pharmacy_sim", "--port", str(sim_port)]
             pharmacy_sim_env(port)
-        supervisor = Supervisor(procs, keep_running={"worker", "beat", "pharmacy-sim"})
+        procs.update(lab_procs())
+        supervisor = Supervisor(
+            procs, keep_running={"worker", "beat", "pharmacy-sim", "hl7-listener", "lab-sim"}
+        )
         children = supervisor.children
         stop = False
 
@@ -491,7 +522,7 @@ def cmd_run(argv: list[str]) -> int:
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         logins = manage("demo_logins", capture_output=True, text=True).stdout
-        log("starting the web server, worker, beat and simulator ...")
+        log("starting the web server, worker, beat, HL7 listener and simulators ...")
         wait_for_http(f"http://127.0.0.1:{port}/healthz", 90)
         print("\n" + "=" * 72)
         print(f"  EHR is running at  http://127.0.0.1:{port}/")

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "scheduling",
     "encounters",
     "prescriptions",
+    "orders",
     "fhirapi",
     "clinic",
     "core",
@@ -143,6 +144,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
     },
     "fhirapi-bulk-export-expire": {"task": "fhirapi.tasks.bulk_export_expire", "schedule": 300.0},
+    "orders-requeue-stuck": {"task": "orders.tasks.requeue_stuck", "schedule": 30.0},
 }
 
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
@@ -337,6 +339,16 @@ RX_ANSWER_DEADLINE_SECONDS = {
     "NewRx": env.int("RX_NEWRX_ANSWER_DEADLINE_SECONDS", default=24 * 3600),
     "CancelRx": env.int("RX_CANCELRX_ANSWER_DEADLINE_SECONDS", default=48 * 3600),
 }
+
+# --- orders and results (orders) ---------------------------------------------------------------------
+# Who we are in HL7 (MSH-3/4 out, MSH-5/6 in: a result addressed to another facility is refused), the inbound MLLP
+# listener's address (manage.py hl7_listener), and the outbox's budget per message as for prescriptions.
+HL7_APPLICATION = env("HL7_APPLICATION", default="OPENEHR")
+HL7_FACILITY = env("HL7_FACILITY", default="OPENEHR-CLINIC")
+HL7_LISTENER_HOST = env("HL7_LISTENER_HOST", default="127.0.0.1")
+HL7_LISTENER_PORT = env.int("HL7_LISTENER_PORT", default=2575)
+ORDERS_MAX_ATTEMPTS = env.int("ORDERS_MAX_ATTEMPTS", default=10)
+ORDERS_SEND_TIMEOUT_SECONDS = env.int("ORDERS_SEND_TIMEOUT_SECONDS", default=5)
 
 # --- scheduling --------------------------------------------------------------------------------------
 # Reminders go out this many hours before an appointment (email, and SMS through the backend below: a dotted path

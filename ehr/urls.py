@@ -38,6 +38,7 @@ urlpatterns = [
     path("schedule/", include("encounters.urls")),
     path("rx/", include("prescriptions.urls")),
     path("clinic/", include("clinic.urls")),
+    path("orders/", include("orders.urls")),
     path("fhir/", include("fhirapi.urls")),
     path("export/", include("fhirapi.export_urls")),
     # The consent page of SMART launches (patient picker) in front of django-oauth-toolkit's own.

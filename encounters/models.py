@@ -706,6 +706,12 @@ class Observation(models.Model):
     )
     effective = models.DateTimeField()
     issued = models.DateTimeField(null=True, blank=True)
+    # Set by orders when a laboratory result is filed: its orders.ResultReport (a plain id: encounters sits
+    # below orders), and the newer value that replaced this one (a corrected result; this row stays, struck out).
+    report_id = models.UUIDField(null=True, blank=True, db_index=True)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="supersedes"
+    )
 
     # Last change (FHIR `_lastUpdated` and `_since`): auto_now renews it on every save; the database default
     # fills it for rows written by COPY (the bench seeders).

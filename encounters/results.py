@@ -4,9 +4,17 @@ The chart shows results; until now they arrived only by import. Devices and othe
 FHIR API (fhirapi/writing.py), which calls these services as every other writer does: the door first (change_clinical
 on the patient, before the transaction), full_clean, a guarded save; django-auditlog records the row write.
 Values are stored as given: the column keeps 4 decimal places and refuses more (never rounds).
+
+Results from the laboratory (orders/, HL7 ORU) are filed by results_file, called by orders inside its transaction
+after it has matched the result to a patient it has the right to write to. A corrected value supersedes the earlier
+one visibly: the earlier row stays and points at its replacement.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,7 +22,7 @@ from django.db import transaction
 from accounts import roles
 from audit import categories
 
-from .models import Encounter, Observation
+from .models import Encounter, Interpretation, Observation, ObservationCategory, ObservationStatus
 from .services import _door, _save_guarded
 
 RESULT_FIELDS = (
@@ -78,3 +86,72 @@ def result_correct(*, actor, result_id, values: dict, request=None) -> Observati
         obs.full_clean()  # field by field: the API names the element
         _save_guarded(obs)
     return obs
+
+
+# ------------------------------------------------------------------ results from the laboratory
+@dataclass
+class ResultValue:
+    loinc: str
+    display: str
+    value_quantity: Decimal | None
+    value_text: str
+    unit: str
+    reference_low: Decimal | None
+    reference_high: Decimal | None
+    interpretation: str  # HH, LL, H, L, N, A or ""
+    status: str  # final, preliminary, corrected
+
+
+_INTERPRETATIONS = {c.value for c in Interpretation}
+
+
+def results_file(
+    *, patient, report_id, effective: datetime, values: list[ResultValue], supersede_report_ids=()
+) -> list[Observation]:
+    """Store the values of one report; the current rows of `supersede_report_ids` for the same tests (LOINC)
+    point at their new row, and stay. Returns the new rows."""
+    rows = [
+        Observation(
+            patient=patient,
+            category=ObservationCategory.LABORATORY,
+            loinc_code=v.loinc[:20],
+            display=(v.display or v.loinc)[:200],
+            value_quantity=v.value_quantity,
+            value_unit=v.unit[:40],
+            value_text=v.value_text[:1000],
+            reference_low=v.reference_low,
+            reference_high=v.reference_high,
+            interpretation=v.interpretation if v.interpretation in _INTERPRETATIONS else "",
+            status=v.status if v.status in ObservationStatus.values else ObservationStatus.FINAL,
+            effective=effective,
+            report_id=report_id,
+        )
+        for v in values
+    ]
+    for row in rows:
+        row.full_clean(exclude=["encounter", "superseded_by"])
+        row.save(force_insert=True)
+    if supersede_report_ids:
+        by_code = {r.loinc_code: r for r in rows}
+        for old in Observation.objects.filter(
+            report_id__in=list(supersede_report_ids),
+            superseded_by__isnull=True,
+            loinc_code__in=list(by_code),
+        ).exclude(pk__in=[r.pk for r in rows]):
+            old.superseded_by = by_code[old.loinc_code]
+            old.save(update_fields=["superseded_by"])
+    return rows
+
+
+def results_supersede(rows: list[Observation], *, by_report_id) -> None:
+    """Rows that arrived after the values replacing them (a late preliminary): each points at the current row of
+    `by_report_id` for the same test."""
+    current = {
+        o.loinc_code: o
+        for o in Observation.objects.filter(report_id=by_report_id, superseded_by__isnull=True)
+    }
+    for row in rows:
+        newer = current.get(row.loinc_code)
+        if newer is not None:
+            row.superseded_by = newer
+            row.save(update_fields=["superseded_by"])

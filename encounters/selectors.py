@@ -419,7 +419,9 @@ _IMMUNIZATIONS_RECENT = Prepared(lambda patient_id: _immunizations(patient_id)[:
 # The latest laboratory value of each test (LOINC code): DISTINCT ON, at most 200 tests.
 _RESULTS_LATEST = Prepared(
     lambda patient_id: (
-        Observation.objects.filter(patient_id=patient_id, category=ObservationCategory.LABORATORY)
+        Observation.objects.filter(
+            patient_id=patient_id, category=ObservationCategory.LABORATORY, superseded_by__isnull=True
+        )
         .exclude(status=ObservationStatus.ERROR)
         .order_by("loinc_code", "-effective")
         .distinct("loinc_code")[:200]
@@ -457,7 +459,7 @@ def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:
     rows = list(
         Observation.objects.filter(patient=patient)
         .exclude(status=ObservationStatus.ERROR)
-        .order_by("-effective", "loinc_code")[:limit]
+        .order_by("-effective", "loinc_code", "superseded_by_id")[:limit]
     )
     groups: dict[tuple[str, str], ResultGroup] = {}
     for o in rows:

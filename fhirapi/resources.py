@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.http import Http404
 
-from . import fidelity, mapping, search, selectors, sorting, tokens
+from . import fidelity, mapping, orders_fhir, search, selectors, sorting, tokens
 from .auth import Grant
 
 
@@ -395,6 +395,19 @@ _register_clinical(
         SearchParam("date", "date", f"When given: {DATE_DOC}"),
         SearchParam("status", "token", "completed | not-done | entered-in-error"),
         SearchParam("vaccine-code", "token", f"CVX ({mapping.CVX_SYSTEM}): {TOKEN_DOC}"),
+    ),
+)
+
+
+_register_clinical(
+    "ServiceRequest",
+    mapping.US_CORE + "us-core-servicerequest",
+    orders_fhir.service_request_to_fhir,
+    orders_fhir.SERVICE_REQUEST_PARAMS,
+    (
+        SearchParam("status", "token", "active | completed | revoked"),
+        SearchParam("code", "token", f"LOINC: [{mapping.LOINC_SYSTEM}|]code"),
+        SearchParam("authored", "date", f"When signed: {DATE_DOC}"),
     ),
 )
 

@@ -159,6 +159,7 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
         Problem,
         VitalSigns,
     )
+    from orders.models import Order
     from prescriptions.models import Prescription
     from scheduling.models import Appointment
 
@@ -212,6 +213,11 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
             categories.IMMUNIZATIONS,
             (Source(Immunization, ("performer__practitioner",), ("-occurrence", "pk")),),
         ),
+        "ServiceRequest": ClinicalKind(
+            roles.VIEW_CLINICAL,
+            categories.LAB_ORDER,
+            (Source(Order, ("test", "lab", "ordering_clinician__practitioner"), ("-created_at", "pk")),),
+        ),
         "Appointment": ClinicalKind(
             roles.VIEW_SCHEDULE,
             categories.SCHEDULE,
@@ -255,7 +261,6 @@ KEPT_TYPES = (
     "Medication",
     "MedicationAdministration",
     "MedicationDispense",
-    "ServiceRequest",
     "Specimen",
     "FamilyMemberHistory",
     "QuestionnaireResponse",

@@ -12,6 +12,7 @@ from audit import categories
 # (permission, category) -> words; (permission, None) is the permission's default.
 ACTION_WORDS: dict[tuple[str, str | None], str] = {
     (roles.PRESCRIBE, None): "prescribe",
+    (roles.PRESCRIBE, categories.LAB_ORDER): "order tests",
     (roles.CHANGE_CLINICAL, categories.VITALS): "record vital signs",
     (roles.CHANGE_CLINICAL, categories.CLINICAL_NOTE): "write clinical notes",
     (roles.CHANGE_CLINICAL, categories.PROBLEMS): "change the problem list",

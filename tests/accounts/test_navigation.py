@@ -36,7 +36,15 @@ def test_privacy_officer_sees_audit_and_no_patient_search(login, privacy):
 def test_clinician_sees_the_rx_inbox_and_search(login, clinician):
     html = home_html(login, clinician)
 
-    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Rx inbox", "Needs attention", "Pharmacies"]
+    assert nav_labels(html) == [
+        "Home",
+        "Patients",
+        "Schedule",
+        "Rx inbox",
+        "Results",
+        "Needs attention",
+        "Pharmacies",
+    ]
     assert 'hx-get="/patients/"' in html
 
 
@@ -45,6 +53,7 @@ def test_nurse_sees_patients_but_no_rx_inbox(login, nurse):
         "Home",
         "Patients",
         "Schedule",
+        "Unmatched results",
         "Needs attention",
         "Pharmacies",
     ]

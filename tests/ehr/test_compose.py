@@ -39,7 +39,7 @@ def test_the_web_port_is_published_on_loopback_only(services):
     )
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "hl7-listener"])
 def test_app_processes_wait_for_the_migrations(services, name):
     assert re.search(
         r"depends_on:\n\s+migrate:\n\s+condition: service_completed_successfully", services[name]

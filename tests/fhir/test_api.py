@@ -57,6 +57,7 @@ def test_metadata_needs_no_token(client):
         "Appointment",
         "DocumentReference",
         "Immunization",
+        "ServiceRequest",
         # Types the product does not model: served as they were received at import.
         *KEPT_TYPES,
         # A Group (a department) only for Bulk Data export.
