@@ -54,6 +54,7 @@ SORTS: dict[str, dict[str, tuple]] = {
     "Immunization": {"_id": _ID, "date": ("occurrence",), LAST_UPDATED: _CHANGED},
     "Appointment": {"_id": _ID, "date": ("start",), LAST_UPDATED: _CHANGED},
     "DocumentReference": {"_id": _ID, "date": ("signed_at",), LAST_UPDATED: _CHANGED},
+    "ServiceRequest": {"_id": _ID, "authored": ("signed_at",), LAST_UPDATED: _CHANGED},
 }
 
 

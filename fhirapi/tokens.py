@@ -144,6 +144,7 @@ EXTRA: dict[str, tuple[dict, ...]] = {
     "Immunization": ({**_CHANGED, "vaccine-code": vaccine_code},),
     "Appointment": (_CHANGED,),
     "DocumentReference": (_CHANGED,),
+    "ServiceRequest": (_CHANGED,),
 }
 KEPT_EXTRA = (_changed("received_at"),)
 

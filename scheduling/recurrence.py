@@ -135,3 +135,40 @@ def rrule_weekly(*, every: int, days: list[str], count: int | None = None, until
     parts.append("BYDAY=" + ",".join(sorted(set(days), key=codes.index)))
     parts.append(f"COUNT={count}" if count is not None else f"UNTIL={until:%Y%m%d}")
     return rrule_clean(";".join(parts))
+
+
+_DAY_NAMES = dict(
+    zip(
+        [c for c, _ in WEEKDAYS],
+        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        strict=True,
+    )
+)
+_FREQ_UNITS = {
+    "DAILY": ("day", "days"),
+    "WEEKLY": ("week", "weeks"),
+    "MONTHLY": ("month", "months"),
+    "YEARLY": ("year", "years"),
+}
+
+
+def rrule_words(rule: str) -> str:
+    """A series' rule in plain words for staff: "Every 2 weeks on Monday and Thursday, 10 visits". A rule this
+    cannot word (a part other than these) is shown as it is rather than half-described."""
+    parts = dict(p.split("=", 1) for p in rule.split(";") if "=" in p)
+    unit = _FREQ_UNITS.get(parts.get("FREQ", ""))
+    if unit is None or set(parts) - {"FREQ", "INTERVAL", "BYDAY", "COUNT", "UNTIL", "WKST"}:
+        return rule
+    every = int(parts.get("INTERVAL", "1") or 1)
+    words = f"Every {unit[0]}" if every == 1 else f"Every {every} {unit[1]}"
+    if "BYDAY" in parts:
+        days = [_DAY_NAMES.get(d) for d in parts["BYDAY"].split(",")]
+        if None in days:
+            return rule
+        words += " on " + (days[0] if len(days) == 1 else ", ".join(days[:-1]) + " and " + days[-1])
+    if "COUNT" in parts:
+        words += f", {parts['COUNT']} visits"
+    elif "UNTIL" in parts:
+        until = datetime.strptime(parts["UNTIL"][:8], "%Y%m%d").date()
+        words += f", until {until:%b} {until.day}, {until.year}"
+    return words

@@ -97,3 +97,11 @@ def day_list_rows(context, items) -> str:
             f'<td>{room}</td>\n  <td>{status}</td>\n  <td class="row-actions">{steps}</td>\n</tr>'
         )
     return mark_safe("".join(rows))  # noqa: S308 (every value above is escaped)
+
+
+@register.filter
+def rrule_words(rule: str) -> str:
+    """A series' rule in plain words (scheduling.recurrence.rrule_words)."""
+    from scheduling.recurrence import rrule_words as words
+
+    return words(rule or "")

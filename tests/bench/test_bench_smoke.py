@@ -45,6 +45,12 @@ def _scalar(sql, params=()):
         return cur.fetchone()[0]
 
 
+def _rows(sql, params=()):
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
 def _row(sql, params=()):
     with connection.cursor() as cur:
         cur.execute(sql, params)
@@ -61,7 +67,10 @@ def test_seed_ci_then_bench_one_round(tmp_path):
     assert _scalar("SELECT count(*) FROM encounters_encounter") == 3000
     assert _scalar("SELECT count(*) FROM encounters_appointment") == 2000
     # seeded events landed in monthly partitions, not in the default one, and are chained
-    assert _scalar("SELECT count(*) FROM audit_accessevent") == 20000
+    assert _scalar("SELECT count(*) FROM audit_accessevent") == 20000, _rows(
+        "SELECT actor_username, category, action, count(*) FROM audit_accessevent"
+        " GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 12"
+    )
     assert _scalar("SELECT count(*) FROM ONLY audit_accessevent_default") == 0
     assert _scalar("SELECT count(*) FROM audit_unlinked") == 0
     # the chart-version triggers were off for the load and every version was bumped once at its end, not once per
