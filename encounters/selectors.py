@@ -450,7 +450,7 @@ class ResultGroup:
     @property
     def numeric(self) -> int:
         """How many of its results are numbers (two or more: the page links to the drawn trend)."""
-        return sum(1 for o in self.rows if o.value_quantity is not None)
+        return sum(1 for o in self.rows if o.value_quantity is not None and o.superseded_by_id is None)
 
 
 def results_all(*, patient, limit: int = 1000) -> list[ResultGroup]:

@@ -31,10 +31,12 @@ def _range(rows) -> tuple[Decimal, Decimal] | None:
 
 def result_trend(*, patient, code: str, limit: int = 60) -> dict | None:
     """The chart and table of one test (LOINC `code`) for `patient`, or None when it has no numeric result. Values
-    are drawn in the unit of the latest result; results in another unit are counted, not drawn (one axis). One
-    query."""
+    are drawn in the unit of the latest result; results in another unit are counted, not drawn (one axis). A value
+    replaced by a corrected or final one is not drawn (the results page shows it, struck out). One query."""
     rows = list(
-        Observation.objects.filter(patient=patient, loinc_code=code[:20], value_quantity__isnull=False)
+        Observation.objects.filter(
+            patient=patient, loinc_code=code[:20], value_quantity__isnull=False, superseded_by__isnull=True
+        )
         .exclude(status=ObservationStatus.ERROR)
         .order_by("-effective")[:limit]
     )
