@@ -144,6 +144,8 @@ EXTRA: dict[str, tuple[dict, ...]] = {
     "Immunization": ({**_CHANGED, "vaccine-code": vaccine_code},),
     "Appointment": (_CHANGED,),
     "DocumentReference": (_CHANGED,),
+    "ServiceRequest": (_CHANGED,),
+    "DiagnosticReport": ({}, {}),  # diagnostic_report.PARAMS has its own (two tables)
 }
 KEPT_EXTRA = (_changed("received_at"),)
 
