@@ -206,13 +206,13 @@ def _match(ident: hl7wire.PatientIdent, data: hl7wire.ReportData) -> tuple[Patie
     order = None
     if data.placer_number:
         order = (
-            Order.objects.select_related("patient", "ordering_clinician")
+            Order.objects.select_related("patient", "ordering_clinician", "test")
             .filter(placer_number=data.placer_number)
             .first()
         )
     if order is None and data.filler_number:
         order = (
-            Order.objects.select_related("patient", "ordering_clinician")
+            Order.objects.select_related("patient", "ordering_clinician", "test")
             .filter(filler_number=data.filler_number)
             .first()
         )

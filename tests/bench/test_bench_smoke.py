@@ -31,6 +31,7 @@ EVERY = [
     "fhir_import_resources_per_s",
     "fhir_bulk_export_resources_per_s",
     "erx_sign_to_delivered_p95",
+    "hl7_ingest_messages_per_s",
     "http_chart_c8",
     "http_chart_c32",
     "http_search_c8",
@@ -90,6 +91,8 @@ def test_seed_ci_then_bench_one_round(tmp_path):
         fhir_bundles=1,
         erx_rate=5,
         erx_seconds=1,
+        hl7_messages=20,
+        hl7_connections=2,
     )
     result = json.loads(out.read_text())
     figures = result["figures"]
@@ -105,6 +108,9 @@ def test_seed_ci_then_bench_one_round(tmp_path):
     # a repeat view reads nothing of the body: the door's read and its access event, besides the session
     assert figures["chart_cached_queries"]["median"] < figures["chart_e10_queries"]["median"] - 5
     assert figures["erx_sign_to_delivered_p95"]["detail"]["not_delivered_in_30s"] == 0
+    # every ORU^R01 sent over MLLP was ACKed AA and filed exactly once
+    ingest = figures["hl7_ingest_messages_per_s"]
+    assert ingest["median"] > 0 and ingest["detail"]["errors"] == ingest["detail"]["not_filed_once"] == 0
     # the bulk export figure exported the clinician's patients (10% of 2,000 plus the named ones), every line counted
     bulk = figures["fhir_bulk_export_resources_per_s"]
     team = _scalar(
