@@ -28,6 +28,7 @@ TARGETS = {
     "calendar": 80.0,
     "erx": 2000.0,
     "import": 0.20,
+    "hl7_ingest": 200.0,
 }
 
 

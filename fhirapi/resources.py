@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.http import Http404
 
-from . import fidelity, mapping, orders_fhir, search, selectors, sorting, tokens
+from . import diagnostic_report, fidelity, mapping, orders_fhir, search, selectors, sorting, tokens
 from .auth import Grant
 
 
@@ -443,10 +443,33 @@ def everything_bundle(*, patient, found: dict, base: str) -> dict:
     }
 
 
+# DiagnosticReport: reports filed here (orders.ResultReport) and those kept as received at import
+# (fhirapi/diagnostic_report.py), registered in the kept types' place.
+def _register_diagnostic_report() -> None:
+    _register_clinical(
+        "DiagnosticReport",
+        mapping.US_CORE + "us-core-diagnosticreport-lab",
+        diagnostic_report.to_fhir,
+        diagnostic_report.PARAMS,
+        (
+            SearchParam(
+                "status", "token", "preliminary | final | corrected (and the statuses of imported reports)"
+            ),
+            SearchParam("category", "token", f"{diagnostic_report.V2_0074}|LAB or RAD: {TOKEN_DOC}"),
+            SearchParam("code", "token", f"LOINC ({mapping.LOINC_SYSTEM}) of the test or panel: {TOKEN_DOC}"),
+            SearchParam("date", "date", f"When the specimen was taken (effectiveDateTime): {DATE_DOC}"),
+            SearchParam("based-on", "reference", "The order: ServiceRequest/<id> or <id>"),
+        ),
+    )
+
+
 # ---------------------------------------------------------------- kept as received
 # Types the product does not model: read, search (patient, _id), $everything and the EHI export serve them as they
 # were received (fhirapi/fidelity.py), through the same door as the rest of the clinical record.
 for _name in selectors.KEPT_TYPES:
+    if _name == "DiagnosticReport":
+        _register_diagnostic_report()
+        continue
     _register_clinical(
         _name,
         f"http://hl7.org/fhir/StructureDefinition/{_name}",

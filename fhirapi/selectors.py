@@ -126,10 +126,12 @@ class Source:
     prefetch: tuple[str, ...] = ()
     only: Q | None = None  # rows of the model that are this FHIR type (e.g. signed notes)
     when: Callable | None = None  # row -> instant, to merge two tables newest first
+    shape: Callable | None = None  # queryset -> queryset: annotations the mapping reads (one query still)
 
     def rows(self):
         qs = self.model.objects.select_related(*self.related).prefetch_related(*self.prefetch)
-        return qs.filter(self.only) if self.only is not None else qs
+        qs = qs.filter(self.only) if self.only is not None else qs
+        return self.shape(qs) if self.shape is not None else qs
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,8 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
     from orders.models import Order
     from prescriptions.models import Prescription
     from scheduling.models import Appointment
+
+    from . import diagnostic_report
 
     imported = Q(source=MedicationSource.IMPORTED)
     return {
@@ -224,6 +228,8 @@ def _clinical_kinds() -> dict[str, ClinicalKind]:
             (Source(Appointment, ("provider__practitioner", "appointment_type"), ("-start", "pk")),),
         ),
         **_kept_kinds(),
+        # Reports filed here (orders.ResultReport) and those kept as received at import.
+        "DiagnosticReport": diagnostic_report.kind(),
         # Signed notes only: a draft is work in progress, not yet part of the record.
         "DocumentReference": ClinicalKind(
             roles.VIEW_CLINICAL,

@@ -55,6 +55,12 @@ SORTS: dict[str, dict[str, tuple]] = {
     "Appointment": {"_id": _ID, "date": ("start",), LAST_UPDATED: _CHANGED},
     "DocumentReference": {"_id": _ID, "date": ("signed_at",), LAST_UPDATED: _CHANGED},
     "ServiceRequest": {"_id": _ID, "authored": ("signed_at",), LAST_UPDATED: _CHANGED},
+    # Reports filed here (observed_at) and kept as received (their effectiveDateTime: diagnostic_report.py).
+    "DiagnosticReport": {
+        "_id": _ID * 2,
+        "date": ("observed_at", "fhir_effective"),
+        LAST_UPDATED: ("filed_at", "received_at"),
+    },
 }
 
 

@@ -145,6 +145,7 @@ EXTRA: dict[str, tuple[dict, ...]] = {
     "Appointment": (_CHANGED,),
     "DocumentReference": (_CHANGED,),
     "ServiceRequest": (_CHANGED,),
+    "DiagnosticReport": ({}, {}),  # diagnostic_report.PARAMS has its own (two tables)
 }
 KEPT_EXTRA = (_changed("received_at"),)
 

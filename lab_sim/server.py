@@ -4,6 +4,7 @@ sent to the EHR's MLLP listener, like a reference lab's interface engine would.
 - MLLP (``--mllp-port``): each ORM^O01 gets an ACK. A control id seen before gets the first answer again and is
   counted only as a duplicate delivery. Fault injection (``/control/mode``): ``nak_rate`` (AR: "busy, send
   again"), ``silent_rate`` (the connection closes with no answer), ``error_for`` (AE for these family names).
+- A cancel (ORM^O01 with ORC-1 CA) is acknowledged (AA) and the order's results not yet sent are withheld.
 - Results: for each accepted order, a preliminary result after ``prelim_delay`` seconds (for panels) and the final
   one after ``final_delay``; values drawn from the test's typical range (data/orders/lab_tests.json), a few
   abnormal, and critical ones for the family names in ``critical_for``. A result that got no ACK is sent again,
@@ -76,6 +77,9 @@ class Lab:
             self.results_acked: dict[str, str] = {}  # result control id -> ACK code
             self.results_pending = 0
             self.finals: dict[str, tuple] = {}  # placer -> (patient, report) of the last final
+            self.cancelled: list[str] = []  # placer numbers of orders cancelled (ORC-1 CA)
+            self.placer_of: dict[str, str] = {}  # result control id -> placer number
+            self.withheld = 0  # results not sent: their order was cancelled first
 
     # ------------------------------------------------------------------ orders in
     def order_received(self, raw: bytes) -> bytes | None:
@@ -100,7 +104,10 @@ class Lab:
             patient = hl7wire.patient_of(message)
             obr = message.segment("OBR")
             placer, loinc = hl7wire.get(obr, "2.1"), hl7wire.get(obr, "4.1")
-            if patient.family in self.mode.error_for:
+            if hl7wire.get(message.segment("ORC"), "1") == "CA":  # cancel: acknowledged, its results not sent
+                ack = hl7wire.build_ack(message, hl7wire.ACCEPT, sending_facility=FACILITY)
+                self.cancelled.append(placer)
+            elif patient.family in self.mode.error_for:
                 ack = hl7wire.build_ack(message, hl7wire.ERROR, "patient date of birth missing")
             else:
                 ack = hl7wire.build_ack(message, hl7wire.ACCEPT, sending_facility=FACILITY)
@@ -177,6 +184,7 @@ class Lab:
             provider_npi=npi,
         )
         cid = hl7wire.new_control_id()
+        self.placer_of[cid] = placer
         raw = hl7wire.build_oru(
             control_id=cid,
             patient=patient,
@@ -203,6 +211,10 @@ class Lab:
                     self.wake.wait(timeout)
                 due, seq, cid, raw = heapq.heappop(self.queue)
                 target = self.target
+                if self.placer_of.get(cid) in self.cancelled:
+                    self.withheld += 1
+                    self.results_pending -= 1
+                    continue
             code = self._send(target, raw)
             with self.lock:
                 if code in ("AA", "AE", "AR-final"):
@@ -230,6 +242,8 @@ class Lab:
                 "simulated_failures": self.simulated_failures,
                 "results_acked": dict(self.results_acked),
                 "results_pending": self.results_pending,
+                "cancelled": list(self.cancelled),
+                "results_withheld": self.withheld,
             }
 
     def set_mode(self, payload: dict) -> dict:

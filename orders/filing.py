@@ -127,12 +127,22 @@ def report_file(
     if earlier_ids:
         ResultReport.objects.filter(pk__in=earlier_ids).update(superseded_by=report)
     if order is not None:
-        order.status = _ORDER_STATUS[status]
-        order.filler_number = data.filler_number[:40] or order.filler_number
-        order.status_reason = ""
-        order.save(update_fields=["status", "filler_number", "status_reason", "updated_at"])
+        _order_resulted(order, status, data.filler_number)
     announce(report)
     return report
+
+
+def _order_resulted(order: Order, status: str, filler_number: str) -> None:
+    """The order's status follows its newest result, except a cancelled order: it stays cancelled, flagged."""
+    if order.status == OrderStatus.CANCELLED:
+        note = "a result arrived after it was cancelled and was filed"
+        if note not in order.status_reason:
+            order.status_reason = f"{order.status_reason}; {note}"[-500:].lstrip("; ")
+    else:
+        order.status = _ORDER_STATUS[status]
+        order.status_reason = ""
+    order.filler_number = filler_number[:40] or order.filler_number
+    order.save(update_fields=["status", "filler_number", "status_reason", "updated_at"])
 
 
 def _file_late(message, patient, order, data, clinician, status, values, current_id) -> ResultReport:

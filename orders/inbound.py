@@ -183,6 +183,9 @@ def _process(msg: InboundMessage, message, hdr) -> tuple[str, str]:
     msg.status, msg.ack_code = InboundStatus.FILED, ACCEPT
     orders = ", ".join(sorted({r.order.placer_number for r in filed if r.order})) or "no order: unsolicited"
     msg.outcome = f"filed {len(filed)} result{'s' if len(filed) != 1 else ''} to MRN {patient.mrn} ({orders})"
+    cancelled = sorted({r.order.placer_number for r in filed if r.order and r.order.status == "cancelled"})
+    if cancelled:  # filed all the same, and flagged
+        msg.outcome = f"{msg.outcome}; flagged: order {', '.join(cancelled)} was cancelled"[:500]
     access_record(
         actor=None,
         action=Action.CREATE,
@@ -191,7 +194,7 @@ def _process(msg: InboundMessage, message, hdr) -> tuple[str, str]:
         channel="hl7",
         detail={"message": str(msg.pk), "control_id": hdr["control_id"], "reports": len(filed)},
     )
-    return ACCEPT, "filed"
+    return ACCEPT, "filed; the order was cancelled here" if cancelled else "filed"
 
 
 def _survivor(patient: Patient) -> Patient:
@@ -206,13 +209,13 @@ def _match(ident: hl7wire.PatientIdent, data: hl7wire.ReportData) -> tuple[Patie
     order = None
     if data.placer_number:
         order = (
-            Order.objects.select_related("patient", "ordering_clinician")
+            Order.objects.select_related("patient", "ordering_clinician", "test")
             .filter(placer_number=data.placer_number)
             .first()
         )
     if order is None and data.filler_number:
         order = (
-            Order.objects.select_related("patient", "ordering_clinician")
+            Order.objects.select_related("patient", "ordering_clinician", "test")
             .filter(filler_number=data.filler_number)
             .first()
         )

@@ -35,6 +35,7 @@ SEND_TIMEOUT_SECONDS = getattr(settings, "ORDERS_SEND_TIMEOUT_SECONDS", 5)
 STUCK_AFTER_SECONDS = 120
 TRANSMIT_TASK = "orders.tasks.transmit_order"
 SENDABLE = (OutboundStatus.PENDING, OutboundStatus.SENDING)
+CANCEL_TYPE = "ORM^O01 CA"  # an ORM^O01 whose ORC-1 is CA: cancel the order (OutboundMessage.message_type)
 
 
 def transmit_later(msg_id) -> None:
@@ -53,10 +54,11 @@ def enqueue(msg_id) -> None:
     transaction.on_commit(go)
 
 
-def outbox_add(*, order: Order, payload_for) -> OutboundMessage:
+def outbox_add(*, order: Order, payload_for, message_type: str = "ORM^O01") -> OutboundMessage:
     control_id = hl7wire.new_control_id()
     msg = OutboundMessage.objects.create(
         order=order,
+        message_type=message_type,
         patient_id=order.patient_id,
         lab=order.lab,
         control_id=control_id,
@@ -113,6 +115,8 @@ def outbound_send(message_id) -> str:
                 return _permanent(msg, "the patient's record was merged into another: not sent; order again")
             if not msg.lab.electronic:
                 return _permanent(msg, f"{msg.lab.name} has no HL7 address")
+            if _earlier_unsent(msg):  # a cancel goes after the order it cancels, never before
+                return _transient(msg, "waiting for the order itself to reach the lab first")
             msg.attempts += 1
             msg.status = OutboundStatus.SENDING
             msg.save(update_fields=["attempts", "status", "updated_at"])
@@ -123,6 +127,15 @@ def outbound_send(message_id) -> str:
             if msg is None or msg.status != OutboundStatus.SENDING:
                 return "skipped"
             return _apply(msg, *outcome)
+
+
+def _earlier_unsent(msg: OutboundMessage) -> bool:
+    return (
+        msg.message_type == CANCEL_TYPE
+        and OutboundMessage.objects.filter(
+            order_id=msg.order_id, created_at__lt=msg.created_at, status__in=SENDABLE
+        ).exists()
+    )
 
 
 def _exchange(host: str, port: int, payload: bytes) -> tuple[str, str, str]:

@@ -179,7 +179,7 @@ def _hl7_sex(value: str) -> str:
     return value if value in ("F", "M") else "U"
 
 
-def _orm_payload(order: Order, control_id: str) -> bytes:
+def _orm_payload(order: Order, control_id: str, order_control: str = "NW") -> bytes:
     from django.conf import settings
 
     p = order.patient
@@ -213,6 +213,7 @@ def _orm_payload(order: Order, control_id: str) -> bytes:
             sending_facility=settings.HL7_FACILITY,
             receiving_app=lab.application,
             receiving_facility=lab.facility,
+            order_control=order_control,
         )
     )
 
@@ -351,3 +352,56 @@ def result_sign_off(*, actor, report_id, comment: str = "", request=None) -> Res
 def require_unmatched_permission(actor) -> None:
     if not actor.has_perm("orders.resolve_unmatched"):
         raise PermissionDenied("Matching results to patients is for clinical staff.")
+
+
+# ------------------------------------------------------------------ cancelling
+CANCELLABLE = (OrderStatus.SIGNED, OrderStatus.QUEUED, OrderStatus.SENT, OrderStatus.NEEDS_ATTENTION)
+
+
+def order_cancel(*, actor, order_id, reason: str, request=None) -> Order:
+    """Cancel an order that has no result yet: its status says so at once, and a lab that takes electronic orders
+    gets an ORM^O01 with order control CA (ORC-1) through the same outbox (sent after the new order itself).
+    Who: the prescribe permission on the patient, as for signing."""
+    from core.guarded import patient_id_of
+
+    patient_id = patient_id_of(Order, order_id, "order")
+    patient_get(
+        actor=actor,
+        patient_id=patient_id,
+        perm=roles.PRESCRIBE,
+        category=categories.LAB_ORDER,
+        request=request,
+        record=False,
+    )
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValidationError({"reason": "Say why the order is cancelled (the lab and the chart keep it)."})
+    if len(reason) > 200:
+        raise ValidationError({"reason": "Keep the reason under 200 characters."})
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).select_related("lab", "test").get(pk=order_id)
+        if order.status == OrderStatus.CANCELLED:
+            raise ValidationError("This order was already cancelled.")
+        if order.status not in CANCELLABLE:
+            raise ValidationError(
+                f"This order already has a result ({order.get_status_display().lower()}): it can no longer be cancelled."
+            )
+        order.status = OrderStatus.CANCELLED
+        order.status_reason = f"{reason} ({actor.get_full_name() or actor.get_username()})"[:500]
+        order.save(update_fields=["status", "status_reason", "updated_at"])
+        told_lab = order.lab is not None and order.lab.electronic and order.messages.exists()
+        if told_lab:
+            outbox.outbox_add(order=order, payload_for=_orm_cancel_payload, message_type=outbox.CANCEL_TYPE)
+        access_record(
+            actor=actor,
+            action=Action.UPDATE,
+            category=categories.LAB_ORDER,
+            patient_id=order.patient_id,
+            request=request,
+            detail={"order": str(order.pk), "cancelled": True, "lab_told": told_lab},
+        )
+    return order
+
+
+def _orm_cancel_payload(order: Order, control_id: str) -> bytes:
+    return _orm_payload(order, control_id, order_control="CA")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/new/", views.order_new, name="new"),
     path("patients/<uuid:patient_id>/in-office/", views.in_office, name="in_office"),
     path("<uuid:order_id>/", views.order_detail, name="order"),
+    path("<uuid:order_id>/cancel/", views.order_cancel, name="cancel"),
     path("<uuid:order_id>/requisition.pdf", views.requisition, name="requisition"),
     path("review/", views.review, name="review"),
     path("results/<uuid:report_id>/", views.report_detail, name="report"),

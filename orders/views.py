@@ -114,8 +114,24 @@ def order_detail(request: HttpRequest, order_id) -> HttpResponse:
             "patient": order.patient,
             "reports": selectors.order_reports(order),
             "messages_out": list(order.messages.order_by("created_at")),
+            "cancellable": order.status in services.CANCELLABLE and order.patient.access.can_prescribe,
         },
     )
+
+
+@login_required
+@require_POST
+def order_cancel(request: HttpRequest, order_id) -> HttpResponse:
+    try:
+        services.order_cancel(
+            actor=request.user, order_id=order_id, reason=request.POST.get("reason", ""), request=request
+        )
+    except ValidationError as exc:
+        for m in _errors(exc):
+            messages.error(request, m)
+        return redirect("orders:order", order_id=order_id)
+    messages.success(request, "Order cancelled.")
+    return redirect("orders:order", order_id=order_id)
 
 
 @login_required

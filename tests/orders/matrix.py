@@ -96,6 +96,14 @@ ENTRIES = [
         "data": {"comment": "seen"},
         "expect": {**_PRESCRIBE, "clinician": 302},
     },
+    # Cancelling: the prescriber (a second cancel is told it is done already: a redirect too); nurses 403.
+    {
+        "name": "orders:cancel",
+        "method": "post",
+        "kwargs": lambda ctx: {"order_id": ctx.order.pk},
+        "data": {"reason": "ordered twice"},
+        "expect": {**_PRESCRIBE, "clinician": 302},
+    },
     {"name": "orders:unmatched", "kwargs": lambda ctx: {}, "expect": _RESOLVERS},
     {
         "name": "orders:unmatched_detail",

@@ -24,6 +24,7 @@ from bench import figures, seeders, sizes
 from bench.bulk import fig_bulk_export
 from bench.erx import fig_erx
 from bench.fhir import fig_fhir
+from bench.hl7 import fig_hl7_ingest
 from bench.http import fig_http
 from ehr.runtime import freeze_startup_objects
 
@@ -106,7 +107,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
         parser.add_argument("--no-seed", action="store_true", help="measure what is there; do not top up")
         parser.add_argument(
-            "--only", nargs="*", choices=[n for n, _ in figures.FIGURES] + ["fhir", "bulk", "erx", "http"]
+            "--only",
+            nargs="*",
+            choices=[n for n, _ in figures.FIGURES] + ["fhir", "bulk", "erx", "hl7", "http"],
         )
         parser.add_argument("--repeat", type=int, default=20, help="chart and door requests per round")
         parser.add_argument(
@@ -120,6 +123,8 @@ class Command(BaseCommand):
         parser.add_argument("--fhir-bundles", type=int, default=20, help="bundles imported per round")
         parser.add_argument("--erx-rate", type=float, default=2.0, help="prescriptions signed per second")
         parser.add_argument("--erx-seconds", type=float, default=20.0, help="seconds of signing per round")
+        parser.add_argument("--hl7-messages", type=int, default=300, help="ORU^R01 messages per round")
+        parser.add_argument("--hl7-connections", type=int, default=4, help="MLLP connections sending at once")
         parser.add_argument("--markdown", default="", help="also write the table as Markdown to this path")
 
     def handle(self, *args, **opts):
@@ -168,6 +173,12 @@ class Command(BaseCommand):
             ("fhir", lambda: fig_fhir(b, bundles=max(1, opts["fhir_bundles"]))),
             ("bulk", lambda: fig_bulk_export(b, rounds=min(b.rounds, 3))),
             ("erx", lambda: fig_erx(b, rate=opts["erx_rate"], seconds=opts["erx_seconds"])),
+            (
+                "hl7",
+                lambda: fig_hl7_ingest(
+                    b, messages=max(1, opts["hl7_messages"]), connections=max(1, opts["hl7_connections"])
+                ),
+            ),
             (
                 "http",
                 lambda: fig_http(
