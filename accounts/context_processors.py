@@ -41,8 +41,8 @@ def navigation(request):
         items.append(("patients:search", "Patients"))
     if roles & {Role.FRONT_DESK, Role.CLINICIAN, Role.NURSE, Role.PRACTICE_ADMIN}:
         items.append(("scheduling:day_list", "Schedule"))
-    if Role.CLINICIAN in roles:
-        items.append(("prescriptions:inbox", "Rx inbox"))
+    if roles & {Role.CLINICIAN, Role.NURSE}:  # the clinical inbox (pharmacy requests are in it too)
+        items.append(("inbox:inbox", "Inbox"))
     if roles & {Role.CLINICIAN, Role.NURSE}:  # the queue shows prescriptions of patients they treat
         items.append(("prescriptions:attention", "Needs attention"))
     if roles & {Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}:

@@ -112,6 +112,8 @@ ROLES: dict[str, RoleSpec] = {
                 for verb in ("view", "add", "change", "delete")
             ),
             *(f"encounters.{verb}_notetemplate" for verb in ("view", "add", "change", "delete")),
+            # Who covers a clinician's inbox when items sit too long (not patient data).
+            *(f"inbox.{verb}_coverage" for verb in ("view", "add", "change", "delete")),
             # The pharmacy directory and prescribers' SPIs (not patient data).
             *(
                 f"prescriptions.{verb}_{model}"

@@ -37,6 +37,7 @@ urlpatterns = [
     path("schedule/", include("scheduling.urls")),
     path("schedule/", include("encounters.urls")),
     path("rx/", include("prescriptions.urls")),
+    path("inbox/", include("inbox.urls")),
     path("fhir/", include("fhirapi.urls")),
     path("export/", include("fhirapi.export_urls")),
     # The consent page of SMART launches (patient picker) in front of django-oauth-toolkit's own.
