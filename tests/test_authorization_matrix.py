@@ -42,6 +42,7 @@ ENFORCED_APPS = [
     "scheduling",
     "encounters",
     "prescriptions",
+    "inbox",
     "fhirapi",
 ]
 

@@ -33,18 +33,19 @@ def test_privacy_officer_sees_audit_and_no_patient_search(login, privacy):
     assert 'id="global-q"' not in html
 
 
-def test_clinician_sees_the_rx_inbox_and_search(login, clinician):
+def test_clinician_sees_the_inbox_and_search(login, clinician):
     html = home_html(login, clinician)
 
-    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Rx inbox", "Needs attention", "Pharmacies"]
+    assert nav_labels(html) == ["Home", "Patients", "Schedule", "Inbox", "Needs attention", "Pharmacies"]
     assert 'hx-get="/patients/"' in html
 
 
-def test_nurse_sees_patients_but_no_rx_inbox(login, nurse):
+def test_nurse_sees_patients_and_the_inbox(login, nurse):
     assert nav_labels(home_html(login, nurse)) == [
         "Home",
         "Patients",
         "Schedule",
+        "Inbox",
         "Needs attention",
         "Pharmacies",
     ]
