@@ -97,6 +97,7 @@ def demo_build(*, patients, providers, front_desk, rng) -> None:
     theirs = list(visible_patients(house, roles.VIEW_CLINICAL).filter(pk__in=[p.pk for p in patients])[:6])
     if not theirs:
         return
+    theirs = [theirs[i % len(theirs)] for i in range(5)]  # a small demo has fewer patients than showcases
     # Follow-up tasks: one due tomorrow, one overdue, one for the team.
     _task(
         patient=theirs[0],

@@ -6,6 +6,7 @@ import pytest
 
 from inbox import sources
 from inbox.models import Kind, Priority
+from tests.prescriptions.conftest import catalog, pharmacies, simulator_proc  # noqa: F401 (fixtures)
 
 _refs = itertools.count()
 

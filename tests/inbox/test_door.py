@@ -76,9 +76,8 @@ def test_losing_access_to_the_patient_takes_their_items_out_of_the_list(
 
 
 def test_the_list_records_one_event_naming_the_patients_shown(clinician, patient, department):
-    from tests.factories import make_patient
-
     from patients.services import care_team_grant
+    from tests.factories import make_patient
 
     second = make_patient(given_name="Ana", family_name="Lopez", ssn="111-22-3333")
     care_team_grant(patient=second, user=clinician, care_role="PCP")

@@ -9,7 +9,7 @@ from inbox.models import InboxItem, Kind, State
 from prescriptions import renewals
 from prescriptions.models import InboxItem as RxRequest
 from tests.factories import PASSWORD
-from tests.prescriptions.conftest import catalog, pharmacies, post_inbound, signed_rx, simulator_proc  # noqa: F401
+from tests.prescriptions.conftest import post_inbound, signed_rx
 from tests.prescriptions.test_inbox import change_xml, renewal_xml
 
 
@@ -19,7 +19,7 @@ def test_a_renewal_request_lands_in_the_inbox_once_and_leaves_when_denied(
     clinician,
     patient,
     catalog,
-    pharmacies,  # noqa: F811
+    pharmacies,
 ):
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     body = renewal_xml(rx, refills=3)
@@ -46,14 +46,14 @@ def test_a_renewal_request_lands_in_the_inbox_once_and_leaves_when_denied(
     assert selectors.inbox_page(actor=clinician).items == []
 
 
-def test_a_change_request_becomes_a_change_item(client, clinician, patient, catalog, pharmacies):  # noqa: F811
+def test_a_change_request_becomes_a_change_item(client, clinician, patient, catalog, pharmacies):
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     body = change_xml(rx, [{"drug_description": "Ibuprofen 600 MG Oral Tablet", "rxnorm_code": "197806"}])
     assert post_inbound(client, body).status_code == 200
     assert InboxItem.objects.get().kind == Kind.CHANGE_REQUEST
 
 
-def test_requests_from_before_the_inbox_are_synced_once(clinician, patient, catalog, pharmacies):  # noqa: F811
+def test_requests_from_before_the_inbox_are_synced_once(clinician, patient, catalog, pharmacies):
     rx = signed_rx(clinician, patient, catalog["314076"], pharmacies["electronic"])
     RxRequest.objects.create(
         kind="renewal",
