@@ -10,6 +10,7 @@ event.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -97,7 +98,7 @@ class InboxPage:
     kind: str
     queues: list[QueueCount]
     kinds: list[tuple[str, str, int]]  # (value, label, open count) of the kinds in this queue
-    items: list[InboxItem] = field(default_factory=list)
+    items: Sequence[InboxItem] = field(default_factory=list)
     more: bool = False
 
     @property
