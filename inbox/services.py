@@ -54,9 +54,10 @@ def _locked_open(item: InboxItem) -> InboxItem:
     return locked
 
 
-def item_open(*, actor, item_id, request=None) -> InboxItem:
-    """Read one item (the access is recorded); a new item becomes seen."""
-    item = selectors.item_get(actor=actor, item_id=item_id, request=request)
+def item_seen(*, actor, item_id, request=None) -> InboxItem:
+    """The opened item is no longer new (posted by the page once it shows the item: a GET never writes). The read
+    itself was recorded by the GET; this records nothing more than the state change."""
+    item = selectors.item_get(actor=actor, item_id=item_id, request=request, record=False)
     if item.state == State.NEW:
         with transaction.atomic():
             updated = InboxItem.objects.filter(pk=item.pk, state=State.NEW).update(

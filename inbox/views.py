@@ -52,11 +52,19 @@ def _panel_context(request, item, *, forms: dict | None = None, errors=(), done:
 @require_GET
 def item(request: HttpRequest, item_id) -> HttpResponse:
     """One item opened: in place in the list (htmx), or as a page of its own."""
-    found = services.item_open(actor=request.user, item_id=item_id, request=request)
+    found = selectors.item_get(actor=request.user, item_id=item_id, request=request)
     context = _panel_context(request, found)
     if request.htmx:
         return render(request, "inbox/_item.html", context)
     return render(request, "inbox/item.html", context)
+
+
+@login_required
+@require_POST
+def seen(request: HttpRequest, item_id) -> HttpResponse:
+    """The page shows the item: it is no longer new (htmx posts this when the item opens)."""
+    services.item_seen(actor=request.user, item_id=item_id, request=request)
+    return HttpResponse(status=204)
 
 
 def _errors(exc: ValidationError) -> list[str]:

@@ -51,6 +51,7 @@ ENTRIES = [
     # Everyone may open the page; it lists only their own queues' items on patients whose chart they may open.
     {"name": "inbox:inbox", "kwargs": {}, "method": "get", "expect": _ANY_USER},
     {"name": "inbox:item", "kwargs": _kw, "method": "get", "expect": _item(200)},
+    {"name": "inbox:seen", "kwargs": _kw, "method": "post", "expect": _item(204)},
     {
         "name": "inbox:sign_off",
         "kwargs": _kw,

@@ -69,15 +69,22 @@ def test_escalation_time_comes_from_the_setting_per_kind(settings, clinician, pa
 
 
 # ------------------------------------------------------------------ open, sign off
-def test_opening_marks_seen_and_records_the_read(clinician, patient):
+def test_opening_records_the_read_and_seen_clears_new(login, clinician, patient):
+    from django.urls import reverse
+
     item = post(clinician, patient)
     since = mark()
-    services.item_open(actor=clinician, item_id=item.pk)
+    c = login(clinician)
+    r = c.get(reverse("inbox:item", args=[item.pk]), HTTP_HX_REQUEST="true")
+    assert reverse("inbox:seen", args=[item.pk]).encode() in r.content  # the panel posts "seen" when shown
     item.refresh_from_db()
-    assert item.state == State.SEEN
+    assert item.state == State.NEW  # a GET writes nothing but its access event
     [event] = AccessEvent.objects.filter(id__gt=since, actor=clinician, action="view")
     assert event.category == categories.INBOX and event.patient_id == patient.pk
-    services.item_open(actor=clinician, item_id=item.pk)
+    assert c.post(reverse("inbox:seen", args=[item.pk])).status_code == 204
+    services.item_seen(actor=clinician, item_id=item.pk)
+    item.refresh_from_db()
+    assert item.state == State.SEEN
     assert InboxEvent.objects.filter(item=item, kind=EventKind.SEEN).count() == 1
 
 
@@ -127,7 +134,7 @@ def test_a_pharmacy_request_is_answered_on_its_page_not_here(clinician, colleagu
 def test_forward_to_a_colleague_keeps_the_history(clinician, colleague, nurse, patient):
     care_team_grant(patient=patient, user=colleague, care_role="Covering physician")
     item = post(clinician, patient, priority=Priority.ABNORMAL)
-    services.item_open(actor=clinician, item_id=item.pk)
+    services.item_seen(actor=clinician, item_id=item.pk)
     services.item_forward(actor=clinician, item_id=item.pk, to_user_id=colleague.pk, note="Your patient now")
     item.refresh_from_db()
     assert item.assignee == colleague and item.state == State.NEW
