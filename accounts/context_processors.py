@@ -50,8 +50,9 @@ def navigation(request):
         items.append(("patients:search", "Patients"))
     if roles & {Role.FRONT_DESK, Role.CLINICIAN, Role.NURSE, Role.PRACTICE_ADMIN}:
         items.append(("scheduling:day_list", "Schedule"))
+    if roles & {Role.CLINICIAN, Role.NURSE}:  # the clinical inbox (pharmacy requests are in it too)
+        items.append(("inbox:inbox", "Inbox"))
     if Role.CLINICIAN in roles:
-        items.append(("prescriptions:inbox", "Rx inbox"))
         items.append(("orders:review", "Results"))
     if Role.NURSE in roles:  # clinicians reach the unmatched queue from their results list
         items.append(("orders:unmatched", "Unmatched results"))

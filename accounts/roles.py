@@ -124,6 +124,8 @@ ROLES: dict[str, RoleSpec] = {
             *(f"encounters.{verb}_notetemplate" for verb in ("view", "add", "change", "delete")),
             # The units vital signs are typed and read in (one row; the clinic settings page changes it).
             *(f"encounters.{verb}_clinicunits" for verb in ("view", "add", "change")),
+            # Who covers a clinician's inbox when items sit too long (not patient data).
+            *(f"inbox.{verb}_coverage" for verb in ("view", "add", "change", "delete")),
             # The pharmacy directory and prescribers' SPIs (not patient data).
             *(
                 f"prescriptions.{verb}_{model}"

@@ -473,10 +473,17 @@ def fig_calendar(b: Bench) -> None:
         )
 
 
+def fig_inbox(b: Bench) -> None:
+    from .inbox import fig_inbox as measure
+
+    measure(b)
+
+
 FIGURES = [
     ("search", fig_search),
     ("chart", fig_chart),
     ("door", fig_door),
     ("calendar", fig_calendar),
+    ("inbox", fig_inbox),
     ("audit", fig_audit),
 ]

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "encounters",
     "prescriptions",
     "orders",
+    "inbox",
     "fhirapi",
     "clinic",
     "core",
@@ -145,7 +146,19 @@ CELERY_BEAT_SCHEDULE = {
     },
     "fhirapi-bulk-export-expire": {"task": "fhirapi.tasks.bulk_export_expire", "schedule": 300.0},
     "orders-requeue-stuck": {"task": "orders.tasks.requeue_stuck", "schedule": 30.0},
+    "inbox-escalate": {"task": "inbox.tasks.escalate", "schedule": 60.0},
 }
+# Minutes an open inbox item may wait before it escalates to whoever covers its clinician, per kind (a task counts
+# from its due date; None: never). Unlisted kinds keep inbox/sources.py's defaults.
+INBOX_ESCALATE_AFTER_MINUTES = {
+    "critical_result": env.int("INBOX_ESCALATE_CRITICAL_MINUTES", default=60),
+    "result": env.int("INBOX_ESCALATE_RESULT_MINUTES", default=3 * 24 * 60),
+    "renewal_request": env.int("INBOX_ESCALATE_RENEWAL_MINUTES", default=2 * 24 * 60),
+    "change_request": env.int("INBOX_ESCALATE_CHANGE_MINUTES", default=2 * 24 * 60),
+    "task": env.int("INBOX_ESCALATE_TASK_MINUTES", default=24 * 60),
+}
+# The care team whose queue gets results that match no chart.
+INBOX_UNMATCHED_TEAM = env("INBOX_UNMATCHED_TEAM", default="Results desk")
 
 # --- auth, MFA, lockout, sessions ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -39,6 +39,7 @@ urlpatterns = [
     path("rx/", include("prescriptions.urls")),
     path("clinic/", include("clinic.urls")),
     path("orders/", include("orders.urls")),
+    path("inbox/", include("inbox.urls")),
     path("fhir/", include("fhirapi.urls")),
     path("export/", include("fhirapi.export_urls")),
     # The consent page of SMART launches (patient picker) in front of django-oauth-toolkit's own.

@@ -13,7 +13,7 @@ from audit import categories
 from audit.models import Action, Outcome
 from audit.services import access_record
 
-from . import lifecycle, mapping, ncpdp, ncpdp_build, ncpdp_parse, outbox, selectors, signing
+from . import lifecycle, mapping, ncpdp, ncpdp_build, ncpdp_parse, outbox, selectors, signals, signing
 from .models import (
     InboundAnswer,
     InboundNonce,
@@ -182,6 +182,8 @@ def _inbox_store(*, pharmacy: Pharmacy, parsed: ncpdp.ParsedMessage, body: bytes
             lifecycle.timeline_note(
                 rx, f"{parsed.message_type} from {pharmacy.name}: in the prescriber's inbox"
             )
+        if kind != InboxKind.CANCEL_RESPONSE:
+            signals.pharmacy_request_received.send(sender=InboxItem, item=item)
         # The system (not a user) received patient data: one event naming the patient when we know them.
         access_record(
             actor=None,

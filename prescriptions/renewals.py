@@ -16,7 +16,18 @@ from audit import categories
 from audit.models import Action
 from audit.services import access_record
 
-from . import lifecycle, mapping, ncpdp, ncpdp_build, ncpdp_parse, outbox, selectors, services, signature
+from . import (
+    lifecycle,
+    mapping,
+    ncpdp,
+    ncpdp_build,
+    ncpdp_parse,
+    outbox,
+    selectors,
+    services,
+    signals,
+    signature,
+)
 from .models import (
     SCHEDULES_BY_CODE,
     InboxItem,
@@ -361,6 +372,7 @@ def inbox_respond(
                 rx, f"{item.get_kind_display()} denied ({reason_code}{': ' + note if note else ''})"
             )
         _response_queue(item=item, carrier=new or rx, new=new, message_id=message_id, xml=xml)
+        signals.pharmacy_request_answered.send(sender=InboxItem, item=item, actor=actor)
         access_record(
             actor=actor,
             action=Action.SIGN,

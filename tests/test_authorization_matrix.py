@@ -43,6 +43,7 @@ ENFORCED_APPS = [
     "encounters",
     "prescriptions",
     "orders",
+    "inbox",
     "fhirapi",
     "clinic",
 ]

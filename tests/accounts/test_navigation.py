@@ -33,14 +33,14 @@ def test_privacy_officer_sees_audit_and_no_patient_search(login, privacy):
     assert 'id="global-q"' not in html
 
 
-def test_clinician_sees_the_rx_inbox_and_search(login, clinician):
+def test_clinician_sees_the_inbox_and_search(login, clinician):
     html = home_html(login, clinician)
 
     assert nav_labels(html) == [
         "Home",
         "Patients",
         "Schedule",
-        "Rx inbox",
+        "Inbox",
         "Results",
         "Needs attention",
         "Pharmacies",
@@ -48,11 +48,12 @@ def test_clinician_sees_the_rx_inbox_and_search(login, clinician):
     assert 'hx-get="/patients/"' in html
 
 
-def test_nurse_sees_patients_but_no_rx_inbox(login, nurse):
+def test_nurse_sees_patients_and_the_inbox(login, nurse):
     assert nav_labels(home_html(login, nurse)) == [
         "Home",
         "Patients",
         "Schedule",
+        "Inbox",
         "Unmatched results",
         "Needs attention",
         "Pharmacies",

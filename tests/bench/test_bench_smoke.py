@@ -24,6 +24,8 @@ EVERY = [
     "door_chart_cached_ratio",
     "calendar_day_20_providers_p95",
     "calendar_day_all_providers_p95",
+    "inbox_p95",
+    "inbox_queries",
     "audit_report_30d_p95",
     "audit_report_12m_p95",
     "audit_verify_rate",

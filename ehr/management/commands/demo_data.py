@@ -19,13 +19,20 @@ from faker import Faker
 from accounts.demo import STAFF, demo_staff_create
 from encounters import demo as encounters_demo
 from fhirapi.demo import demo_import_synthea
+from inbox import demo as inbox_demo
 from orders import demo as orders_demo
 from patients.demo import demo_department_create, demo_patients_create
 from prescriptions import demo as prescriptions_demo
 
 # The clinical builders, in order: each takes the demo patients, the clinicians, the front desk and the random
-# source (scheduling and the record first, then the prescriptions that hang off their encounters).
-CLINICAL_BUILDERS = (encounters_demo.demo_build, prescriptions_demo.demo_build, orders_demo.demo_build)
+# source (scheduling and the record first, then the prescriptions that hang off their encounters, the orders and
+# results, then the inbox that lists what is waiting).
+CLINICAL_BUILDERS = (
+    encounters_demo.demo_build,
+    prescriptions_demo.demo_build,
+    orders_demo.demo_build,
+    inbox_demo.demo_build,
+)
 
 
 class Command(BaseCommand):
