@@ -33,6 +33,7 @@ class InboxConfig(AppConfig):
         if apps.is_installed("orders"):
             order_signals = importlib.import_module("orders.signals")
             order_signals.result_filed.connect(receivers.on_result_filed, dispatch_uid="inbox-result")
+            order_signals.result_reviewed.connect(receivers.on_result_reviewed, dispatch_uid="inbox-reviewed")
             order_signals.unmatched_result_received.connect(
                 receivers.on_unmatched_result_received, dispatch_uid="inbox-unmatched"
             )

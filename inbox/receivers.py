@@ -23,35 +23,38 @@ def _link(obj) -> str:
     return get_url() if callable(get_url) else ""
 
 
+def report_ref(report) -> str:
+    """The inbox's name for a filed result report (orders.ResultReport): one item per report."""
+    return f"report:{report.pk}"
+
+
 def on_result_filed(
-    sender,
-    *,
-    order,
-    results,
-    patient,
-    is_critical: bool = False,
-    is_abnormal: bool = False,
-    **kwargs,
+    sender, *, report, patient, ordering_clinician=None, is_critical=False, is_abnormal=False, **_kwargs
 ) -> None:
-    """Results filed against an order: one item per filing for the ordering clinician. The key is the order and
-    the results filed, so the same filing signalled again is the same item; a corrected result is a new filing."""
-    clinician = (
-        kwargs.get("ordering_clinician")
-        or kwargs.get("clinician")
-        or getattr(order, "ordering_clinician", None)
-    )
-    results = list(results)
-    ref = f"order:{order.pk}:" + ",".join(sorted(str(getattr(r, "pk", r)) for r in results))
+    """A result report filed to a chart (orders.signals.result_filed): one item for the ordering clinician,
+    critical and abnormal first. A corrected report is a new report, so a new item; the same report signalled
+    again is the same item. A result nobody ordered (in-office, unsolicited) with no clinician goes nowhere
+    here: it is on the chart and in the orders' review list."""
+    if ordering_clinician is None:
+        return
     sources.result_post(
-        source_ref=ref[:200],
+        source_ref=report_ref(report),
         patient=patient,
-        clinician=clinician,
-        title=f"{order}"[:300],
+        clinician=ordering_clinician,
+        title=str(getattr(report, "test_name", "") or report)[:300],
         is_critical=is_critical,
         is_abnormal=is_abnormal,
-        detail="\n".join(str(r) for r in results)[:4000],
-        link_url=_link(order),
+        link_name="orders:report",
+        link_args=[str(report.pk)],
     )
+
+
+def on_result_reviewed(sender, *, report, actor=None, comment="", **_kwargs) -> None:
+    """Signed off on the result's own page (orders): its inbox item is done too."""
+    from .models import Kind
+
+    for kind in (Kind.RESULT, Kind.CRITICAL_RESULT):
+        sources.close_item(kind=kind, source_ref=report_ref(report), actor=actor, note=comment or "")
 
 
 def on_unmatched_result_received(sender, *, message=None, **kwargs) -> None:

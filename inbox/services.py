@@ -93,6 +93,15 @@ def item_sign_off(*, actor, item_id, comment: str = "", request=None) -> InboxIt
         )
     with transaction.atomic():
         item = _locked_open(item)
+        if item.source_ref.startswith("report:"):  # a filed lab result: signing here signs the report off too
+            from orders.services import result_sign_off
+
+            result_sign_off(
+                actor=actor,
+                report_id=item.source_ref.removeprefix("report:"),
+                comment=comment,
+                request=request,
+            )
         item.state, item.completed_at, item.completed_by, item.comment = (
             State.DONE,
             timezone.now(),

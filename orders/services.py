@@ -25,7 +25,7 @@ from encounters.models import Icd10Code
 from encounters.results import ResultValue, results_file
 from patients.selectors import patient_get
 
-from . import filing, hl7wire, outbox
+from . import filing, hl7wire, outbox, signals
 from .models import LabTest, Order, OrderStatus, PerformingLab, Priority, ReportStatus, ResultReport, TestKind
 
 PLACER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from a label
@@ -345,6 +345,11 @@ def result_sign_off(*, actor, report_id, comment: str = "", request=None) -> Res
             patient_id=locked.patient_id,
             request=request,
             detail={"report": str(locked.pk), "sign_off": True},
+        )
+        transaction.on_commit(
+            lambda: signals.result_reviewed.send(
+                sender=ResultReport, report=locked, actor=actor, comment=comment
+            )
         )
     return locked
 
