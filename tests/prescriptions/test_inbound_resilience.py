@@ -110,7 +110,9 @@ def test_patient_linked_models_are_audited_with_phi_masked(client, clinician, pa
     assert "detail" in event_entry.changes_dict and detail not in str(event_entry.changes_dict)  # masked
     outbound_entry = LogEntry.objects.filter(content_type__model="outboundmessage").latest("pk")
     assert "payload" not in outbound_entry.changes_dict
-    inbox_entry = LogEntry.objects.filter(content_type__model="inboxitem").latest("pk")
+    inbox_entry = LogEntry.objects.filter(
+        content_type__app_label="prescriptions", content_type__model="inboxitem"
+    ).latest("pk")
     assert "payload" not in inbox_entry.changes_dict
     assert "summary" in inbox_entry.changes_dict and rx.medication.name not in str(inbox_entry.changes_dict)
     for entry in (event_entry, outbound_entry, inbox_entry):
