@@ -27,7 +27,8 @@ TEAM = "Family Medicine team"
 def _label(obs: Observation) -> str:
     value = f"{obs.value_quantity.normalize():f}" if obs.value_quantity is not None else obs.value_text
     flag = obs.get_interpretation_display().lower()
-    return f"{obs.display}: {value} {obs.value_unit} ({flag})".replace("  ", " ")
+    name = obs.display.split(" [")[0]  # "Cholesterol [Mass/volume] in Serum or Plasma" -> "Cholesterol"
+    return f"{name}: {value} {obs.value_unit} ({flag})".replace("  ", " ")
 
 
 def _results(house) -> list[InboxItem]:

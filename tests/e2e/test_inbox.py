@@ -68,7 +68,7 @@ def test_dr_house_works_his_inbox(transactional_db, page, patient, nurse):
     expect(rows).to_have_count(5)
     expect(rows.first).to_have_attribute("data-priority", "critical")
     expect(rows.first).to_contain_text("Potassium: 6.9 mmol/L")
-    expect(rows.nth(1)).to_contain_text("Escalated to Gregory House")  # abnormal, newer than the LDL one
+    expect(rows.nth(1)).to_contain_text("Escalated to you")  # abnormal, newer than the LDL one
     expect(rows.nth(2)).to_contain_text("LDL cholesterol")
     _shot(page, "inbox_list")
 
