@@ -126,12 +126,13 @@ def test_home_work_lists_use_the_width_of_a_wide_screen(page, clinician, patient
     browser_login(page, clinician)
 
     grid = page.locator(".home-panels").bounding_box()
-    panels = [page.locator(".home-panels > .panel").nth(i).bounding_box() for i in range(2)]
+    boxes = [p.bounding_box() for p in page.locator(".home-panels > .panel").all()]
     screenshot(page, "home_wide_clinician")
 
-    assert sum(p["width"] for p in panels) > 0.95 * grid["width"]
-    assert panels[0]["width"] > panels[1]["width"]  # the day's patients get the room
-    assert panels[0]["y"] == panels[1]["y"]  # side by side
+    first_row = [b for b in boxes if abs(b["y"] - boxes[0]["y"]) < 1]
+    assert len(first_row) >= 2  # side by side
+    assert sum(b["width"] for b in first_row) > 0.9 * grid["width"]  # the row uses the width
+    assert all(boxes[0]["width"] > b["width"] for b in first_row[1:])  # the day's patients get the room
 
 
 def test_home_work_lists_stack_on_a_phone(page, clinician, patient):
