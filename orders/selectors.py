@@ -186,3 +186,27 @@ def chart_orders(*, actor, patient, request) -> dict | None:
         "in_office_url": pk_url("orders:in_office", patient.pk),
         "results_url": pk_url("encounters:results", patient.pk),
     }
+
+
+def problems_for_order(*, patient, limit: int = 30) -> list:
+    """The patient's active coded problems, offered as an order's diagnoses (`patient` came through the door)."""
+    from encounters.models import Problem, ProblemStatus
+
+    return list(
+        Problem.objects.filter(patient=patient, status=ProblemStatus.ACTIVE, code__isnull=False)
+        .select_related("code")
+        .order_by("description")[:limit]
+    )
+
+
+def order_messages(order: Order) -> list:
+    """The HL7 messages sent for an order (already fetched through the door), oldest first."""
+    return list(order.messages.order_by("created_at"))
+
+
+def patient_id_by_mrn(mrn: str):
+    """The id of the patient with this MRN, or None. Attaching a result then goes through the door
+    (inbound.unmatched_attach checks the user may write to that chart)."""
+    from patients.models import Patient
+
+    return Patient.objects.filter(mrn=mrn).values_list("pk", flat=True).first() if mrn else None

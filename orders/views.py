@@ -13,7 +13,6 @@ from accounts import roles
 from audit import categories
 from audit.models import Action
 from audit.services import access_record
-from patients.models import Patient
 from patients.selectors import patient_get
 
 from . import inbound, printing, selectors, services
@@ -76,13 +75,7 @@ def order_new(request: HttpRequest, patient_id) -> HttpResponse:
         else:
             messages.success(request, f"Order {order.placer_number} signed.")
             return redirect("orders:order", order_id=order.pk)
-    from encounters.models import Problem, ProblemStatus
-
-    problems = list(
-        Problem.objects.filter(patient=patient, status=ProblemStatus.ACTIVE, code__isnull=False)
-        .select_related("code")
-        .order_by("description")[:30]
-    )
+    problems = selectors.problems_for_order(patient=patient)
     return render(
         request,
         "orders/order_new.html",
@@ -113,7 +106,7 @@ def order_detail(request: HttpRequest, order_id) -> HttpResponse:
             "order": order,
             "patient": order.patient,
             "reports": selectors.order_reports(order),
-            "messages_out": list(order.messages.order_by("created_at")),
+            "messages_out": selectors.order_messages(order),
             "cancellable": order.status in services.CANCELLABLE and order.patient.access.can_prescribe,
         },
     )
@@ -262,7 +255,7 @@ def unmatched_detail(request: HttpRequest, message_id) -> HttpResponse:
     errors: list[str] = []
     if request.method == "POST":
         mrn = request.POST.get("mrn", "").strip().upper()[:12]
-        target = Patient.objects.filter(mrn=mrn).values_list("pk", flat=True).first() if mrn else None
+        target = selectors.patient_id_by_mrn(mrn)
         if target is None:
             errors = [f"No patient with MRN {mrn or '(empty)'}."]
         else:
