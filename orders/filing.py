@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from encounters.results import ResultValue, results_file, results_supersede
@@ -75,7 +76,8 @@ def value_of(row: hl7wire.ResultRow, report_status: str) -> ResultValue:
 
 
 class NotFileable(Exception):
-    """The report cannot be filed as sent (a status we do not take): the message is refused with this reason."""
+    """The report cannot be filed as sent (a status we do not take, a value the chart cannot hold as sent): the
+    message is refused with this reason."""
 
 
 def report_file(
@@ -117,13 +119,19 @@ def report_file(
         is_abnormal=any(v.interpretation not in ("", "N") for v in values),
         observed_at=data.observed_at,
     )
-    results_file(
-        patient=patient,
-        report_id=report.pk,
-        effective=data.observed_at,
-        values=values,
-        supersede_report_ids=earlier_ids,
-    )
+    try:
+        results_file(
+            patient=patient,
+            report_id=report.pk,
+            effective=data.observed_at,
+            values=values,
+            supersede_report_ids=earlier_ids,
+        )
+    except (
+        ValidationError
+    ) as exc:  # a value the chart cannot hold as sent: refused with the reason, never altered
+        words = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+        raise NotFileable(f"{report.test_name}: a value cannot be stored as sent ({words})") from exc
     if earlier_ids:
         ResultReport.objects.filter(pk__in=earlier_ids).update(superseded_by=report)
     if order is not None:
