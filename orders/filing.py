@@ -80,6 +80,22 @@ class NotFileable(Exception):
     message is refused with this reason."""
 
 
+def _values_file(report, patient, data, values, earlier_ids) -> None:
+    """The report's values into the chart; a value the chart cannot hold as sent is refused with the reason, never
+    altered."""
+    try:
+        results_file(
+            patient=patient,
+            report_id=report.pk,
+            effective=data.observed_at,
+            values=values,
+            supersede_report_ids=earlier_ids,
+        )
+    except ValidationError as exc:
+        words = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
+        raise NotFileable(f"{report.test_name}: a value cannot be stored as sent ({words})") from exc
+
+
 def report_file(
     *, message, patient, order: Order | None, data: hl7wire.ReportData, clinician
 ) -> ResultReport:
@@ -119,19 +135,7 @@ def report_file(
         is_abnormal=any(v.interpretation not in ("", "N") for v in values),
         observed_at=data.observed_at,
     )
-    try:
-        results_file(
-            patient=patient,
-            report_id=report.pk,
-            effective=data.observed_at,
-            values=values,
-            supersede_report_ids=earlier_ids,
-        )
-    except (
-        ValidationError
-    ) as exc:  # a value the chart cannot hold as sent: refused with the reason, never altered
-        words = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
-        raise NotFileable(f"{report.test_name}: a value cannot be stored as sent ({words})") from exc
+    _values_file(report, patient, data, values, earlier_ids)
     if earlier_ids:
         ResultReport.objects.filter(pk__in=earlier_ids).update(superseded_by=report)
     if order is not None:
